@@ -1,0 +1,73 @@
+"""Pure, synchronous, deterministic matching engine.
+
+Imports nothing of ours and does no I/O. Commands in, ``Result`` (code + events) out.
+
+Exception tree (only for broken invariants, never for expected rejections)::
+
+    EngineError
+    └── InvariantError   raised by ``Engine.validate()``
+"""
+
+from engine.codes import CancelReason, ResultCode
+from engine.instrument import InstrumentSpec, InstrumentStatus
+from engine.messages import (
+    AddInstrument,
+    AdvanceTime,
+    AmendOrder,
+    BookDelta,
+    CancelOrder,
+    Command,
+    Event,
+    Fill,
+    InstrumentAdded,
+    InstrumentStatusChanged,
+    L2Snapshot,
+    Level,
+    MassCancel,
+    NewOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderType,
+    OrderView,
+    Result,
+    SetInstrumentStatus,
+    Side,
+    StpMode,
+    TimeInForce,
+)
+
+__all__ = [
+    "AddInstrument",
+    "AdvanceTime",
+    "AmendOrder",
+    "BookDelta",
+    "CancelOrder",
+    "CancelReason",
+    "Command",
+    "Event",
+    "Fill",
+    "InstrumentAdded",
+    "InstrumentSpec",
+    "InstrumentStatus",
+    "InstrumentStatusChanged",
+    "L2Snapshot",
+    "Level",
+    "MassCancel",
+    "NewOrder",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderCancelled",
+    "OrderExpired",
+    "OrderRejected",
+    "OrderType",
+    "OrderView",
+    "Result",
+    "ResultCode",
+    "SetInstrumentStatus",
+    "Side",
+    "StpMode",
+    "TimeInForce",
+]
