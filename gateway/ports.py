@@ -1,0 +1,154 @@
+"""What the gateway needs from the rest of the venue, as protocols.
+
+The gateway depends only on these and on ``engine`` types; ``venue.core.VenueCore`` implements
+them (the composition root wires compliance, the sequencer/journal, the store and settlement).
+Tests use hand-written fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from engine import (
+    AmendOrder,
+    CancelOrder,
+    Event,
+    InstrumentSpec,
+    InstrumentStatus,
+    L2Snapshot,
+    MassCancel,
+    NewOrder,
+    OrderView,
+    Result,
+)
+
+
+class Role(StrEnum):
+    TRADER = "trader"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKey:
+    key_id: str
+    participant: str  # operators: the operator's name
+    role: Role
+    public_key: bytes  # raw 32-byte Ed25519 public key
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listing:
+    """An instrument as the outside world sees it: the engine spec plus decimal/chain facts."""
+
+    spec: InstrumentSpec
+    name: str
+    token_address: str
+    cash_token_address: str
+    token_decimals: int
+    cash_decimals: int
+    maturity_ts: int | None = None
+
+    @property
+    def symbol(self) -> str:
+        return self.spec.symbol
+
+    @property
+    def price_increment(self) -> Decimal:
+        """Price step per note, in cash-token units."""
+        return Decimal(self.spec.tick_size) / (Decimal(10) ** self.cash_decimals) / self.quantity_increment
+
+    @property
+    def quantity_increment(self) -> Decimal:
+        """Quantity step (one lot) in note-token units."""
+        return Decimal(self.spec.lot_size) / (Decimal(10) ** self.token_decimals)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """A rejection before or by the engine: stable machine code + human message."""
+
+    code: str  # e.g. "POST_ONLY_WOULD_CROSS", "WALLET_FROZEN", "INSUFFICIENT_CASH"
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """Exactly one of ``result`` (the engine ran the command; its code may still be a rejection)
+    and ``rejection`` (stopped before the engine, e.g. eligibility) is set."""
+
+    result: Result | None = None
+    rejection: Rejection | None = None
+
+
+class SettlementState(StrEnum):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettlementNotice:
+    trade_id: int
+    symbol: str
+    buyer: str  # participant ids
+    seller: str
+    state: SettlementState
+    tx_hash: str | None = None
+    block: int | None = None
+    gas_used: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeRecord:
+    trade_id: int
+    symbol: str
+    price: int  # ticks
+    qty: int  # lots
+    aggressor_buy: bool
+    ts: int
+    buyer: str
+    seller: str
+    buy_order_id: int
+    sell_order_id: int
+    settlement: SettlementState
+
+
+Unsubscribe = Callable[[], None]
+
+
+class VenuePort(Protocol):
+    """Everything the gateway calls. All engine commands go through ``submit``; the core stamps
+    ``ts`` (pass ``ts=0``) and returns only once the command is durable and applied."""
+
+    def listings(self) -> list[Listing]: ...
+
+    def listing(self, symbol: str) -> Listing | None: ...
+
+    def api_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def submit(self, participant: str, cmd: NewOrder | AmendOrder | CancelOrder | MassCancel) -> Outcome:
+        """Eligibility/funding checks, then sequencer -> engine. ``cmd.participant`` must equal
+        ``participant`` (the gateway builds it from the authenticated key)."""
+        ...
+
+    async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome: ...
+
+    def l2(self, symbol: str, depth: int | None = None) -> L2Snapshot: ...
+
+    def order(self, order_id: int) -> OrderView | None: ...
+
+    def open_orders(self, participant: str, symbol: str | None = None) -> list[OrderView]: ...
+
+    def trades(self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100) -> list[TradeRecord]: ...
+
+    def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
+        """Every engine event, in ``seq`` order, after durability; called on the event loop thread."""
+        ...
+
+    def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe: ...
