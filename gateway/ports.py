@@ -152,3 +152,81 @@ class VenuePort(Protocol):
         ...
 
     def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe: ...
+
+
+# ---------------------------------------------------------------- operator side
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantView:
+    """A participant and its eligibility state, for operators."""
+
+    participant: str
+    name: str
+    status: str  # "active" | "suspended"
+    category: str  # e.g. "MIFID_PROFESSIONAL"
+    jurisdiction: str  # ISO 3166 alpha-2
+    kyc_expiry_ts: int | None
+    wallet: str | None
+    verified: bool  # on-chain identity registry
+    frozen: bool  # on-chain wallet freeze
+    note_balance: int  # token base units, from the chain cache
+    cash_balance: int  # cash-token base units
+    open_buy_reserved: int  # cash units reserved by open buys
+    open_sell_reserved: int  # token units reserved by open sells
+    eligible: bool
+    reason: str | None  # first failing reason code when not eligible
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectionRecord:
+    ts: int
+    participant: str
+    symbol: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationReport:
+    ts: int | None  # when it last ran, None = never
+    ok: bool
+    differences: list[str]  # human-readable lines, empty when ok
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    id: int
+    ts: int
+    actor: str
+    action: str
+    details: str  # JSON text
+    hash: str
+
+
+class OperatorPort(Protocol):
+    """Operator reads and actions (console + operator API), on top of ``VenuePort``."""
+
+    def participants(self) -> list[ParticipantView]: ...
+
+    async def set_participant_status(self, participant: str, status: str, *, operator: str) -> None: ...
+
+    async def freeze_wallet(self, participant: str, frozen: bool, *, operator: str) -> str:
+        """Freezes/unfreezes the participant's wallet ON CHAIN (token agent); returns the tx hash."""
+        ...
+
+    def rejection_counts(self) -> dict[str, int]: ...
+
+    def recent_rejections(self, limit: int = 100) -> list[RejectionRecord]: ...
+
+    def settlements(self, limit: int = 200) -> list[SettlementNotice]: ...
+
+    def settlement_counts(self) -> dict[str, int]: ...
+
+    def reconciliation(self) -> ReconciliationReport: ...
+
+    async def run_reconciliation(self, *, operator: str) -> ReconciliationReport: ...
+
+    def audit_log(self, limit: int = 200) -> list[AuditEntry]: ...
+
+    def audit_chain_ok(self) -> bool: ...
