@@ -145,7 +145,9 @@ class VenuePort(Protocol):
 
     def open_orders(self, participant: str, symbol: str | None = None) -> list[OrderView]: ...
 
-    def trades(self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100) -> list[TradeRecord]: ...
+    def trades(
+        self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]: ...
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         """Every engine event, in ``seq`` order, after durability; called on the event loop thread."""

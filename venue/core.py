@@ -379,7 +379,9 @@ class VenueCore:
     def open_orders(self, participant: str, symbol: str | None = None) -> list[OrderView]:
         return self._engine.open_orders(participant, symbol)
 
-    def trades(self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100) -> list[TradeRecord]:
+    def trades(
+        self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]:
         out: list[TradeRecord] = []
         for state in reversed(self._trades):
             r = state.record
