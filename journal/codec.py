@@ -1,0 +1,161 @@
+"""Versioned, compact encoding of engine commands for the journal.
+
+A payload is UTF-8 JSON: ``[version, tag, {field: value}]``. Fields equal to their dataclass
+default are omitted (compact, and adding a defaulted field later stays readable); enums are
+written as their integer value, an ``InstrumentSpec`` as a nested object. Keys are sorted so the
+same command always encodes to the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from engine.instrument import InstrumentSpec
+from engine.messages import (
+    AddInstrument,
+    AdvanceTime,
+    AmendOrder,
+    CancelOrder,
+    Command,
+    MassCancel,
+    NewOrder,
+    SetInstrumentStatus,
+)
+from journal.errors import CodecError
+
+VERSION = 1
+
+# Tags are part of the on-disk format: never renumber, only add.
+_TAGS: dict[type[Any], int] = {
+    AddInstrument: 1,
+    SetInstrumentStatus: 2,
+    NewOrder: 3,
+    AmendOrder: 4,
+    CancelOrder: 5,
+    MassCancel: 6,
+    AdvanceTime: 7,
+}
+_BY_TAG: dict[int, type[Any]] = {tag: cls for cls, tag in _TAGS.items()}
+
+_Decoder = Callable[[Any], Any]
+
+
+def _field_decoder(annotation: Any) -> _Decoder:
+    """Turn a JSON value back into the field's type (enums, nested spec), rejecting wrong types."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported union {annotation!r}")
+        decode_inner = _field_decoder(inner[0])
+        return lambda v: None if v is None else decode_inner(v)
+    if isinstance(annotation, type) and issubclass(annotation, enum.IntEnum):
+        enum_cls = annotation
+        return lambda v: enum_cls(_expect(v, int))
+    if annotation is InstrumentSpec:
+        return _decode_spec
+    if annotation in (int, str, bool):
+        expected = annotation
+        return lambda v: _expect(v, expected)
+    raise TypeError(f"unsupported field type {annotation!r}")
+
+
+def _expect(value: Any, expected: type[Any]) -> Any:
+    # bool is an int subclass in Python: keep the two apart so a corrupt payload cannot slip through.
+    if type(value) is not expected:
+        raise CodecError(f"expected {expected.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _field_decoders(cls: type[Any]) -> dict[str, _Decoder]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: _field_decoder(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+_SPEC_DECODERS: dict[str, _Decoder] = {}
+_DECODERS: dict[type[Any], dict[str, _Decoder]] = {}
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _defaults(cls: type[Any]) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+def _decode_spec(value: Any) -> InstrumentSpec:
+    spec: InstrumentSpec = _build(InstrumentSpec, value, _SPEC_DECODERS)
+    return spec
+
+
+def _build(cls: type[Any], raw: Any, decoders: dict[str, _Decoder]) -> Any:
+    if not isinstance(raw, dict):
+        raise CodecError(f"{cls.__name__}: expected an object")
+    unknown = raw.keys() - decoders.keys()
+    if unknown:
+        raise CodecError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    try:
+        kwargs = {name: decoders[name](value) for name, value in raw.items()}
+        return cls(**kwargs)
+    except CodecError as exc:
+        raise CodecError(f"{cls.__name__}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # missing field, bad enum value
+        raise CodecError(f"{cls.__name__}: {exc}") from None
+
+
+def _to_plain(obj: Any) -> dict[str, Any]:
+    defaults = _DEFAULTS[type(obj)]
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in defaults and value == defaults[f.name] and type(value) is type(defaults[f.name]):
+            continue
+        if isinstance(value, InstrumentSpec):
+            out[f.name] = _to_plain(value)
+        elif isinstance(value, enum.IntEnum):
+            out[f.name] = int(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def encode(cmd: Command) -> bytes:
+    """Serialise one command. Raises ``CodecError`` for anything that is not an engine command."""
+    tag = _TAGS.get(type(cmd))
+    if tag is None:
+        raise CodecError(f"not an engine command: {type(cmd).__name__}")
+    return json.dumps([VERSION, tag, _to_plain(cmd)], separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode(payload: bytes) -> Command:
+    """Parse bytes written by ``encode``. Raises ``CodecError`` with the reason on any mismatch."""
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CodecError(f"payload is not JSON: {exc}") from None
+    if not (isinstance(doc, list) and len(doc) == 3):
+        raise CodecError("payload is not a [version, tag, fields] triple")
+    version, tag, fields = doc
+    if version != VERSION:
+        raise CodecError(f"unsupported codec version {version!r} (this build reads {VERSION})")
+    cls = _BY_TAG.get(tag) if type(tag) is int else None
+    if cls is None:
+        raise CodecError(f"unknown command tag {tag!r}")
+    cmd: Command = _build(cls, fields, _DECODERS[cls])
+    return cmd
+
+
+def _init() -> None:
+    _SPEC_DECODERS.update(_field_decoders(InstrumentSpec))
+    _DEFAULTS[InstrumentSpec] = _defaults(InstrumentSpec)
+    for cls in _TAGS:
+        _DECODERS[cls] = _field_decoders(cls)
+        _DEFAULTS[cls] = _defaults(cls)
+
+
+_init()

@@ -1,0 +1,215 @@
+"""The sequencer: stamps, numbers and journals commands (group commit), then applies them.
+
+One writer task owns the journal and the engine. ``submit`` stamps ``ts`` and a command seq on
+the event-loop thread and queues the command; the writer takes everything queued (up to
+``max_batch``), appends it as one batch with one fsync in a worker thread, then applies the batch
+to the engine in order, tells subscribers and resolves each caller's future. A caller therefore
+hears back only after its command is durable. Engine state changes only between batches, so a
+snapshot taken on the event-loop thread always matches ``applied_seq`` exactly.
+
+Fail-stop: if the journal cannot be written or the engine raises, every pending and later
+``submit`` fails with ``SequencerFailedError``; restart the process and ``recover``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from engine.messages import Command, Result
+from journal.errors import SequencerFailedError, SequencerStoppedError
+from journal.journal import Journal
+from journal.snapshot import EngineLike, encode_snapshot, write_snapshot_bytes
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[int, Command, Result], None]
+
+
+class _State(Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class _Pending:
+    seq: int
+    cmd: Command
+    future: asyncio.Future[Result]
+
+
+class Sequencer:
+    def __init__(
+        self,
+        engine: EngineLike,
+        journal: Journal | None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        max_batch: int = 512,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.engine = engine
+        self.journal = journal
+        self._clock = clock
+        self._max_batch = max_batch
+        # The engine must already contain every journaled command (see ``recover``).
+        self._next_seq = (journal.last_seq if journal else 0) + 1
+        self._last_ts = journal.last_ts if journal else 0
+        self._applied_seq = self._next_seq - 1
+        self._applied_ts = self._last_ts
+        self._queue: deque[_Pending] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Listener] = []
+        self._state = _State.NEW
+        self._failure: BaseException | None = None
+        self.batches = 0  # appended batches, for metrics
+        self.commands = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._state is not _State.NEW:
+            raise SequencerStoppedError(f"sequencer cannot start from state {self._state.value}")
+        self._wakeup = asyncio.Event()
+        self._state = _State.RUNNING
+        self._task = asyncio.create_task(self._run(), name="sequencer-writer")
+
+    async def stop(self) -> None:
+        """Stop accepting commands, finish everything already queued, then return."""
+        if self._state is _State.RUNNING:
+            self._state = _State.STOPPING
+            assert self._wakeup is not None
+            self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._state is _State.STOPPING or self._state is _State.NEW:
+            self._state = _State.STOPPED
+
+    @property
+    def running(self) -> bool:
+        return self._state is _State.RUNNING
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self._failure
+
+    @property
+    def applied_seq(self) -> int:
+        """Command seq of the last command applied to the engine."""
+        return self._applied_seq
+
+    @property
+    def last_ts(self) -> int:
+        return self._last_ts
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------ commands
+
+    async def submit(self, cmd: Command) -> Result:
+        """Sequence ``cmd`` (its ``ts`` is replaced) and return the engine's result once durable."""
+        if self._state is _State.FAILED:
+            raise SequencerFailedError("sequencer failed earlier; restart and recover") from self._failure
+        if self._state is not _State.RUNNING:
+            raise SequencerStoppedError(f"sequencer is {self._state.value}")
+        ts = max(self._last_ts, self._clock())
+        stamped = dataclasses.replace(cmd, ts=ts)
+        self._last_ts = ts
+        seq = self._next_seq
+        self._next_seq += 1
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(seq=seq, cmd=stamped, future=future))
+        assert self._wakeup is not None
+        self._wakeup.set()
+        # Shield: a caller that goes away must not cancel a command that is already sequenced.
+        return await asyncio.shield(future)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """``listener(seq, cmd, result)`` runs after durability, in command order, on the loop thread."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------ snapshots
+
+    def snapshot(self, directory: Path | str) -> Path:
+        """Write the engine state at ``applied_seq`` atomically (blocks the loop for the fsync)."""
+        data = encode_snapshot(self._applied_seq, self._applied_ts, self.engine.snapshot())
+        return write_snapshot_bytes(directory, self._applied_seq, data)
+
+    async def snapshot_async(self, directory: Path | str) -> Path:
+        """Like ``snapshot``, but only the serialisation runs on the loop; the fsync runs in a thread."""
+        seq = self._applied_seq
+        data = encode_snapshot(seq, self._applied_ts, self.engine.snapshot())
+        return await asyncio.to_thread(write_snapshot_bytes, directory, seq, data)
+
+    # ------------------------------------------------------------ writer
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self._queue:
+                if self._state is not _State.RUNNING:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+            try:
+                if self.journal is not None:
+                    records = [(p.seq, p.cmd) for p in batch]
+                    await asyncio.to_thread(self.journal.append_batch, records)
+                self.batches += 1
+                for pending in batch:
+                    try:
+                        result = self.engine.process(pending.cmd)
+                    except Exception:
+                        log.error(
+                            "engine raised on command %d; it is journaled, replay will meet it again", pending.seq
+                        )
+                        raise
+                    self._applied_seq = pending.seq
+                    # Queued commands have advanced _last_ts already; snapshots need the applied one.
+                    self._applied_ts = pending.cmd.ts
+                    self.commands += 1
+                    self._notify(pending.seq, pending.cmd, result)
+                    if not pending.future.done():
+                        pending.future.set_result(result)
+            except Exception as exc:
+                log.exception("sequencer failed; refusing further commands")
+                self._failure = exc
+                self._state = _State.FAILED
+                failed = SequencerFailedError(f"command not applied: {type(exc).__name__}: {exc}")
+                failed.__cause__ = exc
+                for pending in [*batch, *self._queue]:
+                    if not pending.future.done():
+                        pending.future.set_exception(failed)
+                self._queue.clear()
+                return
+
+    def _notify(self, seq: int, cmd: Command, result: Result) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(seq, cmd, result)
+            except Exception:
+                # A broken subscriber must not stop the venue or hide the result from others.
+                log.exception("sequencer listener %r failed on command %d", listener, seq)

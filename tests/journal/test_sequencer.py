@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from engine import AddInstrument, AdvanceTime, Command, NewOrder, Result, ResultCode
+from journal import (
+    EngineFactory,
+    Journal,
+    JournalWriteError,
+    Sequencer,
+    SequencerFailedError,
+    SequencerStoppedError,
+    recover,
+)
+from tests.journal.commands import SPEC, order
+from tests.journal.conftest import StepClock
+from tests.journal.fakes import FakeEngine
+
+
+async def _started(seq: Sequencer) -> Sequencer:
+    await seq.start()
+    return seq
+
+
+async def test_commands_are_acknowledged_after_durability_in_order(tmp_path: Path, factory: EngineFactory) -> None:
+    journal = Journal.open(tmp_path)
+    seqr = await _started(Sequencer(factory.new(), journal, clock=StepClock()))
+    seen: list[tuple[int, int]] = []
+
+    def listener(cmd_seq: int, cmd: Command, result: Result) -> None:
+        # Durable before anyone hears about it.
+        assert journal.last_seq >= cmd_seq
+        seen.append((cmd_seq, cmd.ts))
+
+    seqr.subscribe(listener)
+    await seqr.submit(AddInstrument(ts=0, spec=SPEC))
+    results = await asyncio.gather(*(seqr.submit(order(i, price=100 + i % 3)) for i in range(50)))
+    await seqr.stop()
+    assert all(r.code is ResultCode.OK for r in results)
+    assert [r.order_id for r in results] == list(range(1, 51))  # submission order = engine order
+    assert [s for s, _ in seen] == list(range(1, 52))
+    ts = [t for _, t in seen]
+    assert ts == sorted(ts) and ts[0] > 0
+    assert seqr.batches < 51  # concurrent submissions were group-committed
+    journal.close()
+    with Journal.open(tmp_path) as reopened:
+        replayed = list(reopened.replay())
+    assert [(s, c.ts) for s, c in replayed] == seen
+
+
+async def test_batches_never_exceed_max_batch(tmp_path: Path) -> None:
+    sizes: list[int] = []
+
+    class RecordingJournal(Journal):
+        def append_batch(self, records: Sequence[tuple[int, Command]]) -> None:
+            sizes.append(len(records))
+            super().append_batch(records)
+
+    journal = RecordingJournal.open(tmp_path)
+    seqr = await _started(Sequencer(_fake(), journal, max_batch=7))
+    await asyncio.gather(*(seqr.submit(AdvanceTime(ts=0)) for _ in range(40)))
+    await seqr.stop()
+    journal.close()
+    assert sum(sizes) == 40 and max(sizes) == 7
+
+
+async def test_timestamps_never_go_backwards_even_if_the_clock_does(factory: EngineFactory) -> None:
+    clock = StepClock(start=1_000, step=1)
+    seqr = await _started(Sequencer(factory.new(), None, clock=clock))
+    await seqr.submit(AddInstrument(ts=0, spec=SPEC))
+    clock.now = 10  # wall clock jumps back
+    result = await seqr.submit(order(1))
+    await seqr.stop()
+    assert result.code is ResultCode.OK  # the engine would say INVALID_TIME if ts regressed
+    assert seqr.last_ts == 1_001
+
+
+async def test_stop_drains_the_queue_and_then_refuses(factory: EngineFactory) -> None:
+    seqr = await _started(Sequencer(factory.new(), None))
+    first = asyncio.ensure_future(seqr.submit(AddInstrument(ts=0, spec=SPEC)))
+    pending = [asyncio.ensure_future(seqr.submit(order(i))) for i in range(10)]
+    await asyncio.sleep(0)
+    await seqr.stop()
+    assert (await first).code is ResultCode.OK
+    assert all(p.done() and p.result().code is ResultCode.OK for p in pending)
+    with pytest.raises(SequencerStoppedError, match="stopped"):
+        await seqr.submit(order(99))
+
+
+async def test_submit_before_start_is_refused() -> None:
+    with pytest.raises(SequencerStoppedError, match="new"):
+        await Sequencer(_fake(), None).submit(order(1))
+
+
+async def test_a_cancelled_caller_does_not_unsequence_its_command(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    seqr = await _started(Sequencer(_fake(), journal))
+    task = asyncio.ensure_future(seqr.submit(order(1)))
+    await asyncio.sleep(0)
+    task.cancel()
+    await seqr.submit(order(2))
+    await seqr.stop()
+    assert journal.last_seq == 2 and seqr.applied_seq == 2
+    journal.close()
+
+
+async def test_journal_failure_is_fail_stop(tmp_path: Path) -> None:
+    class BrokenJournal(Journal):
+        broken = False
+
+        def append_batch(self, records: Sequence[tuple[int, Command]]) -> None:
+            if self.broken:
+                raise JournalWriteError("disk on fire")
+            super().append_batch(records)
+
+    journal = BrokenJournal.open(tmp_path)
+    engine = _fake()
+    seqr = await _started(Sequencer(engine, journal))
+    assert (await seqr.submit(order(1))).order_id == 1
+    journal.broken = True
+    outcomes = await asyncio.gather(*(seqr.submit(order(i)) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(o, SequencerFailedError) for o in outcomes)
+    assert engine.next_order_id == 2  # nothing unjournaled reached the engine
+    with pytest.raises(SequencerFailedError, match="restart and recover"):
+        await seqr.submit(order(9))
+    await seqr.stop()
+    assert isinstance(seqr.failure, JournalWriteError)
+    journal.close()
+
+
+async def test_engine_exception_is_fail_stop() -> None:
+    class ExplodingEngine:
+        def process(self, cmd: Command) -> Result:
+            if isinstance(cmd, NewOrder) and cmd.qty == 13:
+                raise RuntimeError("invariant broken")
+            return Result(code=ResultCode.OK, events=())
+
+        def snapshot(self) -> dict[str, object]:
+            return {}
+
+    seqr = await _started(Sequencer(ExplodingEngine(), None))
+    ok, bad, after = await asyncio.gather(
+        seqr.submit(order(1)), seqr.submit(order(2, qty=13)), seqr.submit(order(3)), return_exceptions=True
+    )
+    assert isinstance(ok, Result)
+    assert isinstance(bad, SequencerFailedError) and "invariant broken" in str(bad)
+    assert isinstance(after, SequencerFailedError)
+    assert not seqr.running
+    await seqr.stop()
+
+
+async def test_a_failing_listener_does_not_stop_others(caplog: pytest.LogCaptureFixture) -> None:
+    seqr = await _started(Sequencer(_fake(), None))
+    got: list[int] = []
+
+    def bad(cmd_seq: int, cmd: Command, result: Result) -> None:
+        raise ValueError("boom")
+
+    unsubscribe = seqr.subscribe(bad)
+    seqr.subscribe(lambda s, c, r: got.append(s))
+    await seqr.submit(order(1))
+    unsubscribe()
+    await seqr.submit(order(2))
+    await seqr.stop()
+    assert got == [1, 2]
+    assert sum("listener" in r.message for r in caplog.records) == 1
+
+
+async def test_restart_continues_numbering_and_time(tmp_path: Path, factory: EngineFactory) -> None:
+    journal = Journal.open(tmp_path)
+    seqr = await _started(Sequencer(factory.new(), journal, clock=StepClock(start=5_000)))
+    await seqr.submit(AddInstrument(ts=0, spec=SPEC))
+    for i in range(5):
+        await seqr.submit(order(i))
+    await seqr.stop()
+    journal.close()
+
+    journal = Journal.open(tmp_path)
+    engine, last = recover(tmp_path, journal=journal, factory=factory)
+    assert last == 6
+    seqr = await _started(Sequencer(engine, journal, clock=StepClock(start=1)))  # clock behind
+    seen: list[int] = []
+    seqr.subscribe(lambda s, c, r: seen.append(s))
+    result = await seqr.submit(order(6))
+    await seqr.stop()
+    journal.close()
+    assert seen == [7]
+    assert result.code is ResultCode.OK and result.order_id == 6
+    assert seqr.last_ts == 5_006
+
+
+def _fake() -> FakeEngine:
+    return FakeEngine()
