@@ -1,0 +1,541 @@
+// OMN operator console. Vanilla JS, no build step, no external assets.
+// Auth: a one-time login code (URL fragment #code=... or pasted) is exchanged for a session
+// token kept in sessionStorage; REST uses it as a bearer token, the websocket logs in with it.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "omn.console.session";
+  const MAX_TRADES = 200;
+  const STATES = ["pending", "submitted", "confirmed", "failed"];
+
+  const state = {
+    session: null, // {token, operator, expires_at}
+    instruments: new Map(), // symbol -> instrument JSON
+    trades: [], // newest first
+    participants: [],
+    rejectionCounts: {},
+    recentRejections: [],
+    settlementCounts: {},
+    settlements: new Map(), // trade_id -> notice (insertion: newest first on render)
+    reconciliation: null,
+    audit: { chain_ok: null, entries: [] },
+    ws: null,
+    wsBackoff: 500,
+    refreshTimer: null,
+  };
+
+  // ------------------------------------------------------------ DOM helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "testid") node.dataset.testid = value;
+      else if (key === "onclick") node.addEventListener("click", value);
+      else if (key === "style") Object.assign(node.style, value); // CSSOM: allowed by the page's CSP
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function replaceRows(tbody, rows, colspan, emptyText) {
+    tbody.replaceChildren(...(rows.length ? rows : [el("tr", { class: "empty" }, el("td", { colspan }, emptyText))]));
+  }
+
+  const pill = (text, kind, testid) => el("span", { class: `pill pill-${kind}`, testid }, text);
+
+  function fmtTime(ns) {
+    if (ns === null || ns === undefined) return "—";
+    const d = new Date(Number(ns) / 1e6);
+    return d.toISOString().slice(11, 23);
+  }
+  function fmtDateTime(ns) {
+    if (ns === null || ns === undefined) return "—";
+    return new Date(Number(ns) / 1e6).toISOString().replace("T", " ").slice(0, 19) + "Z";
+  }
+  function fmtDate(sec) {
+    if (sec === null || sec === undefined) return "—";
+    return new Date(Number(sec) * 1000).toISOString().slice(0, 10);
+  }
+  const fmtInt = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
+  const short = (hex, n = 10) => (hex && hex.length > n + 4 ? `${hex.slice(0, n)}…${hex.slice(-4)}` : hex || "—");
+
+  const STATUS_KIND = { open: "ok", halted: "bad", pre_open: "warn", closed: "idle" };
+  const SETTLE_KIND = { pending: "warn", submitted: "info", confirmed: "ok", failed: "bad" };
+
+  // ------------------------------------------------------------ banners
+
+  let bannerTimer = null;
+  function banner(kind, text) {
+    const err = $("action-error"), ok = $("action-ok");
+    err.hidden = ok.hidden = true;
+    const target = kind === "error" ? err : ok;
+    target.textContent = text;
+    target.hidden = false;
+    clearTimeout(bannerTimer);
+    bannerTimer = setTimeout(() => { target.hidden = true; }, kind === "error" ? 12000 : 5000);
+  }
+
+  // ------------------------------------------------------------ REST
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(`${code}: ${message}`); this.status = status; this.code = code; }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (state.session) headers.Authorization = `Bearer ${state.session.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    let data = null;
+    try { data = await resp.json(); } catch (_) { data = null; }
+    if (!resp.ok) {
+      const err = (data && data.error) || {};
+      const code = err.code || `HTTP_${resp.status}`;
+      const message = err.message || resp.statusText;
+      if (resp.status === 401 && state.session) logout(`${code}: ${message}`);
+      throw new ApiError(resp.status, code, message);
+    }
+    return data;
+  }
+
+  async function action(button, label, fn) {
+    if (button) button.disabled = true;
+    try {
+      await fn();
+      banner("ok", label);
+    } catch (err) {
+      banner("error", `${label} failed — ${err.message}`);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------ session
+
+  function saveSession(session) {
+    state.session = session;
+    sessionStorage.setItem(TOKEN_KEY, JSON.stringify(session));
+    scheduleRefresh();
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(state.refreshTimer);
+    if (!state.session) return;
+    const inMs = state.session.expires_at * 1000 - Date.now() - 5 * 60 * 1000;
+    state.refreshTimer = setTimeout(async () => {
+      try { saveSession(await api("POST", "/v1/operator/session/refresh")); }
+      catch (err) { banner("error", `Session refresh failed — ${err.message}`); }
+    }, Math.max(inMs, 10_000));
+  }
+
+  async function loginWithCode(code) {
+    state.session = null;
+    saveSession(await api("POST", "/v1/operator/session", { code }));
+  }
+
+  async function loginWithTokenOrCode(text) {
+    const value = text.trim();
+    if (!value) throw new Error("enter a login code or session token");
+    if (value.includes(".")) { // session tokens are "<payload>.<signature>"; codes have no dot
+      state.session = { token: value, operator: "", expires_at: Date.now() / 1000 + 3600 };
+      const who = await api("GET", "/v1/operator/whoami");
+      saveSession({ ...state.session, operator: who.operator });
+    } else {
+      await loginWithCode(value);
+    }
+  }
+
+  function logout(reason) {
+    const session = state.session;
+    state.session = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    clearTimeout(state.refreshTimer);
+    if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
+    if (session && !reason) {
+      fetch("/v1/operator/session", { method: "DELETE", headers: { Authorization: `Bearer ${session.token}` } })
+        .catch(() => {});
+    }
+    showLogin(reason || "");
+  }
+
+  function showLogin(message) {
+    $("main").hidden = true;
+    $("login").hidden = false;
+    $("logout").hidden = true;
+    $("operator-name").textContent = "";
+    $("login-error").textContent = message;
+    setConnection("offline", "idle");
+  }
+
+  async function start() {
+    $("login").hidden = true;
+    $("main").hidden = false;
+    $("logout").hidden = false;
+    $("operator-name").textContent = state.session.operator;
+    await loadAll();
+    connect();
+  }
+
+  // ------------------------------------------------------------ data loading
+
+  async function loadAll() {
+    const [inst, trades, parts, rej, settl, recon, audit] = await Promise.all([
+      api("GET", "/v1/operator/instruments?depth=10"),
+      api("GET", `/v1/operator/trades?limit=${MAX_TRADES}`),
+      api("GET", "/v1/operator/participants"),
+      api("GET", "/v1/operator/rejections?limit=50"),
+      api("GET", "/v1/operator/settlements?limit=200"),
+      api("GET", "/v1/operator/reconciliation"),
+      api("GET", "/v1/operator/audit?limit=100"),
+    ]);
+    state.instruments = new Map(inst.instruments.map((i) => [i.symbol, i]));
+    state.trades = trades.trades;
+    state.participants = parts.participants;
+    state.rejectionCounts = rej.counts;
+    state.recentRejections = rej.recent;
+    state.settlementCounts = settl.counts;
+    state.settlements = new Map(settl.settlements.map((n) => [n.trade_id, n]));
+    state.reconciliation = recon;
+    state.audit = audit;
+    renderAll();
+  }
+
+  async function reloadParticipants() {
+    state.participants = (await api("GET", "/v1/operator/participants")).participants;
+    renderParticipants();
+  }
+
+  async function reloadAudit() {
+    state.audit = await api("GET", "/v1/operator/audit?limit=100");
+    renderAudit();
+  }
+
+  // ------------------------------------------------------------ websocket
+
+  function setConnection(text, kind) {
+    const node = $("connection-status");
+    node.textContent = text;
+    node.className = `pill pill-${kind}`;
+  }
+
+  function connect() {
+    if (!state.session) return;
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/v1/operator/ws`);
+    state.ws = ws;
+    setConnection("connecting", "warn");
+    ws.onopen = () => ws.send(JSON.stringify({ op: "login", token: state.session.token }));
+    ws.onmessage = (msg) => {
+      let data;
+      try { data = JSON.parse(msg.data); } catch (_) { return; }
+      onMessage(data);
+    };
+    ws.onclose = () => {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      setConnection("offline", "bad");
+      if (!state.session) return;
+      setTimeout(async () => {
+        try { await loadAll(); } catch (_) { /* retried with the next connect */ }
+        connect();
+      }, state.wsBackoff);
+      state.wsBackoff = Math.min(state.wsBackoff * 2, 10_000);
+    };
+  }
+
+  function onMessage(m) {
+    switch (m.type) {
+      case "welcome":
+        state.wsBackoff = 500;
+        setConnection("live", "ok");
+        break;
+      case "heartbeat":
+      case "pong":
+        break;
+      case "trade":
+        state.trades.unshift(m.trade);
+        state.trades.length = Math.min(state.trades.length, MAX_TRADES);
+        renderTrades(m.trade.trade_id);
+        break;
+      case "book":
+        state.instruments.set(m.instrument.symbol, m.instrument);
+        renderInstruments();
+        break;
+      case "status": {
+        const inst = state.instruments.get(m.symbol);
+        if (inst) { inst.status = m.status; renderInstruments(); }
+        break;
+      }
+      case "settlement":
+        state.settlements.delete(m.notice.trade_id);
+        state.settlements = new Map([[m.notice.trade_id, m.notice], ...state.settlements]);
+        state.settlementCounts = m.counts;
+        for (const t of state.trades) if (t.trade_id === m.notice.trade_id) t.settlement = m.notice.state;
+        renderSettlements(m.notice.trade_id);
+        break;
+      case "rejections":
+        state.rejectionCounts = m.counts;
+        state.recentRejections = m.recent;
+        renderRejections();
+        break;
+      case "participants":
+        state.participants = m.participants;
+        renderParticipants();
+        break;
+      case "reconciliation":
+        state.reconciliation = m.report;
+        renderReconciliation();
+        break;
+      case "audit":
+        state.audit = { chain_ok: m.chain_ok, entries: m.entries };
+        renderAudit();
+        break;
+      case "resync":
+        loadAll().catch((err) => banner("error", `Resync failed — ${err.message}`));
+        break;
+      case "error":
+        if (m.code && m.code.startsWith("SESSION")) logout(`${m.code}: ${m.message}`);
+        else banner("error", `${m.code}: ${m.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  function renderAll() {
+    renderInstruments();
+    renderTrades();
+    renderParticipants();
+    renderRejections();
+    renderSettlements();
+    renderReconciliation();
+    renderAudit();
+  }
+
+  function setInstrumentStatus(symbol, status, button) {
+    const label = `${status === "halted" ? "Halt" : "Resume"} ${symbol}`;
+    return action(button, label, async () => {
+      const inst = await api("POST", `/v1/operator/instruments/${encodeURIComponent(symbol)}/status`, { status });
+      state.instruments.set(symbol, { ...state.instruments.get(symbol), ...inst });
+      renderInstruments();
+      reloadAudit().catch(() => {});
+    });
+  }
+
+  function renderInstruments() {
+    const list = [...state.instruments.values()].sort((a, b) => a.symbol.localeCompare(b.symbol));
+    $("instruments-meta").textContent = `${list.length} listed`;
+    const cards = list.map((inst) => {
+      const sym = inst.symbol;
+      const halted = inst.status === "halted";
+      const bid = inst.bids[0], ask = inst.asks[0];
+      const spread = bid && ask ? (Number(ask.price) - Number(bid.price)).toFixed(6).replace(/\.?0+$/, "") : "—";
+      const depth = Math.max(inst.bids.length, inst.asks.length, 1);
+      const rows = [];
+      for (let i = 0; i < Math.min(depth, 5); i++) {
+        const b = inst.bids[i], a = inst.asks[i];
+        rows.push(el("tr", {},
+          el("td", { class: "num muted" }, b ? b.count : ""),
+          el("td", { class: "num bidq" }, b ? b.qty : ""),
+          el("td", { class: "num bidp" }, b ? b.price : ""),
+          el("td", { class: "num askp" }, a ? a.price : ""),
+          el("td", { class: "num askq" }, a ? a.qty : ""),
+          el("td", { class: "num muted" }, a ? a.count : "")));
+      }
+      const canHalt = inst.status === "open";
+      const canResume = inst.status === "halted" || inst.status === "pre_open";
+      return el("div", { class: `inst ${halted ? "halted" : ""}`, testid: `instrument-${sym}` },
+        el("div", { class: "inst-head" },
+          el("span", { class: "inst-sym" }, sym),
+          el("span", { class: "inst-name", title: inst.name }, inst.name),
+          pill(inst.status.replace("_", "-"), STATUS_KIND[inst.status] || "idle", `status-${sym}`),
+          el("span", { class: "actions" },
+            el("button", { type: "button", class: "btn btn-danger", testid: `halt-${sym}`, disabled: !canHalt,
+              onclick: (e) => setInstrumentStatus(sym, "halted", e.currentTarget) }, "Halt"),
+            el("button", { type: "button", class: "btn btn-ok", testid: `resume-${sym}`, disabled: !canResume,
+              onclick: (e) => setInstrumentStatus(sym, "open", e.currentTarget) }, inst.status === "pre_open" ? "Open" : "Resume"))),
+        el("div", { class: "inst-stats" },
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Bid"), el("div", { class: "v buy", testid: `best-bid-${sym}` }, bid ? bid.price : "—")),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? ask.price : "—")),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Spread"), el("div", { class: "v" }, spread)),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price || "—"))),
+        el("table", { class: "tbl ladder", testid: `depth-${sym}` },
+          el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", { class: "num" }, "Bid qty"),
+            el("th", { class: "num" }, "Bid"), el("th", { class: "num" }, "Ask"), el("th", { class: "num" }, "Ask qty"),
+            el("th", { class: "num" }, "#"))),
+          el("tbody", {}, rows)));
+    });
+    $("instruments").replaceChildren(...(cards.length ? cards : [el("div", { class: "muted" }, "No instruments listed.")]));
+  }
+
+  function renderTrades(flashId) {
+    $("trades-meta").textContent = state.trades.length ? `last ${state.trades.length}` : "";
+    const rows = state.trades.map((t) => el("tr", { testid: `trade-${t.trade_id}`, class: t.trade_id === flashId ? "flash" : null },
+      el("td", { class: "mono" }, fmtTime(t.ts)),
+      el("td", { class: "mono" }, t.symbol),
+      el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase()),
+      el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, t.price),
+      el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, t.qty),
+      el("td", {}, t.buyer),
+      el("td", {}, t.seller),
+      el("td", { class: "num muted" }, t.trade_id)));
+    replaceRows($("trades"), rows, 8, "No trades yet.");
+  }
+
+  function participantAction(p, kind, button) {
+    const id = encodeURIComponent(p.participant);
+    const spec = {
+      suspend: ["Suspend", `/v1/operator/participants/${id}/status`, { status: "suspended" }],
+      activate: ["Activate", `/v1/operator/participants/${id}/status`, { status: "active" }],
+      freeze: ["Freeze wallet of", `/v1/operator/participants/${id}/freeze`, { frozen: true }],
+      unfreeze: ["Unfreeze wallet of", `/v1/operator/participants/${id}/freeze`, { frozen: false }],
+    }[kind];
+    return action(button, `${spec[0]} ${p.participant}`, async () => {
+      const result = await api("POST", spec[1], spec[2]);
+      if (result && result.tx_hash) banner("ok", `${spec[0]} ${p.participant}: tx ${result.tx_hash}`);
+      await reloadParticipants();
+      reloadAudit().catch(() => {});
+    });
+  }
+
+  function renderParticipants() {
+    const list = state.participants;
+    const eligible = list.filter((p) => p.eligible).length;
+    $("participants-meta").textContent = `${list.length} participants · ${eligible} eligible`;
+    const rows = list.map((p) => {
+      const id = p.participant;
+      const active = p.status === "active";
+      return el("tr", { testid: `participant-${id}` },
+        el("td", { class: "mono" }, id),
+        el("td", {}, p.name),
+        el("td", {}, pill(p.status, active ? "ok" : "bad", `participant-status-${id}`)),
+        el("td", {}, p.category),
+        el("td", {}, p.jurisdiction),
+        el("td", { class: "mono" }, fmtDate(p.kyc_expiry_ts)),
+        el("td", { class: "mono", title: p.wallet || "" }, short(p.wallet, 8)),
+        el("td", {}, p.verified ? pill("yes", "ok") : pill("no", "bad")),
+        el("td", {}, p.frozen ? pill("frozen", "bad", `participant-frozen-${id}`) : pill("no", "idle", `participant-frozen-${id}`)),
+        el("td", { class: "num" }, fmtInt(p.note_balance)),
+        el("td", { class: "num" }, fmtInt(p.cash_balance)),
+        el("td", { class: "num" }, fmtInt(p.open_buy_reserved)),
+        el("td", { class: "num" }, fmtInt(p.open_sell_reserved)),
+        el("td", { testid: `participant-eligibility-${id}` },
+          p.eligible ? pill("eligible", "ok") : pill(p.reason || "ineligible", "bad")),
+        el("td", {}, el("span", { class: "actions" },
+          active
+            ? el("button", { type: "button", class: "btn btn-danger", testid: `suspend-${id}`, onclick: (e) => participantAction(p, "suspend", e.currentTarget) }, "Suspend")
+            : el("button", { type: "button", class: "btn btn-ok", testid: `activate-${id}`, onclick: (e) => participantAction(p, "activate", e.currentTarget) }, "Activate"),
+          p.frozen
+            ? el("button", { type: "button", class: "btn btn-ok", testid: `unfreeze-${id}`, disabled: !p.wallet, onclick: (e) => participantAction(p, "unfreeze", e.currentTarget) }, "Unfreeze")
+            : el("button", { type: "button", class: "btn btn-danger", testid: `freeze-${id}`, disabled: !p.wallet, onclick: (e) => participantAction(p, "freeze", e.currentTarget) }, "Freeze"))));
+    });
+    replaceRows($("participants"), rows, 15, "No participants.");
+  }
+
+  function renderRejections() {
+    const entries = Object.entries(state.rejectionCounts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const total = entries.reduce((s, [, n]) => s + n, 0);
+    const max = entries.length ? entries[0][1] : 1;
+    $("rejections-total").textContent = `${total} total`;
+    replaceRows($("rejection-counts"), entries.map(([code, n]) => el("tr", { testid: `rejection-row-${code}` },
+      el("td", { class: "mono" }, code),
+      el("td", { class: "num", testid: `rejection-count-${code}` }, n),
+      el("td", {}, el("div", { class: "bar", style: { width: `${Math.max(2, (100 * n) / max)}%` } })))), 3, "No rejections.");
+    replaceRows($("rejections-recent"), state.recentRejections.map((r) => el("tr", {},
+      el("td", { class: "mono" }, fmtTime(r.ts)),
+      el("td", {}, r.participant),
+      el("td", { class: "mono" }, r.symbol),
+      el("td", { class: "mono" }, r.code),
+      el("td", { class: "wrap muted" }, r.message))), 5, "None.");
+  }
+
+  function renderSettlements(flashId) {
+    $("settlement-counts").replaceChildren(...STATES.map((s) => el("div", { class: `tile ${s}` },
+      el("div", { class: "k" }, s), el("div", { class: "v", testid: `settlement-count-${s}` }, state.settlementCounts[s] || 0))));
+    const rows = [...state.settlements.values()].slice(0, 200).map((n) => el("tr", { testid: `settlement-${n.trade_id}`, class: n.trade_id === flashId ? "flash" : null },
+      el("td", { class: "num" }, n.trade_id),
+      el("td", { class: "mono" }, n.symbol),
+      el("td", {}, n.buyer),
+      el("td", {}, n.seller),
+      el("td", {}, pill(n.state, SETTLE_KIND[n.state] || "idle", `settlement-state-${n.trade_id}`)),
+      el("td", { class: "mono", title: n.tx_hash || "", testid: `settlement-tx-${n.trade_id}` }, short(n.tx_hash, 12)),
+      el("td", { class: "num" }, n.block ?? "—"),
+      el("td", { class: "num", testid: `settlement-gas-${n.trade_id}` }, n.gas_used === null || n.gas_used === undefined ? "—" : fmtInt(n.gas_used)),
+      el("td", { class: "wrap muted" }, n.reason || "")));
+    replaceRows($("settlements"), rows, 9, "No settlements yet.");
+  }
+
+  function renderReconciliation() {
+    const r = state.reconciliation;
+    const node = $("reconciliation-status");
+    if (!r || r.ts === null) { node.textContent = "never run"; node.className = "pill pill-idle"; }
+    else if (r.ok) { node.textContent = "in balance"; node.className = "pill pill-ok"; }
+    else { node.textContent = `${r.differences.length} differences`; node.className = "pill pill-bad"; }
+    $("reconciliation-ts").textContent = r ? fmtDateTime(r.ts) : "—";
+    $("reconciliation-diffs").replaceChildren(...(r ? r.differences.map((d) => el("li", {}, d)) : []));
+  }
+
+  function renderAudit() {
+    const node = $("audit-chain");
+    const ok = state.audit.chain_ok;
+    node.textContent = ok === null ? "…" : ok ? "hash chain OK" : "hash chain BROKEN";
+    node.className = `pill ${ok === null ? "pill-idle" : ok ? "pill-ok" : "pill-bad"}`;
+    replaceRows($("audit"), state.audit.entries.map((e) => el("tr", { testid: `audit-${e.id}` },
+      el("td", { class: "num" }, e.id),
+      el("td", { class: "mono" }, fmtDateTime(e.ts)),
+      el("td", {}, e.actor),
+      el("td", { class: "mono" }, e.action),
+      el("td", { class: "wrap mono small" }, e.details),
+      el("td", { class: "mono muted", title: e.hash }, short(e.hash, 8)))), 6, "No audit entries.");
+  }
+
+  // ------------------------------------------------------------ wiring
+
+  function init() {
+    $("logout").addEventListener("click", () => logout(""));
+    $("reconcile-run").addEventListener("click", (e) => action(e.currentTarget, "Reconciliation", async () => {
+      state.reconciliation = await api("POST", "/v1/operator/reconciliation/run");
+      renderReconciliation();
+      reloadAudit().catch(() => {});
+    }));
+    $("login-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      $("login-error").textContent = "";
+      try {
+        await loginWithTokenOrCode($("login-code").value);
+        $("login-code").value = "";
+        await start();
+      } catch (err) {
+        state.session = null;
+        $("login-error").textContent = err.message;
+      }
+    });
+
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const code = hash.get("code");
+    if (code) history.replaceState(null, "", location.pathname + location.search); // the code is single-use
+    const stored = sessionStorage.getItem(TOKEN_KEY);
+    (async () => {
+      try {
+        if (code) await loginWithCode(code);
+        else if (stored) { state.session = JSON.parse(stored); scheduleRefresh(); }
+        if (state.session) await start();
+        else showLogin("");
+      } catch (err) {
+        showLogin(err.message);
+      }
+    })();
+  }
+
+  document.addEventListener("DOMContentLoaded", init);
+})();
