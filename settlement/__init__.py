@@ -1,1 +1,78 @@
-"""(package)"""
+"""On-chain settlement: atomic delivery-versus-payment of venue trades on an EVM chain.
+
+Public API::
+
+    chain = in_process_chain()   # or start_anvil(port=..., block_time=...) / connect(url, private_keys=[...])
+    chain.w3, chain.accounts, chain.private_key(addr), chain.new_account(), chain.mine(n), chain.close()
+    dep = deploy_demo(chain, admin=chain.accounts[0], settler=chain.accounts[1], max_holders=0, max_balance=0)
+    dep.to_json() / DemoDeployment.from_json(text) / dep.save(path) / DemoDeployment.load(path)
+    admin = DemoAdmin(chain, dep)                # register_investor, remove_investor, set_country, freeze,
+                                                 # freeze_tokens, unfreeze_tokens, pause, unpause, mint_notes,
+                                                 # fund_cash, approve_all, onboard, set_max_holders, balances
+    svc = SettlementService(chain, dep.settlement, chain.private_key(dep.settler), on_update=cb, max_batch=50)
+    svc.submit(TradeToSettle(...)); task = svc.start(); await svc.drain(); svc.stop()
+    svc.settle_batch([...]) -> list[SettlementUpdate]      # blocking, one transaction
+    svc.recover(unfinished_trades)                          # after a crash: settled ones CONFIRMED, rest resubmitted
+    reconcile(chain, dep.token, dep.stablecoin, {wallet: (notes, cash)}) -> list[Difference]
+
+Exceptions (``code`` attribute is stable)::
+
+    SettlementError                      settlement_error
+     ├── ArtifactError                   artifact_error       artifact missing or out of date with sources
+     ├── ChainError                      chain_error          RPC / node failure (web3 errors translated)
+     │    ├── ChainUnavailableError      chain_unavailable    node unreachable or would not start
+     │    ├── TransactionRevertedError   transaction_reverted decoded ``reason``
+     │    └── TransactionTimeoutError    transaction_timeout  no receipt / confirmations in time
+     ├── UnknownAccountError             unknown_account      no key for that address
+     ├── InvalidTradeError               invalid_trade        malformed trade handed to the service
+     └── DeploymentError                 deployment_error     bad deployment config
+"""
+
+from settlement.artifacts import Artifact, check_artifacts, load, load_trex
+from settlement.chain import Chain, connect, in_process_chain, start_anvil
+from settlement.deploy import DemoAdmin, DemoDeployment, deploy_demo, deploy_settlement
+from settlement.errors import (
+    ArtifactError,
+    ChainError,
+    ChainUnavailableError,
+    DeploymentError,
+    InvalidTradeError,
+    SettlementError,
+    TransactionRevertedError,
+    TransactionTimeoutError,
+    UnknownAccountError,
+)
+from settlement.reconcile import Difference, reconcile
+from settlement.revert import decode_revert
+from settlement.service import SettlementService, SettlementStatus, SettlementUpdate, TradeToSettle
+
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "Chain",
+    "ChainError",
+    "ChainUnavailableError",
+    "DemoAdmin",
+    "DemoDeployment",
+    "DeploymentError",
+    "Difference",
+    "InvalidTradeError",
+    "SettlementError",
+    "SettlementService",
+    "SettlementStatus",
+    "SettlementUpdate",
+    "TradeToSettle",
+    "TransactionRevertedError",
+    "TransactionTimeoutError",
+    "UnknownAccountError",
+    "check_artifacts",
+    "connect",
+    "decode_revert",
+    "deploy_demo",
+    "deploy_settlement",
+    "in_process_chain",
+    "load",
+    "load_trex",
+    "reconcile",
+    "start_anvil",
+]

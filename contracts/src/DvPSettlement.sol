@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title Atomic delivery-versus-payment settlement for venue trades.
+/// @notice The venue's settler submits matched trades in batches. Each trade moves the security
+/// (seller -> buyer) and the cash (buyer -> seller) with `transferFrom`, both legs or neither.
+/// A failing trade reverts only its own legs and emits `TradeFailed`; the rest of the batch settles.
+/// A trade id settles at most once, so a settler that crashed mid-flight can resubmit safely.
+contract DvPSettlement is AccessControl, ReentrancyGuard {
+    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+
+    struct Trade {
+        uint256 tradeId;
+        address token;
+        address seller;
+        address buyer;
+        uint256 quantity;
+        address cashToken;
+        uint256 cashAmount;
+    }
+
+    /// @notice Block in which a trade id settled; 0 when it has not settled.
+    mapping(uint256 tradeId => uint256 blockNumber) public settledBlock;
+
+    event TradeSettled(
+        uint256 indexed tradeId,
+        address indexed token,
+        address indexed seller,
+        address buyer,
+        uint256 quantity,
+        address cashToken,
+        uint256 cashAmount
+    );
+    /// @notice `reason` is the raw revert data: DeliveryFailed/PaymentFailed wrapping the token's own
+    /// revert data, or one of the validation errors below.
+    event TradeFailed(uint256 indexed tradeId, bytes reason);
+    event TradeAlreadySettled(uint256 indexed tradeId, uint256 settledInBlock);
+
+    error InvalidTrade(uint256 tradeId, string what);
+    error NotAContract(address account);
+    error DeliveryFailed(bytes reason);
+    error PaymentFailed(bytes reason);
+    error OnlySelf();
+    /// @dev A trade ran out of the gas forwarded to it: the whole batch needs more gas, so we revert it
+    /// instead of recording a failure the settler caused.
+    error BatchOutOfGas(uint256 tradeId);
+
+    constructor(address admin, address settler) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(SETTLER_ROLE, settler);
+    }
+
+    function settled(uint256 tradeId) external view returns (bool) {
+        return settledBlock[tradeId] != 0;
+    }
+
+    function settle(Trade[] calldata trades) external onlyRole(SETTLER_ROLE) nonReentrant {
+        for (uint256 i = 0; i < trades.length; ++i) {
+            Trade calldata t = trades[i];
+            uint256 done = settledBlock[t.tradeId];
+            if (done != 0) {
+                emit TradeAlreadySettled(t.tradeId, done);
+                continue;
+            }
+            uint256 gasBefore = gasleft();
+            try this.settleOne(t) {
+                emit TradeSettled(t.tradeId, t.token, t.seller, t.buyer, t.quantity, t.cashToken, t.cashAmount);
+            } catch (bytes memory reason) {
+                // The callee got 63/64 of gasBefore; if it used (nearly) all of it, the batch was underfunded.
+                if (reason.length == 0 && gasleft() <= gasBefore / 63) revert BatchOutOfGas(t.tradeId);
+                emit TradeFailed(t.tradeId, reason);
+            }
+        }
+    }
+
+    /// @dev External only so `settle` can isolate each trade with try/catch; callable by this contract alone.
+    function settleOne(Trade calldata t) external {
+        if (msg.sender != address(this)) revert OnlySelf();
+        if (t.tradeId == 0) revert InvalidTrade(t.tradeId, "trade id is zero");
+        if (t.quantity == 0) revert InvalidTrade(t.tradeId, "quantity is zero");
+        if (t.cashAmount == 0) revert InvalidTrade(t.tradeId, "cash amount is zero");
+        if (t.seller == t.buyer) revert InvalidTrade(t.tradeId, "seller is buyer");
+        if (t.seller == address(0) || t.buyer == address(0)) revert InvalidTrade(t.tradeId, "zero address");
+        if (t.token.code.length == 0) revert NotAContract(t.token);
+        if (t.cashToken.code.length == 0) revert NotAContract(t.cashToken);
+        settledBlock[t.tradeId] = block.number;
+        _leg(t.token, t.seller, t.buyer, t.quantity, true);
+        _leg(t.cashToken, t.buyer, t.seller, t.cashAmount, false);
+    }
+
+    function _leg(address token, address from, address to, uint256 amount, bool delivery) private {
+        (bool ok, bytes memory ret) = token.call(abi.encodeCall(IERC20.transferFrom, (from, to, amount)));
+        if (ok && (ret.length == 0 || (ret.length == 32 && abi.decode(ret, (bool))))) return;
+        if (ok) ret = abi.encodeWithSignature("Error(string)", "transferFrom returned false");
+        if (delivery) revert DeliveryFailed(ret);
+        revert PaymentFailed(ret);
+    }
+}
