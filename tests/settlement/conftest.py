@@ -1,0 +1,104 @@
+"""One shared suite over both backends: every test taking ``chain`` runs on the in-process EVM
+and on a real anvil node (marked ``anvil``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import count
+
+import pytest
+from eth_typing import ChecksumAddress
+
+from settlement import (
+    Chain,
+    DemoAdmin,
+    DemoDeployment,
+    SettlementService,
+    SettlementUpdate,
+    TradeToSettle,
+    deploy_demo,
+    in_process_chain,
+    start_anvil,
+)
+
+
+@pytest.fixture(scope="session")
+def in_process() -> Iterator[Chain]:
+    chain = in_process_chain()
+    yield chain
+    chain.close()
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Chain]:
+    chain = start_anvil()
+    yield chain
+    chain.close()
+
+
+@pytest.fixture(params=["in-process", pytest.param("anvil", marks=pytest.mark.anvil)])
+def chain(request: pytest.FixtureRequest) -> Chain:
+    name = "in_process" if request.param == "in-process" else "anvil"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Market:
+    """A fresh demo deployment with a funded seller and buyer who approved the settlement contract."""
+
+    chain: Chain
+    deployment: DemoDeployment
+    admin: DemoAdmin
+    seller: ChecksumAddress
+    buyer: ChecksumAddress
+    outsider: ChecksumAddress  # funded with ETH, not registered
+    updates: list[SettlementUpdate] = field(default_factory=list)
+    _ids: count[int] = field(default_factory=lambda: count(1))
+
+    def trade(
+        self,
+        quantity: int = 10,
+        cash: int = 1_000_000,
+        *,
+        seller: str | None = None,
+        buyer: str | None = None,
+        trade_id: int | None = None,
+        token: str | None = None,
+    ) -> TradeToSettle:
+        return TradeToSettle(
+            trade_id=trade_id if trade_id is not None else next(self._ids),
+            token=token or self.deployment.token,
+            seller=seller or self.seller,
+            buyer=buyer or self.buyer,
+            quantity=quantity,
+            cash_token=self.deployment.stablecoin,
+            cash_amount=cash,
+        )
+
+    def service(self, **kwargs: object) -> SettlementService:
+        return SettlementService(
+            self.chain,
+            self.deployment.settlement,
+            self.chain.private_key(self.deployment.settler),
+            on_update=self.updates.append,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def balances(self) -> dict[str, tuple[int, int]]:
+        return {w: self.admin.balances(w) for w in (self.seller, self.buyer, self.outsider)}
+
+
+SELLER_NOTES = 1_000
+BUYER_CASH = 1_000_000_000
+
+
+@pytest.fixture
+def market(chain: Chain) -> Market:
+    admin_addr, settler = chain.accounts[0], chain.accounts[1]
+    deployment = deploy_demo(chain, admin=admin_addr, settler=settler)
+    admin = DemoAdmin(chain, deployment)
+    seller, buyer, outsider = chain.new_account(), chain.new_account(), chain.new_account()
+    admin.onboard(seller, country=756, notes=SELLER_NOTES)
+    admin.onboard(buyer, country=276, cash=BUYER_CASH)
+    return Market(chain, deployment, admin, seller, buyer, outsider)
