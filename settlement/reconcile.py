@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from web3 import Web3
 
 from settlement import artifacts
 from settlement.chain import Chain, rpc_errors
+
+_Wallet = TypeVar("_Wallet", bound=str)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,7 +29,7 @@ class Difference:
 
 
 def reconcile(
-    chain: Chain, token: str, cash_token: str, expected: Mapping[str, tuple[int, int]]
+    chain: Chain, token: str, cash_token: str, expected: Mapping[_Wallet, tuple[int, int]]
 ) -> list[Difference]:
     """``expected`` maps wallet -> (token units, cash units) per the venue ledger. Returns every
     mismatch, sorted by wallet then asset; an empty list means the books agree."""

@@ -155,14 +155,15 @@ def test_only_the_settler_may_settle(market: Market) -> None:
     before = market.balances()
     [update] = service.settle_batch([market.trade(1, 10)])
     assert update.status is FAILED
-    assert update.reason is not None and update.reason.startswith(f"AccessControlUnauthorizedAccount(account={intruder}")
+    assert update.reason is not None
+    assert update.reason.startswith(f"AccessControlUnauthorizedAccount(account={intruder}")
     assert market.balances() == before
     market.admin.grant_settler(intruder)
     [update] = service.settle_batch([market.trade(1, 10)])
     assert update.status is CONFIRMED
 
 
-def test_settleOne_is_not_callable_from_outside(market: Market) -> None:  # noqa: N802
+def test_settle_one_is_not_callable_from_outside(market: Market) -> None:
     fn = market.admin.settlement.functions.settleOne(market.trade(1, 10).as_tuple())
     with pytest.raises(TransactionRevertedError) as err:
         market.chain.transact(fn, market.deployment.settler)
@@ -185,7 +186,7 @@ def test_malformed_trades_are_refused_before_the_chain(market: Market, changes: 
     fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
     for k, v in changes.items():
         fields[k] = fields["seller"] if v == "seller" else v
-    bad = type(base)(**fields)  # type: ignore[arg-type]
+    bad = type(base)(**fields)
     service = market.service()
     with pytest.raises(InvalidTradeError):
         service.submit(bad)
