@@ -1,0 +1,327 @@
+"""Order entry shared by REST and websocket: validation to engine commands, client order id
+idempotency, and turning the venue's ``Outcome`` into a reply.
+
+Idempotency: per participant, a client order id maps to the first request's reply. A duplicate
+with the same content gets that reply again (also while the first is still in flight: it waits
+for it); a duplicate with different content is refused with CLIENT_ORDER_ID_REUSED. Requests
+refused before reaching the venue (bad input) are not remembered, so they can be corrected and
+resent under the same id. The memory is per gateway process and bounded (oldest ids forgotten).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import (
+    AmendOrder,
+    CancelOrder,
+    CancelReason,
+    Fill,
+    InstrumentStatus,
+    MassCancel,
+    NewOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderType,
+    ResultCode,
+    Side,
+    StpMode,
+    TimeInForce,
+)
+from gateway.config import GatewayConfig
+from gateway.decimals import format_price, format_qty, parse_price, parse_qty
+from gateway.errors import ApiError, engine_message, error_body, http_status
+from gateway.ports import Listing, Outcome, VenuePort
+from gateway.render import JSON, side_text
+from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest
+
+log = logging.getLogger(__name__)
+Command = NewOrder | AmendOrder | CancelOrder | MassCancel
+
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_TIFS = {"gtc": TimeInForce.GTC, "gtd": TimeInForce.GTD, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}
+_STPS = {"cancel_newest": StpMode.CANCEL_NEWEST, "cancel_oldest": StpMode.CANCEL_OLDEST,
+         "cancel_both": StpMode.CANCEL_BOTH, "decrement": StpMode.DECREMENT}
+_TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
+STATUSES = {"pre_open": InstrumentStatus.PRE_OPEN, "open": InstrumentStatus.OPEN,
+            "halted": InstrumentStatus.HALTED, "closed": InstrumentStatus.CLOSED}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """HTTP-like status plus JSON body; websocket replies carry the same body."""
+
+    status: int
+    body: JSON
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+
+@dataclass(slots=True)
+class _Entry:
+    fingerprint: tuple[Any, ...]
+    future: asyncio.Future[Reply]
+    order_id: int | None = None
+    done: bool = field(default=False)
+
+
+def _error(code: str, message: str, **extra: Any) -> Reply:
+    return Reply(http_status(code), error_body(code, message, **extra))
+
+
+class OrderService:
+    def __init__(self, venue: VenuePort, config: GatewayConfig) -> None:
+        self._venue = venue
+        self._max_ids = config.idempotency_max_per_participant
+        self._ids: dict[str, OrderedDict[str, _Entry]] = {}
+        self._prefix = "gw" + secrets.token_hex(4)
+        self._auto = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def listing(self, symbol: str) -> Listing:
+        listing = self._venue.listing(symbol)
+        if listing is None:
+            raise ApiError("UNKNOWN_INSTRUMENT", f"unknown instrument {symbol!r}")
+        return listing
+
+    # ------------------------------------------------------------ new order
+
+    def build_new(self, participant: str, req: NewOrderRequest, session: str, coid: str) -> NewOrder:
+        listing = self.listing(req.symbol)
+        qty = parse_qty(req.qty, listing)
+        price = parse_price(req.price, listing) if req.price is not None else None
+        return NewOrder(
+            ts=0, participant=participant, symbol=req.symbol, side=_SIDES[req.side], qty=qty, price=price,
+            order_type=_TYPES[req.type], tif=_TIFS[req.tif], expire_ts=req.expire_ts, post_only=req.post_only,
+            stp=_STPS[req.stp], client_order_id=coid, session=session,
+        )
+
+    async def new_order(self, participant: str, req: NewOrderRequest, *, session: str = "") -> Reply:
+        coid = req.client_order_id or f"{self._prefix}-{next(self._auto)}"
+        cmd = self.build_new(participant, req, session, coid)  # raises ApiError on bad input
+        if req.client_order_id is None:
+            return self._new_reply(await self._submit(participant, cmd), cmd)
+        ids = self._ids.setdefault(participant, OrderedDict())
+        fingerprint = tuple(req.model_dump().items())
+        entry = ids.get(coid)
+        if entry is not None:
+            if entry.fingerprint != fingerprint:
+                raise ApiError("CLIENT_ORDER_ID_REUSED",
+                               f"client_order_id {coid!r} was already used for a different order")
+            return await asyncio.shield(entry.future)
+        entry = _Entry(fingerprint=fingerprint, future=asyncio.get_running_loop().create_future())
+        ids[coid] = entry
+        self._evict(ids)
+        # The venue work runs in its own task: a caller that goes away (client disconnect) must not
+        # leave an order in the venue whose id the gateway forgot.
+        task = asyncio.ensure_future(self._complete_new(self._start(participant, cmd), cmd, ids, entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(entry.future)
+
+    async def _complete_new(self, submitted: asyncio.Future[Outcome], cmd: NewOrder,
+                            ids: OrderedDict[str, _Entry], entry: _Entry) -> None:
+        try:
+            reply = self._new_reply(await self._outcome(submitted), cmd)
+        except Exception as exc:
+            ids.pop(cmd.client_order_id, None)  # the venue never answered: a retry under the same id is safe
+            entry.future.set_exception(exc if isinstance(exc, ApiError) else ApiError("VENUE_ERROR", "venue failed"))
+            entry.future.exception()  # mark retrieved: callers and duplicates still receive it
+            return
+        order_id = reply.body.get("order_id")
+        entry.order_id = order_id if isinstance(order_id, int) else None
+        entry.done = True
+        entry.future.set_result(reply)
+
+    def _evict(self, ids: OrderedDict[str, _Entry]) -> None:
+        while len(ids) > self._max_ids:
+            oldest_key = next(iter(ids))
+            if not ids[oldest_key].done:
+                break
+            del ids[oldest_key]
+
+    def _start(self, participant: str, cmd: Command) -> asyncio.Future[Outcome]:
+        """Hands the command to the venue now. Every path starts its venue call synchronously at
+        this point, so commands reach the venue in the order the client sent them."""
+        return asyncio.ensure_future(self._venue.submit(participant, cmd))
+
+    @staticmethod
+    async def _outcome(submitted: asyncio.Future[Outcome]) -> Outcome:
+        try:
+            return await asyncio.shield(submitted)  # runs to the end even if our caller goes away
+        except ApiError:
+            raise
+        except Exception as exc:
+            log.exception("venue.submit failed")
+            raise ApiError("VENUE_ERROR", "the venue could not process the command; retry later") from exc
+
+    async def _submit(self, participant: str, cmd: Command) -> Outcome:
+        return await self._outcome(self._start(participant, cmd))
+
+    @staticmethod
+    def _refusal(outcome: Outcome, **extra: Any) -> Reply | None:
+        if outcome.rejection is not None:
+            return _error(outcome.rejection.code, outcome.rejection.message, **extra)
+        result = outcome.result
+        if result is None:
+            return _error("VENUE_ERROR", "the venue returned no result")
+        if result.code is not ResultCode.OK:
+            return _error(result.code.name, engine_message(result.code), **extra)
+        return None
+
+    def _new_reply(self, outcome: Outcome, cmd: NewOrder) -> Reply:
+        refused = self._refusal(outcome, client_order_id=cmd.client_order_id)
+        if refused is not None:
+            return refused
+        assert outcome.result is not None
+        listing = self.listing(cmd.symbol)
+        order_id = outcome.result.order_id
+        ts = 0
+        for ev in outcome.result.events:
+            if isinstance(ev, OrderAccepted) and (order_id is None or ev.order_id == order_id):
+                order_id, ts = ev.order_id, ev.ts
+                break
+        if order_id is None:
+            return _error("VENUE_ERROR", "the venue accepted the order without an order id")
+        body = self._ack_body(outcome, listing, order_id, cmd.client_order_id, cmd.symbol, cmd.side, cmd.price,
+                              cmd.qty, ts)
+        return Reply(200, body)
+
+    @staticmethod
+    def _ack_body(outcome: Outcome, listing: Listing, order_id: int, coid: str, symbol: str, side: Side,
+                  price: int | None, qty: int, ts: int, priority_kept: bool | None = None) -> JSON:
+        assert outcome.result is not None
+        fills: list[JSON] = []
+        filled = 0
+        cancel_reason: CancelReason | None = None
+        for ev in outcome.result.events:
+            if isinstance(ev, Fill) and ev.taker_order_id == order_id:
+                filled += ev.qty
+                fills.append({"trade_id": ev.trade_id, "symbol": symbol, "order_id": order_id,
+                              "side": side_text(side), "price": format_price(ev.price, listing),
+                              "qty": format_qty(ev.qty, listing), "liquidity": "taker", "ts": ev.ts})
+            elif isinstance(ev, OrderCancelled) and ev.order_id == order_id:
+                cancel_reason = ev.reason
+        return {
+            "order_id": order_id, "client_order_id": coid, "symbol": symbol, "side": side_text(side),
+            "status": _status(filled, qty, cancel_reason),
+            "price": None if price is None else format_price(price, listing),
+            "qty": format_qty(qty, listing), "filled_qty": format_qty(filled, listing),
+            "remaining_qty": format_qty(0 if cancel_reason is not None else max(qty - filled, 0), listing),
+            "fills": fills, "cancel_reason": None if cancel_reason is None else cancel_reason.name.lower(),
+            "priority_kept": priority_kept, "ts": ts,
+        }
+
+    # ------------------------------------------------------------ amend / cancel
+
+    async def resolve(self, participant: str, order_id: int | None, coid: str | None) -> int:
+        """The engine order id addressed by ``order_id`` or ``client_order_id`` (exactly one)."""
+        if (order_id is None) == (coid is None):
+            raise ApiError("MISSING_FIELD", "give exactly one of order_id and client_order_id")
+        if order_id is not None:
+            return order_id
+        assert coid is not None
+        entry = self._ids.get(participant, OrderedDict()).get(coid)
+        if entry is not None:
+            if not entry.future.done():
+                await asyncio.shield(entry.future)
+            if entry.order_id is not None:
+                return entry.order_id
+        for view in self._venue.open_orders(participant):
+            if view.client_order_id == coid:
+                return view.order_id
+        raise ApiError("UNKNOWN_ORDER", f"no order with client_order_id {coid!r}")
+
+    def _owned(self, participant: str, order_id: int) -> None:
+        view = self._venue.order(order_id)
+        if view is None or view.participant != participant:  # never reveal others' orders
+            raise ApiError("UNKNOWN_ORDER", f"unknown order {order_id}")
+
+    async def amend(self, participant: str, req: AmendRequest) -> Reply:
+        order_id = await self.resolve(participant, req.order_id, req.client_order_id)
+        view = self._venue.order(order_id)
+        if view is None or view.participant != participant:
+            raise ApiError("UNKNOWN_ORDER", f"unknown order {order_id}")
+        if req.price is None and req.qty is None:
+            raise ApiError("MISSING_FIELD", "amend needs price and/or qty")
+        listing = self.listing(view.symbol)
+        price = parse_price(req.price, listing) if req.price is not None else None
+        qty = parse_qty(req.qty, listing) if req.qty is not None else None
+        cmd = AmendOrder(ts=0, participant=participant, order_id=order_id, price=price, qty=qty)
+        outcome = await self._submit(participant, cmd)
+        refused = self._refusal(outcome, order_id=order_id)
+        if refused is not None:
+            return refused
+        assert outcome.result is not None
+        amended = next((ev for ev in outcome.result.events if isinstance(ev, OrderAmended)), None)
+        new_price = amended.price if amended else (price if price is not None else view.price)
+        new_qty = amended.qty if amended else (qty if qty is not None else view.qty)
+        ts = amended.ts if amended else 0
+        body = self._ack_body(outcome, listing, order_id, view.client_order_id, view.symbol, view.side, new_price,
+                              new_qty, ts, priority_kept=amended.priority_kept if amended else None)
+        # quantities before this amend were already filled: report the order's state, not this command's
+        prior_filled = view.qty - view.remaining
+        if amended is not None:
+            filled_total = amended.qty - amended.remaining
+            body["filled_qty"] = format_qty(filled_total, listing)
+            body["remaining_qty"] = format_qty(amended.remaining if body["cancel_reason"] is None else 0, listing)
+            body["status"] = _status(filled_total, amended.qty, None if body["cancel_reason"] is None
+                                     else CancelReason.USER)
+        else:
+            body["filled_qty"] = format_qty(prior_filled, listing)
+        return Reply(200, body)
+
+    async def cancel(self, participant: str, req: CancelRequest) -> Reply:
+        order_id = await self.resolve(participant, req.order_id, req.client_order_id)
+        self._owned(participant, order_id)
+        outcome = await self._submit(participant, CancelOrder(ts=0, participant=participant, order_id=order_id))
+        refused = self._refusal(outcome, order_id=order_id)
+        if refused is not None:
+            return refused
+        assert outcome.result is not None
+        for ev in outcome.result.events:
+            if isinstance(ev, OrderCancelled) and ev.order_id == order_id:
+                listing = self.listing(ev.symbol)
+                return Reply(200, {"order_id": order_id, "symbol": ev.symbol, "side": side_text(ev.side),
+                                   "status": "cancelled", "cancelled_qty": format_qty(ev.remaining, listing),
+                                   "ts": ev.ts})
+        return _error("VENUE_ERROR", "the venue confirmed the cancel without a cancel event")
+
+    async def mass_cancel(self, participant: str, req: MassCancelRequest, *, session: str | None = None,
+                          reason: CancelReason = CancelReason.MASS_CANCEL) -> Reply:
+        if req.symbol is not None:
+            self.listing(req.symbol)
+        cmd = MassCancel(ts=0, participant=participant, symbol=req.symbol,
+                         side=None if req.side is None else _SIDES[req.side], session=session, reason=reason)
+        outcome = await self._submit(participant, cmd)
+        refused = self._refusal(outcome)
+        if refused is not None:
+            return refused
+        assert outcome.result is not None
+        ids = [ev.order_id for ev in outcome.result.events if isinstance(ev, OrderCancelled)]
+        return Reply(200, {"cancelled": ids})
+
+    async def set_status(self, operator: str, symbol: str, status: str) -> Reply:
+        self.listing(symbol)
+        outcome = await self._venue.set_status(symbol, STATUSES[status], operator=operator)
+        refused = self._refusal(outcome)
+        if refused is not None:
+            return refused
+        return Reply(200, {"symbol": symbol, "status": status})
+
+
+def _status(filled: int, qty: int, cancel_reason: CancelReason | None) -> str:
+    if cancel_reason is not None:
+        return "cancelled"
+    if filled >= qty > 0:
+        return "filled"
+    return "partially_filled" if filled else "open"

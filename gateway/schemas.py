@@ -1,0 +1,182 @@
+"""Request and response bodies (pydantic, strict: unknown fields and type coercion are refused).
+
+Decimals travel as strings (price in cash-token units per note, quantities in notes); ids and
+timestamps (integer nanoseconds since the epoch) as integers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ID = 2**63 - 1
+
+ClientOrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Symbol = Annotated[str, Field(min_length=1, max_length=32)]
+DecimalText = Annotated[str, Field(description="plain decimal string, e.g. \"101.25\"", examples=["10"])]
+OrderId = Annotated[int, Field(ge=1, le=MAX_ID)]
+SideText = Literal["buy", "sell"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class NewOrderRequest(Strict):
+    symbol: Symbol
+    side: SideText
+    qty: DecimalText
+    price: DecimalText | None = Field(default=None, description="limit price; protection price for market orders")
+    type: Literal["limit", "market"] = "limit"
+    tif: Literal["gtc", "gtd", "ioc", "fok"] = "gtc"
+    expire_ts: Annotated[int, Field(ge=0, le=MAX_ID)] | None = Field(default=None, description="GTD only, ns")
+    post_only: bool = False
+    stp: Literal["cancel_newest", "cancel_oldest", "cancel_both", "decrement"] = "cancel_newest"
+    client_order_id: ClientOrderId | None = Field(
+        default=None, description="idempotency key per participant; generated when absent"
+    )
+
+
+class AmendRequest(Strict):
+    order_id: OrderId | None = None
+    client_order_id: ClientOrderId | None = None
+    price: DecimalText | None = None
+    qty: DecimalText | None = Field(default=None, description="new total quantity (includes filled)")
+
+
+class CancelRequest(Strict):
+    order_id: OrderId | None = None
+    client_order_id: ClientOrderId | None = None
+
+
+class MassCancelRequest(Strict):
+    symbol: Symbol | None = None
+    side: SideText | None = None
+
+
+class StatusRequest(Strict):
+    status: Literal["pre_open", "open", "halted", "closed"]
+
+
+# ---------------------------------------------------------------- responses
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    retry_after: float | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class FillInfo(BaseModel):
+    trade_id: int
+    symbol: str
+    order_id: int
+    side: SideText
+    price: str
+    qty: str
+    liquidity: Literal["maker", "taker"]
+    ts: int
+
+
+class OrderAck(BaseModel):
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: SideText
+    status: Literal["open", "partially_filled", "filled", "cancelled"]
+    price: str | None
+    qty: str
+    filled_qty: str
+    remaining_qty: str
+    fills: list[FillInfo]
+    cancel_reason: str | None = None
+    priority_kept: bool | None = None
+    ts: int
+
+
+class MassCancelAck(BaseModel):
+    cancelled: list[int]
+
+
+class OrderInfo(BaseModel):
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: SideText
+    price: str
+    qty: str
+    remaining_qty: str
+    tif: str
+    expire_ts: int | None
+    accepted_ts: int
+
+
+class InstrumentInfo(BaseModel):
+    symbol: str
+    name: str
+    status: str
+    price_increment: str
+    quantity_increment: str
+    min_qty: str
+    max_qty: str
+    price_band_low: str
+    price_band_high: str
+    token_address: str
+    cash_token_address: str
+    token_decimals: int
+    cash_decimals: int
+    maturity_ts: int | None
+
+
+class BookLevel(BaseModel):
+    price: str
+    qty: str
+    count: int
+
+
+class BookSnapshot(BaseModel):
+    symbol: str
+    md_seq: int
+    status: str
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+
+
+class TradeInfo(BaseModel):
+    trade_id: int
+    symbol: str
+    price: str
+    qty: str
+    aggressor: SideText
+    ts: int
+
+
+class OwnTradeInfo(BaseModel):
+    trade_id: int
+    symbol: str
+    side: SideText
+    order_id: int
+    price: str
+    qty: str
+    liquidity: Literal["maker", "taker"]
+    settlement: str
+    ts: int
+
+
+class StatusAck(BaseModel):
+    symbol: str
+    status: str
+
+
+class CancelAck(BaseModel):
+    order_id: int
+    symbol: str
+    side: SideText
+    status: Literal["cancelled"]
+    cancelled_qty: str
+    ts: int

@@ -1,0 +1,178 @@
+"""Fan-out of venue events to websocket sessions.
+
+One listener on the venue; every message is serialised once per channel and the same text is
+queued to each subscriber. Private channels are keyed by participant, so a session only ever
+receives its own participant's orders, fills and settlements.
+
+Book channel: ``snapshot`` then ``delta`` messages. The per-instrument ``md_seq`` is shared by
+book deltas, trades and status changes, so it is not contiguous on the book channel; each delta
+therefore also carries ``prev_md_seq`` (the md_seq of the previous book delta of that
+instrument). A client with last applied sequence ``last`` ignores deltas with ``md_seq <= last``
+and has a gap when ``prev_md_seq > last``: it resubscribes for a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from engine import (
+    BookDelta,
+    Event,
+    Fill,
+    InstrumentStatusChanged,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+)
+from gateway import render
+from gateway.decimals import format_price, format_qty
+from gateway.ports import SettlementNotice, VenuePort
+from gateway.render import JSON
+
+log = logging.getLogger(__name__)
+
+PRIVATE_CHANNELS = ("orders", "fills", "settlements")
+PUBLIC_CHANNELS = ("book", "trades", "status")
+
+
+def dumps(msg: JSON) -> str:
+    return json.dumps(msg, separators=(",", ":"))
+
+
+class Subscriber(Protocol):
+    def push(self, text: str) -> None:
+        """Queue one outbound message; never blocks, never raises."""
+        ...
+
+
+class Hub:
+    def __init__(self, venue: VenuePort) -> None:
+        self._venue = venue
+        self._book: dict[str, set[Subscriber]] = {}
+        self._trades: dict[str, set[Subscriber]] = {}
+        self._status: set[Subscriber] = set()
+        self._private: dict[tuple[str, str], set[Subscriber]] = {}  # (participant, channel)
+        self._last_book_md: dict[str, int] = {}
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def start(self) -> None:
+        if not self._unsubscribe:
+            self._unsubscribe = [self._venue.subscribe_events(self._on_event),
+                                 self._venue.subscribe_settlements(self._on_settlement)]
+
+    def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    # ------------------------------------------------------------ subscriptions
+
+    def subscribe_book(self, sub: Subscriber, symbol: str) -> None:
+        """Queues the snapshot and registers for deltas in one synchronous step (no delta can slip in)."""
+        listing = self._venue.listing(symbol)
+        assert listing is not None
+        snap = self._venue.l2(symbol)
+        msg = {"channel": "book", "type": "snapshot", **render.book(snap, listing)}
+        sub.push(dumps(msg))
+        self._book.setdefault(symbol, set()).add(sub)
+
+    def subscribe_trades(self, sub: Subscriber, symbol: str) -> None:
+        self._trades.setdefault(symbol, set()).add(sub)
+
+    def subscribe_status(self, sub: Subscriber) -> None:
+        instruments = []
+        for listing in self._venue.listings():
+            snap = self._venue.l2(listing.symbol, 0)
+            instruments.append({"symbol": listing.symbol, "status": render.status_text(snap.status),
+                                "md_seq": snap.md_seq})
+        sub.push(dumps({"channel": "status", "type": "snapshot", "instruments": instruments}))
+        self._status.add(sub)
+
+    def subscribe_private(self, sub: Subscriber, participant: str, channel: str) -> None:
+        self._private.setdefault((participant, channel), set()).add(sub)
+
+    def unsubscribe(self, sub: Subscriber, channel: str, *, symbol: str | None = None,
+                    participant: str | None = None) -> None:
+        if channel == "book" and symbol is not None:
+            self._book.get(symbol, set()).discard(sub)
+        elif channel == "trades" and symbol is not None:
+            self._trades.get(symbol, set()).discard(sub)
+        elif channel == "status":
+            self._status.discard(sub)
+        elif participant is not None:
+            self._private.get((participant, channel), set()).discard(sub)
+
+    def drop(self, sub: Subscriber) -> None:
+        for subs in (*self._book.values(), *self._trades.values(), *self._private.values()):
+            subs.discard(sub)
+        self._status.discard(sub)
+
+    # ------------------------------------------------------------ fan-out
+
+    @staticmethod
+    def _send(subs: set[Subscriber] | None, msg: JSON) -> None:
+        if subs:
+            text = dumps(msg)
+            for sub in tuple(subs):
+                sub.push(text)
+
+    def _on_event(self, event: Event) -> None:
+        try:
+            self._dispatch(event)
+        except Exception:  # a rendering bug must never break the venue's fan-out
+            log.exception("stream fan-out failed for %r", event)
+
+    def _dispatch(self, event: Event) -> None:
+        match event:
+            case BookDelta():
+                prev = self._last_book_md.get(event.symbol, 0)
+                self._last_book_md[event.symbol] = event.md_seq
+                subs = self._book.get(event.symbol)
+                if subs:
+                    listing = self._venue.listing(event.symbol)
+                    if listing is None:
+                        return
+                    self._send(subs, {
+                        "channel": "book", "type": "delta", "symbol": event.symbol, "md_seq": event.md_seq,
+                        "prev_md_seq": prev, "side": render.side_text(event.side),
+                        "price": format_price(event.price, listing), "qty": format_qty(event.qty, listing),
+                        "count": event.count, "ts": event.ts,
+                    })
+            case Fill():
+                listing = self._venue.listing(event.symbol)
+                if listing is None:
+                    return
+                trade_subs = self._trades.get(event.symbol)
+                if trade_subs:
+                    self._send(trade_subs, {"channel": "trades", "md_seq": event.md_seq,
+                                            **render.public_trade(event, listing)})
+                for participant in {event.maker_participant, event.taker_participant}:
+                    subs = self._private.get((participant, "fills"))
+                    if subs:
+                        for fill in render.own_fill(event, participant, listing):
+                            self._send(subs, {"channel": "fills", **fill})
+            case InstrumentStatusChanged():
+                self._send(self._status, {"channel": "status", "type": "update", "symbol": event.symbol,
+                                          "status": render.status_text(event.status), "md_seq": event.md_seq,
+                                          "ts": event.ts})
+            case OrderAccepted() | OrderRejected() | OrderAmended() | OrderCancelled() | OrderExpired():
+                subs = self._private.get((event.participant, "orders"))
+                if subs:
+                    self._send(subs, {"channel": "orders",
+                                      **render.order_event(event, self._venue.listing(event.symbol))})
+            case _:
+                pass
+
+    def _on_settlement(self, notice: SettlementNotice) -> None:
+        try:
+            for participant in {notice.buyer, notice.seller}:
+                subs = self._private.get((participant, "settlements"))
+                if subs:
+                    self._send(subs, {"channel": "settlements", **render.settlement(notice, participant)})
+        except Exception:
+            log.exception("settlement fan-out failed for %r", notice)

@@ -1,0 +1,60 @@
+"""Pydantic / JSON problems -> one stable error code with a message naming the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gateway.errors import ApiError
+
+DECIMAL_FIELDS = frozenset({"price", "qty"})
+_LOC_ROOTS = frozenset({"body", "query", "path", "header"})
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in _LOC_ROOTS]
+    return ".".join(parts) or "body"
+
+
+def from_validation_errors(errors: Sequence[Mapping[str, Any]]) -> ApiError:
+    """The first problem as an ApiError (pydantic lists them in field order)."""
+    if not errors:
+        return ApiError("INVALID_FIELD", "invalid request")
+    err = errors[0]
+    kind = str(err.get("type", ""))
+    loc = tuple(err.get("loc", ()))
+    field = _field(loc)
+    last = str(loc[-1]) if loc else ""
+    if kind == "json_invalid":
+        return ApiError("MALFORMED_JSON", "body is not valid JSON")
+    if kind == "extra_forbidden":
+        return ApiError("UNKNOWN_FIELD", f"unknown field {field!r}")
+    if kind == "missing":
+        if field == "body":
+            return ApiError("MISSING_FIELD", "request body is required")
+        return ApiError("MISSING_FIELD", f"missing field {field!r}")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return ApiError("MALFORMED_JSON", "body must be a JSON object")
+    if last in DECIMAL_FIELDS and kind == "string_type":
+        return ApiError("INVALID_DECIMAL", f"{field} must be a decimal string like \"12.34\", not a JSON number")
+    if kind in ("less_than_equal", "less_than", "string_too_long", "too_long") or (
+        kind == "int_parsing_size"
+    ):
+        return ApiError("VALUE_TOO_LARGE", f"{field}: {err.get('msg', 'too large')}")
+    return ApiError("INVALID_FIELD", f"{field}: {err.get('msg', 'invalid value')}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_object(raw: bytes | str) -> dict[str, Any]:
+    """Strict JSON object: no NaN/Infinity literals; any parse failure is MALFORMED_JSON."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise ApiError("MALFORMED_JSON", "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError("MALFORMED_JSON", "body must be a JSON object")
+    return value
