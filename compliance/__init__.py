@@ -55,12 +55,14 @@ from compliance.model import (
     ParticipantSummary,
     normalize_address,
 )
+from compliance.watcher import ChainWatcher, SyncBatch
 
 __all__ = [
     "ELIGIBILITY_CODES",
     "PRECEDENCE",
     "ChainStateCache",
     "ChainSyncError",
+    "ChainWatcher",
     "CheckKind",
     "ComplianceError",
     "ConfigError",
@@ -77,6 +79,7 @@ __all__ = [
     "ParticipantStatus",
     "ParticipantSummary",
     "ReasonCode",
+    "SyncBatch",
     "TokenState",
     "UnknownHoldError",
     "normalize_address",
