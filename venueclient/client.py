@@ -1,0 +1,450 @@
+"""Async client: signed REST (httpx) and a websocket session (websockets) with a local book."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from venueclient.book import LocalBook
+from venueclient.errors import ApiError, BookGapError, TransportError
+from venueclient.signing import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    WS_PATH,
+    login_payload,
+    public_key_of,
+    sign,
+    signing_payload,
+)
+
+Number = Decimal | str | int
+JSON = dict[str, Any]
+
+
+def _decimal_text(value: Number, field: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
+        raise TypeError(f"{field} must be Decimal, str or int (never float), got {type(value).__name__}")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def new_client_order_id() -> str:
+    return "c" + secrets.token_hex(10)
+
+
+class _Clock:
+    """Strictly increasing millisecond timestamps (the gateway refuses a replayed signature)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self) -> int:
+        self._last = max(time.time_ns() // 1_000_000, self._last + 1)
+        return self._last
+
+
+class _Signer(httpx.Auth):
+    requires_request_body = True
+
+    def __init__(self, key_id: str, private_key: bytes | str, clock: _Clock) -> None:
+        self._key_id = key_id
+        self._private_key = private_key
+        self._clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        ts = self._clock.next()
+        payload = signing_payload(ts, request.method, request.url.raw_path, request.content)
+        request.headers[HEADER_KEY] = self._key_id
+        request.headers[HEADER_TIMESTAMP] = str(ts)
+        request.headers[HEADER_SIGNATURE] = sign(self._private_key, payload)
+        yield request
+
+
+def _order_body(symbol: str, side: str, qty: Number, price: Number | None, *, order_type: str, tif: str,
+                expire_ts: int | None, post_only: bool, stp: str | None, client_order_id: str | None) -> JSON:
+    body: JSON = {"symbol": symbol, "side": side, "qty": _decimal_text(qty, "qty"), "type": order_type, "tif": tif,
+                  "client_order_id": client_order_id or new_client_order_id()}
+    if price is not None:
+        body["price"] = _decimal_text(price, "price")
+    if expire_ts is not None:
+        body["expire_ts"] = expire_ts
+    if post_only:
+        body["post_only"] = True
+    if stp is not None:
+        body["stp"] = stp
+    return body
+
+
+def _error_from(data: Any, status: int, retry_after: str | None = None) -> ApiError:
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict):
+        return ApiError(f"HTTP_{status}", str(data)[:200], status=status)
+    ra = err.get("retry_after")
+    if ra is None and retry_after is not None:
+        with contextlib.suppress(ValueError):
+            ra = float(retry_after)
+    return ApiError(str(err.get("code")), str(err.get("message")), status=status,
+                    retry_after=float(ra) if ra is not None else None)
+
+
+class VenueClient:
+    """``VenueClient(base_url, key_id, private_key)``; use as ``async with`` or call ``aclose()``.
+
+    REST calls raise ``ApiError`` for any refusal (engine, eligibility or input); ``connect()``
+    opens a logged-in websocket ``VenueStream`` for low-latency order entry and streams."""
+
+    def __init__(self, base_url: str, key_id: str, private_key: bytes | str, *, timeout: float = 10.0) -> None:
+        public_key_of(private_key)  # validates the key now (KeyFormatError)
+        self.base_url = base_url.rstrip("/")
+        self.key_id = key_id
+        self._private_key = private_key
+        self._clock = _Clock()
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                       auth=_Signer(key_id, private_key, self._clock))
+
+    async def __aenter__(self) -> VenueClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ REST
+
+    async def request(self, method: str, path: str, *, body: JSON | None = None,
+                      params: dict[str, Any] | None = None) -> Any:
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"content-type": "application/json"} if content is not None else None
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            resp = await self._http.request(method, path, content=content, params=clean or None, headers=headers)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method} {path}: {exc}") from exc
+        try:
+            data = resp.json()
+        except ValueError:
+            data = resp.text
+        if resp.status_code >= 400:
+            raise _error_from(data, resp.status_code, resp.headers.get("retry-after"))
+        return data
+
+    async def instruments(self) -> list[JSON]:
+        result: list[JSON] = await self.request("GET", "/v1/instruments")
+        return result
+
+    async def book(self, symbol: str, depth: int | None = None) -> JSON:
+        result: JSON = await self.request("GET", f"/v1/instruments/{symbol}/book", params={"depth": depth})
+        return result
+
+    async def trades(self, symbol: str, limit: int = 100) -> list[JSON]:
+        result: list[JSON] = await self.request("GET", f"/v1/instruments/{symbol}/trades", params={"limit": limit})
+        return result
+
+    async def my_orders(self, symbol: str | None = None) -> list[JSON]:
+        result: list[JSON] = await self.request("GET", "/v1/orders", params={"symbol": symbol})
+        return result
+
+    async def my_fills(self, symbol: str | None = None, limit: int = 100) -> list[JSON]:
+        result: list[JSON] = await self.request("GET", "/v1/fills", params={"symbol": symbol, "limit": limit})
+        return result
+
+    async def place(self, symbol: str, side: str, qty: Number, price: Number | None = None, *,
+                    order_type: str = "limit", tif: str = "gtc", expire_ts: int | None = None,
+                    post_only: bool = False, stp: str | None = None, client_order_id: str | None = None) -> JSON:
+        """Places an order; a client order id is generated when absent, so a retry is idempotent."""
+        body = _order_body(symbol, side, qty, price, order_type=order_type, tif=tif, expire_ts=expire_ts,
+                           post_only=post_only, stp=stp, client_order_id=client_order_id)
+        result: JSON = await self.request("POST", "/v1/orders", body=body)
+        return result
+
+    async def amend(self, order_id: int | None = None, *, client_order_id: str | None = None,
+                    price: Number | None = None, qty: Number | None = None) -> JSON:
+        result: JSON = await self.request("POST", "/v1/orders/amend",
+                                          body=_amend_body(order_id, client_order_id, price, qty))
+        return result
+
+    async def cancel(self, order_id: int | None = None, *, client_order_id: str | None = None) -> JSON:
+        result: JSON = await self.request("POST", "/v1/orders/cancel", body=_ref(order_id, client_order_id))
+        return result
+
+    async def mass_cancel(self, symbol: str | None = None, side: str | None = None) -> list[int]:
+        body = {k: v for k, v in (("symbol", symbol), ("side", side)) if v is not None}
+        result: JSON = await self.request("POST", "/v1/orders/mass-cancel", body=body)
+        return list(result["cancelled"])
+
+    async def set_status(self, symbol: str, status: str) -> JSON:
+        """Operator keys only: ``open`` (resume), ``halted`` or ``closed``."""
+        result: JSON = await self.request("POST", f"/v1/operator/instruments/{symbol}/status",
+                                          body={"status": status})
+        return result
+
+    # ------------------------------------------------------------ websocket
+
+    async def connect(self, *, cancel_on_disconnect: bool = False, heartbeat_interval: float | None = None,
+                      inbound_filter: Callable[[JSON], bool] | None = None) -> VenueStream:
+        """A logged-in websocket. ``heartbeat_interval`` defaults to a third of the server's
+        timeout. ``inbound_filter`` (diagnostics/tests) sees each parsed message and drops it
+        by returning False."""
+        url = "ws" + self.base_url[4:] + WS_PATH if self.base_url.startswith("http") else self.base_url + WS_PATH
+        try:
+            conn = await websockets.connect(url, max_size=2**22)
+        except (OSError, websockets.WebSocketException) as exc:
+            raise TransportError(f"websocket connect to {url}: {exc}") from exc
+        stream = VenueStream(conn, inbound_filter=inbound_filter)
+        try:
+            await stream._login(self.key_id, self._private_key, self._clock.next(), cancel_on_disconnect,
+                                heartbeat_interval)
+        except BaseException:
+            await stream.close()
+            raise
+        return stream
+
+
+def _ref(order_id: int | None, client_order_id: str | None) -> JSON:
+    body: JSON = {}
+    if order_id is not None:
+        body["order_id"] = order_id
+    if client_order_id is not None:
+        body["client_order_id"] = client_order_id
+    return body
+
+
+def _amend_body(order_id: int | None, client_order_id: str | None, price: Number | None,
+                qty: Number | None) -> JSON:
+    body = _ref(order_id, client_order_id)
+    if price is not None:
+        body["price"] = _decimal_text(price, "price")
+    if qty is not None:
+        body["qty"] = _decimal_text(qty, "qty")
+    return body
+
+
+class VenueStream:
+    """One websocket session: requests with replies, local books, and private/public streams."""
+
+    def __init__(self, conn: ClientConnection, *, inbound_filter: Callable[[JSON], bool] | None = None) -> None:
+        self._conn = conn
+        self._filter = inbound_filter
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[JSON]] = {}
+        self._books: dict[str, LocalBook] = {}
+        self._book_waiters: dict[str, asyncio.Event] = {}
+        self._events: asyncio.Queue[JSON] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.session_id = ""
+        self.participant = ""
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def _login(self, key_id: str, private_key: bytes | str, ts: int, cancel_on_disconnect: bool,
+                     heartbeat_interval: float | None) -> None:
+        try:
+            welcome = json.loads(await self._conn.recv())
+        except websockets.WebSocketException as exc:
+            raise TransportError(f"no welcome from the venue: {exc}") from exc
+        self.session_id = str(welcome["session_id"])
+        self._reader = asyncio.create_task(self._read())
+        result = await self.request("login", key_id=key_id, ts=ts,
+                                    signature=sign(private_key, login_payload(ts, str(welcome["nonce"]))),
+                                    cancel_on_disconnect=cancel_on_disconnect)
+        self.participant = str(result["participant"])
+        interval = heartbeat_interval or float(welcome["heartbeat_timeout_s"]) / 3
+        if interval > 0:
+            self._heartbeat = asyncio.create_task(self._beat(interval))
+
+    async def _beat(self, interval: float) -> None:
+        with contextlib.suppress(websockets.WebSocketException):
+            while True:
+                await asyncio.sleep(interval)
+                await self._conn.send(json.dumps({"op": "heartbeat"}))
+
+    def stop_heartbeats(self) -> None:
+        """Stops sending heartbeats (to let the server's timeout fire, e.g. in tests)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+
+    async def send_raw(self, text: str) -> None:
+        """Sends a frame as is (diagnostics and protocol tests)."""
+        try:
+            await self._conn.send(text)
+        except websockets.WebSocketException as exc:
+            raise TransportError(str(exc)) from exc
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self._conn:
+                msg = json.loads(frame)
+                if self._filter is not None and not self._filter(msg):
+                    continue
+                self._on_message(msg)
+        except websockets.WebSocketException:
+            pass
+        finally:
+            self.close_code = self._conn.close_code
+            self.close_reason = self._conn.close_reason or ""
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(TransportError(f"websocket closed ({self.close_code} {self.close_reason})"))
+            self._pending.clear()
+            self.closed.set()
+            for event in self._book_waiters.values():
+                event.set()
+
+    def _on_message(self, msg: JSON) -> None:
+        channel = msg.get("channel")
+        if channel == "book":
+            self._on_book(msg)
+            return
+        if channel is not None:
+            self._events.put_nowait(msg)
+            return
+        rid = msg.get("req_id")
+        fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
+        if fut is None or fut.done():
+            if msg.get("ok") is False:
+                self._events.put_nowait({"channel": "error", **msg})
+            return
+        if msg.get("ok"):
+            fut.set_result(msg.get("result") or {})
+        else:
+            fut.set_exception(_error_from(msg, 400))
+
+    def _on_book(self, msg: JSON) -> None:
+        book = self._books.get(str(msg.get("symbol")))
+        if book is None:
+            return
+        if msg.get("type") == "snapshot":
+            book.apply_snapshot(msg)
+            self._book_waiters[book.symbol].set()
+            return
+        try:
+            book.apply_delta(msg)
+        except BookGapError:
+            self._book_waiters[book.symbol].clear()
+            self._send_nowait("subscribe", channel="book", symbol=book.symbol)  # fresh snapshot
+
+    def _send_nowait(self, op: str, **fields: Any) -> None:
+        rid = next(self._ids)
+        fut: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        self._pending[rid] = fut
+        task = asyncio.create_task(self._conn.send(json.dumps({"op": op, "req_id": rid, **fields})))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def request(self, op: str, **fields: Any) -> JSON:
+        """Sends one request and waits for its reply; ``ApiError`` when the venue refuses it."""
+        if self.closed.is_set():
+            raise TransportError(f"websocket closed ({self.close_code} {self.close_reason})")
+        rid = next(self._ids)
+        fut: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await self._conn.send(json.dumps({"op": op, "req_id": rid, **fields}, separators=(",", ":")))
+        except websockets.WebSocketException as exc:
+            self._pending.pop(rid, None)
+            raise TransportError(str(exc)) from exc
+        return await fut
+
+    # ------------------------------------------------------------ orders
+
+    async def place(self, symbol: str, side: str, qty: Number, price: Number | None = None, *,
+                    order_type: str = "limit", tif: str = "gtc", expire_ts: int | None = None,
+                    post_only: bool = False, stp: str | None = None, client_order_id: str | None = None) -> JSON:
+        body = _order_body(symbol, side, qty, price, order_type=order_type, tif=tif, expire_ts=expire_ts,
+                           post_only=post_only, stp=stp, client_order_id=client_order_id)
+        return await self.request("new_order", **body)
+
+    async def amend(self, order_id: int | None = None, *, client_order_id: str | None = None,
+                    price: Number | None = None, qty: Number | None = None) -> JSON:
+        return await self.request("amend", **_amend_body(order_id, client_order_id, price, qty))
+
+    async def cancel(self, order_id: int | None = None, *, client_order_id: str | None = None) -> JSON:
+        return await self.request("cancel", **_ref(order_id, client_order_id))
+
+    async def mass_cancel(self, symbol: str | None = None, side: str | None = None) -> list[int]:
+        body = {k: v for k, v in (("symbol", symbol), ("side", side)) if v is not None}
+        return list((await self.request("mass_cancel", **body))["cancelled"])
+
+    # ------------------------------------------------------------ streams
+
+    async def subscribe(self, *channels: str, symbol: str | None = None) -> None:
+        """Subscribes to channels whose messages then come out of ``stream()``."""
+        for channel in channels:
+            fields: JSON = {"channel": channel}
+            if symbol is not None:
+                fields["symbol"] = symbol
+            await self.request("subscribe", **fields)
+
+    async def local_book(self, symbol: str, *, timeout: float = 10.0) -> LocalBook:
+        """A ``LocalBook`` kept in sync from the ``book`` channel (resyncs itself after a gap)."""
+        book = self._books.get(symbol)
+        if book is None:
+            book = LocalBook(symbol)
+            self._books[symbol] = book
+            self._book_waiters[symbol] = asyncio.Event()
+            await self.request("subscribe", channel="book", symbol=symbol)
+        await self.wait_synced(symbol, timeout=timeout)
+        return book
+
+    async def wait_synced(self, symbol: str, *, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._book_waiters[symbol].wait(), timeout)
+        if self.closed.is_set():
+            raise TransportError("websocket closed")
+
+    async def stream(self) -> AsyncIterator[JSON]:
+        """Messages of subscribed non-book channels (and unsolicited errors), in arrival order."""
+        while True:
+            getter = asyncio.ensure_future(self._events.get())
+            closer = asyncio.ensure_future(self.closed.wait())
+            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                closer.cancel()
+                yield getter.result()
+                continue
+            getter.cancel()
+            while not self._events.empty():
+                yield self._events.get_nowait()
+            return
+
+    async def next_event(self, *, timeout: float = 5.0,
+                         where: Callable[[JSON], bool] | None = None) -> JSON:
+        """The next streamed message (matching ``where``), or ``TimeoutError``."""
+        async def find() -> JSON:
+            async for msg in self.stream():
+                if where is None or where(msg):
+                    return msg
+            raise TransportError("websocket closed")
+        return await asyncio.wait_for(find(), timeout)
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        with contextlib.suppress(websockets.WebSocketException, OSError):
+            await self._conn.close()
+        if self._reader is not None:
+            with contextlib.suppress(BaseException):
+                await self._reader
+        self.closed.set()
+
+    async def __aenter__(self) -> VenueStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
