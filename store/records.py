@@ -1,0 +1,177 @@
+"""Plain immutable records the repository returns (callers never hold ORM objects or sessions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ParticipantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class KeyRole(StrEnum):
+    TRADER = "trader"
+    OPERATOR = "operator"
+
+
+class InstrumentState(StrEnum):
+    PRE_OPEN = "pre_open"
+    OPEN = "open"
+    HALTED = "halted"
+    CLOSED = "closed"
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class SettlementStatus(StrEnum):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Participant:
+    id: str
+    name: str
+    status: ParticipantStatus
+    investor_category: str  # e.g. "professional", "eligible_counterparty", "accredited", "qib"
+    jurisdiction: str  # ISO 3166 alpha-2
+    kyc_expiry: dt.date | None
+    created_ts: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wallet:
+    address: str
+    participant_id: str
+    created_ts: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyRecord:
+    key_id: str
+    participant: str
+    role: KeyRole
+    public_key: bytes  # raw 32-byte Ed25519
+    created_ts: int = 0
+    revoked_ts: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instrument:
+    symbol: str
+    name: str
+    token_address: str
+    cash_token_address: str
+    token_decimals: int
+    cash_decimals: int
+    tick_size: int
+    lot_size: int
+    min_qty: int
+    max_qty: int
+    band_low: int
+    band_high: int
+    status: InstrumentState
+    maturity_ts: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredOrder:
+    order_id: int
+    client_order_id: str
+    participant: str
+    session: str
+    symbol: str
+    side: str  # "buy" / "sell"
+    order_type: str
+    tif: str
+    price: int | None
+    qty: int
+    remaining: int
+    filled: int
+    status: OrderStatus
+    expire_ts: int | None
+    accepted_ts: int
+    updated_ts: int
+    cmd_seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredTrade:
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    aggressor: str
+    maker_order_id: int
+    maker_participant: str
+    taker_order_id: int
+    taker_participant: str
+    ts: int
+    settlement_status: SettlementStatus
+    cmd_seq: int
+
+    @property
+    def buyer(self) -> str:
+        return self.taker_participant if self.aggressor == "buy" else self.maker_participant
+
+    @property
+    def seller(self) -> str:
+        return self.maker_participant if self.aggressor == "buy" else self.taker_participant
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettlementUpdate:
+    trade_id: int
+    status: SettlementStatus
+    tx_hash: str | None = None
+    block: int | None = None
+    gas_used: int | None = None
+    reason: str | None = None
+    updated_ts: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EligibilityDecision:
+    ts: int
+    participant: str
+    symbol: str
+    outcome: Outcome
+    code: str  # stable code, e.g. "OK", "WALLET_FROZEN"
+    message: str
+    id: int | None = None  # assigned by the store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    id: int
+    ts: int
+    actor: str
+    action: str
+    details: str  # canonical JSON text
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditVerification:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str | None = None
