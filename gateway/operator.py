@@ -295,6 +295,8 @@ def instrument_json(venue: OperatorVenue, listing: Listing, depth: int) -> dict[
         "last_price": _dec(last[0].price * listing.price_increment) if last else None,
         "price_increment": _dec(listing.price_increment),
         "quantity_increment": _dec(listing.quantity_increment),
+        "token_decimals": listing.token_decimals,
+        "cash_decimals": listing.cash_decimals,
         "tick_size": spec.tick_size,
         "lot_size": spec.lot_size,
         "min_qty": spec.min_qty,
@@ -339,8 +341,16 @@ def notice_json(notice: SettlementNotice) -> dict[str, Any]:
     return out
 
 
+_BASE_UNIT_FIELDS = ("note_balance", "cash_balance", "open_buy_reserved", "open_sell_reserved")
+
+
 def participant_json(view: ParticipantView) -> dict[str, Any]:
-    return dataclasses.asdict(view)
+    """Token amounts in base units as decimal strings: 18-decimal balances exceed what a JSON
+    number survives in JavaScript (2**53)."""
+    out = dataclasses.asdict(view)
+    for name in _BASE_UNIT_FIELDS:
+        out[name] = str(out[name])
+    return out
 
 
 def rejection_json(record: RejectionRecord) -> dict[str, Any]:

@@ -64,6 +64,21 @@
     if (sec === null || sec === undefined) return "—";
     return new Date(Number(sec) * 1000).toISOString().slice(0, 10);
   }
+  function fmtUnits(text, decimals) {
+    if (text === null || text === undefined) return "—";
+    let v = BigInt(text);
+    const sign = v < 0n ? "-" : "";
+    if (v < 0n) v = -v;
+    if (decimals === null) return sign + v.toLocaleString("en-US");
+    const base = 10n ** BigInt(decimals);
+    const frac = (v % base).toString().padStart(decimals, "0").replace(/0+$/, "");
+    return sign + (v / base).toLocaleString("en-US") + (frac ? `.${frac}` : "");
+  }
+  // balances come in base units; scale them when every listing agrees on the decimals
+  function commonDecimals(field) {
+    const values = new Set([...state.instruments.values()].map((i) => i[field]));
+    return values.size === 1 ? [...values][0] : null;
+  }
   const fmtInt = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
   const short = (hex, n = 10) => (hex && hex.length > n + 4 ? `${hex.slice(0, n)}…${hex.slice(-4)}` : hex || "—");
 
@@ -109,8 +124,8 @@
   async function action(button, label, fn) {
     if (button) button.disabled = true;
     try {
-      await fn();
-      banner("ok", label);
+      const detail = await fn();
+      banner("ok", detail ? `${label}: ${detail}` : label);
     } catch (err) {
       banner("error", `${label} failed — ${err.message}`);
     } finally {
@@ -402,9 +417,9 @@
     }[kind];
     return action(button, `${spec[0]} ${p.participant}`, async () => {
       const result = await api("POST", spec[1], spec[2]);
-      if (result && result.tx_hash) banner("ok", `${spec[0]} ${p.participant}: tx ${result.tx_hash}`);
       await reloadParticipants();
       reloadAudit().catch(() => {});
+      return result && result.tx_hash ? `tx ${result.tx_hash}` : "";
     });
   }
 
@@ -412,6 +427,7 @@
     const list = state.participants;
     const eligible = list.filter((p) => p.eligible).length;
     $("participants-meta").textContent = `${list.length} participants · ${eligible} eligible`;
+    const noteDp = commonDecimals("token_decimals"), cashDp = commonDecimals("cash_decimals");
     const rows = list.map((p) => {
       const id = p.participant;
       const active = p.status === "active";
@@ -425,10 +441,10 @@
         el("td", { class: "mono", title: p.wallet || "" }, short(p.wallet, 8)),
         el("td", {}, p.verified ? pill("yes", "ok") : pill("no", "bad")),
         el("td", {}, p.frozen ? pill("frozen", "bad", `participant-frozen-${id}`) : pill("no", "idle", `participant-frozen-${id}`)),
-        el("td", { class: "num" }, fmtInt(p.note_balance)),
-        el("td", { class: "num" }, fmtInt(p.cash_balance)),
-        el("td", { class: "num" }, fmtInt(p.open_buy_reserved)),
-        el("td", { class: "num" }, fmtInt(p.open_sell_reserved)),
+        el("td", { class: "num" }, fmtUnits(p.note_balance, noteDp)),
+        el("td", { class: "num" }, fmtUnits(p.cash_balance, cashDp)),
+        el("td", { class: "num" }, fmtUnits(p.open_buy_reserved, cashDp)),
+        el("td", { class: "num" }, fmtUnits(p.open_sell_reserved, noteDp)),
         el("td", { testid: `participant-eligibility-${id}` },
           p.eligible ? pill("eligible", "ok") : pill(p.reason || "ineligible", "bad")),
         el("td", {}, el("span", { class: "actions" },

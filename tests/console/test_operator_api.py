@@ -1,0 +1,352 @@
+"""Operator REST + websocket against the live server (httpx and a websockets client, no browser)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from engine import NewOrder, Side
+from gateway.operator import ConsoleAuth
+from gateway.ports import Outcome, SettlementState
+from tests.console.conftest import LiveServer
+from tests.console.fakes import OTHER_SYMBOL, SYMBOL, FakeVenue
+
+OP = {"x-test-key": "op-key"}
+TRADER = {"x-test-key": "trader-key"}
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        yield c
+
+
+class Ws:
+    """A small sync websocket client speaking JSON."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    def send_json(self, message: Any) -> None:
+        self.conn.send(json.dumps(message))
+
+    def receive_json(self) -> Any:
+        return json.loads(self.conn.recv(timeout=5))
+
+
+@pytest.fixture
+def ws(server: LiveServer) -> Iterator[Ws]:
+    with connect(f"ws://127.0.0.1:{server.port}/v1/operator/ws", open_timeout=5) as conn:
+        yield Ws(conn)
+
+
+@pytest.fixture
+def bearer(console_auth: ConsoleAuth) -> dict[str, str]:
+    session = console_auth.exchange(console_auth.issue_login_code("ops-alice"))
+    return {"Authorization": f"Bearer {session.token}"}
+
+
+def error(resp: Any) -> str:
+    code: str = resp.json()["error"]["code"]
+    return code
+
+
+def submit(server: LiveServer, venue: FakeVenue, participant: str, side: Side, qty: int, price: int) -> Any:
+    cmd = NewOrder(ts=0, participant=participant, symbol=SYMBOL, side=side, qty=qty, price=price)
+    outcome: Outcome = server.call(venue.submit(participant, cmd))
+    return outcome
+
+
+# ------------------------------------------------------------ auth
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/operator/instruments", None),
+        ("GET", "/v1/operator/participants", None),
+        ("POST", "/v1/operator/participants/bob/status", {"status": "suspended"}),
+        ("POST", "/v1/operator/participants/alice/freeze", {"frozen": True}),
+        ("POST", f"/v1/operator/instruments/{SYMBOL}/status", {"status": "halted"}),
+        ("GET", "/v1/operator/rejections", None),
+        ("GET", "/v1/operator/settlements", None),
+        ("GET", "/v1/operator/reconciliation", None),
+        ("POST", "/v1/operator/reconciliation/run", None),
+        ("GET", "/v1/operator/audit", None),
+        ("GET", "/v1/operator/trades", None),
+    ],
+)
+def test_every_operator_route_needs_an_operator(
+    client: httpx.Client, venue: FakeVenue, method: str, path: str, body: Any
+) -> None:
+    anonymous = client.request(method, path, json=body)
+    assert anonymous.status_code == 401
+    assert error(anonymous) == "MISSING_AUTH"
+    trader = client.request(method, path, json=body, headers=TRADER)
+    assert trader.status_code == 403
+    assert error(trader) == "FORBIDDEN"
+    bad_token = client.request(method, path, json=body, headers={"Authorization": "Bearer abc.def"})
+    assert bad_token.status_code == 401
+    assert error(bad_token) == "INVALID_SESSION"
+    assert venue.audit_log() == []
+    assert venue.participants()[1].status == "active"
+    assert venue.l2(SYMBOL).status.name == "OPEN"
+
+
+def test_signed_operator_key_and_session_token_both_work(client: httpx.Client, bearer: dict[str, str]) -> None:
+    assert client.get("/v1/operator/whoami", headers=OP).json() == {"operator": "ops-alice"}
+    assert client.get("/v1/operator/whoami", headers=bearer).json() == {"operator": "ops-alice"}
+
+
+def test_console_login_code_flow(client: httpx.Client) -> None:
+    assert client.post("/v1/operator/console-login", headers=TRADER).status_code == 403
+    issued = client.post("/v1/operator/console-login", headers=OP).json()
+    assert issued["path"] == f"/console#code={issued['code']}"
+    session = client.post("/v1/operator/session", json={"code": issued["code"]}).json()
+    assert session["operator"] == "ops-alice"
+    again = client.post("/v1/operator/session", json={"code": issued["code"]})
+    assert again.status_code == 401 and error(again) == "INVALID_LOGIN_CODE"
+
+    headers = {"Authorization": f"Bearer {session['token']}"}
+    refreshed = client.post("/v1/operator/session/refresh", headers=headers).json()
+    assert refreshed["token"] != session["token"]
+    old = client.get("/v1/operator/whoami", headers=headers)
+    assert old.status_code == 401 and error(old) == "SESSION_REVOKED"  # a refresh retires the old token
+
+    new_headers = {"Authorization": f"Bearer {refreshed['token']}"}
+    assert client.delete("/v1/operator/session", headers=new_headers).json() == {"ok": True}
+    after = client.get("/v1/operator/whoami", headers=new_headers)
+    assert after.status_code == 401 and error(after) == "SESSION_REVOKED"
+    assert client.delete("/v1/operator/session").status_code == 401
+
+
+def test_session_body_is_validated(client: httpx.Client) -> None:
+    missing = client.post("/v1/operator/session", json={})
+    assert missing.status_code == 400 and error(missing) == "MISSING_FIELD"
+    extra = client.post("/v1/operator/session", json={"code": "x", "admin": True})
+    assert extra.status_code == 400 and error(extra) == "UNKNOWN_FIELD"
+    broken = client.post("/v1/operator/session", content=b"{", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400 and error(broken) == "MALFORMED_JSON"
+
+
+# ------------------------------------------------------------ instruments
+
+
+def test_instruments_show_book_and_status(client: httpx.Client, server: LiveServer, venue: FakeVenue) -> None:
+    submit(server, venue, "alice", Side.SELL, 5, 10_100)
+    submit(server, venue, "bob", Side.BUY, 7, 9_900)
+    body = client.get("/v1/operator/instruments", headers=OP).json()
+    assert [i["symbol"] for i in body["instruments"]] == [SYMBOL, OTHER_SYMBOL]
+    inst = body["instruments"][0]
+    assert inst["status"] == "open"
+    assert inst["asks"] == [{"price": "101", "qty": "5", "price_ticks": 10_100, "qty_lots": 5, "count": 1}]
+    assert inst["bids"][0]["price"] == "99" and inst["bids"][0]["qty_lots"] == 7
+    assert inst["price_increment"] == "0.01"
+    one = client.get(f"/v1/operator/instruments/{SYMBOL}", headers=OP, params={"depth": 1}).json()
+    assert one["symbol"] == SYMBOL and len(one["asks"]) == 1
+
+
+def test_halt_and_resume(client: httpx.Client, server: LiveServer, venue: FakeVenue) -> None:
+    halted = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, headers=OP)
+    assert halted.status_code == 200 and halted.json()["status"] == "halted"
+    outcome = submit(server, venue, "alice", Side.SELL, 1, 10_000)
+    assert outcome.result.code.name == "INSTRUMENT_HALTED"
+    rejections = client.get("/v1/operator/rejections", headers=OP).json()
+    assert rejections["counts"] == {"INSTRUMENT_HALTED": 1}
+    assert rejections["recent"][0]["participant"] == "alice"
+    resumed = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "OPEN"}, headers=OP)
+    assert resumed.json()["status"] == "open"
+    audit = client.get("/v1/operator/audit", headers=OP).json()
+    assert audit["chain_ok"] is True
+    assert [e["action"] for e in audit["entries"]] == ["instrument.status", "instrument.status"]
+    assert audit["entries"][0]["actor"] == "ops-alice"
+
+
+@pytest.mark.parametrize(
+    ("symbol", "body", "status", "code"),
+    [
+        ("NOPE", {"status": "halted"}, 404, "UNKNOWN_INSTRUMENT"),
+        (SYMBOL, {"status": "paused"}, 400, "INVALID_FIELD"),
+        (SYMBOL, {"status": 3}, 400, "INVALID_FIELD"),
+        (SYMBOL, {}, 400, "MISSING_FIELD"),
+        (SYMBOL, {"status": "halted", "why": "x"}, 400, "UNKNOWN_FIELD"),
+    ],
+)
+def test_bad_status_requests(
+    client: httpx.Client, venue: FakeVenue, symbol: str, body: Any, status: int, code: str
+) -> None:
+    resp = client.post(f"/v1/operator/instruments/{symbol}/status", json=body, headers=OP)
+    assert (resp.status_code, error(resp)) == (status, code)
+    assert venue.l2(SYMBOL).status.name == "OPEN"
+
+
+def test_engine_refusal_is_reported_with_its_code(client: httpx.Client) -> None:
+    closed = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "closed"}, headers=OP)
+    assert closed.status_code == 200
+    reopen = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "open"}, headers=OP)
+    assert reopen.status_code == 422
+    assert error(reopen) == "INVALID_STATUS_TRANSITION"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=100000", "limit=ten"])
+def test_limits_are_validated(client: httpx.Client, query: str) -> None:
+    for path in ("trades", "rejections", "settlements", "audit"):
+        resp = client.get(f"/v1/operator/{path}?{query}", headers=OP)
+        assert resp.status_code == 400 and error(resp) == "INVALID_FIELD", path
+
+
+def test_trades_and_settlements(client: httpx.Client, server: LiveServer, venue: FakeVenue) -> None:
+    submit(server, venue, "alice", Side.SELL, 3, 10_000)
+    outcome = submit(server, venue, "bob", Side.BUY, 3, 10_000)
+    fill = next(e for e in outcome.result.events if type(e).__name__ == "Fill")
+    trades = client.get("/v1/operator/trades", headers=OP, params={"symbol": SYMBOL}).json()["trades"]
+    assert [(t["trade_id"], t["buyer"], t["seller"], t["price"], t["aggressor"]) for t in trades] == [
+        (fill.trade_id, "bob", "alice", "100", "buy")
+    ]
+    assert client.get("/v1/operator/trades", headers=OP, params={"symbol": "NOPE"}).status_code == 404
+
+    server.run(lambda: venue.settle(fill.trade_id, SettlementState.CONFIRMED, tx_hash="0x" + "ee" * 32,
+                                    block=7, gas_used=150_484))
+    body = client.get("/v1/operator/settlements", headers=OP).json()
+    assert body["counts"] == {"pending": 0, "submitted": 0, "confirmed": 1, "failed": 0}
+    assert body["settlements"][0]["state"] == "confirmed"
+    assert body["settlements"][0]["tx_hash"] == "0x" + "ee" * 32
+    assert body["settlements"][0]["gas_used"] == 150_484
+
+
+# ------------------------------------------------------------ participants
+
+
+def test_participants_and_status(client: httpx.Client, venue: FakeVenue) -> None:
+    people = client.get("/v1/operator/participants", headers=OP).json()["participants"]
+    assert [p["participant"] for p in people] == ["alice", "bob", "carol"]
+    assert people[0]["note_balance"] == str(500 * 10**18 + 25 * 10**16)  # string: exact in JavaScript
+
+    suspended = client.post("/v1/operator/participants/bob/status", json={"status": "suspended"}, headers=OP)
+    assert suspended.json()["status"] == "suspended" and suspended.json()["eligible"] is False
+    assert venue.audit_log()[0].action == "participant.status"
+
+    unknown = client.post("/v1/operator/participants/zed/status", json={"status": "suspended"}, headers=OP)
+    assert (unknown.status_code, error(unknown)) == (404, "UNKNOWN_PARTICIPANT")
+    bad = client.post("/v1/operator/participants/bob/status", json={"status": "banned"}, headers=OP)
+    assert (bad.status_code, error(bad)) == (400, "INVALID_FIELD")
+    assert len(venue.audit_log()) == 1
+
+
+def test_freeze_wallet(client: httpx.Client, venue: FakeVenue) -> None:
+    frozen = client.post("/v1/operator/participants/alice/freeze", json={"frozen": True}, headers=OP).json()
+    assert frozen["frozen"] is True and frozen["tx_hash"].startswith("0x")
+    assert venue.participants()[0].frozen is True
+
+    no_wallet = client.post("/v1/operator/participants/carol/freeze", json={"frozen": True}, headers=OP)
+    assert (no_wallet.status_code, error(no_wallet)) == (409, "NO_WALLET")
+    unknown = client.post("/v1/operator/participants/zed/freeze", json={"frozen": True}, headers=OP)
+    assert (unknown.status_code, error(unknown)) == (404, "UNKNOWN_PARTICIPANT")
+    not_bool = client.post("/v1/operator/participants/alice/freeze", json={"frozen": "maybe"}, headers=OP)
+    assert (not_bool.status_code, error(not_bool)) == (400, "INVALID_FIELD")
+
+    venue.chain_down = True
+    down = client.post("/v1/operator/participants/alice/freeze", json={"frozen": False}, headers=OP)
+    assert (down.status_code, error(down)) == (502, "CHAIN_ERROR")
+    assert "connection refused" in down.json()["error"]["message"]
+    assert venue.participants()[0].frozen is True
+
+
+# ------------------------------------------------------------ reconciliation, audit
+
+
+def test_reconciliation(client: httpx.Client, venue: FakeVenue) -> None:
+    assert client.get("/v1/operator/reconciliation", headers=OP).json() == {"ts": None, "ok": True,
+                                                                            "differences": []}
+    venue.set_reconciliation_differences(["bob cash: venue 10, chain 8"])
+    ran = client.post("/v1/operator/reconciliation/run", headers=OP).json()
+    assert ran["ok"] is False and ran["differences"] == ["bob cash: venue 10, chain 8"] and ran["ts"] > 0
+    assert client.get("/v1/operator/reconciliation", headers=OP).json() == ran
+    venue.chain_down = True
+    down = client.post("/v1/operator/reconciliation/run", headers=OP)
+    assert (down.status_code, error(down)) == (502, "CHAIN_ERROR")
+
+
+def test_audit_chain_break_is_reported(client: httpx.Client, venue: FakeVenue) -> None:
+    client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, headers=OP)
+    venue.tamper_audit()
+    assert client.get("/v1/operator/audit", headers=OP).json()["chain_ok"] is False
+
+
+# ------------------------------------------------------------ websocket
+
+
+def test_ws_requires_login_first(ws: Ws) -> None:
+    ws.send_json({"op": "subscribe"})
+    assert ws.receive_json()["code"] == "LOGIN_REQUIRED"
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.receive_json()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_ws_refuses_bad_token(ws: Ws) -> None:
+    ws.send_json({"op": "login", "token": "nope.nope"})
+    assert ws.receive_json()["code"] == "INVALID_SESSION"
+    with pytest.raises(ConnectionClosed):
+        ws.receive_json()
+
+
+def test_ws_pushes_trades_books_status_settlements_rejections(
+    client: httpx.Client, server: LiveServer, ws: Ws, venue: FakeVenue, bearer: dict[str, str]
+) -> None:
+    token = bearer["Authorization"].split()[1]
+    ws.send_json({"op": "login", "token": token})
+    assert ws.receive_json() == {"type": "welcome", "operator": "ops-alice"}
+    ws.send_json({"op": "ping"})
+    assert ws.receive_json() == {"type": "pong"}
+
+    submit(server, venue, "alice", Side.SELL, 2, 10_000)
+    outcome = submit(server, venue, "bob", Side.BUY, 2, 10_000)
+    fill = next(e for e in outcome.result.events if type(e).__name__ == "Fill")
+    seen = _receive_until(ws, {"trade", "book", "settlement"})
+    assert seen["trade"]["trade"]["trade_id"] == fill.trade_id
+    assert seen["settlement"]["notice"]["state"] == "pending"
+    assert seen["book"]["instrument"]["symbol"] == SYMBOL
+
+    client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, headers=OP)
+    status = _receive_until(ws, {"status"})["status"]
+    assert (status["symbol"], status["status"]) == (SYMBOL, "halted")
+
+    submit(server, venue, "alice", Side.SELL, 1, 10_000)
+    rejections = _receive_until(ws, {"rejections"})["rejections"]
+    assert rejections["counts"] == {"INSTRUMENT_HALTED": 1}
+
+    ws.send_json({"op": "trade"})
+    assert _receive_until(ws, {"error"})["error"]["code"] == "UNKNOWN_OP"
+
+
+def _receive_until(ws: Ws, wanted: set[str], limit: int = 50) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for _ in range(limit):
+        message = ws.receive_json()
+        if message["type"] in wanted:
+            seen.setdefault(message["type"], message)
+        if wanted <= seen.keys():
+            return seen
+    raise AssertionError(f"did not see {wanted - seen.keys()} in {limit} messages")
+
+
+# ------------------------------------------------------------ console pages
+
+
+def test_console_page_and_assets_are_served_with_a_strict_policy(client: httpx.Client) -> None:
+    page = client.get("/console")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert 'data-testid="instruments-panel"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert client.get("/console/console.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/console/console.css").status_code == 200
+    for bad in ("/console/index.html.bak", "/console/..%2Foperator.py", "/console/%2e%2e"):
+        assert client.get(bad).status_code == 404, bad
