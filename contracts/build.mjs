@@ -52,6 +52,7 @@ if (errors.length) process.exit(1);
 
 if (!check) mkdirSync(outDir, { recursive: true });
 let mismatched = 0;
+const produced = new Set();
 for (const file of Object.keys(sources)) {
   for (const [name, c] of Object.entries(output.contracts[file] || {})) {
     if (!c.evm.bytecode.object) continue; // interfaces and abstract contracts
@@ -65,6 +66,7 @@ for (const file of Object.keys(sources)) {
     };
     const text = JSON.stringify(artifact, null, 2) + "\n";
     const path = join(outDir, `${name}.json`);
+    produced.add(`${name}.json`);
     if (check) {
       if (!existsSync(path) || readFileSync(path, "utf8") !== text) {
         console.error(`artifact out of date: contracts/artifacts/${name}.json`);
@@ -74,6 +76,12 @@ for (const file of Object.keys(sources)) {
       writeFileSync(path, text);
       console.log(`wrote contracts/artifacts/${name}.json`);
     }
+  }
+}
+for (const f of existsSync(outDir) ? readdirSync(outDir) : []) {
+  if (f.endsWith(".json") && !produced.has(f)) {
+    console.error(`artifact without a source: contracts/artifacts/${f}`);
+    mismatched += 1;
   }
 }
 process.exit(mismatched ? 1 : 0);

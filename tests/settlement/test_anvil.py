@@ -1,0 +1,157 @@
+"""anvil-only behaviour: mempool races, fee bumps, confirmations, node lifecycle."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from hexbytes import HexBytes
+
+from settlement import (
+    Chain,
+    ChainUnavailableError,
+    SettlementService,
+    SettlementStatus,
+    SettlementUpdate,
+    connect,
+    start_anvil,
+)
+from tests.settlement.conftest import BUYER_CASH, Market
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture
+def chain(anvil: Chain) -> Chain:
+    return anvil
+
+
+@pytest.fixture
+def manual_mining(anvil: Chain) -> Iterator[None]:
+    anvil.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    yield
+    anvil.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    anvil.mine(1)
+
+
+Outcome = list[SettlementUpdate] | Exception
+
+
+def _in_thread(fn: Callable[[], list[SettlementUpdate]]) -> tuple[threading.Thread, list[Outcome]]:
+    out: list[Outcome] = []
+
+    def target() -> None:
+        try:
+            out.append(fn())
+        except Exception as exc:  # surfaced by the test's assertions
+            out.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_stale_in_flight_transaction_cannot_settle_twice(market: Market, manual_mining: None) -> None:
+    trade = market.trade(10, 1_000)
+
+    class Crash(Exception):
+        pass
+
+    def crash_on_submitted(update: SettlementUpdate) -> None:
+        if update.status is SettlementStatus.SUBMITTED:
+            raise Crash
+
+    crashed = SettlementService(
+        market.chain,
+        market.deployment.settlement,
+        market.chain.private_key(market.deployment.settler),
+        on_update=crash_on_submitted,
+    )
+    with pytest.raises(Crash):
+        crashed.settle_batch([trade])  # broadcast, not mined: still in the mempool
+
+    restarted = market.service()
+    assert restarted.recover([trade]) == []  # not settled yet, so queued again
+    thread, out = _in_thread(lambda: restarted.settle_batch([trade]))
+    _wait_for(lambda: any(u.status is SettlementStatus.SUBMITTED for u in market.updates))
+    market.chain.mine(1)  # both transactions land in the same block
+    thread.join(30)
+    [outcome] = out
+    assert not isinstance(outcome, Exception)
+    [update] = outcome
+    assert update.status is SettlementStatus.CONFIRMED
+    assert update.reason is not None and "already settled" in update.reason
+    assert market.admin.balances(market.buyer) == (10, BUYER_CASH - 1_000)
+
+
+def test_late_transaction_is_rebroadcast_with_higher_fees(market: Market, manual_mining: None) -> None:
+    service = market.service(receipt_timeout=0.3, max_fee_bumps=5)
+    thread, out = _in_thread(lambda: service.settle_batch([market.trade(10, 1_000)]))
+    _wait_for(lambda: any(u.status is SettlementStatus.SUBMITTED for u in market.updates))
+    first_hash = market.updates[-1].tx_hash
+    assert first_hash is not None
+    first_tx = market.chain.w3.eth.get_transaction(HexBytes(first_hash))
+    time.sleep(0.8)  # at least one re-broadcast
+    market.chain.mine(1)
+    thread.join(30)
+    [outcome] = out
+    assert not isinstance(outcome, Exception)
+    [update] = outcome
+    assert update.status is SettlementStatus.CONFIRMED
+    assert update.tx_hash != first_hash
+    assert update.tx_hash is not None
+    mined = market.chain.w3.eth.get_transaction(HexBytes(update.tx_hash))
+    assert mined["nonce"] == first_tx["nonce"]
+    assert mined["maxFeePerGas"] > first_tx["maxFeePerGas"]
+    assert market.admin.balances(market.buyer) == (10, BUYER_CASH - 1_000)
+
+
+def test_waits_for_confirmations(market: Market) -> None:
+    service = market.service(confirmations=3)
+    stop = threading.Event()
+
+    def miner() -> None:
+        while not stop.is_set():
+            time.sleep(0.05)
+            market.chain.mine(1)
+
+    thread = threading.Thread(target=miner, daemon=True)
+    thread.start()
+    try:
+        [update] = service.settle_batch([market.trade(1, 10)])
+    finally:
+        stop.set()
+        thread.join(5)
+    assert update.status is SettlementStatus.CONFIRMED and update.block is not None
+    assert market.chain.w3.eth.block_number >= update.block + 3
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_anvil_stops_on_close_and_errors_are_translated() -> None:
+    chain = start_anvil()
+    port = int(chain.name.rsplit(":", 1)[1])
+    assert _port_open(port)
+    sender = chain.accounts[0]
+    rpc = connect(f"http://127.0.0.1:{port}", private_keys=[chain.private_key(sender)])
+    assert rpc.accounts == [sender]
+    rpc.transfer_eth(sender, chain.accounts[1], 1)
+    chain.close()
+    assert not _port_open(port)
+    with pytest.raises(ChainUnavailableError):
+        rpc.transfer_eth(sender, chain.accounts[1], 1)
+    with pytest.raises(ChainUnavailableError):
+        connect(f"http://127.0.0.1:{port}")
