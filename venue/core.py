@@ -166,6 +166,13 @@ class VenueCore:
     def wallet_of(self, participant: str) -> str | None:
         return self._wallets.get(participant)
 
+    def participant_ids(self) -> list[str]:
+        return sorted(self._wallets)
+
+    def trade(self, trade_id: int) -> TradeRecord | None:
+        state = self._trade_index.get(trade_id)
+        return state.record if state is not None else None
+
     def listings(self) -> list[Listing]:
         return [self._listings[s] for s in sorted(self._listings)]
 
@@ -412,6 +419,8 @@ class VenueCore:
         if self._compliance is None:
             raise CoreError("no compliance component configured")
         self._compliance.set_participant_status(participant, status)
+        if self._store is not None:
+            self._store.set_participant_status(participant, status)
         self._audit(operator, "participant.status", {"participant": participant, "status": status})
         if status != "active":
             # a suspended participant keeps nothing on the book

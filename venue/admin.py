@@ -1,0 +1,123 @@
+"""Offline administration used by the CLI: schema, deployment, participants, API keys.
+
+A running venue picks up participants, wallets and keys added here within a few seconds (it
+re-reads reference data from the store).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from typing import Any
+
+import compliance
+import store as store_pkg
+from settlement.errors import SettlementError
+from venue.config import VenueConfig
+from venueclient import generate_keypair
+
+
+class AdminError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _open(config: VenueConfig) -> store_pkg.Store:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return store_pkg.Store.open(config.database_url)
+    except store_pkg.StoreError as exc:
+        raise AdminError("STORE_UNAVAILABLE", str(exc)) from exc
+
+
+def migrate(config: VenueConfig) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        store_pkg.migrate(config.database_url)
+    except store_pkg.StoreError as exc:
+        raise AdminError("MIGRATION_FAILED", str(exc)) from exc
+
+
+def deploy(config: VenueConfig) -> dict[str, Any]:
+    from venue.runtime import deploy_or_load, open_chain
+
+    if config.chain in ("inprocess", "anvil"):
+        raise AdminError("EPHEMERAL_CHAIN", f"a {config.chain} chain lives only as long as the venue process; "
+                         "`venue run`/`venue demo` deploy to it themselves. Give --chain a JSON-RPC URL.")
+    try:
+        chain = open_chain(config)
+    except SettlementError as exc:
+        raise AdminError("CHAIN_UNAVAILABLE", str(exc)) from exc
+    try:
+        deployment = deploy_or_load(chain, config, fresh=True)
+    finally:
+        chain.close()
+    result: dict[str, Any] = json.loads(deployment.to_json())
+    result["deployment_file"] = str(config.deployment_path)
+    return result
+
+
+def add_participant(
+    config: VenueConfig,
+    participant: str,
+    *,
+    name: str,
+    category: str,
+    jurisdiction: str,
+    kyc_days: int,
+    wallet: str | None,
+) -> None:
+    try:
+        compliance.InvestorCategory(category)
+    except ValueError as exc:
+        allowed = ", ".join(c.value for c in compliance.InvestorCategory)
+        raise AdminError("INVALID_CATEGORY", f"category {category!r} is not one of {allowed}") from exc
+    if kyc_days < 0:
+        raise AdminError("INVALID_KYC", "kyc-days must not be negative")
+    store = _open(config)
+    try:
+        store.add_participant(store_pkg.Participant(
+            id=participant, name=name, status=store_pkg.ParticipantStatus.ACTIVE, investor_category=category,
+            jurisdiction=jurisdiction.upper(), kyc_expiry=dt.date.today() + dt.timedelta(days=kyc_days),
+        ))
+        if wallet:
+            store.add_wallet(participant, wallet)
+        store.append_audit("cli", "participant.add", {"participant": participant, "category": category,
+                                                      "jurisdiction": jurisdiction.upper(), "wallet": wallet})
+    except store_pkg.DuplicateError as exc:
+        raise AdminError("DUPLICATE", str(exc)) from exc
+    except store_pkg.InvalidRecordError as exc:
+        raise AdminError("INVALID", str(exc)) from exc
+    finally:
+        store.close()
+
+
+def list_participants(config: VenueConfig) -> list[dict[str, Any]]:
+    store = _open(config)
+    try:
+        return [
+            {"id": p.id, "name": p.name, "status": p.status.value, "category": p.investor_category,
+             "jurisdiction": p.jurisdiction, "kyc_expiry": p.kyc_expiry.isoformat() if p.kyc_expiry else None,
+             "wallets": [w.address for w in store.list_wallets(p.id)]}
+            for p in store.list_participants()
+        ]
+    finally:
+        store.close()
+
+
+def create_key(config: VenueConfig, participant: str, *, role: str) -> dict[str, str]:
+    store = _open(config)
+    try:
+        if role == "trader" and store.get_participant(participant) is None:
+            raise AdminError("UNKNOWN_PARTICIPANT", f"no participant {participant!r}; add it first")
+        private, public = generate_keypair()
+        key_id = f"{participant}-{secrets.token_hex(4)}"
+        store.add_api_key(store_pkg.ApiKeyRecord(key_id=key_id, participant=participant,
+                                                 role=store_pkg.KeyRole(role), public_key=public))
+        store.append_audit("cli", "key.create", {"key_id": key_id, "participant": participant, "role": role})
+        return {"key_id": key_id, "participant": participant, "role": role,
+                "private_key": private.hex(), "public_key": public.hex()}
+    finally:
+        store.close()

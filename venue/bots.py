@@ -1,0 +1,155 @@
+"""Demo trading bots that use the public client over real sockets, like any participant would.
+
+- ``MarketMaker``: quotes both sides over one websocket (cancel-on-disconnect), re-quotes as its
+  fair value drifts (amends keep or lose priority per the engine's rules), now and then pulls
+  everything with a mass cancel.
+- ``Investor``: trades over REST: mostly marketable limit IOC orders against the quotes, sometimes
+  a passive limit that rests, sometimes a cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from venueclient import ApiError, TransportError, VenueClient, VenueStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class BotStats:
+    orders: int = 0
+    rejected: int = 0
+    errors: int = 0
+    reject_codes: dict[str, int] = field(default_factory=dict)
+
+    def rejected_with(self, code: str) -> None:
+        self.rejected += 1
+        self.reject_codes[code] = self.reject_codes.get(code, 0) + 1
+
+
+def _price(value: Decimal, increment: Decimal) -> Decimal:
+    return (value / increment).to_integral_value() * increment
+
+
+class MarketMaker:
+    def __init__(
+        self,
+        client: VenueClient,
+        symbol: str,
+        *,
+        fair: Decimal,
+        increment: Decimal,
+        levels: int = 3,
+        spread_bps: int = 20,
+        step_bps: int = 10,
+        size: int = 2,
+        interval: float = 0.5,
+        seed: int = 1,
+    ) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.fair = fair
+        self.increment = increment
+        self.levels = levels
+        self.spread_bps = spread_bps
+        self.step_bps = step_bps
+        self.size = size
+        self.interval = interval
+        self.rng = random.Random(seed)
+        self.stats = BotStats()
+        self._quotes: dict[tuple[str, int], int] = {}  # (side, level) -> order id
+
+    def _level_price(self, side: str, level: int) -> Decimal:
+        offset = Decimal(self.spread_bps / 2 + level * self.step_bps) / Decimal(10_000)
+        raw = self.fair * (1 - offset) if side == "buy" else self.fair * (1 + offset)
+        return _price(raw, self.increment)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        stream = await self.client.connect(cancel_on_disconnect=True)
+        try:
+            while not stop.is_set():
+                self.fair = _price(self.fair * Decimal(1 + self.rng.gauss(0, 0.0008)), self.increment)
+                if self.rng.random() < 0.05:
+                    await self._pull(stream)
+                else:
+                    await self._requote(stream)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
+        finally:
+            with contextlib.suppress(ApiError, TransportError):
+                await stream.mass_cancel(self.symbol)
+            await stream.close()
+
+    async def _pull(self, stream: VenueStream) -> None:
+        with contextlib.suppress(ApiError):
+            await stream.mass_cancel(self.symbol)
+        self._quotes.clear()
+
+    async def _requote(self, stream: VenueStream) -> None:
+        for side in ("buy", "sell"):
+            for level in range(self.levels):
+                price = self._level_price(side, level)
+                qty = self.size + self.rng.randrange(0, 3)
+                order_id = self._quotes.get((side, level))
+                try:
+                    self.stats.orders += 1
+                    if order_id is None:
+                        ack = await stream.place(self.symbol, side, qty, price, post_only=True)
+                        self._quotes[(side, level)] = int(ack["order_id"])
+                    else:
+                        await stream.amend(order_id, price=price, qty=qty)
+                except ApiError as exc:
+                    self.stats.rejected_with(exc.code)
+                    # filled, cancelled or would cross: forget it and quote afresh next round
+                    self._quotes.pop((side, level), None)
+                except TransportError:
+                    self.stats.errors += 1
+                    raise
+
+
+class Investor:
+    def __init__(self, client: VenueClient, symbol: str, *, increment: Decimal, interval: float = 1.5,
+                 max_qty: int = 3, seed: int = 2) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.increment = increment
+        self.interval = interval
+        self.max_qty = max_qty
+        self.rng = random.Random(seed)
+        self.stats = BotStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._act()
+            except ApiError as exc:
+                self.stats.rejected_with(exc.code)
+            except TransportError:
+                self.stats.errors += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval * (0.5 + self.rng.random()))
+
+    async def _act(self) -> None:
+        book = await self.client.book(self.symbol, depth=5)
+        bids, asks = book.get("bids", []), book.get("asks", [])
+        side = self.rng.choice(("buy", "sell"))
+        qty = self.rng.randint(1, self.max_qty)
+        roll = self.rng.random()
+        self.stats.orders += 1
+        if roll < 0.7 and (asks if side == "buy" else bids):
+            best = Decimal((asks if side == "buy" else bids)[0]["price"])
+            await self.client.place(self.symbol, side, qty, best, tif="ioc")
+        elif roll < 0.9 and bids and asks:
+            mid = (Decimal(bids[0]["price"]) + Decimal(asks[0]["price"])) / 2
+            away = Decimal(1 + (0.003 if side == "sell" else -0.003))
+            await self.client.place(self.symbol, side, qty, _price(mid * away, self.increment), tif="gtc")
+        else:
+            orders = await self.client.my_orders(self.symbol)
+            if orders:
+                await self.client.cancel(int(self.rng.choice(orders)["order_id"]))

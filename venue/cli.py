@@ -1,0 +1,127 @@
+"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from venue.config import ConfigError, VenueConfig, load_config
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file with a [venue] table")
+    parser.add_argument("--data-dir", type=Path, help="journal, snapshots, SQLite file, deployment (default ./var)")
+    parser.add_argument("--db-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://postgres@127.0.0.1/test")
+    parser.add_argument("--chain", help="inprocess (default) | anvil | JSON-RPC URL")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="venue", description="OMN note trading venue")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the venue (gateway, engine, settlement, chain watcher)")
+    _common(run)
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+
+    demo = sub.add_parser("demo", help="run the venue with a deployed demo market and trading bots")
+    _common(demo)
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: run until Ctrl-C)")
+    demo.add_argument("--investors", type=int, default=3)
+
+    deploy = sub.add_parser("deploy", help="deploy the DvP contract + demo token/stablecoin; write the deployment file")
+    _common(deploy)
+
+    migrate = sub.add_parser("migrate", help="create/upgrade the database schema (Alembic)")
+    _common(migrate)
+
+    participants = sub.add_parser("participants", help="manage participants")
+    psub = participants.add_subparsers(dest="action", required=True)
+    padd = psub.add_parser("add", help="onboard a participant")
+    _common(padd)
+    padd.add_argument("participant")
+    padd.add_argument("--name", default=None)
+    padd.add_argument("--category", default="MIFID_PROFESSIONAL")
+    padd.add_argument("--jurisdiction", default="LU")
+    padd.add_argument("--kyc-days", type=int, default=365)
+    padd.add_argument("--wallet", default=None, help="0x address (registered on chain separately)")
+    plist = psub.add_parser("list", help="list participants")
+    _common(plist)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    kcreate = ksub.add_parser("create", help="create an Ed25519 key pair; the venue stores only the public key")
+    _common(kcreate)
+    kcreate.add_argument("participant")
+    kcreate.add_argument("--role", choices=["trader", "operator"], default="trader")
+    kcreate.add_argument("--out", type=Path, help="write the private key JSON here (default: print it)")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> VenueConfig:
+    overrides: dict[str, Any] = {
+        "data_dir": getattr(args, "data_dir", None),
+        "db_url": getattr(args, "db_url", None),
+        "chain": getattr(args, "chain", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    return load_config(getattr(args, "config", None), overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"venue: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from venue import admin, runtime
+
+    try:
+        if args.command == "run":
+            asyncio.run(runtime.serve(config))
+        elif args.command == "demo":
+            from venue.demo import run_demo
+
+            asyncio.run(run_demo(config, duration=args.duration, investors=args.investors))
+        elif args.command == "deploy":
+            print(json.dumps(admin.deploy(config), indent=2))
+        elif args.command == "migrate":
+            admin.migrate(config)
+            print(f"schema up to date: {config.database_url}")
+        elif args.command == "participants" and args.action == "add":
+            admin.add_participant(
+                config, args.participant, name=args.name or args.participant, category=args.category,
+                jurisdiction=args.jurisdiction, kyc_days=args.kyc_days, wallet=args.wallet,
+            )
+            print(f"participant {args.participant} added")
+        elif args.command == "participants" and args.action == "list":
+            for row in admin.list_participants(config):
+                print(json.dumps(row))
+        elif args.command == "keys" and args.action == "create":
+            secret = admin.create_key(config, args.participant, role=args.role)
+            text = json.dumps(secret, indent=2)
+            if args.out:
+                args.out.write_text(text + "\n")
+                args.out.chmod(0o600)
+                print(f"key {secret['key_id']} written to {args.out}")
+            else:
+                print(text)
+    except admin.AdminError as exc:
+        print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""Venue configuration: defaults < TOML file < environment (``VENUE_*``) < command-line flags.
+
+The embedded default needs no server: SQLite file + in-process EVM, everything under ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed (message names the key)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueConfig:
+    data_dir: Path = Path("var")
+    db_url: str | None = None  # None = sqlite file in data_dir
+    chain: str = "inprocess"  # "inprocess" | "anvil" | an http(s)/ws(s) JSON-RPC URL
+    anvil_block_time: float | None = 1.0  # seconds per block when the venue starts anvil itself
+    host: str = "127.0.0.1"
+    port: int = 8700
+    settler_key: str | None = None  # hex private key; dev chains use their first funded account
+    deployment_file: Path | None = None  # None = data_dir/deployment.json
+    settlement_batch: int = 50
+    confirmations: int = 0
+    snapshot_every: int = 50_000  # commands between engine snapshots
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: int = 400
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.data_dir / 'venue.sqlite').resolve()}"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.deployment_file or self.data_dir / "deployment.json"
+
+
+_ENV_PREFIX = "VENUE_"
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> VenueConfig:
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                values.update(tomllib.load(fh).get("venue", {}))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    known = {f.name: f for f in dataclasses.fields(VenueConfig)}
+    for name in known:
+        env = os.environ.get(_ENV_PREFIX + name.upper())
+        if env is not None:
+            values[name] = env
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+    return VenueConfig(**{name: _coerce(name, known[name].type, value) for name, value in values.items()})
+
+
+def _coerce(name: str, declared: Any, value: Any) -> Any:
+    text = str(declared)
+    try:
+        if "Path" in text:
+            return None if value in (None, "") else Path(value)
+        if text.startswith("int"):
+            return int(value)
+        if text.startswith("float"):
+            return None if value in (None, "", "none") else float(value)
+        return value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"configuration key {name!r}: cannot use {value!r} ({exc})") from exc

@@ -1,0 +1,193 @@
+"""``venue demo``: a complete venue with a live OMN market.
+
+Deploys the contracts on a fresh chain, lists an OMN note series, onboards a market maker and
+investors (identities registered on chain, notes minted, stablecoin funded, settlement contract
+approved), an ineligible retail account (its orders show up as rejections) and an operator, then
+runs a quoting market maker over websockets and investors trading over REST, so trades settle on
+chain continuously. Prints the console URL and every API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import shutil
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import store as store_pkg
+from compliance.countries import ALPHA2_TO_NUMERIC
+from engine import InstrumentSpec, InstrumentStatus
+from gateway.ports import ApiKey, Listing, Role
+from venue.bots import Investor, MarketMaker
+from venue.config import VenueConfig
+from venue.listings import ListingRules, save_rules
+from venue.runtime import Venue
+from venueclient import VenueClient, generate_keypair
+
+SYMBOL = "OMN-2029A"
+CASH_DECIMALS = 6
+FAIR_PRICE = Decimal("45000.00")  # USDC per note (1 PH/s for 36 months)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoAccount:
+    participant: str
+    category: str
+    jurisdiction: str
+    notes: int
+    cash: int  # whole USDC
+    role: Role = Role.TRADER
+
+
+def demo_accounts(investors: int) -> list[DemoAccount]:
+    places = [("MIFID_PROFESSIONAL", "DE"), ("US_QIB", "US"), ("MIFID_PROFESSIONAL", "FR"),
+              ("US_ACCREDITED", "US"), ("ELIGIBLE_COUNTERPARTY", "NL")]
+    accounts = [DemoAccount(participant="mm-1", category="ELIGIBLE_COUNTERPARTY", jurisdiction="LU",
+                            notes=400, cash=20_000_000)]
+    for i in range(investors):
+        category, jurisdiction = places[i % len(places)]
+        accounts.append(DemoAccount(participant=f"inv-{i + 1}", category=category, jurisdiction=jurisdiction,
+                                    notes=40, cash=4_000_000))
+    accounts.append(DemoAccount(participant="retail-1", category="RETAIL", jurisdiction="DE", notes=0, cash=100_000))
+    return accounts
+
+
+def demo_listing(venue: Venue) -> tuple[Listing, ListingRules]:
+    now = time.time_ns()
+    maturity = now + 36 * 30 * 24 * 3600 * 10**9
+    spec = InstrumentSpec(
+        symbol=SYMBOL, tick_size=10_000, lot_size=1, min_qty=1, max_qty=1_000,
+        band_low=1_000_000, band_high=10_000_000, status=InstrumentStatus.OPEN,
+    )  # tick 0.01 USDC per note; band 10,000 - 100,000 USDC
+    listing = Listing(
+        spec=spec, name="Omnes Mining Note 2029 Series A (1 PH/s, 36 months)",
+        token_address=venue.deployment.token, cash_token_address=venue.deployment.stablecoin,
+        token_decimals=0, cash_decimals=CASH_DECIMALS, maturity_ts=maturity,
+    )
+    rules = ListingRules(blocked_jurisdictions=("RU", "KP", "IR"), holding_cap=2_000, max_holders=500,
+                         trading_end_ts=maturity - 7 * 24 * 3600 * 10**9)
+    return listing, rules
+
+
+async def onboard(venue: Venue, accounts: list[DemoAccount]) -> dict[str, dict[str, str]]:
+    """Store records, on-chain identity/funding/approvals, API keys. Returns the secrets."""
+    store = venue.store
+    secrets_out: dict[str, dict[str, str]] = {}
+    for acct in accounts:
+        wallet = await asyncio.to_thread(venue.chain.new_account)
+        record = store_pkg.Participant(
+            id=acct.participant, name=acct.participant, status=store_pkg.ParticipantStatus.ACTIVE,
+            investor_category=acct.category, jurisdiction=acct.jurisdiction,
+            kyc_expiry=dt.date.today() + dt.timedelta(days=365),
+        )
+        store.add_participant(record)
+        store.add_wallet(acct.participant, wallet)
+        await asyncio.to_thread(
+            venue.admin.onboard, wallet, country=ALPHA2_TO_NUMERIC[acct.jurisdiction], notes=acct.notes,
+            cash=acct.cash * 10**CASH_DECIMALS,
+        )
+        venue.register_participant(record, wallet)
+        secrets_out[acct.participant] = _new_key(venue, acct.participant, Role.TRADER)
+        secrets_out[acct.participant]["wallet"] = wallet
+    secrets_out["operator"] = _new_key(venue, "operator", Role.OPERATOR)
+    await asyncio.to_thread(venue.watcher.poll_once)
+    venue.rebaseline()
+    store.append_audit("demo", "demo.onboarded", {"participants": [a.participant for a in accounts]})
+    return secrets_out
+
+
+def _new_key(venue: Venue, participant: str, role: Role) -> dict[str, str]:
+    private, public = generate_keypair()
+    key_id = f"{participant}-key"
+    venue.store.add_api_key(store_pkg.ApiKeyRecord(key_id=key_id, participant=participant,
+                                                   role=store_pkg.KeyRole(role.value), public_key=public))
+    venue.core.add_key(ApiKey(key_id=key_id, participant=participant, role=role, public_key=public))
+    return {"key_id": key_id, "private_key": private.hex()}
+
+
+async def start_demo_market(venue: Venue, *, investors: int) -> dict[str, dict[str, str]]:
+    listing, rules = demo_listing(venue)
+    venue.store.add_instrument(store_pkg.Instrument(
+        symbol=listing.symbol, name=listing.name, token_address=listing.token_address,
+        cash_token_address=listing.cash_token_address, token_decimals=listing.token_decimals,
+        cash_decimals=listing.cash_decimals, tick_size=listing.spec.tick_size, lot_size=listing.spec.lot_size,
+        min_qty=listing.spec.min_qty, max_qty=listing.spec.max_qty, band_low=listing.spec.band_low,
+        band_high=listing.spec.band_high, status=store_pkg.InstrumentState.OPEN, maturity_ts=listing.maturity_ts,
+    ))
+    save_rules(venue.config.data_dir, listing.symbol, rules)
+    await venue.add_listing(listing, rules)
+    return await onboard(venue, demo_accounts(investors))
+
+
+async def run_bots(venue: Venue, keys: dict[str, dict[str, str]], stop: asyncio.Event) -> list[Any]:
+    listing = venue.core.listing(SYMBOL)
+    assert listing is not None
+    increment = listing.price_increment
+    clients: list[VenueClient] = []
+    bots: list[Any] = []
+
+    def client(participant: str) -> VenueClient:
+        c = VenueClient(venue.base_url, keys[participant]["key_id"], keys[participant]["private_key"])
+        clients.append(c)
+        return c
+
+    bots.append(MarketMaker(client("mm-1"), SYMBOL, fair=FAIR_PRICE, increment=increment))
+    for i, participant in enumerate(sorted(p for p in keys if p.startswith("inv-"))):
+        bots.append(Investor(client(participant), SYMBOL, increment=increment, seed=10 + i))
+    bots.append(Investor(client("retail-1"), SYMBOL, increment=increment, interval=8.0, max_qty=1, seed=99))
+    tasks = [asyncio.create_task(bot.run(stop), name=f"bot-{i}") for i, bot in enumerate(bots)]
+    try:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for c in clients:
+            await c.aclose()
+    return bots
+
+
+async def run_demo(config: VenueConfig, *, duration: float | None = None, investors: int = 3) -> None:
+    demo_dir = config.data_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)  # the demo chain is fresh, so is its data
+    config = dataclasses.replace(config, data_dir=demo_dir, db_url=config.db_url)
+    venue = Venue(config, fresh_chain=True)
+    await venue.start()
+    stop = asyncio.Event()
+    try:
+        keys = await start_demo_market(venue, investors=investors)
+        ready = asyncio.Event()
+        server = asyncio.create_task(venue.serve(on_ready=ready.set))
+        await asyncio.wait({asyncio.create_task(ready.wait()), server}, return_when=asyncio.FIRST_COMPLETED)
+        if server.done():
+            server.result()  # port in use etc.: raise it
+        _print_banner(venue, keys)
+        bots = asyncio.create_task(run_bots(venue, keys, stop))
+        if duration is not None:
+            await asyncio.sleep(duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bots, 10)
+        await venue.stop()
+
+
+def _print_banner(venue: Venue, keys: dict[str, dict[str, str]]) -> None:
+    lines = [
+        "",
+        f"OMN venue demo running: {venue.base_url}   (chain: {venue.config.chain}, db: {venue.store.dialect})",
+        f"  operator console: {venue.console_url()}",
+        f"  API docs:         {venue.base_url}/docs",
+        f"  metrics:          {venue.base_url}/metrics",
+        f"  instrument:       {SYMBOL}  token {venue.deployment.token}  cash {venue.deployment.stablecoin}",
+        f"  DvP contract:     {venue.deployment.settlement}",
+        "  API keys (Ed25519, private keys shown once):",
+    ]
+    for participant, secret in keys.items():
+        lines.append(f"    {participant:10s} key_id={secret['key_id']:16s} private_key={secret['private_key']}")
+    lines.append("Ctrl-C stops the demo.")
+    print("\n".join(lines), flush=True)
