@@ -167,8 +167,18 @@ class MetricsMiddleware:
         try:
             await self._app(scope, receive, send_wrapper)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            record_request(scope["method"], route, status, time.perf_counter() - start)
+            record_request(scope["method"], _route_template(scope), status, time.perf_counter() - start)
+
+
+def _route_template(scope: Scope) -> str:
+    """The request path with each path parameter's segment replaced by ``{name}``: the template,
+    without relying on how the framework nests included routers."""
+    if scope.get("route") is None:
+        return "unmatched"
+    segments = str(scope.get("path", "")).split("/")
+    for name, value in dict(scope.get("path_params") or {}).items():
+        segments = [f"{{{name}}}" if seg == str(value) else seg for seg in segments]
+    return "/".join(segments)
 
 
 class VenueState(Protocol):

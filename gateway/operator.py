@@ -1,19 +1,21 @@
-"""Operator API (``/v1/operator/...``), its live websocket and the web console (``/console``).
+"""Operator API, its live websocket and the web console (``/console``).
 
-Authentication. Every operator route accepts either
+The same operator routes are mounted twice:
 
-- a signed request from an API key with role ``operator`` (the gateway's Ed25519 auth, injected as
-  ``require_operator``), or
-- ``Authorization: Bearer <console session token>``.
+- ``/v1/operator/...`` for signed requests from API keys with role ``operator`` (the gateway's
+  Ed25519 signing middleware authenticates every ``/v1`` request; ``require_operator`` hands the
+  key to the route);
+- ``/console/api/...`` for the browser console, with ``Authorization: Bearer <session token>``
+  (outside ``/v1`` because browsers cannot sensibly hold Ed25519 keys).
 
-Browsers cannot hold Ed25519 keys sensibly, so the console uses session tokens:
-``ConsoleAuth.issue_login_code(operator)`` makes a one-time login code (5 minutes) that the venue
-CLI prints as ``http://host:port/console#code=...`` (the fragment never reaches servers or logs);
-an operator holding a key can also get one from ``POST /v1/operator/console-login`` (signed
-request). The console exchanges the code once (``POST /v1/operator/session``) for an HMAC-signed
-session token (1 hour, refreshable up to 12 hours after login, revocable by logout; the signing
-secret lives only in the process, so a restart ends every session). The websocket logs in with
-its first message ``{"op": "login", "token": ...}``.
+Console sessions: ``ConsoleAuth.issue_login_code(operator)`` makes a one-time login code
+(5 minutes) that the venue CLI prints as ``http://host:port/console#code=...`` (the fragment never
+reaches servers or logs); an operator holding a key can also get one from
+``POST /v1/operator/console-login``. The console exchanges the code once
+(``POST /console/api/session``) for an HMAC-signed session token (1 hour, refreshable up to
+12 hours after login, revocable by logout; the signing secret lives only in the process, so a
+restart ends every session). Bearer tokens travel in a header, never a cookie: no CSRF surface.
+The live websocket ``/v1/operator/ws`` logs in with its first message ``{"op": "login", "token": ...}``.
 
 Errors use the gateway's body ``{"error": {"code": ..., "message": ...}}`` with stable codes.
 
@@ -33,6 +35,7 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import secrets
@@ -51,6 +54,7 @@ from starlette.websockets import WebSocketState
 
 from engine import BookDelta, Event, Fill, InstrumentStatus, InstrumentStatusChanged, Level, ResultCode
 from gateway import metrics
+from gateway.deps import authenticated
 from gateway.errors import ApiError, engine_message, http_status
 from gateway.ports import (
     ApiKey,
@@ -82,7 +86,7 @@ class OperatorVenue(VenuePort, OperatorPort, Protocol):
     """The venue core implements both ports in one object."""
 
 
-RequireOperator = Callable[[Request], Awaitable[ApiKey]]
+RequireOperator = Callable[[Request], ApiKey | Awaitable[ApiKey]]
 
 
 # ---------------------------------------------------------------- errors
@@ -516,22 +520,26 @@ class _Hub:
 def operator_router(
     venue: OperatorVenue,
     *,
-    require_operator: RequireOperator,
+    require_operator: RequireOperator = authenticated,
     console_auth: ConsoleAuth | None = None,
 ) -> APIRouter:
     """Operator REST + websocket + console pages.
 
-    ``require_operator(request)`` authenticates a signed request and returns its ``ApiKey`` (or
-    raises the gateway's own 401); keys without role operator are refused here with 403.
+    ``require_operator(request)`` returns the ``ApiKey`` of a signed request (or raises the
+    gateway's 401); the default reads what ``gateway.app``'s signing middleware verified for every
+    ``/v1`` request. Keys without role operator are refused here with 403 FORBIDDEN.
     ``console_auth`` issues and checks console sessions: pass the instance the CLI uses to print
     the login URL (without one, only ``POST /v1/operator/console-login`` can start a session).
     """
     auth = console_auth or ConsoleAuth()
     hub = _Hub(venue)
     router = APIRouter(route_class=_OperatorRoute)
+    ops = APIRouter(route_class=_OperatorRoute)  # mounted twice: signed /v1/operator, bearer /console/api
+    console_only = APIRouter(route_class=_OperatorRoute)
 
     async def signed_operator(request: Request) -> str:
-        key = await require_operator(request)
+        found = require_operator(request)
+        key = await found if inspect.isawaitable(found) else found
         if key.role is not Role.OPERATOR:
             raise OperatorApiError(403, "FORBIDDEN", "this API key does not have the operator role")
         return key.participant
@@ -563,39 +571,40 @@ def operator_router(
         code = auth.issue_login_code(name)
         return {"code": code, "path": f"/console#code={code}", "expires_in": auth.code_ttl_s}
 
-    @router.post("/v1/operator/session", tags=["operator"])
+    @router.post("/console/api/session", include_in_schema=False)
     async def start_session(body: LoginCodeBody) -> dict[str, Any]:
         """Exchanges a one-time login code for a console session token."""
         return dataclasses.asdict(auth.exchange(body.code))
 
-    @router.post("/v1/operator/session/refresh", tags=["operator"])
+    @router.post("/console/api/session/refresh", include_in_schema=False)
     async def refresh_session(request: Request) -> dict[str, Any]:
         return dataclasses.asdict(auth.refresh(_bearer(request)))
 
-    @router.delete("/v1/operator/session", tags=["operator"])
+    @router.delete("/console/api/session", include_in_schema=False)
     async def end_session(request: Request) -> dict[str, Any]:
         auth.revoke(_bearer(request))
         return {"ok": True}
 
-    @router.get("/v1/operator/whoami", tags=["operator"])
+    @ops.get("/whoami")
     async def whoami(name: str = Depends(operator)) -> dict[str, Any]:
         return {"operator": name}
 
     # -------------------------------------------------- instruments
 
-    @router.get("/v1/operator/instruments", tags=["operator"])
+    @ops.get("/instruments")
     async def instruments(
         depth: int = Query(5, ge=1, le=50), _: str = Depends(operator)
     ) -> dict[str, Any]:
         return {"instruments": [instrument_json(venue, listing, depth) for listing in venue.listings()]}
 
-    @router.get("/v1/operator/instruments/{symbol}", tags=["operator"])
+    @ops.get("/instruments/{symbol}")
     async def instrument(
         symbol: str, depth: int = Query(20, ge=1, le=200), _: str = Depends(operator)
     ) -> dict[str, Any]:
         return instrument_json(venue, listing_or_404(symbol), depth)
 
-    @router.post("/v1/operator/instruments/{symbol}/status", tags=["operator"])
+    # signed clients use the gateway's own POST /v1/operator/instruments/{symbol}/status (gateway.rest)
+    @console_only.post("/instruments/{symbol}/status")
     async def set_instrument_status(
         symbol: str, body: InstrumentStatusBody, name: str = Depends(operator)
     ) -> dict[str, Any]:
@@ -610,7 +619,7 @@ def operator_router(
             raise error
         return instrument_json(venue, listing, 5)
 
-    @router.get("/v1/operator/trades", tags=["operator"])
+    @ops.get("/trades")
     async def trades(
         symbol: str | None = None, limit: int = Query(100, ge=1, le=1000), _: str = Depends(operator)
     ) -> dict[str, Any]:
@@ -620,11 +629,11 @@ def operator_router(
 
     # -------------------------------------------------- participants
 
-    @router.get("/v1/operator/participants", tags=["operator"])
+    @ops.get("/participants")
     async def participants(_: str = Depends(operator)) -> dict[str, Any]:
         return {"participants": [participant_json(p) for p in venue.participants()]}
 
-    @router.post("/v1/operator/participants/{participant}/status", tags=["operator"])
+    @ops.post("/participants/{participant}/status")
     async def set_participant_status(
         participant: str, body: ParticipantStatusBody, name: str = Depends(operator)
     ) -> dict[str, Any]:
@@ -636,7 +645,7 @@ def operator_router(
         await venue.set_participant_status(participant, body.status, operator=name)
         return participant_json(participant_or_404(participant))
 
-    @router.post("/v1/operator/participants/{participant}/freeze", tags=["operator"])
+    @ops.post("/participants/{participant}/freeze")
     async def freeze_wallet(participant: str, body: FreezeBody, name: str = Depends(operator)) -> dict[str, Any]:
         view = participant_or_404(participant)
         if view.wallet is None:
@@ -650,21 +659,21 @@ def operator_router(
 
     # -------------------------------------------------- rejections, settlements, reconciliation, audit
 
-    @router.get("/v1/operator/rejections", tags=["operator"])
+    @ops.get("/rejections")
     async def rejections(limit: int = Query(100, ge=1, le=2000), _: str = Depends(operator)) -> dict[str, Any]:
         return {"counts": venue.rejection_counts(),
                 "recent": [rejection_json(r) for r in venue.recent_rejections(limit)]}
 
-    @router.get("/v1/operator/settlements", tags=["operator"])
+    @ops.get("/settlements")
     async def settlements(limit: int = Query(200, ge=1, le=5000), _: str = Depends(operator)) -> dict[str, Any]:
         return {"counts": venue.settlement_counts(),
                 "settlements": [notice_json(n) for n in venue.settlements(limit)]}
 
-    @router.get("/v1/operator/reconciliation", tags=["operator"])
+    @ops.get("/reconciliation")
     async def reconciliation(_: str = Depends(operator)) -> dict[str, Any]:
         return reconciliation_json(venue.reconciliation())
 
-    @router.post("/v1/operator/reconciliation/run", tags=["operator"])
+    @ops.post("/reconciliation/run")
     async def run_reconciliation(name: str = Depends(operator)) -> dict[str, Any]:
         try:
             report = await venue.run_reconciliation(operator=name)
@@ -673,9 +682,13 @@ def operator_router(
             raise OperatorApiError(502, "CHAIN_ERROR", f"reconciliation failed: {exc}") from exc
         return reconciliation_json(report)
 
-    @router.get("/v1/operator/audit", tags=["operator"])
+    @ops.get("/audit")
     async def audit(limit: int = Query(200, ge=1, le=5000), _: str = Depends(operator)) -> dict[str, Any]:
         return {"chain_ok": venue.audit_chain_ok(), "entries": [audit_json(e) for e in venue.audit_log(limit)]}
+
+    router.include_router(ops, prefix="/v1/operator", tags=["operator"])
+    router.include_router(ops, prefix="/console/api", include_in_schema=False)
+    router.include_router(console_only, prefix="/console/api", include_in_schema=False)
 
     # -------------------------------------------------- live websocket
 

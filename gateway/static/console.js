@@ -146,14 +146,14 @@
     if (!state.session) return;
     const inMs = state.session.expires_at * 1000 - Date.now() - 5 * 60 * 1000;
     state.refreshTimer = setTimeout(async () => {
-      try { saveSession(await api("POST", "/v1/operator/session/refresh")); }
+      try { saveSession(await api("POST", "/console/api/session/refresh")); }
       catch (err) { banner("error", `Session refresh failed — ${err.message}`); }
     }, Math.max(inMs, 10_000));
   }
 
   async function loginWithCode(code) {
     state.session = null;
-    saveSession(await api("POST", "/v1/operator/session", { code }));
+    saveSession(await api("POST", "/console/api/session", { code }));
   }
 
   async function loginWithTokenOrCode(text) {
@@ -161,7 +161,7 @@
     if (!value) throw new Error("enter a login code or session token");
     if (value.includes(".")) { // session tokens are "<payload>.<signature>"; codes have no dot
       state.session = { token: value, operator: "", expires_at: Date.now() / 1000 + 3600 };
-      const who = await api("GET", "/v1/operator/whoami");
+      const who = await api("GET", "/console/api/whoami");
       saveSession({ ...state.session, operator: who.operator });
     } else {
       await loginWithCode(value);
@@ -175,7 +175,7 @@
     clearTimeout(state.refreshTimer);
     if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
     if (session && !reason) {
-      fetch("/v1/operator/session", { method: "DELETE", headers: { Authorization: `Bearer ${session.token}` } })
+      fetch("/console/api/session", { method: "DELETE", headers: { Authorization: `Bearer ${session.token}` } })
         .catch(() => {});
     }
     showLogin(reason || "");
@@ -203,13 +203,13 @@
 
   async function loadAll() {
     const [inst, trades, parts, rej, settl, recon, audit] = await Promise.all([
-      api("GET", "/v1/operator/instruments?depth=10"),
-      api("GET", `/v1/operator/trades?limit=${MAX_TRADES}`),
-      api("GET", "/v1/operator/participants"),
-      api("GET", "/v1/operator/rejections?limit=50"),
-      api("GET", "/v1/operator/settlements?limit=200"),
-      api("GET", "/v1/operator/reconciliation"),
-      api("GET", "/v1/operator/audit?limit=100"),
+      api("GET", "/console/api/instruments?depth=10"),
+      api("GET", `/console/api/trades?limit=${MAX_TRADES}`),
+      api("GET", "/console/api/participants"),
+      api("GET", "/console/api/rejections?limit=50"),
+      api("GET", "/console/api/settlements?limit=200"),
+      api("GET", "/console/api/reconciliation"),
+      api("GET", "/console/api/audit?limit=100"),
     ]);
     state.instruments = new Map(inst.instruments.map((i) => [i.symbol, i]));
     state.trades = trades.trades;
@@ -224,12 +224,12 @@
   }
 
   async function reloadParticipants() {
-    state.participants = (await api("GET", "/v1/operator/participants")).participants;
+    state.participants = (await api("GET", "/console/api/participants")).participants;
     renderParticipants();
   }
 
   async function reloadAudit() {
-    state.audit = await api("GET", "/v1/operator/audit?limit=100");
+    state.audit = await api("GET", "/console/api/audit?limit=100");
     renderAudit();
   }
 
@@ -340,7 +340,7 @@
   function setInstrumentStatus(symbol, status, button) {
     const label = `${status === "halted" ? "Halt" : "Resume"} ${symbol}`;
     return action(button, label, async () => {
-      const inst = await api("POST", `/v1/operator/instruments/${encodeURIComponent(symbol)}/status`, { status });
+      const inst = await api("POST", `/console/api/instruments/${encodeURIComponent(symbol)}/status`, { status });
       state.instruments.set(symbol, { ...state.instruments.get(symbol), ...inst });
       renderInstruments();
       reloadAudit().catch(() => {});
@@ -410,10 +410,10 @@
   function participantAction(p, kind, button) {
     const id = encodeURIComponent(p.participant);
     const spec = {
-      suspend: ["Suspend", `/v1/operator/participants/${id}/status`, { status: "suspended" }],
-      activate: ["Activate", `/v1/operator/participants/${id}/status`, { status: "active" }],
-      freeze: ["Freeze wallet of", `/v1/operator/participants/${id}/freeze`, { frozen: true }],
-      unfreeze: ["Unfreeze wallet of", `/v1/operator/participants/${id}/freeze`, { frozen: false }],
+      suspend: ["Suspend", `/console/api/participants/${id}/status`, { status: "suspended" }],
+      activate: ["Activate", `/console/api/participants/${id}/status`, { status: "active" }],
+      freeze: ["Freeze wallet of", `/console/api/participants/${id}/freeze`, { frozen: true }],
+      unfreeze: ["Unfreeze wallet of", `/console/api/participants/${id}/freeze`, { frozen: false }],
     }[kind];
     return action(button, `${spec[0]} ${p.participant}`, async () => {
       const result = await api("POST", spec[1], spec[2]);
@@ -520,7 +520,7 @@
   function init() {
     $("logout").addEventListener("click", () => logout(""));
     $("reconcile-run").addEventListener("click", (e) => action(e.currentTarget, "Reconciliation", async () => {
-      state.reconciliation = await api("POST", "/v1/operator/reconciliation/run");
+      state.reconciliation = await api("POST", "/console/api/reconciliation/run");
       renderReconciliation();
       reloadAudit().catch(() => {});
     }));

@@ -7,18 +7,20 @@ import asyncio
 import os
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+import time
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
-from gateway.errors import ApiError
+from gateway import GatewayConfig, create_app
 from gateway.metrics import MetricsMiddleware, metrics_router
 from gateway.operator import ConsoleAuth, operator_router
-from gateway.ports import ApiKey
 from tests.console.fakes import FakeVenue
+from venueclient.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign, signing_payload
 
 T = TypeVar("T")
 
@@ -39,26 +41,42 @@ def console_auth() -> ConsoleAuth:
     return ConsoleAuth()
 
 
-def header_auth(venue: FakeVenue) -> Callable[[Request], Coroutine[Any, Any, ApiKey]]:
-    """Stands in for the gateway's signed-request auth: the key id in a header, no signature."""
+class Signed(httpx.Auth):
+    """Signs requests the way the gateway verifies them (``venueclient.signing``)."""
 
-    async def require(request: Request) -> ApiKey:
-        key_id = request.headers.get("x-test-key")
-        if not key_id:
-            raise ApiError("MISSING_AUTH", "no key")
-        key = venue.api_key(key_id)
-        if key is None:
-            raise ApiError("UNKNOWN_KEY", "unknown API key")
-        return key
+    requires_request_body = True
 
-    return require
+    def __init__(self, key_id: str, private_key: bytes) -> None:
+        self._key_id = key_id
+        self._private_key = private_key
+        self._last_ms = 0
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self._last_ms = max(self._last_ms + 1, int(time.time() * 1000))  # replay protection: unique
+        payload = signing_payload(self._last_ms, request.method, request.url.raw_path, request.content)
+        request.headers[HEADER_KEY] = self._key_id
+        request.headers[HEADER_TIMESTAMP] = str(self._last_ms)
+        request.headers[HEADER_SIGNATURE] = sign(self._private_key, payload)
+        yield request
+
+
+@pytest.fixture
+def op_auth(venue: FakeVenue) -> Signed:
+    return Signed("op-key", venue.private_keys["op-key"])
+
+
+@pytest.fixture
+def trader_auth(venue: FakeVenue) -> Signed:
+    return Signed("trader-key", venue.private_keys["trader-key"])
 
 
 @pytest.fixture
 def app(venue: FakeVenue, console_auth: ConsoleAuth) -> FastAPI:
-    application = FastAPI()
-    application.include_router(operator_router(venue, require_operator=header_auth(venue), console_auth=console_auth))
-    application.include_router(metrics_router(venue))
+    """The real gateway app (signing middleware, its routes) with the operator and metrics routers."""
+    config = GatewayConfig(rate_per_s=10_000.0, rate_burst=10_000)
+    application = create_app(venue, config=config, extra_routers=[
+        operator_router(venue, console_auth=console_auth), metrics_router(venue),
+    ])
     application.add_middleware(MetricsMiddleware)
     return application
 
@@ -70,7 +88,7 @@ class LiveServer:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="console-test-server", daemon=True)
 

@@ -43,6 +43,7 @@ from gateway.ports import (
     TradeRecord,
     Unsubscribe,
 )
+from venueclient.signing import generate_keypair
 
 SYMBOL = "OMN-2027"
 OTHER_SYMBOL = "OMN-2029"
@@ -80,11 +81,12 @@ class FakeVenue:
         self._last_ts = 0
         self._listings = {s: make_listing(s, n) for s, n in
                           ((SYMBOL, "Omnes Mining Note 2027"), (OTHER_SYMBOL, "Omnes Mining Note 2029"))}
-        self._keys = {
-            "op-key": ApiKey(key_id="op-key", participant="ops-alice", role=Role.OPERATOR, public_key=b"\0" * 32),
-            "trader-key": ApiKey(key_id="trader-key", participant="alice", role=Role.TRADER,
-                                 public_key=b"\1" * 32),
-        }
+        self.private_keys: dict[str, bytes] = {}
+        self._keys: dict[str, ApiKey] = {}
+        for key_id, who, role in (("op-key", "ops-alice", Role.OPERATOR), ("trader-key", "alice", Role.TRADER)):
+            private, public = generate_keypair()
+            self.private_keys[key_id] = private
+            self._keys[key_id] = ApiKey(key_id=key_id, participant=who, role=role, public_key=public)
         self._participants = {
             p.participant: p for p in (
                 _Participant(participant="alice", name="Alice Capital AG", wallet="0x" + "a1" * 20),
@@ -115,9 +117,6 @@ class FakeVenue:
 
     def api_key(self, key_id: str) -> ApiKey | None:
         return self._keys.get(key_id)
-
-    def add_key(self, key: ApiKey) -> None:
-        self._keys[key.key_id] = key
 
     async def submit(self, participant: str, cmd: NewOrder | AmendOrder | CancelOrder | MassCancel) -> Outcome:
         assert cmd.participant == participant

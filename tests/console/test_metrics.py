@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine import NewOrder, Side
 from gateway import metrics
 from gateway.ports import SettlementState
-from tests.console.conftest import LiveServer
+from tests.console.conftest import LiveServer, Signed
 from tests.console.fakes import SYMBOL, FakeVenue
 
 
@@ -68,12 +68,13 @@ def test_observe_venue_counts_trades_and_settlements(server: LiveServer, venue: 
     assert value("venue_settlement_gas_used_total") == gas + 1000
 
 
-def test_metrics_endpoint_has_venue_state_and_request_latency(server: LiveServer, venue: FakeVenue) -> None:
+def test_metrics_endpoint_has_venue_state_and_request_latency(
+    server: LiveServer, venue: FakeVenue, op_auth: Signed
+) -> None:
     with httpx.Client(base_url=server.url) as client:
-        client.get("/v1/operator/instruments")  # 401, still timed under its route template
-        client.get("/v1/operator/instruments/OMN-2027", headers={"x-test-key": "op-key"})
-        client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"},
-                    headers={"x-test-key": "op-key"})
+        client.get("/console/api/instruments")  # 401, still timed under its route template
+        client.get("/v1/operator/instruments/OMN-2027", auth=op_auth)
+        client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, auth=op_auth)
         client.get("/no/such/path")
         resp = client.get("/metrics")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
@@ -84,7 +85,7 @@ def test_metrics_endpoint_has_venue_state_and_request_latency(server: LiveServer
     assert sample(text, "venue_reconciliation_ok") == 1
     assert sample(text, "venue_http_requests_total",
                   {"route": "/v1/operator/instruments/{symbol}", "status": "200"}) >= 1
-    assert sample(text, "venue_http_requests_total", {"route": "/v1/operator/instruments", "status": "401"}) >= 1
+    assert sample(text, "venue_http_requests_total", {"route": "/console/api/instruments", "status": "401"}) >= 1
     assert sample(text, "venue_http_requests_total", {"route": "unmatched", "status": "404"}) >= 1
     assert sample(text, "venue_http_request_duration_seconds_count",
                   {"route": "/v1/operator/instruments/{symbol}"}) >= 1

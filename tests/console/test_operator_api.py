@@ -14,16 +14,21 @@ from websockets.sync.client import ClientConnection, connect
 from engine import NewOrder, Side
 from gateway.operator import ConsoleAuth
 from gateway.ports import Outcome, SettlementState
-from tests.console.conftest import LiveServer
+from tests.console.conftest import LiveServer, Signed
 from tests.console.fakes import OTHER_SYMBOL, SYMBOL, FakeVenue
-
-OP = {"x-test-key": "op-key"}
-TRADER = {"x-test-key": "trader-key"}
 
 
 @pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as c:
+def client(server: LiveServer, op_auth: Signed) -> Iterator[httpx.Client]:
+    """Signed as the operator by default; ``auth=None`` per request for anonymous calls."""
+    with httpx.Client(base_url=server.url, timeout=10, auth=op_auth) as c:
+        yield c
+
+
+@pytest.fixture
+def console(server: LiveServer, bearer: dict[str, str]) -> Iterator[httpx.Client]:
+    """What the browser console does: bearer session token on /console/api."""
+    with httpx.Client(base_url=server.url, timeout=10, headers=bearer) as c:
         yield c
 
 
@@ -66,72 +71,89 @@ def submit(server: LiveServer, venue: FakeVenue, participant: str, side: Side, q
 # ------------------------------------------------------------ auth
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body"),
-    [
-        ("GET", "/v1/operator/instruments", None),
-        ("GET", "/v1/operator/participants", None),
-        ("POST", "/v1/operator/participants/bob/status", {"status": "suspended"}),
-        ("POST", "/v1/operator/participants/alice/freeze", {"frozen": True}),
-        ("POST", f"/v1/operator/instruments/{SYMBOL}/status", {"status": "halted"}),
-        ("GET", "/v1/operator/rejections", None),
-        ("GET", "/v1/operator/settlements", None),
-        ("GET", "/v1/operator/reconciliation", None),
-        ("POST", "/v1/operator/reconciliation/run", None),
-        ("GET", "/v1/operator/audit", None),
-        ("GET", "/v1/operator/trades", None),
-    ],
-)
+ROUTES = [
+    ("GET", "/instruments", None),
+    ("GET", f"/instruments/{SYMBOL}", None),
+    ("GET", "/participants", None),
+    ("POST", "/participants/bob/status", {"status": "suspended"}),
+    ("POST", "/participants/alice/freeze", {"frozen": True}),
+    ("POST", f"/instruments/{SYMBOL}/status", {"status": "halted"}),
+    ("GET", "/rejections", None),
+    ("GET", "/settlements", None),
+    ("GET", "/reconciliation", None),
+    ("POST", "/reconciliation/run", None),
+    ("GET", "/audit", None),
+    ("GET", "/trades", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 def test_every_operator_route_needs_an_operator(
-    client: httpx.Client, venue: FakeVenue, method: str, path: str, body: Any
+    client: httpx.Client, trader_auth: Signed, venue: FakeVenue, method: str, path: str, body: Any
 ) -> None:
-    anonymous = client.request(method, path, json=body)
-    assert anonymous.status_code == 401
-    assert error(anonymous) == "MISSING_AUTH"
-    trader = client.request(method, path, json=body, headers=TRADER)
-    assert trader.status_code == 403
-    assert error(trader) == "FORBIDDEN"
-    bad_token = client.request(method, path, json=body, headers={"Authorization": "Bearer abc.def"})
-    assert bad_token.status_code == 401
-    assert error(bad_token) == "INVALID_SESSION"
+    signed = f"/v1/operator{path}"
+    anonymous = client.request(method, signed, json=body, auth=None)
+    assert (anonymous.status_code, error(anonymous)) == (401, "MISSING_AUTH")
+    trader = client.request(method, signed, json=body, auth=trader_auth)
+    assert (trader.status_code, error(trader)) == (403, "FORBIDDEN")
+
+    console = f"/console/api{path}"
+    no_token = client.request(method, console, json=body, auth=None)
+    assert (no_token.status_code, error(no_token)) == (401, "MISSING_AUTH")
+    bad_token = client.request(method, console, json=body, auth=None, headers={"Authorization": "Bearer abc.def"})
+    assert (bad_token.status_code, error(bad_token)) == (401, "INVALID_SESSION")
+    assert bad_token.headers["www-authenticate"] == "Bearer"
+
     assert venue.audit_log() == []
     assert venue.participants()[1].status == "active"
     assert venue.l2(SYMBOL).status.name == "OPEN"
 
 
 def test_signed_operator_key_and_session_token_both_work(client: httpx.Client, bearer: dict[str, str]) -> None:
-    assert client.get("/v1/operator/whoami", headers=OP).json() == {"operator": "ops-alice"}
-    assert client.get("/v1/operator/whoami", headers=bearer).json() == {"operator": "ops-alice"}
+    assert client.get("/v1/operator/whoami").json() == {"operator": "ops-alice"}
+    assert client.get("/console/api/whoami", headers=bearer, auth=None).json() == {"operator": "ops-alice"}
+    # a session token is for the console paths only: /v1 is always signed
+    v1 = client.get("/v1/operator/whoami", headers=bearer, auth=None)
+    assert (v1.status_code, error(v1)) == (401, "MISSING_AUTH")
 
 
-def test_console_login_code_flow(client: httpx.Client) -> None:
-    assert client.post("/v1/operator/console-login", headers=TRADER).status_code == 403
-    issued = client.post("/v1/operator/console-login", headers=OP).json()
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+def test_console_paths_work_with_a_session(
+    client: httpx.Client, bearer: dict[str, str], method: str, path: str, body: Any
+) -> None:
+    resp = client.request(method, f"/console/api{path}", json=body, headers=bearer, auth=None)
+    assert resp.status_code == 200, resp.text
+
+
+def test_console_login_code_flow(client: httpx.Client, trader_auth: Signed) -> None:
+    assert client.post("/v1/operator/console-login", auth=trader_auth).status_code == 403
+    issued = client.post("/v1/operator/console-login").json()
     assert issued["path"] == f"/console#code={issued['code']}"
-    session = client.post("/v1/operator/session", json={"code": issued["code"]}).json()
+    session = client.post("/console/api/session", json={"code": issued["code"]}, auth=None).json()
     assert session["operator"] == "ops-alice"
-    again = client.post("/v1/operator/session", json={"code": issued["code"]})
+    again = client.post("/console/api/session", json={"code": issued["code"]}, auth=None)
     assert again.status_code == 401 and error(again) == "INVALID_LOGIN_CODE"
 
     headers = {"Authorization": f"Bearer {session['token']}"}
-    refreshed = client.post("/v1/operator/session/refresh", headers=headers).json()
+    refreshed = client.post("/console/api/session/refresh", headers=headers, auth=None).json()
     assert refreshed["token"] != session["token"]
-    old = client.get("/v1/operator/whoami", headers=headers)
+    old = client.get("/console/api/whoami", headers=headers, auth=None)
     assert old.status_code == 401 and error(old) == "SESSION_REVOKED"  # a refresh retires the old token
 
     new_headers = {"Authorization": f"Bearer {refreshed['token']}"}
-    assert client.delete("/v1/operator/session", headers=new_headers).json() == {"ok": True}
-    after = client.get("/v1/operator/whoami", headers=new_headers)
+    assert client.delete("/console/api/session", headers=new_headers, auth=None).json() == {"ok": True}
+    after = client.get("/console/api/whoami", headers=new_headers, auth=None)
     assert after.status_code == 401 and error(after) == "SESSION_REVOKED"
-    assert client.delete("/v1/operator/session").status_code == 401
+    assert client.delete("/console/api/session", auth=None).status_code == 401
 
 
 def test_session_body_is_validated(client: httpx.Client) -> None:
-    missing = client.post("/v1/operator/session", json={})
+    missing = client.post("/console/api/session", json={}, auth=None)
     assert missing.status_code == 400 and error(missing) == "MISSING_FIELD"
-    extra = client.post("/v1/operator/session", json={"code": "x", "admin": True})
+    extra = client.post("/console/api/session", json={"code": "x", "admin": True}, auth=None)
     assert extra.status_code == 400 and error(extra) == "UNKNOWN_FIELD"
-    broken = client.post("/v1/operator/session", content=b"{", headers={"Content-Type": "application/json"})
+    broken = client.post("/console/api/session", content=b"{", headers={"Content-Type": "application/json"},
+                         auth=None)
     assert broken.status_code == 400 and error(broken) == "MALFORMED_JSON"
 
 
@@ -141,28 +163,28 @@ def test_session_body_is_validated(client: httpx.Client) -> None:
 def test_instruments_show_book_and_status(client: httpx.Client, server: LiveServer, venue: FakeVenue) -> None:
     submit(server, venue, "alice", Side.SELL, 5, 10_100)
     submit(server, venue, "bob", Side.BUY, 7, 9_900)
-    body = client.get("/v1/operator/instruments", headers=OP).json()
+    body = client.get("/v1/operator/instruments").json()
     assert [i["symbol"] for i in body["instruments"]] == [SYMBOL, OTHER_SYMBOL]
     inst = body["instruments"][0]
     assert inst["status"] == "open"
     assert inst["asks"] == [{"price": "101", "qty": "5", "price_ticks": 10_100, "qty_lots": 5, "count": 1}]
     assert inst["bids"][0]["price"] == "99" and inst["bids"][0]["qty_lots"] == 7
     assert inst["price_increment"] == "0.01"
-    one = client.get(f"/v1/operator/instruments/{SYMBOL}", headers=OP, params={"depth": 1}).json()
+    one = client.get(f"/v1/operator/instruments/{SYMBOL}", params={"depth": 1}).json()
     assert one["symbol"] == SYMBOL and len(one["asks"]) == 1
 
 
-def test_halt_and_resume(client: httpx.Client, server: LiveServer, venue: FakeVenue) -> None:
-    halted = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, headers=OP)
+def test_halt_and_resume(client: httpx.Client, console: httpx.Client, server: LiveServer, venue: FakeVenue) -> None:
+    halted = console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "halted"})
     assert halted.status_code == 200 and halted.json()["status"] == "halted"
     outcome = submit(server, venue, "alice", Side.SELL, 1, 10_000)
     assert outcome.result.code.name == "INSTRUMENT_HALTED"
-    rejections = client.get("/v1/operator/rejections", headers=OP).json()
+    rejections = client.get("/v1/operator/rejections").json()
     assert rejections["counts"] == {"INSTRUMENT_HALTED": 1}
     assert rejections["recent"][0]["participant"] == "alice"
-    resumed = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "OPEN"}, headers=OP)
+    resumed = console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "OPEN"})
     assert resumed.json()["status"] == "open"
-    audit = client.get("/v1/operator/audit", headers=OP).json()
+    audit = client.get("/v1/operator/audit").json()
     assert audit["chain_ok"] is True
     assert [e["action"] for e in audit["entries"]] == ["instrument.status", "instrument.status"]
     assert audit["entries"][0]["actor"] == "ops-alice"
@@ -179,17 +201,17 @@ def test_halt_and_resume(client: httpx.Client, server: LiveServer, venue: FakeVe
     ],
 )
 def test_bad_status_requests(
-    client: httpx.Client, venue: FakeVenue, symbol: str, body: Any, status: int, code: str
+    client: httpx.Client, console: httpx.Client, venue: FakeVenue, symbol: str, body: Any, status: int, code: str
 ) -> None:
-    resp = client.post(f"/v1/operator/instruments/{symbol}/status", json=body, headers=OP)
+    resp = console.post(f"/console/api/instruments/{symbol}/status", json=body)
     assert (resp.status_code, error(resp)) == (status, code)
     assert venue.l2(SYMBOL).status.name == "OPEN"
 
 
-def test_engine_refusal_is_reported_with_its_code(client: httpx.Client) -> None:
-    closed = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "closed"}, headers=OP)
+def test_engine_refusal_is_reported_with_its_code(client: httpx.Client, console: httpx.Client) -> None:
+    closed = console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "closed"})
     assert closed.status_code == 200
-    reopen = client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "open"}, headers=OP)
+    reopen = console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "open"})
     assert reopen.status_code == 422
     assert error(reopen) == "INVALID_STATUS_TRANSITION"
 
@@ -197,7 +219,7 @@ def test_engine_refusal_is_reported_with_its_code(client: httpx.Client) -> None:
 @pytest.mark.parametrize("query", ["limit=0", "limit=100000", "limit=ten"])
 def test_limits_are_validated(client: httpx.Client, query: str) -> None:
     for path in ("trades", "rejections", "settlements", "audit"):
-        resp = client.get(f"/v1/operator/{path}?{query}", headers=OP)
+        resp = client.get(f"/v1/operator/{path}?{query}")
         assert resp.status_code == 400 and error(resp) == "INVALID_FIELD", path
 
 
@@ -205,15 +227,15 @@ def test_trades_and_settlements(client: httpx.Client, server: LiveServer, venue:
     submit(server, venue, "alice", Side.SELL, 3, 10_000)
     outcome = submit(server, venue, "bob", Side.BUY, 3, 10_000)
     fill = next(e for e in outcome.result.events if type(e).__name__ == "Fill")
-    trades = client.get("/v1/operator/trades", headers=OP, params={"symbol": SYMBOL}).json()["trades"]
+    trades = client.get("/v1/operator/trades", params={"symbol": SYMBOL}).json()["trades"]
     assert [(t["trade_id"], t["buyer"], t["seller"], t["price"], t["aggressor"]) for t in trades] == [
         (fill.trade_id, "bob", "alice", "100", "buy")
     ]
-    assert client.get("/v1/operator/trades", headers=OP, params={"symbol": "NOPE"}).status_code == 404
+    assert client.get("/v1/operator/trades", params={"symbol": "NOPE"}).status_code == 404
 
     server.run(lambda: venue.settle(fill.trade_id, SettlementState.CONFIRMED, tx_hash="0x" + "ee" * 32,
                                     block=7, gas_used=150_484))
-    body = client.get("/v1/operator/settlements", headers=OP).json()
+    body = client.get("/v1/operator/settlements").json()
     assert body["counts"] == {"pending": 0, "submitted": 0, "confirmed": 1, "failed": 0}
     assert body["settlements"][0]["state"] == "confirmed"
     assert body["settlements"][0]["tx_hash"] == "0x" + "ee" * 32
@@ -224,35 +246,35 @@ def test_trades_and_settlements(client: httpx.Client, server: LiveServer, venue:
 
 
 def test_participants_and_status(client: httpx.Client, venue: FakeVenue) -> None:
-    people = client.get("/v1/operator/participants", headers=OP).json()["participants"]
+    people = client.get("/v1/operator/participants").json()["participants"]
     assert [p["participant"] for p in people] == ["alice", "bob", "carol"]
     assert people[0]["note_balance"] == str(500 * 10**18 + 25 * 10**16)  # string: exact in JavaScript
 
-    suspended = client.post("/v1/operator/participants/bob/status", json={"status": "suspended"}, headers=OP)
+    suspended = client.post("/v1/operator/participants/bob/status", json={"status": "suspended"})
     assert suspended.json()["status"] == "suspended" and suspended.json()["eligible"] is False
     assert venue.audit_log()[0].action == "participant.status"
 
-    unknown = client.post("/v1/operator/participants/zed/status", json={"status": "suspended"}, headers=OP)
+    unknown = client.post("/v1/operator/participants/zed/status", json={"status": "suspended"})
     assert (unknown.status_code, error(unknown)) == (404, "UNKNOWN_PARTICIPANT")
-    bad = client.post("/v1/operator/participants/bob/status", json={"status": "banned"}, headers=OP)
+    bad = client.post("/v1/operator/participants/bob/status", json={"status": "banned"})
     assert (bad.status_code, error(bad)) == (400, "INVALID_FIELD")
     assert len(venue.audit_log()) == 1
 
 
 def test_freeze_wallet(client: httpx.Client, venue: FakeVenue) -> None:
-    frozen = client.post("/v1/operator/participants/alice/freeze", json={"frozen": True}, headers=OP).json()
+    frozen = client.post("/v1/operator/participants/alice/freeze", json={"frozen": True}).json()
     assert frozen["frozen"] is True and frozen["tx_hash"].startswith("0x")
     assert venue.participants()[0].frozen is True
 
-    no_wallet = client.post("/v1/operator/participants/carol/freeze", json={"frozen": True}, headers=OP)
+    no_wallet = client.post("/v1/operator/participants/carol/freeze", json={"frozen": True})
     assert (no_wallet.status_code, error(no_wallet)) == (409, "NO_WALLET")
-    unknown = client.post("/v1/operator/participants/zed/freeze", json={"frozen": True}, headers=OP)
+    unknown = client.post("/v1/operator/participants/zed/freeze", json={"frozen": True})
     assert (unknown.status_code, error(unknown)) == (404, "UNKNOWN_PARTICIPANT")
-    not_bool = client.post("/v1/operator/participants/alice/freeze", json={"frozen": "maybe"}, headers=OP)
+    not_bool = client.post("/v1/operator/participants/alice/freeze", json={"frozen": "maybe"})
     assert (not_bool.status_code, error(not_bool)) == (400, "INVALID_FIELD")
 
     venue.chain_down = True
-    down = client.post("/v1/operator/participants/alice/freeze", json={"frozen": False}, headers=OP)
+    down = client.post("/v1/operator/participants/alice/freeze", json={"frozen": False})
     assert (down.status_code, error(down)) == (502, "CHAIN_ERROR")
     assert "connection refused" in down.json()["error"]["message"]
     assert venue.participants()[0].frozen is True
@@ -262,21 +284,21 @@ def test_freeze_wallet(client: httpx.Client, venue: FakeVenue) -> None:
 
 
 def test_reconciliation(client: httpx.Client, venue: FakeVenue) -> None:
-    assert client.get("/v1/operator/reconciliation", headers=OP).json() == {"ts": None, "ok": True,
+    assert client.get("/v1/operator/reconciliation").json() == {"ts": None, "ok": True,
                                                                             "differences": []}
     venue.set_reconciliation_differences(["bob cash: venue 10, chain 8"])
-    ran = client.post("/v1/operator/reconciliation/run", headers=OP).json()
+    ran = client.post("/v1/operator/reconciliation/run").json()
     assert ran["ok"] is False and ran["differences"] == ["bob cash: venue 10, chain 8"] and ran["ts"] > 0
-    assert client.get("/v1/operator/reconciliation", headers=OP).json() == ran
+    assert client.get("/v1/operator/reconciliation").json() == ran
     venue.chain_down = True
-    down = client.post("/v1/operator/reconciliation/run", headers=OP)
+    down = client.post("/v1/operator/reconciliation/run")
     assert (down.status_code, error(down)) == (502, "CHAIN_ERROR")
 
 
-def test_audit_chain_break_is_reported(client: httpx.Client, venue: FakeVenue) -> None:
-    client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, headers=OP)
+def test_audit_chain_break_is_reported(client: httpx.Client, console: httpx.Client, venue: FakeVenue) -> None:
+    console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "halted"})
     venue.tamper_audit()
-    assert client.get("/v1/operator/audit", headers=OP).json()["chain_ok"] is False
+    assert client.get("/v1/operator/audit").json()["chain_ok"] is False
 
 
 # ------------------------------------------------------------ websocket
@@ -298,7 +320,7 @@ def test_ws_refuses_bad_token(ws: Ws) -> None:
 
 
 def test_ws_pushes_trades_books_status_settlements_rejections(
-    client: httpx.Client, server: LiveServer, ws: Ws, venue: FakeVenue, bearer: dict[str, str]
+    client: httpx.Client, console: httpx.Client, server: LiveServer, ws: Ws, venue: FakeVenue, bearer: dict[str, str]
 ) -> None:
     token = bearer["Authorization"].split()[1]
     ws.send_json({"op": "login", "token": token})
@@ -314,7 +336,7 @@ def test_ws_pushes_trades_books_status_settlements_rejections(
     assert seen["settlement"]["notice"]["state"] == "pending"
     assert seen["book"]["instrument"]["symbol"] == SYMBOL
 
-    client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, headers=OP)
+    console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "halted"})
     status = _receive_until(ws, {"status"})["status"]
     assert (status["symbol"], status["status"]) == (SYMBOL, "halted")
 
