@@ -15,7 +15,8 @@ reaches servers or logs); an operator holding a key can also get one from
 (``POST /console/api/session``) for an HMAC-signed session token (1 hour, refreshable up to
 12 hours after login, revocable by logout; the signing secret lives only in the process, so a
 restart ends every session). Bearer tokens travel in a header, never a cookie: no CSRF surface.
-The live websocket ``/v1/operator/ws`` logs in with its first message ``{"op": "login", "token": ...}``.
+The live websocket ``/v1/operator/ws`` greets with ``{"type": "hello", "nonce"}`` and takes a
+login with a session token or signed by an operator key like the trader websocket's login.
 
 Errors use the gateway's body ``{"error": {"code": ..., "message": ...}}`` with stable codes.
 
@@ -718,8 +719,9 @@ def operator_router(
                 getter.cancel()
                 if receiver in done:
                     break
-                try:  # quiet period: a session that expired or was logged out ends here
-                    auth.verify(token)
+                try:  # quiet period: a console session that expired or was logged out ends here
+                    if token is not None:
+                        auth.verify(token)
                 except ConsoleAuthError as exc:
                     await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
                     await ws.close(code=4401)
@@ -773,27 +775,41 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def _ws_login(ws: WebSocket, auth: ConsoleAuth) -> tuple[str | None, str]:
-    """Waits for ``{"op": "login", "token": ...}``; on failure sends an error and closes 4401."""
+async def _ws_login(ws: WebSocket, auth: ConsoleAuth) -> tuple[str | None, str | None]:
+    """Sends ``{"type": "hello", "nonce"}`` and waits for a login: ``{"op": "login", "token"}``
+    (console session) or ``{"op": "login", "key_id", "ts", "signature"}`` signed over the nonce
+    exactly like the trader websocket's login (operator keys only). Returns the operator name and
+    the session token (``None`` for key logins); on failure sends an error and closes 4401."""
+    nonce = secrets.token_hex(16)
+    await ws.send_json({"type": "hello", "nonce": nonce})
     try:
         message = await asyncio.wait_for(ws.receive_json(), timeout=WS_LOGIN_TIMEOUT_S)
     except TimeoutError:
         return await _ws_refuse(ws, "LOGIN_TIMEOUT", "send a login message first")
     except (ValueError, KeyError):
-        return await _ws_refuse(ws, "INVALID_MESSAGE", "messages must be JSON objects")
-    if not isinstance(message, dict) or message.get("op") != "login" or not isinstance(message.get("token"), str):
-        return await _ws_refuse(ws, "LOGIN_REQUIRED", 'first message must be {"op": "login", "token": ...}')
-    token = message["token"]
+        return await _ws_refuse(ws, "MALFORMED_JSON", "messages must be JSON objects")
+    if not isinstance(message, dict) or message.get("op") != "login":
+        return await _ws_refuse(ws, "NOT_LOGGED_IN", 'first message must be {"op": "login", ...}')
     try:
-        return auth.verify(token), token
-    except ConsoleAuthError as exc:
+        token = message.get("token")
+        if isinstance(token, str):
+            return auth.verify(token), token
+        gateway = getattr(ws.app.state, "gateway", None)
+        if gateway is None:
+            return await _ws_refuse(ws, "MISSING_AUTH", "login needs a console session token")
+        key: ApiKey = gateway.auth.verify_login(message.get("key_id"), message.get("ts"),
+                                                message.get("signature"), nonce)
+    except ApiError as exc:
         return await _ws_refuse(ws, exc.code, exc.message)
+    if key.role is not Role.OPERATOR:
+        return await _ws_refuse(ws, "FORBIDDEN", "this API key does not have the operator role")
+    return key.participant, None
 
 
-async def _ws_refuse(ws: WebSocket, code: str, message: str) -> tuple[None, str]:
+async def _ws_refuse(ws: WebSocket, code: str, message: str) -> tuple[None, None]:
     await ws.send_json({"type": "error", "code": code, "message": message})
     await ws.close(code=4401)
-    return None, ""
+    return None, None
 
 
 async def _ws_receive(ws: WebSocket, replies: asyncio.Queue[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from gateway.operator import ConsoleAuth
 from gateway.ports import Outcome, SettlementState
 from tests.console.conftest import LiveServer, Signed
 from tests.console.fakes import OTHER_SYMBOL, SYMBOL, FakeVenue
+from venueclient.signing import login_payload, sign
 
 
 @pytest.fixture
@@ -37,6 +39,9 @@ class Ws:
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
+        hello = self.receive_json()
+        assert hello["type"] == "hello"
+        self.nonce: str = hello["nonce"]
 
     def send_json(self, message: Any) -> None:
         self.conn.send(json.dumps(message))
@@ -306,7 +311,7 @@ def test_audit_chain_break_is_reported(client: httpx.Client, console: httpx.Clie
 
 def test_ws_requires_login_first(ws: Ws) -> None:
     ws.send_json({"op": "subscribe"})
-    assert ws.receive_json()["code"] == "LOGIN_REQUIRED"
+    assert ws.receive_json()["code"] == "NOT_LOGGED_IN"
     with pytest.raises(ConnectionClosed) as closed:
         ws.receive_json()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
@@ -317,6 +322,30 @@ def test_ws_refuses_bad_token(ws: Ws) -> None:
     assert ws.receive_json()["code"] == "INVALID_SESSION"
     with pytest.raises(ConnectionClosed):
         ws.receive_json()
+
+
+def _signed_login(ws: Ws, key_id: str, private_key: bytes) -> None:
+    ts = int(time.time() * 1000)
+    ws.send_json({"op": "login", "key_id": key_id, "ts": ts,
+                  "signature": sign(private_key, login_payload(ts, ws.nonce))})
+
+
+def test_ws_signed_login_with_an_operator_key(ws: Ws, venue: FakeVenue) -> None:
+    _signed_login(ws, "op-key", venue.private_keys["op-key"])
+    assert ws.receive_json() == {"type": "welcome", "operator": "ops-alice"}
+
+
+def test_ws_signed_login_refuses_trader_keys_and_bad_signatures(server: LiveServer, venue: FakeVenue) -> None:
+    for key_id, private, code in (
+        ("trader-key", venue.private_keys["trader-key"], "FORBIDDEN"),
+        ("op-key", venue.private_keys["trader-key"], "BAD_SIGNATURE"),
+    ):
+        with connect(f"ws://127.0.0.1:{server.port}/v1/operator/ws", open_timeout=5) as conn:
+            ws = Ws(conn)
+            _signed_login(ws, key_id, private)
+            assert ws.receive_json()["code"] == code
+            with pytest.raises(ConnectionClosed):
+                ws.receive_json()
 
 
 def test_ws_pushes_trades_books_status_settlements_rejections(
