@@ -1,0 +1,192 @@
+"""Settlement benchmark: gas per trade by batch size (demo OMN token and reference T-REX), T-REX's
+own DvP (DVDTransferManager) for comparison, and trades/s settled through the service.
+
+    .venv/bin/python benchmarks/settlement.py [--trades 1000] [--skip-in-process]
+
+Gas runs use a fresh seller and a fresh buyer per trade (cold storage, buyer becomes a new holder),
+so the numbers are the expensive case. Throughput runs reuse a pool of wallets (steady state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+# Run as a script, this file's directory comes first on sys.path and its name would shadow the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from eth_typing import ChecksumAddress  # noqa: E402
+
+from settlement import (  # noqa: E402
+    Chain,
+    DemoAdmin,
+    SettlementService,
+    SettlementStatus,
+    SettlementUpdate,
+    TradeToSettle,
+    deploy_demo,
+    in_process_chain,
+    start_anvil,
+)
+from settlement.deploy import MAX_UINT256  # noqa: E402
+from settlement.trex import deploy_dvd_manager, deploy_trex_suite  # noqa: E402
+
+BATCH_SIZES = (1, 10, 50)
+
+
+@dataclass
+class Venue:
+    chain: Chain
+    admin: DemoAdmin
+    token: str
+    onboard: Callable[[ChecksumAddress, int, int], None]  # wallet, notes, cash
+    ids: count[int]
+
+    def service(self, on_update: Callable[[SettlementUpdate], None], **kw: int) -> SettlementService:
+        dep = self.admin.deployment
+        return SettlementService(
+            self.chain, dep.settlement, self.chain.private_key(dep.settler), on_update=on_update, **kw
+        )
+
+    def trade(self, seller: str, buyer: str, qty: int = 1, cash: int = 1_000_000) -> TradeToSettle:
+        return TradeToSettle(
+            trade_id=next(self.ids),
+            token=self.token,
+            seller=seller,
+            buyer=buyer,
+            quantity=qty,
+            cash_token=self.admin.deployment.stablecoin,
+            cash_amount=cash,
+        )
+
+
+def demo_venue(chain: Chain) -> Venue:
+    dep = deploy_demo(chain, admin=chain.accounts[0], settler=chain.accounts[1])
+    admin = DemoAdmin(chain, dep)
+
+    def onboard(wallet: ChecksumAddress, notes: int, cash: int) -> None:
+        admin.onboard(wallet, country=756, notes=notes, cash=cash)
+
+    return Venue(chain, admin, dep.token, onboard, count(1))
+
+
+def trex_venue(chain: Chain, *, also_approve: str | None = None) -> tuple[Venue, object]:
+    owner = chain.accounts[0]
+    suite = deploy_trex_suite(chain, owner=owner)
+    dep = deploy_demo(chain, admin=owner, settler=chain.accounts[1])
+    admin = DemoAdmin(chain, dep)
+
+    def onboard(wallet: ChecksumAddress, notes: int, cash: int) -> None:
+        suite.register(wallet, 756)
+        if notes:
+            suite.mint(wallet, notes)
+        if cash:
+            admin.fund_cash(wallet, cash)
+        for spender in (dep.settlement, *([also_approve] if also_approve else [])):
+            chain.transact(suite.token.functions.approve(spender, MAX_UINT256), wallet)
+            chain.transact(admin.stablecoin.functions.approve(spender, MAX_UINT256), wallet)
+
+    return Venue(chain, admin, suite.token.address, onboard, count(1)), suite
+
+
+def fresh_pairs(venue: Venue, n: int) -> list[tuple[ChecksumAddress, ChecksumAddress]]:
+    pairs = []
+    for _ in range(n):
+        seller, buyer = venue.chain.new_account(), venue.chain.new_account()
+        venue.onboard(seller, 100, 0)
+        venue.onboard(buyer, 0, 10**12)
+        pairs.append((seller, buyer))
+    return pairs
+
+
+def gas_per_trade(venue: Venue, batch: int) -> int:
+    pairs = fresh_pairs(venue, batch)
+    updates: list[SettlementUpdate] = []
+    service = venue.service(updates.append, max_batch=batch)
+    result = service.settle_batch([venue.trade(s, b, qty=10) for s, b in pairs])
+    assert all(u.status is SettlementStatus.CONFIRMED for u in result), result
+    receipt = venue.chain.w3.eth.get_transaction_receipt(result[0].tx_hash)  # type: ignore[arg-type]
+    return int(receipt["gasUsed"]) // batch
+
+
+def trex_dvd_gas(chain: Chain) -> tuple[int, int]:
+    """(initiateDVDTransfer, takeDVDTransfer) gas for one DvP through T-REX's DVDTransferManager."""
+    dvd = deploy_dvd_manager(chain, chain.accounts[0])
+    venue, _ = trex_venue(chain, also_approve=dvd.address)
+    [(seller, buyer)] = fresh_pairs(venue, 1)
+    cash = venue.admin.deployment.stablecoin
+    r1 = chain.transact(dvd.functions.initiateDVDTransfer(venue.token, 10, buyer, cash, 1_000_000), seller)
+    transfer_id = dvd.events.DVDTransferInitiated().process_receipt(r1)[0]["args"]["transferID"]
+    r2 = chain.transact(dvd.functions.takeDVDTransfer(transfer_id), buyer)
+    return int(r1["gasUsed"]), int(r2["gasUsed"])
+
+
+def throughput(venue: Venue, trades: int, max_batch: int, wallets: int = 20) -> tuple[float, int]:
+    """Trades/s through SettlementService.run (submit all, drain) and the number of transactions."""
+    pairs = fresh_pairs(venue, wallets)  # each seller holds 100 notes
+    for seller, _ in pairs:
+        venue.admin.mint_notes(seller, trades // wallets + 1)
+    updates: list[SettlementUpdate] = []
+    service = venue.service(updates.append, max_batch=max_batch)
+    batch = [venue.trade(pairs[i % wallets][0], pairs[i % wallets][1], qty=1, cash=1_000) for i in range(trades)]
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        for t in batch:
+            service.submit(t)
+        task = service.start()
+        await service.drain()
+        elapsed = time.perf_counter() - t0
+        service.stop()
+        await task
+        return elapsed
+
+    elapsed = asyncio.run(go())
+    final = [u for u in updates if u.status in (SettlementStatus.CONFIRMED, SettlementStatus.FAILED)]
+    assert len(final) == trades and all(u.status is SettlementStatus.CONFIRMED for u in final)
+    txs = len({u.tx_hash for u in final})
+    return trades / elapsed, txs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trades", type=int, default=1000)
+    parser.add_argument("--skip-in-process", action="store_true")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with start_anvil() as chain:
+        demo = demo_venue(chain)
+        trex, _ = trex_venue(chain)
+        for size in BATCH_SIZES:
+            rows.append((f"gas/trade, demo OMN, batch {size}", f"{gas_per_trade(demo, size):,}"))
+        for size in BATCH_SIZES:
+            rows.append((f"gas/trade, T-REX token, batch {size}", f"{gas_per_trade(trex, size):,}"))
+        initiate, take = trex_dvd_gas(chain)
+        rows.append(("T-REX DVDTransferManager takeDVDTransfer (1 DvP)", f"{take:,}"))
+        rows.append(("T-REX DVDTransferManager initiate + take (1 DvP)", f"{initiate + take:,}"))
+        for max_batch in (50, 200):
+            tps, txs = throughput(demo_venue(chain), args.trades, max_batch)
+            rows.append(
+                (f"anvil: {args.trades} trades via service, max_batch {max_batch}", f"{tps:,.0f} trades/s ({txs} txs)")
+            )
+    if not args.skip_in_process:
+        with in_process_chain() as chain:
+            tps, txs = throughput(demo_venue(chain), 200, 50, wallets=10)
+            rows.append(
+                ("in-process EVM: 200 trades via service, max_batch 50", f"{tps:,.0f} trades/s ({txs} txs)")
+            )
+    print("| measurement | value |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
