@@ -81,11 +81,6 @@ def _field_decoders(cls: type[Any]) -> dict[str, _Decoder]:
 
 _SPEC_DECODERS: dict[str, _Decoder] = {}
 _DECODERS: dict[type[Any], dict[str, _Decoder]] = {}
-_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
-
-
-def _defaults(cls: type[Any]) -> dict[str, Any]:
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
 
 def _decode_spec(value: Any) -> InstrumentSpec:
@@ -108,19 +103,33 @@ def _build(cls: type[Any], raw: Any, decoders: dict[str, _Decoder]) -> Any:
         raise CodecError(f"{cls.__name__}: {exc}") from None
 
 
+_MISSING = object()
+# Per class: (field name, default or _MISSING, is nested spec), in sorted name order so the output
+# equals sort_keys=True without paying for sorting on every record.
+_LAYOUT: dict[type[Any], tuple[tuple[str, Any, bool], ...]] = {}
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _layout(cls: type[Any]) -> tuple[tuple[str, Any, bool], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, f.default if f.default is not dataclasses.MISSING else _MISSING, hints[f.name] is InstrumentSpec)
+        for f in sorted(dataclasses.fields(cls), key=lambda f: f.name)
+    )
+
+
 def _to_plain(obj: Any) -> dict[str, Any]:
-    defaults = _DEFAULTS[type(obj)]
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if f.name in defaults and value == defaults[f.name] and type(value) is type(defaults[f.name]):
+    for name, default, nested in _LAYOUT[type(obj)]:
+        value = getattr(obj, name)
+        if value is default or (value == default and type(value) is type(default)):
             continue
-        if isinstance(value, InstrumentSpec):
-            out[f.name] = _to_plain(value)
+        if nested:
+            out[name] = _to_plain(value)
         elif isinstance(value, enum.IntEnum):
-            out[f.name] = int(value)
+            out[name] = int(value)
         else:
-            out[f.name] = value
+            out[name] = value
     return out
 
 
@@ -129,7 +138,7 @@ def encode(cmd: Command) -> bytes:
     tag = _TAGS.get(type(cmd))
     if tag is None:
         raise CodecError(f"not an engine command: {type(cmd).__name__}")
-    return json.dumps([VERSION, tag, _to_plain(cmd)], separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODER.encode([VERSION, tag, _to_plain(cmd)]).encode()
 
 
 def decode(payload: bytes) -> Command:
@@ -152,10 +161,10 @@ def decode(payload: bytes) -> Command:
 
 def _init() -> None:
     _SPEC_DECODERS.update(_field_decoders(InstrumentSpec))
-    _DEFAULTS[InstrumentSpec] = _defaults(InstrumentSpec)
+    _LAYOUT[InstrumentSpec] = _layout(InstrumentSpec)
     for cls in _TAGS:
         _DECODERS[cls] = _field_decoders(cls)
-        _DEFAULTS[cls] = _defaults(cls)
+        _LAYOUT[cls] = _layout(cls)
 
 
 _init()

@@ -123,6 +123,10 @@ class Sequencer:
 
     async def submit(self, cmd: Command) -> Result:
         """Sequence ``cmd`` (its ``ts`` is replaced) and return the engine's result once durable."""
+        return (await self.submit_sequenced(cmd))[2]
+
+    async def submit_sequenced(self, cmd: Command) -> tuple[int, Command, Result]:
+        """Like ``submit``, also returning the command seq and the stamped command as journaled."""
         if self._state is _State.FAILED:
             raise SequencerFailedError("sequencer failed earlier; restart and recover") from self._failure
         if self._state is not _State.RUNNING:
@@ -137,7 +141,8 @@ class Sequencer:
         assert self._wakeup is not None
         self._wakeup.set()
         # Shield: a caller that goes away must not cancel a command that is already sequenced.
-        return await asyncio.shield(future)
+        result = await asyncio.shield(future)
+        return seq, stamped, result
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """``listener(seq, cmd, result)`` runs after durability, in command order, on the loop thread."""
