@@ -470,6 +470,9 @@ class SettlementService:
         share = receipt.gas_used // len(batch)
         if receipt.status != 1:
             reason = self.chain.replay_reason(params, block)
+            if receipt.gas_used >= int(params["gas"]) or reason.startswith("BatchOutOfGas"):
+                # State changed between estimate and mining; nothing settled, so a retry is safe.
+                raise TransactionRevertedError(f"settle ran out of gas in {tx}", reason=reason, tx_hash=tx)
             return self._finish(batch, emit, status=SettlementStatus.FAILED, reason=reason, tx_hash=tx, block=block)
         self._wait_confirmations(block)
         outcome: dict[int, SettlementUpdate] = {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hexbytes import HexBytes
@@ -13,12 +15,16 @@ from hexbytes import HexBytes
 from settlement import (
     Chain,
     ChainUnavailableError,
+    DemoDeployment,
     SettlementService,
     SettlementStatus,
     SettlementUpdate,
+    TradeToSettle,
     connect,
+    deploy_demo,
     start_anvil,
 )
+from settlement.deploy import main as deploy_main
 from tests.settlement.conftest import BUYER_CASH, Market
 
 pytestmark = pytest.mark.anvil
@@ -155,3 +161,59 @@ def test_anvil_stops_on_close_and_errors_are_translated() -> None:
         rpc.transfer_eth(sender, chain.accounts[1], 1)
     with pytest.raises(ChainUnavailableError):
         connect(f"http://127.0.0.1:{port}")
+
+
+async def test_run_loop_keeps_trades_queued_while_the_node_is_down() -> None:
+    chain = start_anvil()
+    try:
+        deployment = deploy_demo(chain, admin=chain.accounts[0], settler=chain.accounts[1])
+        updates: list[SettlementUpdate] = []
+        service = SettlementService(
+            chain,
+            deployment.settlement,
+            chain.private_key(deployment.settler),
+            on_update=updates.append,
+            retry_delay=0.05,
+        )
+        seller, buyer = chain.accounts[2], chain.accounts[3]
+    finally:
+        chain.close()
+    trades = [
+        TradeToSettle(
+            trade_id=i,
+            token=deployment.token,
+            seller=seller,
+            buyer=buyer,
+            quantity=1,
+            cash_token=deployment.stablecoin,
+            cash_amount=1,
+        )
+        for i in (1, 2)
+    ]
+    for t in trades:
+        service.submit(t)
+    task = service.start()
+    await asyncio.sleep(0.5)  # several failed attempts
+    assert service.pending == 2
+    assert {u.status for u in updates} == {SettlementStatus.PENDING}
+    service.stop()
+    await asyncio.wait_for(task, 10)
+    with pytest.raises(ChainUnavailableError):
+        service.settle_batch(trades)
+
+
+def test_deploy_cli_writes_a_usable_config(anvil: Chain, tmp_path: Path) -> None:
+    admin = anvil.accounts[0]
+    out = tmp_path / "deployment.json"
+    rpc = anvil.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    assert deploy_main(
+        ["--rpc", rpc, "--admin-key", anvil.private_key(admin).hex(), "--settler", anvil.accounts[1], "--out", str(out)]
+    ) == 0
+    deployment = DemoDeployment.load(out)
+    assert deployment.admin == admin and deployment.settler == anvil.accounts[1]
+    assert deployment.chain_id == anvil.w3.eth.chain_id
+    token = anvil.our_contract("DemoSecurityToken", deployment.token)
+    assert token.functions.identityRegistry().call() == deployment.identity_registry
+    assert token.functions.compliance().call() == deployment.compliance
+    assert token.functions.decimals().call() == 0
+    assert anvil.our_contract("DemoStablecoin", deployment.stablecoin).functions.decimals().call() == 6
