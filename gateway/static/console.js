@@ -21,6 +21,8 @@
     audit: { chain_ok: null, entries: [] },
     ws: null,
     wsBackoff: 500,
+    loading: false,
+    queued: [],
     refreshTimer: null,
   };
 
@@ -195,11 +197,60 @@
     $("main").hidden = false;
     $("logout").hidden = false;
     $("operator-name").textContent = state.session.operator;
-    await loadAll();
-    connect();
+    connect(); // the snapshot is loaded once the websocket is logged in (see sync)
   }
 
   // ------------------------------------------------------------ data loading
+
+  // Live updates that arrive while a REST snapshot is loading are queued and reconciled with it
+  // afterwards, so nothing that happens between the snapshot and the stream is lost.
+  const SNAPSHOT_TYPES = { settlement: loadSettlements, rejections: loadRejections,
+    participants: reloadParticipants, reconciliation: loadReconciliation, audit: reloadAudit };
+
+  async function sync() {
+    state.loading = true;
+    state.queued = [];
+    try {
+      await loadAll();
+    } finally {
+      state.loading = false;
+    }
+    const queued = state.queued;
+    state.queued = [];
+    const refetch = new Set();
+    for (const m of queued) {
+      if (m.type === "trade") {
+        if (!state.trades.some((t) => t.trade_id === m.trade.trade_id)) apply(m);
+      } else if (m.type === "book") {
+        const current = state.instruments.get(m.instrument.symbol);
+        if (!current || m.instrument.md_seq >= current.md_seq) apply(m);
+      } else if (m.type in SNAPSHOT_TYPES) {
+        refetch.add(SNAPSHOT_TYPES[m.type]); // its payload may predate the snapshot: fetch again
+      } else if (m.type !== "status") { // book snapshots carry the status
+        apply(m);
+      }
+    }
+    await Promise.all([...refetch].map((load) => load()));
+  }
+
+  async function loadSettlements() {
+    const settl = await api("GET", "/console/api/settlements?limit=200");
+    state.settlementCounts = settl.counts;
+    state.settlements = new Map(settl.settlements.map((n) => [n.trade_id, n]));
+    renderSettlements();
+  }
+
+  async function loadRejections() {
+    const rej = await api("GET", "/console/api/rejections?limit=50");
+    state.rejectionCounts = rej.counts;
+    state.recentRejections = rej.recent;
+    renderRejections();
+  }
+
+  async function loadReconciliation() {
+    state.reconciliation = await api("GET", "/console/api/reconciliation");
+    renderReconciliation();
+  }
 
   async function loadAll() {
     const [inst, trades, parts, rej, settl, recon, audit] = await Promise.all([
@@ -258,20 +309,31 @@
       state.ws = null;
       setConnection("offline", "bad");
       if (!state.session) return;
-      setTimeout(async () => {
-        try { await loadAll(); } catch (_) { /* retried with the next connect */ }
-        connect();
-      }, state.wsBackoff);
+      setTimeout(connect, state.wsBackoff);
       state.wsBackoff = Math.min(state.wsBackoff * 2, 10_000);
     };
   }
 
   function onMessage(m) {
-    switch (m.type) {
-      case "welcome":
+    if (m.type === "welcome") {
+      setConnection("syncing", "warn");
+      sync().then(() => {
         state.wsBackoff = 500;
         setConnection("live", "ok");
-        break;
+      }, (err) => {
+        banner("error", `Loading the console failed — ${err.message}`);
+        if (state.ws) state.ws.close(); // reconnects with backoff and tries again
+      });
+    } else if (state.loading) {
+      state.queued.push(m);
+    } else {
+      apply(m);
+    }
+  }
+
+  function apply(m) {
+    switch (m.type) {
+      case "hello":
       case "heartbeat":
       case "pong":
         break;
@@ -314,7 +376,8 @@
         renderAudit();
         break;
       case "resync":
-        loadAll().catch((err) => banner("error", `Resync failed — ${err.message}`));
+        setConnection("syncing", "warn");
+        sync().then(() => setConnection("live", "ok"), (err) => banner("error", `Resync failed — ${err.message}`));
         break;
       case "error":
         if (m.code && m.code.startsWith("SESSION")) logout(`${m.code}: ${m.message}`);
