@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ def write_snapshot_bytes(directory: Path | str, command_seq: int, data: bytes, *
     try:
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / snapshot_name(command_seq)
-        tmp = directory / (final.name + ".tmp")
+        tmp = directory / f"{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         with tmp.open("wb") as f:
             f.write(data)
             f.flush()
@@ -154,6 +155,8 @@ def recover(
     factory = factory or default_engine_factory()
     own = journal is None
     jr = Journal.open(directory) if journal is None else journal
+    for stale in Path(directory).glob("snapshot-*.tmp"):
+        stale.unlink(missing_ok=True)  # a snapshot write cut short by a crash; nothing refers to it
     try:
         snap = latest_snapshot(directory, max_seq=jr.last_seq)
         if snap is None:

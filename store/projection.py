@@ -33,7 +33,7 @@ from store.models import InstrumentRow, OrderRow, ProjectionStateRow, Settlement
 from store.records import OrderStatus, SettlementStatus
 
 if TYPE_CHECKING:
-    from journal import EngineFactory, Journal
+    from journal import EngineFactory, EngineLike, Journal
     from store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -271,9 +271,9 @@ def sync_from_journal(
 
 
 def _replay_into(
-    journal: Journal, store: Store, engine: object, *, after_seq: int, project_after: int, batch_size: int
+    journal: Journal, store: Store, engine: EngineLike, *, after_seq: int, project_after: int, batch_size: int
 ) -> int:
-    process = engine.process  # type: ignore[attr-defined]
+    process = engine.process
     last = project_after
     batch: list[Item] = []
     for seq, cmd in journal.replay(after_seq=after_seq):

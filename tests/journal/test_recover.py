@@ -104,3 +104,11 @@ def test_recovery_from_any_snapshot_point_is_exact(
     seqr = asyncio.run(_run(directory, factory, all_commands, snapshot_after={cut}))
     live = {"seq": seqr.applied_seq, "engine": seqr.engine.snapshot()}
     assert _state(directory, factory) == live == _clean_replay(directory, factory)
+
+
+async def test_a_snapshot_write_cut_short_is_ignored_and_cleaned(tmp_path: Path, factory: EngineFactory) -> None:
+    await _run(tmp_path, factory, [AddInstrument(ts=0, spec=SPEC), order(1)], snapshot_after={1})
+    stale = tmp_path / "snapshot-00000000000000000002.json.123.456.tmp"
+    stale.write_bytes(b"half a snapsh")
+    assert _state(tmp_path, factory) == _clean_replay(tmp_path, factory)
+    assert not stale.exists()
