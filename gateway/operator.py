@@ -50,10 +50,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket, Web
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketState
 
-from engine import BookDelta, Event, Fill, InstrumentStatus, InstrumentStatusChanged, Level, ResultCode
+from engine import BookDelta, Event, Fill, InstrumentStatus, InstrumentStatusChanged, Level, ResultCode, Side
 from gateway import metrics
 from gateway.deps import authenticated
 from gateway.errors import ApiError, engine_message, http_status
@@ -326,7 +326,7 @@ def trade_json(venue: OperatorVenue, trade: TradeRecord) -> dict[str, Any]:
 
 
 def _fill_json(venue: OperatorVenue, fill: Fill) -> dict[str, Any]:
-    buy_is_maker = fill.aggressor.name == "SELL"
+    buy_is_maker = fill.aggressor is Side.SELL
     listing = venue.listing(fill.symbol)
     return {
         "trade_id": fill.trade_id, "symbol": fill.symbol,
@@ -384,19 +384,19 @@ def _outcome_error(outcome: Outcome) -> OperatorApiError | None:
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # strict: "yes" is not a bool
 
 
 class LoginCodeBody(_Body):
-    code: str
+    code: str = Field(max_length=128)
 
 
 class InstrumentStatusBody(_Body):
-    status: str  # "open" | "halted" | "closed" | "pre_open"
+    status: str = Field(max_length=32)  # "open" | "halted" | "closed" | "pre_open"
 
 
 class ParticipantStatusBody(_Body):
-    status: str  # "active" | "suspended"
+    status: str = Field(max_length=32)  # "active" | "suspended"
 
 
 class FreezeBody(_Body):

@@ -275,8 +275,9 @@ def test_freeze_wallet(client: httpx.Client, venue: FakeVenue) -> None:
     assert (no_wallet.status_code, error(no_wallet)) == (409, "NO_WALLET")
     unknown = client.post("/v1/operator/participants/zed/freeze", json={"frozen": True})
     assert (unknown.status_code, error(unknown)) == (404, "UNKNOWN_PARTICIPANT")
-    not_bool = client.post("/v1/operator/participants/alice/freeze", json={"frozen": "maybe"})
-    assert (not_bool.status_code, error(not_bool)) == (400, "INVALID_FIELD")
+    for not_bool in ("maybe", "yes", 1, None):
+        resp = client.post("/v1/operator/participants/alice/freeze", json={"frozen": not_bool})
+        assert (resp.status_code, error(resp)) == (400, "INVALID_FIELD"), not_bool
 
     venue.chain_down = True
     down = client.post("/v1/operator/participants/alice/freeze", json={"frozen": False})
