@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine import AdvanceTime, Command
 from journal import Journal, JournalCorruptError, JournalError, JournalWriteError, encode
@@ -158,3 +160,24 @@ def test_an_io_error_fails_the_journal_until_reopened(tmp_path: Path) -> None:
     with Journal.open(tmp_path) as reopened:
         reopened.append_batch(_records(1, 1))
         assert reopened.last_seq == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.binary(min_size=1, max_size=400), keep=st.integers(0, 3))
+def test_any_garbage_after_the_last_batch_is_a_torn_tail(
+    tmp_path_factory: pytest.TempPathFactory, garbage: bytes, keep: int
+) -> None:
+    d = tmp_path_factory.mktemp("g")
+    with Journal.open(d) as journal:
+        journal.append_batch(_records(1, 2))
+        journal.append_batch(_records(3, 2))
+        if keep:  # part of a further batch made it to disk before the crash
+            journal.append_batch(_records(5, 1))
+    path = _segment(d)
+    data = path.read_bytes()
+    cut = len(data) - (keep * 7 if keep else 0)
+    path.write_bytes(data[:cut] + garbage)
+    with Journal.open(d) as journal:
+        seqs = [s for s, _ in journal.replay()]
+        assert seqs[:4] == [1, 2, 3, 4]  # everything acknowledged survives
+        assert journal.last_seq == seqs[-1]
