@@ -295,8 +295,8 @@ class Gatekeeper:
         if failure is not None:
             return failure
         p = self._participants[participant]
-        wallet = p.wallet
-        assert wallet is not None  # _eligibility checked it
+        assert p.wallet is not None  # _eligibility checked it
+        wallet = p.wallet.lower()  # the ledger's keys are lower case
         cache = self.cache
         if side is Side.SELL and rules.lockup_until_ts is not None and now_ts < rules.lockup_until_ts:
             return ReasonCode.LOCKED_UP, f"{symbol} is locked up until {_iso(rules.lockup_until_ts)}: no sells before"
