@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Gateway order entry over websocket: orders/s and ack latency percentiles against a live uvicorn.
+
+    .venv/bin/python benchmarks/gateway.py [--orders 4000] [--venue fake|core|both]
+
+The server runs in a subprocess (its own interpreter, so client and server do not share a GIL)
+on a free loopback port. Venues:
+
+* ``fake``: ``tests.gateway.fakes.FakeVenue`` around the real ``engine.Engine`` (no journal):
+  the gateway + engine cost alone;
+* ``core``: ``venue.core.VenueCore`` with ``journal.Sequencer`` over a real ``Journal`` in a
+  temp directory (group commit + fsync per batch), no compliance/settlement/store.
+
+Each scenario opens ``connections`` logged-in websockets; each keeps up to ``window`` orders in
+flight (window 1 = send, wait for the ack, send the next). Orders are limit orders around a mid
+price on both sides, so about half of them trade. Latency = client send -> ack received.
+Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+# This file is named like the package it measures: keep its own directory off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(REPO))
+
+PARTICIPANTS = [f"bench{i}" for i in range(8)]
+
+
+def _private_key(name: str) -> bytes:
+    return hashlib.sha256(f"omn-bench-{name}".encode()).digest()
+
+
+def _keys() -> list[Any]:
+    from gateway.ports import ApiKey, Role
+    from venueclient import public_key_of
+
+    return [ApiKey(key_id=f"k-{p}", participant=p, role=Role.TRADER, public_key=public_key_of(_private_key(p)))
+            for p in PARTICIPANTS]
+
+
+# ---------------------------------------------------------------- server side (subprocess)
+
+
+async def _serve(port: int, venue_kind: str) -> None:
+    import uvicorn
+
+    from engine import AddInstrument, Engine
+    from gateway import GatewayConfig, create_app
+    from tests.gateway.fakes import FakeVenue, make_listing
+
+    listing = make_listing("OMN-A", max_qty=10**9)
+    config = GatewayConfig(rate_per_s=1e9, rate_burst=10**9, ws_max_in_flight=10_000)
+    cleanup: list[Any] = []
+    venue: Any
+    if venue_kind == "fake":
+        venue = FakeVenue([listing], _keys())
+    else:
+        from journal import Journal, Sequencer
+        from venue.core import VenueCore
+
+        tmp = tempfile.TemporaryDirectory(prefix="bench-journal-")
+        engine = Engine()
+        journal = Journal.open(Path(tmp.name))
+        sequencer = Sequencer(engine, journal)
+        await sequencer.start()
+        await sequencer.submit(AddInstrument(ts=0, spec=listing.spec))
+        venue = VenueCore(engine=engine, sequencer=sequencer, listings=[listing], keys=_keys())
+        cleanup += [sequencer.stop, journal.close, tmp.cleanup]
+    server = uvicorn.Server(uvicorn.Config(create_app(venue, config=config), host="127.0.0.1", port=port,
+                                           log_level="warning", ws="websockets-sansio", ws_max_queue=10_000))
+    await server.serve()
+    for step in cleanup:
+        result = step()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+# ---------------------------------------------------------------- client side
+
+
+async def _connection(url: str, participant: str, orders: int, window: int, seed: int,
+                      latencies: list[float]) -> int:
+    from venueclient import VenueClient
+
+    rng = random.Random(seed)
+    filled = 0
+    async with VenueClient(url, f"k-{participant}", _private_key(participant)) as client:
+        stream = await client.connect(heartbeat_interval=5)
+        sem = asyncio.Semaphore(window)
+
+        async def one(i: int) -> None:
+            nonlocal filled
+            side = "buy" if rng.random() < 0.5 else "sell"
+            offset = rng.randint(-5, 5)
+            price = 10_000 + offset if side == "buy" else 10_000 - offset  # ticks of 0.01 -> "100.05"
+            try:
+                start = time.perf_counter()
+                ack = await stream.place("OMN-A", side, str(rng.randint(1, 5)), f"{price / 100:.2f}",
+                                         client_order_id=f"{participant}-{seed}-{i}")
+                latencies.append(time.perf_counter() - start)
+                filled += ack["status"] != "open"
+            finally:
+                sem.release()
+
+        tasks = []
+        for i in range(orders):
+            await sem.acquire()
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        await stream.close()
+    return filled
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _start_server(venue_kind: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--venue", venue_kind], cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("benchmark server did not start")
+
+
+async def _scenario(venue_kind: str, connections: int, window: int, orders: int) -> dict[str, Any]:
+    proc, url = _start_server(venue_kind)
+    try:
+        latencies: list[float] = []
+        per_conn = orders // connections
+        await asyncio.gather(*[_connection(url, PARTICIPANTS[c], 50, window, 1000 + c, [])
+                               for c in range(connections)])  # warm-up
+        start = time.perf_counter()
+        filled = await asyncio.gather(*[_connection(url, PARTICIPANTS[c], per_conn, window, c, latencies)
+                                        for c in range(connections)])
+        elapsed = time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    lat = sorted(latencies)
+    q = statistics.quantiles(lat, n=100)
+    return {"venue": venue_kind, "connections": connections, "window": window, "orders": len(lat),
+            "orders_s": len(lat) / elapsed, "p50": q[49] * 1e3, "p90": q[89] * 1e3, "p99": q[98] * 1e3,
+            "traded": sum(filled) / max(len(lat), 1)}
+
+
+async def _main(args: argparse.Namespace) -> None:
+    kinds = ["fake", "core"] if args.venue == "both" else [args.venue]
+    scenarios = [(1, 1), (4, 1), (4, 32)]
+    rows = []
+    for kind in kinds:
+        for connections, window in scenarios:
+            row = await _scenario(kind, connections, window, args.orders)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    print(f"gateway websocket order entry, {os.cpu_count()} cores, {args.orders} orders per row\n")
+    print("| venue | connections | in flight per conn | orders/s | ack p50 ms | p90 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['venue']} | {r['connections']} | {r['window']} | {r['orders_s']:.0f} | {r['p50']:.2f} | "
+              f"{r['p90']:.2f} | {r['p99']:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=4000)
+    parser.add_argument("--venue", choices=["fake", "core", "both"], default="both")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(_serve(args.serve, args.venue))
+    else:
+        asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()
