@@ -81,6 +81,7 @@ _WS_QUEUE_MAX = 2_000
 _BOOK_FLUSH_S = 0.1  # book updates are coalesced per symbol over this interval
 _SLOW_POLL_S = 1.0  # participants, audit, reconciliation: diffed and pushed when changed
 _PUSH_DEPTH = 10
+_MAX_BATCH = 200  # trades / settlement notices per push; beyond that the console reloads
 
 
 class OperatorVenue(VenuePort, OperatorPort, Protocol):
@@ -411,12 +412,15 @@ PARTICIPANT_STATUSES = ("active", "suspended")
 
 class _Hub:
     """Fan-out of live updates to every console websocket. Subscribes to the venue only while at
-    least one client is connected; book updates are coalesced per symbol, slow state is diffed."""
+    least one client is connected. Every 100 ms: the tick's trades and settlement notices in one
+    message each, one book snapshot per changed symbol; slow state is diffed every second."""
 
     def __init__(self, venue: OperatorVenue) -> None:
         self._venue = venue
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self._dirty_books: set[str] = set()
+        self._trades: list[dict[str, Any]] = []
+        self._notices: dict[int, SettlementNotice] = {}  # latest state per trade within a tick
         self._unsubscribe: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._last: dict[str, Any] = {}
@@ -444,6 +448,8 @@ class _Hub:
                 self._task.cancel()
                 self._task = None
             self._dirty_books.clear()
+            self._trades.clear()
+            self._notices.clear()
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         for queue in self._clients:
@@ -457,7 +463,9 @@ class _Hub:
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Fill):
-            self._broadcast({"type": "trade", "trade": _fill_json(self._venue, event)})
+            self._trades.append(_fill_json(self._venue, event))
+            if len(self._trades) > 2 * _MAX_BATCH:
+                del self._trades[:-_MAX_BATCH]
             self._dirty_books.add(event.symbol)
         elif isinstance(event, BookDelta | InstrumentStatusChanged):
             self._dirty_books.add(event.symbol)
@@ -465,8 +473,7 @@ class _Hub:
                 self._broadcast({"type": "status", "symbol": event.symbol, "status": event.status.name.lower()})
 
     def _on_notice(self, notice: SettlementNotice) -> None:
-        self._broadcast({"type": "settlement", "notice": notice_json(notice),
-                         "counts": self._venue.settlement_counts()})
+        self._notices[notice.trade_id] = notice
 
     def _fast_state(self) -> dict[str, Any]:
         return {"rejection_counts": self._venue.rejection_counts()}
@@ -491,6 +498,14 @@ class _Hub:
                 log.exception("operator live update failed")
 
     def _flush(self, *, slow: bool) -> None:
+        trades, self._trades = self._trades, []
+        if trades:  # a tick's trades in one message; the console's tape holds _MAX_BATCH anyway
+            self._broadcast({"type": "trades", "trades": trades[-_MAX_BATCH:]})
+        notices, self._notices = self._notices, {}
+        if notices:
+            latest = [notices[k] for k in sorted(notices)][-_MAX_BATCH:]
+            self._broadcast({"type": "settlements", "notices": [notice_json(n) for n in latest],
+                             "counts": self._venue.settlement_counts(), "truncated": len(notices) > _MAX_BATCH})
         dirty, self._dirty_books = self._dirty_books, set()
         for symbol in sorted(dirty):
             listing = self._venue.listing(symbol)

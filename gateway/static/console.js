@@ -204,7 +204,7 @@
 
   // Live updates that arrive while a REST snapshot is loading are queued and reconciled with it
   // afterwards, so nothing that happens between the snapshot and the stream is lost.
-  const SNAPSHOT_TYPES = { settlement: loadSettlements, rejections: loadRejections,
+  const SNAPSHOT_TYPES = { settlements: loadSettlements, rejections: loadRejections,
     participants: reloadParticipants, reconciliation: loadReconciliation, audit: reloadAudit };
 
   async function sync() {
@@ -219,8 +219,8 @@
     state.queued = [];
     const refetch = new Set();
     for (const m of queued) {
-      if (m.type === "trade") {
-        if (!state.trades.some((t) => t.trade_id === m.trade.trade_id)) apply(m);
+      if (m.type === "trades") {
+        apply(m); // de-duplicated by trade id
       } else if (m.type === "book") {
         const current = state.instruments.get(m.instrument.symbol);
         if (!current || m.instrument.md_seq >= current.md_seq) apply(m);
@@ -337,11 +337,13 @@
       case "heartbeat":
       case "pong":
         break;
-      case "trade":
-        state.trades.unshift(m.trade);
-        state.trades.length = Math.min(state.trades.length, MAX_TRADES);
-        renderTrades(m.trade.trade_id);
+      case "trades": {
+        const known = new Set(state.trades.map((t) => t.trade_id));
+        const fresh = m.trades.filter((t) => !known.has(t.trade_id));
+        state.trades = [...fresh.reverse(), ...state.trades].slice(0, MAX_TRADES);
+        renderTrades(new Set(fresh.map((t) => t.trade_id)));
         break;
+      }
       case "book":
         state.instruments.set(m.instrument.symbol, m.instrument);
         renderInstruments();
@@ -351,13 +353,15 @@
         if (inst) { inst.status = m.status; renderInstruments(); }
         break;
       }
-      case "settlement":
-        state.settlements.delete(m.notice.trade_id);
-        state.settlements = new Map([[m.notice.trade_id, m.notice], ...state.settlements]);
+      case "settlements": {
+        const updated = new Map(m.notices.map((n) => [n.trade_id, n]));
+        const rest = [...state.settlements].filter(([id]) => !updated.has(id));
+        state.settlements = new Map([...[...updated].sort((a, b) => b[0] - a[0]), ...rest]);
         state.settlementCounts = m.counts;
-        for (const t of state.trades) if (t.trade_id === m.notice.trade_id) t.settlement = m.notice.state;
-        renderSettlements(m.notice.trade_id);
+        renderSettlements(new Set(updated.keys()));
+        if (m.truncated) loadSettlements().catch(() => {});
         break;
+      }
       case "rejections":
         state.rejectionCounts = m.counts;
         state.recentRejections = m.recent;
@@ -456,9 +460,9 @@
     $("instruments").replaceChildren(...(cards.length ? cards : [el("div", { class: "muted" }, "No instruments listed.")]));
   }
 
-  function renderTrades(flashId) {
+  function renderTrades(flash = new Set()) {
     $("trades-meta").textContent = state.trades.length ? `last ${state.trades.length}` : "";
-    const rows = state.trades.map((t) => el("tr", { testid: `trade-${t.trade_id}`, class: t.trade_id === flashId ? "flash" : null },
+    const rows = state.trades.map((t) => el("tr", { testid: `trade-${t.trade_id}`, class: flash.has(t.trade_id) ? "flash" : null },
       el("td", { class: "mono" }, fmtTime(t.ts)),
       el("td", { class: "mono" }, t.symbol),
       el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase()),
@@ -538,10 +542,10 @@
       el("td", { class: "wrap muted" }, r.message))), 5, "None.");
   }
 
-  function renderSettlements(flashId) {
+  function renderSettlements(flash = new Set()) {
     $("settlement-counts").replaceChildren(...STATES.map((s) => el("div", { class: `tile ${s}` },
       el("div", { class: "k" }, s), el("div", { class: "v", testid: `settlement-count-${s}` }, state.settlementCounts[s] || 0))));
-    const rows = [...state.settlements.values()].slice(0, 200).map((n) => el("tr", { testid: `settlement-${n.trade_id}`, class: n.trade_id === flashId ? "flash" : null },
+    const rows = [...state.settlements.values()].slice(0, 200).map((n) => el("tr", { testid: `settlement-${n.trade_id}`, class: flash.has(n.trade_id) ? "flash" : null },
       el("td", { class: "num" }, n.trade_id),
       el("td", { class: "mono" }, n.symbol),
       el("td", {}, n.buyer),

@@ -361,9 +361,10 @@ def test_ws_pushes_trades_books_status_settlements_rejections(
     submit(server, venue, "alice", Side.SELL, 2, 10_000)
     outcome = submit(server, venue, "bob", Side.BUY, 2, 10_000)
     fill = next(e for e in outcome.result.events if type(e).__name__ == "Fill")
-    seen = _receive_until(ws, {"trade", "book", "settlement"})
-    assert seen["trade"]["trade"]["trade_id"] == fill.trade_id
-    assert seen["settlement"]["notice"]["state"] == "pending"
+    seen = _receive_until(ws, {"trades", "book", "settlements"})
+    assert [t["trade_id"] for t in seen["trades"]["trades"]] == [fill.trade_id]
+    assert [n["state"] for n in seen["settlements"]["notices"]] == ["pending"]
+    assert seen["settlements"]["counts"]["pending"] == 1
     assert seen["book"]["instrument"]["symbol"] == SYMBOL
 
     console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "halted"})
@@ -402,3 +403,28 @@ def test_console_page_and_assets_are_served_with_a_strict_policy(client: httpx.C
     assert client.get("/console/console.css").status_code == 200
     for bad in ("/console/index.html.bak", "/console/..%2Foperator.py", "/console/%2e%2e"):
         assert client.get(bad).status_code == 404, bad
+
+
+def test_ws_batches_a_burst_of_trades_per_tick(
+    server: LiveServer, ws: Ws, venue: FakeVenue, bearer: dict[str, str]
+) -> None:
+    ws.send_json({"op": "login", "token": bearer["Authorization"].split()[1]})
+    assert ws.receive_json()["type"] == "welcome"
+
+    async def burst() -> list[int]:  # one coroutine: all fills land within one push tick
+        ids = []
+        for _ in range(250):
+            await venue.submit("alice", NewOrder(ts=0, participant="alice", symbol=SYMBOL, side=Side.SELL,
+                                                 qty=1, price=10_000))
+            outcome = await venue.submit("bob", NewOrder(ts=0, participant="bob", symbol=SYMBOL, side=Side.BUY,
+                                                         qty=1, price=10_000))
+            assert outcome.result is not None
+            ids += [e.trade_id for e in outcome.result.events if type(e).__name__ == "Fill"]
+        return ids
+
+    ids = server.call(burst())
+    seen = _receive_until(ws, {"trades", "settlements"})
+    assert [t["trade_id"] for t in seen["trades"]["trades"]] == ids[-200:]
+    notices = seen["settlements"]
+    assert notices["truncated"] is True and len(notices["notices"]) == 200
+    assert notices["counts"]["pending"] == 250
