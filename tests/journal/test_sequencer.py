@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from journal import (
     SequencerStoppedError,
     recover,
 )
-from tests.journal.commands import SPEC, order
+from tests.journal.commands import EVERY_KIND, SPEC, order
 from tests.journal.conftest import StepClock
 from tests.journal.fakes import FakeEngine
 
@@ -195,3 +196,12 @@ async def test_restart_continues_numbering_and_time(tmp_path: Path, factory: Eng
 
 def _fake() -> FakeEngine:
     return FakeEngine()
+
+
+@pytest.mark.parametrize("cmd", EVERY_KIND, ids=lambda c: type(c).__name__)
+async def test_stamping_copies_every_field_and_only_changes_ts(cmd: Command) -> None:
+    seqr = await _started(Sequencer(_fake(), None, clock=lambda: 777))
+    _seq, stamped, _result = await seqr.submit_sequenced(cmd)
+    await seqr.stop()
+    assert stamped == dataclasses.replace(cmd, ts=777)
+    assert type(stamped) is type(cmd)
