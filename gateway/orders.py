@@ -262,22 +262,23 @@ class OrderService:
         if refused is not None:
             return refused
         assert outcome.result is not None
-        amended = next((ev for ev in outcome.result.events if isinstance(ev, OrderAmended)), None)
-        new_price = amended.price if amended else (price if price is not None else view.price)
-        new_qty = amended.qty if amended else (qty if qty is not None else view.qty)
-        ts = amended.ts if amended else 0
-        body = self._ack_body(outcome, listing, order_id, view.client_order_id, view.symbol, view.side, new_price,
-                              new_qty, ts, priority_kept=amended.priority_kept if amended else None)
-        # quantities before this amend were already filled: report the order's state, not this command's
-        prior_filled = view.qty - view.remaining
-        if amended is not None:
-            filled_total = amended.qty - amended.remaining
-            body["filled_qty"] = format_qty(filled_total, listing)
-            body["remaining_qty"] = format_qty(amended.remaining if body["cancel_reason"] is None else 0, listing)
-            body["status"] = _status(filled_total, amended.qty, None if body["cancel_reason"] is None
-                                     else CancelReason.USER)
-        else:
-            body["filled_qty"] = format_qty(prior_filled, listing)
+        amended = next((ev for ev in outcome.result.events
+                        if isinstance(ev, OrderAmended) and ev.order_id == order_id), None)
+        if amended is None:
+            return _error("VENUE_ERROR", "the venue confirmed the amend without an amend event")
+        # A price change may cross and trade at once; those fills follow the amend event.
+        body = self._ack_body(outcome, listing, order_id, view.client_order_id, view.symbol, view.side,
+                              amended.price, amended.qty, amended.ts, priority_kept=amended.priority_kept)
+        events = outcome.result.events
+        after = events[events.index(amended) + 1:]
+        traded_now = sum(ev.qty for ev in after if isinstance(ev, Fill) and order_id in (ev.taker_order_id,
+                                                                                           ev.maker_order_id))
+        remaining = max(amended.remaining - traded_now, 0)
+        filled = amended.qty - remaining
+        cancelled = body["cancel_reason"] is not None
+        body["filled_qty"] = format_qty(filled, listing)
+        body["remaining_qty"] = format_qty(0 if cancelled else remaining, listing)
+        body["status"] = _status(filled, amended.qty, CancelReason.USER if cancelled else None)
         return Reply(200, body)
 
     async def cancel(self, participant: str, req: CancelRequest) -> Reply:
