@@ -104,24 +104,41 @@ def _build(cls: type[Any], raw: Any, decoders: dict[str, _Decoder]) -> Any:
 
 
 _MISSING = object()
-# Per class: (field name, default or _MISSING, is nested spec), in sorted name order so the output
-# equals sort_keys=True without paying for sorting on every record.
-_LAYOUT: dict[type[Any], tuple[tuple[str, Any, bool], ...]] = {}
+# Per class, in sorted name order (so the output equals sort_keys=True without sorting every
+# record): (field name, default or _MISSING, is nested spec, exact types allowed).
+_Layout = tuple[tuple[str, Any, bool, tuple[type[Any], ...]], ...]
+_LAYOUT: dict[type[Any], _Layout] = {}
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def _layout(cls: type[Any]) -> tuple[tuple[str, Any, bool], ...]:
+def _allowed_types(annotation: Any) -> tuple[type[Any], ...]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(t for arg in typing.get_args(annotation) for t in _allowed_types(arg))
+    return (annotation,)
+
+
+def _layout(cls: type[Any]) -> _Layout:
     hints = typing.get_type_hints(cls)
     return tuple(
-        (f.name, f.default if f.default is not dataclasses.MISSING else _MISSING, hints[f.name] is InstrumentSpec)
+        (
+            f.name,
+            f.default if f.default is not dataclasses.MISSING else _MISSING,
+            hints[f.name] is InstrumentSpec,
+            _allowed_types(hints[f.name]),
+        )
         for f in sorted(dataclasses.fields(cls), key=lambda f: f.name)
     )
 
 
 def _to_plain(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, default, nested in _LAYOUT[type(obj)]:
+    for name, default, nested, allowed in _LAYOUT[type(obj)]:
         value = getattr(obj, name)
+        if type(value) not in allowed:
+            # Exact types: a float price or a bool quantity must never reach the journal, where
+            # it would fail to decode at the next recovery.
+            names = " | ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            raise CodecError(f"{type(obj).__name__}.{name}: expected {names}, got {type(value).__name__} {value!r}")
         if value is default or (value == default and type(value) is type(default)):
             continue
         if nested:
@@ -134,7 +151,8 @@ def _to_plain(obj: Any) -> dict[str, Any]:
 
 
 def encode(cmd: Command) -> bytes:
-    """Serialise one command. Raises ``CodecError`` for anything that is not an engine command."""
+    """Serialise one command. Raises ``CodecError`` for anything that is not an engine command
+    or has a field of the wrong type (checked exactly: ``bool`` is not an ``int`` here)."""
     tag = _TAGS.get(type(cmd))
     if tag is None:
         raise CodecError(f"not an engine command: {type(cmd).__name__}")

@@ -234,7 +234,12 @@ class Journal:
 
         Sequence numbers must continue ``last_seq`` without gaps. When this returns, every record
         is durable. On an I/O error the journal refuses further appends (reopen to repair the tail).
+        Nothing is written if any command fails to encode (``CodecError``).
         """
+        self.append_encoded([(seq, cmd.ts, codec.encode(cmd)) for seq, cmd in records])
+
+    def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
+        """``append_batch`` for ``(seq, ts, codec payload)`` records encoded by the caller."""
         if self._failed is not None:
             raise JournalWriteError(f"journal failed earlier ({self._failed}); reopen it")
         if self._file is None:
@@ -244,10 +249,9 @@ class Journal:
         expected = self._last_seq + 1
         parts: list[bytes] = []
         last_index = len(records) - 1
-        for i, (seq, cmd) in enumerate(records):
+        for i, (seq, _ts, payload) in enumerate(records):
             if seq != expected:
                 raise JournalError(f"append out of order: got seq {seq}, expected {expected}")
-            payload = codec.encode(cmd)
             if len(payload) > MAX_RECORD_BYTES:
                 raise JournalError(f"record {seq} is {len(payload)} bytes, limit {MAX_RECORD_BYTES}")
             word = len(payload) | (_END_OF_BATCH if i == last_index else 0)
@@ -264,7 +268,7 @@ class Journal:
             self._failed = f"{type(exc).__name__}: {exc}"
             raise JournalWriteError(f"journal append failed: {exc}") from exc
         self._last_seq = records[-1][0]
-        self._last_ts = records[-1][1].ts
+        self._last_ts = records[-1][1]
 
     def _write_all(self, data: bytes) -> None:
         assert self._file is not None

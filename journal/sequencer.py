@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.messages import Command, Result
+from journal import codec
 from journal.errors import SequencerFailedError, SequencerStoppedError
 from journal.journal import Journal
 from journal.snapshot import EngineLike, encode_snapshot, write_snapshot_bytes
@@ -67,6 +68,7 @@ class _State(Enum):
 class _Pending:
     seq: int
     cmd: Command
+    payload: bytes
     future: asyncio.Future[Result]
 
 
@@ -155,11 +157,14 @@ class Sequencer:
             raise SequencerStoppedError(f"sequencer is {self._state.value}")
         ts = max(self._last_ts, self._clock())
         stamped = _stamped(cmd, ts)
+        # Encode here, before taking a seq: a malformed command fails only its caller (CodecError)
+        # and can never reach the journal, where it would break every later recovery.
+        payload = codec.encode(stamped) if self.journal is not None else b""
         self._last_ts = ts
         seq = self._next_seq
         self._next_seq += 1
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(seq=seq, cmd=stamped, future=future))
+        self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future))
         assert self._wakeup is not None
         self._wakeup.set()
         # Shield: a caller that goes away must not cancel a command that is already sequenced.
@@ -203,8 +208,8 @@ class Sequencer:
             batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
             try:
                 if self.journal is not None:
-                    records = [(p.seq, p.cmd) for p in batch]
-                    await asyncio.to_thread(self.journal.append_batch, records)
+                    records = [(p.seq, p.cmd.ts, p.payload) for p in batch]
+                    await asyncio.to_thread(self.journal.append_encoded, records)
                 self.batches += 1
                 for pending in batch:
                     try:

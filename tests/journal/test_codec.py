@@ -58,3 +58,21 @@ def test_bad_payloads_are_rejected_with_a_reason(payload: bytes, message: str) -
 def test_encoding_a_non_command_is_an_error() -> None:
     with pytest.raises(CodecError, match="not an engine command: str"):
         encode("hello")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "message"),
+    [
+        (
+            NewOrder(ts=1, participant="a", symbol="S", side=Side.BUY, qty=True, price=3),
+            "NewOrder.qty: expected int, got bool",
+        ),
+        (NewOrder(ts=1, participant="a", symbol="S", side=1, qty=1), "NewOrder.side: expected Side, got int"),  # type: ignore[arg-type]
+        (NewOrder(ts=1.0, participant="a", symbol="S", side=Side.BUY, qty=1), "NewOrder.ts: expected int, got float"),  # type: ignore[arg-type]
+        (NewOrder(ts=1, participant=None, symbol="S", side=Side.BUY, qty=1), "participant: expected str, got NoneType"),  # type: ignore[arg-type]
+    ],
+)
+def test_encoding_refuses_wrong_field_types(cmd: Command, message: str) -> None:
+    with pytest.raises(CodecError) as info:
+        encode(cmd)
+    assert message in str(info.value)

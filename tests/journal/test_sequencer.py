@@ -9,6 +9,7 @@ import pytest
 
 from engine import AddInstrument, AdvanceTime, Command, NewOrder, Result, ResultCode
 from journal import (
+    CodecError,
     EngineFactory,
     Journal,
     JournalWriteError,
@@ -57,9 +58,9 @@ async def test_batches_never_exceed_max_batch(tmp_path: Path) -> None:
     sizes: list[int] = []
 
     class RecordingJournal(Journal):
-        def append_batch(self, records: Sequence[tuple[int, Command]]) -> None:
+        def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
             sizes.append(len(records))
-            super().append_batch(records)
+            super().append_encoded(records)
 
     journal = RecordingJournal.open(tmp_path)
     seqr = await _started(Sequencer(_fake(), journal, max_batch=7))
@@ -113,10 +114,10 @@ async def test_journal_failure_is_fail_stop(tmp_path: Path) -> None:
     class BrokenJournal(Journal):
         broken = False
 
-        def append_batch(self, records: Sequence[tuple[int, Command]]) -> None:
+        def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
             if self.broken:
                 raise JournalWriteError("disk on fire")
-            super().append_batch(records)
+            super().append_encoded(records)
 
     journal = BrokenJournal.open(tmp_path)
     engine = _fake()
@@ -205,3 +206,18 @@ async def test_stamping_copies_every_field_and_only_changes_ts(cmd: Command) -> 
     await seqr.stop()
     assert stamped == dataclasses.replace(cmd, ts=777)
     assert type(stamped) is type(cmd)
+
+
+async def test_a_malformed_command_fails_alone_and_never_reaches_the_journal(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    seqr = await _started(Sequencer(_fake(), journal))
+    await seqr.submit(order(1))
+    bad = dataclasses.replace(order(2), price=100.5)  # type: ignore[arg-type]
+    with pytest.raises(CodecError, match=r"NewOrder.price: expected int \| None, got float 100.5"):
+        await seqr.submit(bad)
+    seq, _cmd, _result = await seqr.submit_sequenced(order(3))
+    await seqr.stop()
+    journal.close()
+    assert seq == 2 and seqr.running is False and seqr.failure is None
+    with Journal.open(tmp_path) as reopened:
+        assert [s for s, _ in reopened.replay()] == [1, 2]
