@@ -64,6 +64,14 @@ REJECTIONS = PromCounter("venue_compliance_rejections", "Orders and trades refus
 _Failure = tuple[ReasonCode, str]
 
 
+def _key_qty(res: _Res) -> int:
+    """The quantity an order hold was created for (its match key's qty)."""
+    assert res.key is not None
+    qty = res.key[3]
+    assert isinstance(qty, int)
+    return qty
+
+
 def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -85,6 +93,7 @@ class _Res:
     remaining: int = 0
     order_id: int | None = None
     key: tuple[object, ...] | None = None  # while unbound: the match key for auto-binding
+    auto_bound: bool = False  # bound from an ``OrderAccepted`` match, not by ``bind``
 
 
 class Gatekeeper:
@@ -531,7 +540,17 @@ class Gatekeeper:
             self._drop(hold.hold_id)
             return
         if res.order_id == order_id:
+            res.auto_bound = False  # confirmed by the caller
             return
+        twin_id = self._by_order.get(order_id)
+        if res.order_id is None and twin_id is not None and res.key is not None:
+            twin = self._holds[twin_id]
+            if twin.auto_bound and twin.key == res.key and twin.remaining == _key_qty(twin):
+                # ``OrderAccepted`` auto-bound an identical, untouched hold to this order: swap them
+                del self._by_order[order_id]
+                twin.order_id = None
+                twin.auto_bound = False
+                self._unbound.setdefault(res.key, deque()).appendleft(twin_id)
         if res.order_id is not None or order_id in self._by_order:
             raise UnknownHoldError(f"hold {hold.hold_id} / order {order_id}: already bound")
         self._bind(hold.hold_id, res, order_id)
@@ -604,6 +623,7 @@ class Gatekeeper:
         if queue:
             hold_id = queue[0]
             self._bind(hold_id, self._holds[hold_id], event.order_id)
+            self._holds[hold_id].auto_bound = True
 
     def _close_order(self, order_id: int) -> None:
         for amend_id in list(self._amends.get(order_id, ())):

@@ -286,3 +286,20 @@ def test_adopt_order_and_trade_after_restart(tight: World) -> None:
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7000
     assert _buy(gk, 1).code is ReasonCode.INSUFFICIENT_CASH
     gk.validate()
+
+
+def test_identical_orders_sequenced_out_of_order_bind_to_the_right_holds(tight: World) -> None:
+    gk, _ = tight.build()
+    ev = EventMaker()
+    h1, h2 = _buy(gk, 2).hold, _buy(gk, 2).hold
+    assert h1 and h2
+    # the engine saw the second command first: its accept auto-binds the first identical hold
+    gk.on_engine_events([ev.accepted(1, "buyer", Side.BUY, 2, 100)])
+    gk.bind(h2, 1)  # the caller knows better: swap
+    gk.on_engine_events([ev.accepted(2, "buyer", Side.BUY, 2, 100)])
+    gk.bind(h1, 2)
+    gk.on_engine_events([ev.cancelled(1, "buyer", Side.BUY, 2)])
+    gk.release(h2)  # already closed by its cancel: no-op
+    assert gk.open_holds() == 1
+    assert gk.reserved_cash(BUYER_WALLET, CASH) == 7 * 100 * 2
+    gk.validate()
