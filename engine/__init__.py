@@ -5,10 +5,14 @@ Imports nothing of ours and does no I/O. Commands in, ``Result`` (code + events)
 Exception tree (only for broken invariants, never for expected rejections)::
 
     EngineError
-    └── InvariantError   raised by ``Engine.validate()``
+    ├── InvariantError          raised by ``Engine.validate()``
+    ├── UnknownInstrumentError  ``Engine.l2()`` of an unknown symbol (also a ``LookupError``)
+    └── SnapshotError           ``Engine.from_snapshot()`` of invalid data (also a ``ValueError``)
 """
 
 from engine.codes import CancelReason, ResultCode
+from engine.engine import Engine
+from engine.errors import EngineError, InvariantError, SnapshotError, UnknownInstrumentError
 from engine.instrument import InstrumentSpec, InstrumentStatus
 from engine.messages import (
     AddInstrument,
@@ -47,12 +51,15 @@ __all__ = [
     "CancelOrder",
     "CancelReason",
     "Command",
+    "Engine",
+    "EngineError",
     "Event",
     "Fill",
     "InstrumentAdded",
     "InstrumentSpec",
     "InstrumentStatus",
     "InstrumentStatusChanged",
+    "InvariantError",
     "L2Snapshot",
     "Level",
     "MassCancel",
@@ -68,6 +75,8 @@ __all__ = [
     "ResultCode",
     "SetInstrumentStatus",
     "Side",
+    "SnapshotError",
     "StpMode",
     "TimeInForce",
+    "UnknownInstrumentError",
 ]

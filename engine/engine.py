@@ -1,0 +1,912 @@
+"""The matching engine: many instruments, price-time priority, commands in, events out.
+
+Rules beyond the message docstrings (decided here, tested in ``tests/engine``):
+
+- Clock: the engine keeps ``clock`` = the largest ``ts`` seen; a command with ``ts < clock`` is
+  rejected ``INVALID_TIME`` and changes nothing. The clock starts at 0.
+- Validation order for a new order: time, instrument, status, quantity (``INVALID_QUANTITY``,
+  min, max), flags, price (missing, invalid, band), expiry, then the matching-outcome checks
+  (post-only cross, FOK fillable, market liquidity). Rejections before acceptance get no order id.
+- Flags: post-only only with LIMIT + GTC/GTD; ``expire_ts`` only with GTD; a MARKET order accepts
+  GTC (treated as IOC: a market order never rests), IOC or FOK, not GTD.
+- Market orders: protection price = ``price`` or, when ``None``, the band edge; the remainder is
+  cancelled (``IOC_REMAINDER``). ``NO_LIQUIDITY`` when no live resting order (own ones included:
+  STP then applies and is reported) lies within the protection price.
+- GTD: an order with ``expire_ts <= ts`` of the command at hand never trades. It is expired when
+  matching meets it, by ``AdvanceTime`` (in ``(expire_ts, order_id)`` order), and when a cancel or
+  amend addresses it (then the command is rejected ``UNKNOWN_ORDER`` after the expiry events).
+- Self-trade prevention uses the taker's mode. DECREMENT reduces both orders by the smaller
+  remaining without a trade: an order that reaches zero is cancelled (``SELF_TRADE_PREVENTION``,
+  ``remaining`` = the decremented quantity); a survivor gets an ``OrderAmended`` with its smaller
+  total quantity and ``priority_kept=True``. So ``qty == filled + remaining`` always holds.
+- FOK: accepted only if its whole quantity can trade with other participants' orders within its
+  limit, walking the book in priority order and skipping due GTD orders; an own order ends the
+  walk unless STP is CANCEL_OLDEST (which cancels it and goes on). Hence an accepted FOK always
+  fills completely, and a rejected one changes nothing.
+- Amend: ``qty`` is the new total. Lower quantity at the same price keeps priority. A price change
+  or a quantity increase loses it: the order leaves the book and re-enters with the same id as an
+  incoming order, trading if it crosses (post-only orders are rejected ``POST_ONLY_WOULD_CROSS``
+  instead), then rests at the back of its level.
+- Event order for a new order: ``OrderAccepted``; per trade a ``Fill`` then the maker level's
+  ``BookDelta`` (likewise cancels/expiries of makers met while matching); then the resting
+  ``BookDelta`` or ``OrderCancelled(IOC_REMAINDER)``.
+- Closing an instrument emits ``InstrumentStatusChanged`` and then cancels every resting order in
+  priority order (bids, then asks) with reason ``INSTRUMENT_CLOSED``.
+- Mass cancel goes through matching orders in order-id order; a mass cancel never rejects for
+  matching nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from engine.book import Book, BookSide, Level, Order
+from engine.codes import CancelReason, ResultCode
+from engine.errors import InvariantError, SnapshotError, UnknownInstrumentError
+from engine.instrument import InstrumentSpec, InstrumentStatus
+from engine.messages import (
+    AddInstrument,
+    AdvanceTime,
+    AmendOrder,
+    BookDelta,
+    CancelOrder,
+    Command,
+    Event,
+    Fill,
+    InstrumentAdded,
+    InstrumentStatusChanged,
+    L2Snapshot,
+    MassCancel,
+    NewOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderType,
+    OrderView,
+    Result,
+    SetInstrumentStatus,
+    Side,
+    StpMode,
+    TimeInForce,
+)
+from engine.messages import Level as LevelView
+
+SNAPSHOT_FORMAT = 1
+
+_OK = ResultCode.OK
+_BUY = Side.BUY
+_SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
+_MARKET = OrderType.MARKET
+_GTC = TimeInForce.GTC
+_GTD = TimeInForce.GTD
+_IOC = TimeInForce.IOC
+_FOK = TimeInForce.FOK
+_STP = CancelReason.SELF_TRADE_PREVENTION
+_PRE_OPEN = InstrumentStatus.PRE_OPEN
+_OPEN = InstrumentStatus.OPEN
+_HALTED = InstrumentStatus.HALTED
+_CLOSED = InstrumentStatus.CLOSED
+
+_TRANSITIONS = {
+    (_PRE_OPEN, _OPEN),
+    (_OPEN, _HALTED),
+    (_HALTED, _OPEN),
+    (_PRE_OPEN, _CLOSED),
+    (_OPEN, _CLOSED),
+    (_HALTED, _CLOSED),
+}
+_ENTRY_BLOCKED = {
+    _PRE_OPEN: ResultCode.INSTRUMENT_NOT_OPEN,
+    _HALTED: ResultCode.INSTRUMENT_HALTED,
+    _CLOSED: ResultCode.INSTRUMENT_CLOSED,
+}
+_NO_EVENTS: tuple[Event, ...] = ()
+
+
+def _spec_error(spec: InstrumentSpec) -> bool:
+    return (
+        not spec.symbol
+        or spec.tick_size <= 0
+        or spec.lot_size <= 0
+        or spec.min_qty < 1
+        or spec.max_qty < spec.min_qty
+        or spec.band_low < 1
+        or spec.band_high < spec.band_low
+        or spec.status is _CLOSED
+    )
+
+
+class Engine:
+    """In-memory matching engine for many instruments. ``process`` never raises for bad input."""
+
+    def __init__(self) -> None:
+        self._seq = 0
+        self._clock = 0
+        self._next_order_id = 1
+        self._next_trade_id = 1
+        self._books: dict[str, Book] = {}
+        self._orders: dict[int, Order] = {}
+        self._by_participant: dict[str, dict[int, Order]] = {}
+        # lazy min-heap of (expire_ts, order_id); entries of gone orders are skipped and compacted
+        self._expiries: list[tuple[int, int]] = []
+        self._gtd_live = 0
+        self._handlers: dict[type, Callable[[Any], Result]] = {
+            NewOrder: self._new_order,
+            CancelOrder: self._cancel,
+            AmendOrder: self._amend,
+            MassCancel: self._mass_cancel,
+            AdvanceTime: self._advance_time,
+            AddInstrument: self._add_instrument,
+            SetInstrumentStatus: self._set_status,
+        }
+
+    # ================================================================ public API
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    @property
+    def clock(self) -> int:
+        return self._clock
+
+    def process(self, cmd: Command) -> Result:
+        handler = self._handlers.get(type(cmd))
+        if handler is None:
+            raise TypeError(f"not an engine command: {type(cmd).__name__}")
+        return handler(cmd)
+
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self._books)
+
+    def spec(self, symbol: str) -> InstrumentSpec | None:
+        book = self._books.get(symbol)
+        return None if book is None else book.spec
+
+    def l2(self, symbol: str, depth: int | None = None) -> L2Snapshot:
+        book = self._books.get(symbol)
+        if book is None:
+            raise UnknownInstrumentError(f"unknown instrument {symbol!r}")
+        return L2Snapshot(
+            symbol=symbol,
+            md_seq=book.md_seq,
+            status=book.spec.status,
+            bids=_levels(book.bids, depth),
+            asks=_levels(book.asks, depth),
+        )
+
+    def order(self, order_id: int) -> OrderView | None:
+        order = self._orders.get(order_id)
+        return None if order is None else _view(order)
+
+    def open_orders(self, participant: str | None = None, symbol: str | None = None) -> list[OrderView]:
+        if participant is None:
+            candidates: list[Order] = list(self._orders.values())
+        else:
+            candidates = list(self._by_participant.get(participant, {}).values())
+        return [_view(o) for o in sorted(candidates, key=_by_id) if symbol is None or o.symbol == symbol]
+
+    # ================================================================ new order
+
+    def _check_new(self, cmd: NewOrder, book: Book) -> ResultCode:
+        spec = book.spec
+        status = spec.status
+        if status is not _OPEN:
+            return _ENTRY_BLOCKED[status]
+        qty = cmd.qty
+        if qty <= 0:
+            return ResultCode.INVALID_QUANTITY
+        if qty < spec.min_qty:
+            return ResultCode.QUANTITY_BELOW_MIN
+        if qty > spec.max_qty:
+            return ResultCode.QUANTITY_ABOVE_MAX
+        tif = cmd.tif
+        if cmd.post_only and (cmd.order_type is _MARKET or tif is _IOC or tif is _FOK):
+            return ResultCode.INVALID_ORDER_FLAGS
+        if cmd.expire_ts is not None and tif is not _GTD:
+            return ResultCode.INVALID_ORDER_FLAGS
+        if cmd.order_type is _MARKET and tif is _GTD:
+            return ResultCode.INVALID_ORDER_FLAGS
+        price = cmd.price
+        if price is None:
+            if cmd.order_type is _LIMIT:
+                return ResultCode.MISSING_PRICE
+        elif price <= 0:
+            return ResultCode.INVALID_PRICE
+        elif price < spec.band_low or price > spec.band_high:
+            return ResultCode.PRICE_OUTSIDE_BAND
+        if tif is _GTD:
+            if cmd.expire_ts is None:
+                return ResultCode.MISSING_EXPIRY
+            if cmd.expire_ts <= cmd.ts:
+                return ResultCode.EXPIRY_IN_PAST
+        return _OK
+
+    def _new_order(self, cmd: NewOrder) -> Result:
+        ts = cmd.ts
+        if ts < self._clock:
+            return self._reject(cmd, cmd.symbol, None, ResultCode.INVALID_TIME)
+        self._clock = ts
+        book = self._books.get(cmd.symbol)
+        if book is None:
+            return self._reject(cmd, cmd.symbol, None, ResultCode.UNKNOWN_INSTRUMENT)
+        code = self._check_new(cmd, book)
+        if code:
+            return self._reject(cmd, cmd.symbol, None, code)
+        side = cmd.side
+        is_buy = side is _BUY
+        price = cmd.price
+        market = cmd.order_type is _MARKET
+        if price is None:  # market order without protection: the band edge
+            spec = book.spec
+            limit = spec.band_high if is_buy else spec.band_low
+        else:
+            limit = price
+        limit_key = limit if is_buy else -limit
+        opp = book.asks if is_buy else book.bids
+        tif = cmd.tif
+        if cmd.post_only:
+            keys = opp.keys
+            if keys and keys[0] <= limit_key:
+                return self._reject(cmd, cmd.symbol, None, ResultCode.POST_ONLY_WOULD_CROSS)
+        elif tif is _FOK:
+            if self._fillable(opp, limit_key, cmd.participant, cmd.stp, ts, cmd.qty) < cmd.qty:
+                return self._reject(cmd, cmd.symbol, None, ResultCode.FOK_NOT_FILLABLE)
+        elif market and not self._has_liquidity(opp, limit_key, ts):
+            return self._reject(cmd, cmd.symbol, None, ResultCode.NO_LIQUIDITY)
+
+        oid = self._next_order_id
+        self._next_order_id = oid + 1
+        order = Order(
+            oid, cmd.client_order_id, cmd.participant, cmd.session, cmd.symbol, side, limit, cmd.qty, cmd.qty,
+            tif, cmd.expire_ts, ts, cmd.post_only, cmd.stp,
+        )
+        self._seq += 1
+        events: list[Event] = [
+            OrderAccepted(
+                seq=self._seq, ts=ts, order_id=oid, client_order_id=cmd.client_order_id,
+                participant=cmd.participant, session=cmd.session, symbol=cmd.symbol, side=side,
+                order_type=cmd.order_type, tif=tif, price=price, qty=cmd.qty, expire_ts=cmd.expire_ts,
+                post_only=cmd.post_only,
+            )
+        ]
+        keys = opp.keys
+        alive = True
+        if keys and keys[0] <= limit_key:
+            alive = self._match(book, order, opp, limit_key, events, ts)
+        if alive and order.remaining:
+            if market or tif is _IOC or tif is _FOK:
+                self._seq += 1
+                events.append(
+                    OrderCancelled(
+                        seq=self._seq, ts=ts, order_id=oid, participant=order.participant, symbol=order.symbol,
+                        side=side, remaining=order.remaining, reason=CancelReason.IOC_REMAINDER,
+                    )
+                )
+            else:
+                self._rest(book, order, events, ts)
+                if order.expire_ts is not None:
+                    self._push_expiry(order)
+        return Result(code=_OK, events=tuple(events), order_id=oid)
+
+    def _rest(self, book: Book, order: Order, events: list[Event], ts: int) -> None:
+        side = order.side
+        level = (book.bids if side is _BUY else book.asks).add(order)
+        self._orders[order.order_id] = order
+        parts = self._by_participant.get(order.participant)
+        if parts is None:
+            parts = self._by_participant[order.participant] = {}
+        parts[order.order_id] = order
+        if order.expire_ts is not None:
+            self._gtd_live += 1
+        self._seq += 1
+        book.md_seq += 1
+        events.append(
+            BookDelta(
+                seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=order.symbol, side=side, price=level.price,
+                qty=level.qty, count=level.count,
+            )
+        )
+
+    def _push_expiry(self, order: Order) -> None:
+        assert order.expire_ts is not None
+        heap = self._expiries
+        heapq.heappush(heap, (order.expire_ts, order.order_id))
+        if len(heap) > 2 * self._gtd_live + 1024:
+            self._expiries = [(o.expire_ts, i) for i, o in self._orders.items() if o.expire_ts is not None]
+            heapq.heapify(self._expiries)
+
+    def _drop(self, book: Book, order: Order) -> Level:
+        """Take a resting order out of its level and every index; return the level."""
+        level = (book.bids if order.side is _BUY else book.asks).remove(order)
+        oid = order.order_id
+        del self._orders[oid]
+        parts = self._by_participant[order.participant]
+        del parts[oid]
+        if not parts:
+            del self._by_participant[order.participant]
+        if order.expire_ts is not None:
+            self._gtd_live -= 1
+        return level
+
+    def _delta(self, book: Book, side: Side, level: Level, events: list[Event], ts: int) -> None:
+        self._seq += 1
+        book.md_seq += 1
+        events.append(
+            BookDelta(
+                seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=book.spec.symbol, side=side, price=level.price,
+                qty=level.qty, count=level.count,
+            )
+        )
+
+    def _cancel_resting(
+        self, book: Book, order: Order, reason: CancelReason, events: list[Event], ts: int
+    ) -> None:
+        remaining = order.remaining
+        level = self._drop(book, order)
+        self._seq += 1
+        events.append(
+            OrderCancelled(
+                seq=self._seq, ts=ts, order_id=order.order_id, participant=order.participant, symbol=order.symbol,
+                side=order.side, remaining=remaining, reason=reason,
+            )
+        )
+        self._delta(book, order.side, level, events, ts)
+
+    def _expire_resting(self, book: Book, order: Order, events: list[Event], ts: int) -> None:
+        remaining = order.remaining
+        level = self._drop(book, order)
+        self._seq += 1
+        events.append(
+            OrderExpired(
+                seq=self._seq, ts=ts, order_id=order.order_id, participant=order.participant, symbol=order.symbol,
+                side=order.side, remaining=remaining,
+            )
+        )
+        self._delta(book, order.side, level, events, ts)
+
+    def _cancel_taker(self, taker: Order, remaining: int, events: list[Event], ts: int) -> None:
+        self._seq += 1
+        events.append(
+            OrderCancelled(
+                seq=self._seq, ts=ts, order_id=taker.order_id, participant=taker.participant, symbol=taker.symbol,
+                side=taker.side, remaining=remaining, reason=_STP,
+            )
+        )
+
+    def _amended(self, order: Order, priority_kept: bool, events: list[Event], ts: int) -> None:
+        self._seq += 1
+        events.append(
+            OrderAmended(
+                seq=self._seq, ts=ts, order_id=order.order_id, participant=order.participant, symbol=order.symbol,
+                side=order.side, price=order.price, qty=order.qty, remaining=order.remaining,
+                priority_kept=priority_kept,
+            )
+        )
+
+    # ================================================================ matching
+
+    def _match(self, book: Book, taker: Order, opp: BookSide, limit_key: int, events: list[Event], ts: int) -> bool:
+        """Match ``taker`` against ``opp`` up to ``limit_key``; False if STP ended the taker."""
+        keys = opp.keys
+        levels = opp.levels
+        symbol = book.spec.symbol
+        participant = taker.participant
+        aggressor = taker.side
+        maker_side = opp.side
+        while keys:
+            key = keys[0]
+            if key > limit_key:
+                return True
+            level = levels[key]
+            maker = level.head
+            while maker is not None:
+                nxt = maker.next
+                expire_ts = maker.expire_ts
+                if expire_ts is not None and expire_ts <= ts:
+                    self._expire_resting(book, maker, events, ts)
+                elif maker.participant == participant:
+                    mode = taker.stp
+                    if mode is StpMode.CANCEL_NEWEST:
+                        self._cancel_taker(taker, taker.remaining, events, ts)
+                        return False
+                    if mode is StpMode.CANCEL_OLDEST:
+                        self._cancel_resting(book, maker, _STP, events, ts)
+                    elif mode is StpMode.CANCEL_BOTH:
+                        self._cancel_resting(book, maker, _STP, events, ts)
+                        self._cancel_taker(taker, taker.remaining, events, ts)
+                        return False
+                    elif self._decrement(book, taker, maker, level, events, ts):
+                        return False
+                else:
+                    taker_rem = taker.remaining
+                    maker_rem = maker.remaining
+                    qty = taker_rem if taker_rem < maker_rem else maker_rem
+                    maker_rem -= qty
+                    taker_rem -= qty
+                    maker.remaining = maker_rem
+                    taker.remaining = taker_rem
+                    level.qty -= qty
+                    trade_id = self._next_trade_id
+                    self._next_trade_id = trade_id + 1
+                    seq = self._seq + 1
+                    md_seq = book.md_seq + 1
+                    events.append(
+                        Fill(
+                            seq=seq, md_seq=md_seq, ts=ts, trade_id=trade_id, symbol=symbol, price=level.price,
+                            qty=qty, aggressor=aggressor, maker_order_id=maker.order_id,
+                            maker_participant=maker.participant, maker_remaining=maker_rem,
+                            taker_order_id=taker.order_id, taker_participant=participant, taker_remaining=taker_rem,
+                        )
+                    )
+                    if not maker_rem:
+                        self._drop(book, maker)
+                    self._seq = seq + 1
+                    book.md_seq = md_seq + 1
+                    events.append(
+                        BookDelta(
+                            seq=seq + 1, md_seq=md_seq + 1, ts=ts, symbol=symbol, side=maker_side,
+                            price=level.price, qty=level.qty, count=level.count,
+                        )
+                    )
+                    if not taker_rem:
+                        return True
+                maker = nxt
+        return True
+
+    def _decrement(
+        self, book: Book, taker: Order, maker: Order, level: Level, events: list[Event], ts: int
+    ) -> bool:
+        """STP DECREMENT of one maker; True if the taker reached zero (and is cancelled)."""
+        qty = min(taker.remaining, maker.remaining)
+        if maker.remaining == qty:
+            self._cancel_resting(book, maker, _STP, events, ts)
+        else:
+            maker.remaining -= qty
+            maker.qty -= qty
+            level.qty -= qty
+            self._amended(maker, True, events, ts)
+            self._delta(book, maker.side, level, events, ts)
+        if taker.remaining == qty:
+            self._cancel_taker(taker, qty, events, ts)
+            taker.remaining = 0
+            return True
+        taker.remaining -= qty
+        taker.qty -= qty
+        self._amended(taker, True, events, ts)
+        return False
+
+    def _fillable(self, opp: BookSide, limit_key: int, participant: str, stp: StpMode, ts: int, needed: int) -> int:
+        total = 0
+        levels = opp.levels
+        skip_own = stp is StpMode.CANCEL_OLDEST
+        for key in opp.keys.irange(maximum=limit_key):
+            maker = levels[key].head
+            while maker is not None:
+                if maker.expire_ts is None or maker.expire_ts > ts:
+                    if maker.participant == participant:
+                        if not skip_own:
+                            return total
+                    else:
+                        total += maker.remaining
+                        if total >= needed:
+                            return total
+                maker = maker.next
+        return total
+
+    def _has_liquidity(self, opp: BookSide, limit_key: int, ts: int) -> bool:
+        levels = opp.levels
+        for key in opp.keys.irange(maximum=limit_key):
+            maker = levels[key].head
+            while maker is not None:
+                if maker.expire_ts is None or maker.expire_ts > ts:
+                    return True
+                maker = maker.next
+        return False
+
+    # ================================================================ order management
+
+    def _owned(self, participant: str, order_id: int) -> Order | None:
+        order = self._orders.get(order_id)
+        if order is None or order.participant != participant:
+            return None
+        return order
+
+    def _cancel(self, cmd: CancelOrder) -> Result:
+        ts = cmd.ts
+        if ts < self._clock:
+            return self._reject(cmd, "", cmd.order_id, ResultCode.INVALID_TIME)
+        self._clock = ts
+        order = self._owned(cmd.participant, cmd.order_id)
+        if order is None:
+            return self._reject(cmd, "", cmd.order_id, ResultCode.UNKNOWN_ORDER)
+        book = self._books[order.symbol]
+        events: list[Event] = []
+        if order.expire_ts is not None and order.expire_ts <= ts:
+            self._expire_resting(book, order, events, ts)
+            return self._reject(cmd, order.symbol, order.order_id, ResultCode.UNKNOWN_ORDER, events)
+        self._cancel_resting(book, order, CancelReason.USER, events, ts)
+        return Result(code=_OK, events=tuple(events), order_id=order.order_id)
+
+    def _amend(self, cmd: AmendOrder) -> Result:
+        ts = cmd.ts
+        if ts < self._clock:
+            return self._reject(cmd, "", cmd.order_id, ResultCode.INVALID_TIME)
+        self._clock = ts
+        order = self._owned(cmd.participant, cmd.order_id)
+        if order is None:
+            return self._reject(cmd, "", cmd.order_id, ResultCode.UNKNOWN_ORDER)
+        book = self._books[order.symbol]
+        symbol = order.symbol
+        events: list[Event] = []
+        if order.expire_ts is not None and order.expire_ts <= ts:
+            self._expire_resting(book, order, events, ts)
+            return self._reject(cmd, symbol, order.order_id, ResultCode.UNKNOWN_ORDER, events)
+        spec = book.spec
+        if spec.status is not _OPEN:
+            return self._reject(cmd, symbol, order.order_id, _ENTRY_BLOCKED[spec.status])
+        filled = order.qty - order.remaining
+        new_qty = order.qty if cmd.qty is None else cmd.qty
+        new_price = order.price if cmd.price is None else cmd.price
+        code = _OK
+        if cmd.qty is not None:
+            if new_qty <= 0:
+                code = ResultCode.INVALID_QUANTITY
+            elif new_qty <= filled:
+                code = ResultCode.AMEND_QTY_TOO_LOW
+            elif new_qty < spec.min_qty:
+                code = ResultCode.QUANTITY_BELOW_MIN
+            elif new_qty > spec.max_qty:
+                code = ResultCode.QUANTITY_ABOVE_MAX
+        if not code and cmd.price is not None:
+            if new_price <= 0:
+                code = ResultCode.INVALID_PRICE
+            elif new_price < spec.band_low or new_price > spec.band_high:
+                code = ResultCode.PRICE_OUTSIDE_BAND
+        if not code and new_qty == order.qty and new_price == order.price:
+            code = ResultCode.AMEND_NO_CHANGE
+        side = order.side
+        new_key = new_price if side is _SELL else -new_price
+        opp = book.asks if side is _BUY else book.bids
+        if not code and order.post_only and new_price != order.price and opp.keys and opp.keys[0] <= -new_key:
+            code = ResultCode.POST_ONLY_WOULD_CROSS
+        if code:
+            return self._reject(cmd, symbol, order.order_id, code)
+
+        if new_price == order.price and new_qty < order.qty:
+            cut = order.qty - new_qty
+            order.qty = new_qty
+            order.remaining -= cut
+            level = order.level
+            assert level is not None
+            level.qty -= cut
+            self._amended(order, True, events, ts)
+            self._delta(book, side, level, events, ts)
+            return Result(code=_OK, events=tuple(events), order_id=order.order_id)
+
+        level = self._drop(book, order)
+        order.price = new_price
+        order.key = new_key
+        order.qty = new_qty
+        order.remaining = new_qty - filled
+        self._amended(order, False, events, ts)
+        self._delta(book, side, level, events, ts)
+        alive = True
+        limit_key = -new_key  # the order's limit as seen from the opposite side's keys
+        if opp.keys and opp.keys[0] <= limit_key:
+            alive = self._match(book, order, opp, limit_key, events, ts)
+        if alive and order.remaining:
+            self._rest(book, order, events, ts)
+        return Result(code=_OK, events=tuple(events), order_id=order.order_id)
+
+    def _mass_cancel(self, cmd: MassCancel) -> Result:
+        ts = cmd.ts
+        symbol = cmd.symbol
+        if ts < self._clock:
+            return self._reject(cmd, symbol or "", None, ResultCode.INVALID_TIME)
+        self._clock = ts
+        if symbol is not None and symbol not in self._books:
+            return self._reject(cmd, symbol, None, ResultCode.UNKNOWN_INSTRUMENT)
+        parts = self._by_participant.get(cmd.participant)
+        events: list[Event] = []
+        if parts:
+            side = cmd.side
+            session = cmd.session
+            chosen = [
+                o
+                for o in parts.values()
+                if (symbol is None or o.symbol == symbol)
+                and (side is None or o.side is side)
+                and (session is None or o.session == session)
+            ]
+            chosen.sort(key=_by_id)
+            for order in chosen:
+                self._cancel_resting(self._books[order.symbol], order, cmd.reason, events, ts)
+        return Result(code=_OK, events=tuple(events))
+
+    def _advance_time(self, cmd: AdvanceTime) -> Result:
+        ts = cmd.ts
+        if ts < self._clock:
+            return Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+        self._clock = ts
+        heap = self._expiries
+        orders = self._orders
+        events: list[Event] = []
+        while heap and heap[0][0] <= ts:
+            expire_ts, oid = heapq.heappop(heap)
+            order = orders.get(oid)
+            if order is not None and order.expire_ts == expire_ts:
+                self._expire_resting(self._books[order.symbol], order, events, ts)
+        return Result(code=_OK, events=tuple(events))
+
+    # ================================================================ instruments
+
+    def _add_instrument(self, cmd: AddInstrument) -> Result:
+        ts = cmd.ts
+        if ts < self._clock:
+            return Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+        self._clock = ts
+        spec = cmd.spec
+        if spec.symbol in self._books:
+            return Result(code=ResultCode.INSTRUMENT_EXISTS, events=_NO_EVENTS)
+        if _spec_error(spec):
+            return Result(code=ResultCode.INVALID_INSTRUMENT_SPEC, events=_NO_EVENTS)
+        self._books[spec.symbol] = Book(spec)
+        self._seq += 1
+        return Result(code=_OK, events=(InstrumentAdded(seq=self._seq, ts=ts, spec=spec),))
+
+    def _set_status(self, cmd: SetInstrumentStatus) -> Result:
+        ts = cmd.ts
+        if ts < self._clock:
+            return Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+        self._clock = ts
+        book = self._books.get(cmd.symbol)
+        if book is None:
+            return Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+        if (book.spec.status, cmd.status) not in _TRANSITIONS:
+            return Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
+        book.spec = dataclasses.replace(book.spec, status=cmd.status)
+        self._seq += 1
+        book.md_seq += 1
+        events: list[Event] = [
+            InstrumentStatusChanged(seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=cmd.symbol, status=cmd.status)
+        ]
+        if cmd.status is _CLOSED:
+            for order in book.bids.orders() + book.asks.orders():
+                self._cancel_resting(book, order, CancelReason.INSTRUMENT_CLOSED, events, ts)
+        return Result(code=_OK, events=tuple(events))
+
+    # ================================================================ rejections
+
+    def _reject(
+        self,
+        cmd: NewOrder | AmendOrder | CancelOrder | MassCancel,
+        symbol: str,
+        order_id: int | None,
+        code: ResultCode,
+        events: list[Event] | None = None,
+    ) -> Result:
+        self._seq += 1
+        rejected = OrderRejected(
+            seq=self._seq, ts=cmd.ts, participant=cmd.participant,
+            client_order_id=cmd.client_order_id if isinstance(cmd, NewOrder) else "",
+            symbol=symbol, order_id=order_id, code=code,
+        )
+        out: tuple[Event, ...] = (rejected,) if events is None else (*events, rejected)
+        return Result(code=code, events=out, order_id=order_id)
+
+    # ================================================================ invariants
+
+    def validate(self) -> None:
+        """Raise ``InvariantError`` unless every book and index is consistent."""
+        seen: dict[int, Order] = {}
+        for symbol, book in self._books.items():
+            _check(book.spec.symbol == symbol, f"{symbol}: book keyed under another symbol")
+            _check(not _spec_error(dataclasses.replace(book.spec, status=_OPEN)), f"{symbol}: invalid spec")
+            if book.spec.status in (_CLOSED, _PRE_OPEN):
+                _check(not book.bids.levels and not book.asks.levels, f"{symbol}: orders rest while not tradable")
+            for side in (book.bids, book.asks):
+                self._validate_side(book, side, seen)
+            if book.bids.keys and book.asks.keys:
+                best_bid = -book.bids.keys[0]
+                best_ask = book.asks.keys[0]
+                _check(best_bid < best_ask, f"{symbol}: crossed book {best_bid} >= {best_ask}")
+        _check(seen.keys() == self._orders.keys(), "order index differs from the books")
+        indexed = 0
+        for participant, parts in self._by_participant.items():
+            _check(bool(parts), f"empty participant index for {participant}")
+            for oid, order in parts.items():
+                _check(seen.get(oid) is order and order.participant == participant, f"participant index: {oid}")
+            indexed += len(parts)
+        _check(indexed == len(self._orders), "participant index size differs")
+        gtd = [o for o in self._orders.values() if o.expire_ts is not None]
+        _check(len(gtd) == self._gtd_live, "GTD counter differs")
+        pending = set(self._expiries)
+        for order in gtd:
+            _check((order.expire_ts, order.order_id) in pending, f"GTD order {order.order_id} has no expiry entry")
+        _check(all(oid < self._next_order_id for oid in self._orders), "order id beyond the counter")
+
+    def _validate_side(self, book: Book, side: BookSide, seen: dict[int, Order]) -> None:
+        symbol = book.spec.symbol
+        keys = list(side.keys)
+        _check(keys == sorted(side.levels), f"{symbol}: price keys differ from levels")
+        for key in keys:
+            level = side.levels[key]
+            _check(level.key == key, f"{symbol}: level key")
+            _check(key == (level.price if side.side is _SELL else -level.price), f"{symbol}: level price/key")
+            _check(book.spec.band_low <= level.price <= book.spec.band_high, f"{symbol}: level outside band")
+            total = count = 0
+            prev: Order | None = None
+            order = level.head
+            while order is not None:
+                oid = order.order_id
+                _check(oid not in seen, f"order {oid} linked twice")
+                seen[oid] = order
+                _check(self._orders.get(oid) is order, f"order {oid} not indexed")
+                _check(order.level is level and order.prev is prev, f"order {oid}: broken links")
+                _check(order.side is side.side and order.symbol == symbol, f"order {oid}: wrong side/book")
+                _check(order.price == level.price and order.key == key, f"order {oid}: wrong level")
+                _check(0 < order.remaining <= order.qty, f"order {oid}: remaining {order.remaining}/{order.qty}")
+                _check(order.tif in (_GTC, _GTD), f"order {oid}: resting {order.tif.name}")
+                _check((order.tif is _GTD) == (order.expire_ts is not None), f"order {oid}: expiry vs tif")
+                total += order.remaining
+                count += 1
+                prev = order
+                order = order.next
+            _check(level.tail is prev, f"{symbol}: level tail")
+            _check(count > 0 and level.count == count, f"{symbol}@{level.price}: count {level.count} != {count}")
+            _check(level.qty == total, f"{symbol}@{level.price}: qty {level.qty} != {total}")
+
+    # ================================================================ snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        """All state as plain JSON data; resting orders in exact priority order."""
+        instruments = []
+        for book in self._books.values():
+            spec = book.spec
+            instruments.append(
+                {
+                    "symbol": spec.symbol,
+                    "tick_size": spec.tick_size,
+                    "lot_size": spec.lot_size,
+                    "min_qty": spec.min_qty,
+                    "max_qty": spec.max_qty,
+                    "band_low": spec.band_low,
+                    "band_high": spec.band_high,
+                    "status": spec.status.name,
+                    "md_seq": book.md_seq,
+                    "orders": [_order_data(o) for o in book.bids.orders() + book.asks.orders()],
+                }
+            )
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "seq": self._seq,
+            "clock": self._clock,
+            "next_order_id": self._next_order_id,
+            "next_trade_id": self._next_trade_id,
+            "instruments": instruments,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> Engine:
+        try:
+            return cls._restore(data)
+        except SnapshotError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SnapshotError(f"malformed engine snapshot: {exc!r}") from exc
+
+    @classmethod
+    def _restore(cls, data: dict[str, Any]) -> Engine:
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise SnapshotError(f"unsupported snapshot format {data.get('format')!r}")
+        engine = cls()
+        engine._seq = _int(data["seq"])
+        engine._clock = _int(data["clock"])
+        engine._next_order_id = _int(data["next_order_id"])
+        engine._next_trade_id = _int(data["next_trade_id"])
+        for item in data["instruments"]:
+            spec = InstrumentSpec(
+                symbol=str(item["symbol"]),
+                tick_size=_int(item["tick_size"]),
+                lot_size=_int(item["lot_size"]),
+                min_qty=_int(item["min_qty"]),
+                max_qty=_int(item["max_qty"]),
+                band_low=_int(item["band_low"]),
+                band_high=_int(item["band_high"]),
+                status=InstrumentStatus[item["status"]],
+            )
+            if spec.symbol in engine._books:
+                raise SnapshotError(f"instrument {spec.symbol!r} twice")
+            book = engine._books[spec.symbol] = Book(spec, _int(item["md_seq"]))
+            for row in item["orders"]:
+                expire_ts = row["expire_ts"]
+                order = Order(
+                    _int(row["order_id"]), str(row["client_order_id"]), str(row["participant"]),
+                    str(row["session"]), spec.symbol, Side[row["side"]], _int(row["price"]), _int(row["qty"]),
+                    _int(row["remaining"]), TimeInForce[row["tif"]], None if expire_ts is None else _int(expire_ts),
+                    _int(row["accepted_ts"]), bool(row["post_only"]), StpMode[row["stp"]],
+                )
+                if order.order_id in engine._orders:
+                    raise SnapshotError(f"order {order.order_id} twice")
+                (book.bids if order.side is _BUY else book.asks).add(order)
+                engine._orders[order.order_id] = order
+                engine._by_participant.setdefault(order.participant, {})[order.order_id] = order
+                if order.expire_ts is not None:
+                    engine._gtd_live += 1
+                    engine._expiries.append((order.expire_ts, order.order_id))
+        heapq.heapify(engine._expiries)
+        try:
+            engine.validate()
+        except InvariantError as exc:
+            raise SnapshotError(f"inconsistent engine snapshot: {exc}") from exc
+        return engine
+
+
+# ==================================================================== helpers
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise InvariantError(message)
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise SnapshotError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _by_id(order: Order) -> int:
+    return order.order_id
+
+
+def _levels(side: BookSide, depth: int | None) -> tuple[LevelView, ...]:
+    keys = side.keys if depth is None else side.keys.islice(0, max(depth, 0))
+    levels = side.levels
+    out = []
+    for key in keys:
+        level = levels[key]
+        out.append(LevelView(price=level.price, qty=level.qty, count=level.count))
+    return tuple(out)
+
+
+def _view(order: Order) -> OrderView:
+    return OrderView(
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        participant=order.participant,
+        session=order.session,
+        symbol=order.symbol,
+        side=order.side,
+        price=order.price,
+        qty=order.qty,
+        remaining=order.remaining,
+        tif=order.tif,
+        expire_ts=order.expire_ts,
+        accepted_ts=order.accepted_ts,
+    )
+
+
+def _order_data(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "participant": order.participant,
+        "session": order.session,
+        "side": order.side.name,
+        "price": order.price,
+        "qty": order.qty,
+        "remaining": order.remaining,
+        "tif": order.tif.name,
+        "expire_ts": order.expire_ts,
+        "accepted_ts": order.accepted_ts,
+        "post_only": order.post_only,
+        "stp": order.stp.name,
+    }
