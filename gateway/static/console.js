@@ -358,7 +358,9 @@
         const rest = [...state.settlements].filter(([id]) => !updated.has(id));
         state.settlements = new Map([...[...updated].sort((a, b) => b[0] - a[0]), ...rest]);
         state.settlementCounts = m.counts;
+        for (const t of state.trades) if (updated.has(t.trade_id)) t.settlement = updated.get(t.trade_id).state;
         renderSettlements(new Set(updated.keys()));
+        renderTrades();
         if (m.truncated) loadSettlements().catch(() => {});
         break;
       }
@@ -463,15 +465,16 @@
   function renderTrades(flash = new Set()) {
     $("trades-meta").textContent = state.trades.length ? `last ${state.trades.length}` : "";
     const rows = state.trades.map((t) => el("tr", { testid: `trade-${t.trade_id}`, class: flash.has(t.trade_id) ? "flash" : null },
-      el("td", { class: "mono" }, fmtTime(t.ts)),
+      el("td", { class: "mono", title: fmtTime(t.ts) }, fmtTime(t.ts).slice(0, 8)),
       el("td", { class: "mono" }, t.symbol),
       el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase()),
       el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, t.price),
       el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, t.qty),
       el("td", {}, t.buyer),
       el("td", {}, t.seller),
-      el("td", { class: "num muted" }, t.trade_id)));
-    replaceRows($("trades"), rows, 8, "No trades yet.");
+      el("td", { class: "num muted" }, t.trade_id),
+      el("td", {}, pill(t.settlement, SETTLE_KIND[t.settlement] || "idle", `trade-settlement-${t.trade_id}`))));
+    replaceRows($("trades"), rows, 9, "No trades yet.");
   }
 
   function participantAction(p, kind, button) {
@@ -535,11 +538,11 @@
       el("td", { class: "num", testid: `rejection-count-${code}` }, n),
       el("td", {}, el("div", { class: "bar", style: { width: `${Math.max(2, (100 * n) / max)}%` } })))), 3, "No rejections.");
     replaceRows($("rejections-recent"), state.recentRejections.map((r) => el("tr", {},
-      el("td", { class: "mono" }, fmtTime(r.ts)),
+      el("td", { class: "mono", title: fmtTime(r.ts) }, fmtTime(r.ts).slice(0, 8)),
       el("td", {}, r.participant),
       el("td", { class: "mono" }, r.symbol),
       el("td", { class: "mono" }, r.code),
-      el("td", { class: "wrap muted" }, r.message))), 5, "None.");
+      el("td", { class: "wrap muted msg" }, r.message))), 5, "None.");
   }
 
   function renderSettlements(flash = new Set()) {

@@ -128,6 +128,7 @@ def test_settlement_moves_through_the_pipeline_to_confirmed_with_tx_hash(
     expect(page.get_by_test_id("settlement-count-pending")).to_have_text("0")
     expect(page.get_by_test_id(f"settlement-tx-{trade_id}")).to_have_attribute("title", TX)
     expect(page.get_by_test_id(f"settlement-gas-{trade_id}")).to_have_text("151,234")
+    expect(page.get_by_test_id(f"trade-settlement-{trade_id}")).to_have_text("confirmed")
 
 
 def test_suspend_and_freeze_from_the_console(
@@ -174,6 +175,7 @@ def test_broken_audit_chain_is_flagged(
 ) -> None:
     open_console(page, server, console_auth)
     page.get_by_test_id(f"halt-{SYMBOL}").click()
+    expect(page.get_by_test_id("audit-table")).to_contain_text("instrument.status")
     expect(page.get_by_test_id("audit-chain")).to_have_text("hash chain OK")
     server.run(venue.tamper_audit)
     page.get_by_test_id(f"resume-{SYMBOL}").click()  # a new entry: the console refetches the log
@@ -213,6 +215,7 @@ def test_screenshot_with_data(page: Any, server: LiveServer, venue: FakeVenue, c
     order(server, venue, "carol", Side.BUY, 1, 10_000)
     open_console(page, server, console_auth)
     page.get_by_test_id(f"halt-{SYMBOL}").click()
+    expect(page.get_by_test_id(f"status-{SYMBOL}")).to_have_text("halted")
     order(server, venue, "alice", Side.SELL, 1, 10_000)
     expect(page.get_by_test_id("rejection-count-INSTRUMENT_HALTED")).to_have_text("1")
     expect(page.get_by_test_id(f"settlement-state-{first}")).to_have_text("confirmed")
