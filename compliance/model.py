@@ -29,11 +29,31 @@ class InvestorCategory(StrEnum):
     US_QIB = "US_QIB"
     RETAIL = "RETAIL"
 
+    @classmethod
+    def from_label(cls, label: str) -> InvestorCategory:
+        """Accepts the member name (any case) or the short labels other components use
+        ("professional", "eligible_counterparty", "accredited", "qib", "retail")."""
+        key = label.strip().upper().replace("-", "_").replace(" ", "_")
+        member = _CATEGORY_ALIASES.get(key) or cls.__members__.get(key)
+        if member is None:
+            raise ConfigError(f"unknown investor category {label!r}; expected one of {[m.value for m in cls]}")
+        return member
+
+
+_CATEGORY_ALIASES: dict[str, InvestorCategory] = {
+    "PROFESSIONAL": InvestorCategory.MIFID_PROFESSIONAL,
+    "MIFID_PRO": InvestorCategory.MIFID_PROFESSIONAL,
+    "ECP": InvestorCategory.ELIGIBLE_COUNTERPARTY,
+    "ACCREDITED": InvestorCategory.US_ACCREDITED,
+    "QIB": InvestorCategory.US_QIB,
+}
+
 
 @unique
 class ParticipantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    CLOSED = "closed"  # refused like a suspension (PARTICIPANT_SUSPENDED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,9 +70,12 @@ class Participant:
             raise ConfigError("participant id must not be empty")
         try:
             object.__setattr__(self, "status", ParticipantStatus(self.status))
+        except ValueError as exc:
+            raise ConfigError(f"participant {self.id!r}: unknown status {self.status!r}") from exc
+        try:
             object.__setattr__(self, "category", InvestorCategory(self.category))
         except ValueError as exc:
-            raise ConfigError(f"participant {self.id!r}: {exc}") from exc
+            raise ConfigError(f"participant {self.id!r}: unknown investor category {self.category!r}") from exc
         if not is_alpha2(self.jurisdiction):
             raise ConfigError(f"participant {self.id!r}: jurisdiction {self.jurisdiction!r} is not ISO 3166-1 alpha-2")
         if self.wallet is not None:
@@ -188,6 +211,11 @@ class DecisionRecord:
     price: int | None = None
     order_id: int | None = None
     trade_id: int | None = None
+
+    @property
+    def code_name(self) -> str:
+        """The code as persisted: the reason code, or "OK" for an acceptance."""
+        return "OK" if self.code is None else self.code.value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

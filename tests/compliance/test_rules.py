@@ -97,3 +97,62 @@ def test_rejection_counts_accumulate_per_reason() -> None:
 def test_reason_codes_are_strings_equal_to_their_names() -> None:
     for code in ReasonCode:
         assert code.value == code.name == str(code)
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [("professional", "MIFID_PROFESSIONAL"), ("eligible_counterparty", "ELIGIBLE_COUNTERPARTY"),
+     ("accredited", "US_ACCREDITED"), ("QIB", "US_QIB"), ("us_qib", "US_QIB"), ("Retail", "RETAIL")],
+)
+def test_investor_category_labels(label: str, expected: str) -> None:
+    from compliance import InvestorCategory
+
+    assert InvestorCategory.from_label(label).value == expected
+
+
+def test_bad_records_raise_config_errors() -> None:
+    from compliance import ConfigError, InstrumentRules, InvestorCategory, Participant
+
+    with pytest.raises(ConfigError, match="unknown investor category"):
+        InvestorCategory.from_label("whale")
+    with pytest.raises(ConfigError, match="alpha-2"):
+        Participant(id="p", status="active", category="RETAIL", jurisdiction="Germany",  # type: ignore[arg-type]
+                    kyc_expiry_ts=None, wallet=None)
+    with pytest.raises(ConfigError, match="wallet"):
+        Participant(id="p", status="active", category="RETAIL", jurisdiction="DE",  # type: ignore[arg-type]
+                    kyc_expiry_ts=None, wallet="0x1234")
+    with pytest.raises(ConfigError, match="status"):
+        Participant(id="p", status="sleeping", category="RETAIL", jurisdiction="DE",  # type: ignore[arg-type]
+                    kyc_expiry_ts=None, wallet=None)
+    base = {"symbol": "X", "token": "0x" + "11" * 20, "cash_token": "0x" + "22" * 20, "lot_size": 1,
+            "tick_size": 1, "allowed_categories": frozenset({InvestorCategory.RETAIL})}
+    for bad, match in ([{"lot_size": 0}, "positive"], [{"token": "nope"}, "token"],
+                       [{"blocked_jurisdictions": frozenset({"XX"})}, "alpha-2"],
+                       [{"min_order_lots": 5, "max_order_lots": 2}, "max_order_lots"]):
+        with pytest.raises(ConfigError, match=match):
+            InstrumentRules(**{**base, **bad})  # type: ignore[arg-type]
+
+
+def test_decision_record_code_name() -> None:
+    world = World(frozen=True)
+    gk, records = world.build()
+    gk.check_new_order(participant="buyer", symbol=SYMBOL, side=Side.BUY, qty=1, price=1, now_ts=0)
+    assert records[0].code_name == "WALLET_FROZEN"
+
+
+def test_participant_status_change_and_views() -> None:
+    from compliance import ConfigError
+
+    gk, _ = World().build()
+    gk.set_participant_status("buyer", "suspended")
+    d = gk.check_new_order(participant="buyer", symbol=SYMBOL, side=Side.BUY, qty=1, price=1, now_ts=0)
+    assert d.code is ReasonCode.PARTICIPANT_SUSPENDED
+    with pytest.raises(ConfigError):
+        gk.set_participant_status("buyer", "gone")
+    with pytest.raises(ConfigError):
+        gk.set_participant_status("nobody", "active")
+    rows = {r.participant: r for r in gk.participant_views(now_ts=0)}
+    assert rows["buyer"].status == "suspended" and not rows["buyer"].eligible
+    assert rows["buyer"].reason == "PARTICIPANT_SUSPENDED"
+    assert rows["seller"].eligible and rows["seller"].verified and not rows["seller"].frozen
+    assert rows["seller"].note_balance > 0
