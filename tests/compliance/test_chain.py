@@ -202,3 +202,43 @@ def test_unreachable_node_raises_chain_sync_error_and_keeps_the_cache() -> None:
         watcher.poll_once()
     assert info.value.__cause__ is not None
     assert cache.block == -1 and cache.synced_at_ns is None
+
+
+def test_identity_updated_event_rereads_the_registry(market: Market) -> None:
+    token = market.deployment.token
+    market.cache.set_verified(market.cache.identity_registry(token) or "", market.alice, False)  # stale on purpose
+    assert market.sell().code is ReasonCode.IDENTITY_NOT_VERIFIED
+    new_identity = Web3.to_checksum_address("0x" + "ab" * 20)
+    market.chain.transact(market.admin.registry.functions.updateIdentity(market.alice, new_identity),
+                          market.deployment.admin)
+    market.watcher.poll_once()
+    assert market.sell().ok
+
+
+def test_switching_the_identity_registry_is_followed(market: Market) -> None:
+    from settlement import artifacts
+
+    admin = market.deployment.admin
+    other = market.chain.deploy(artifacts.load("DemoIdentityRegistry"), admin, admin)
+    market.chain.transact(other.functions.addAgent(admin), admin)
+    market.chain.transact(other.functions.registerIdentity(market.bob, market.bob, DE), admin)
+    market.chain.transact(market.admin.token.functions.setIdentityRegistry(other.address), admin)
+    market.watcher.poll_once()
+    assert market.cache.identity_registry(market.deployment.token) == other.address.lower()
+    assert market.sell().code is ReasonCode.IDENTITY_NOT_VERIFIED  # alice is not in the new registry
+    assert market.buy().ok
+
+
+def test_periodic_full_resync(market: Market) -> None:
+    now = [0.0]
+    cache = ChainStateCache()
+    cache.track_token(market.deployment.token)
+    cache.track_wallet(market.alice)
+    watcher = ChainWatcher(market.chain.w3, cache, resync_interval_s=60, clock=lambda: now[0])
+    watcher.poll_once()
+    cache.set_balance(market.deployment.token, market.alice, 1)  # drift the cache
+    watcher.poll_once()
+    assert cache.balance(market.deployment.token, market.alice) == 1 and watcher.full_syncs == 1
+    now[0] = 61.0
+    watcher.poll_once()
+    assert cache.balance(market.deployment.token, market.alice) == 1_000 and watcher.full_syncs == 2
