@@ -10,7 +10,8 @@ that speaks it too; ``{python}``, ``{dir}``, ``{engine}`` are substituted). Requ
 Checked at the end, against the journal left on disk:
 * every acknowledged command is in the journal at the acknowledged seq, as sent (ts = the
   acknowledged stamp), and a clean replay gives the acknowledged outcome: code, order id, trade ids;
-* every restart recovered at least up to the highest seq acknowledged before the kill;
+* every restart recovered at least up to the highest seq acknowledged before the kill (after some
+  kills the journal's unacknowledged tail is also torn/cut, as a power loss would, see ``--tear``);
 * the journal holds only commands the driver sent (nothing invented, nothing duplicated);
 * the last node's engine (snapshot + replay + live commands) equals a clean replay of the journal:
   same engine-state digest, same L2 book, same applied seq; ``validate()`` passes;
@@ -30,6 +31,7 @@ import os
 import random
 import shlex
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,7 @@ from engine import (  # noqa: E402
     TimeInForce,
 )
 from journal import Journal, codec  # noqa: E402
+from journal.journal import MAGIC  # noqa: E402
 from journal.node import engine_digest, engine_factory, result_summary  # noqa: E402
 
 SYMBOL = "OMN1"
@@ -162,6 +165,7 @@ class Driver:
         self.next_id = 1
         self.problems: list[str] = []
         self.restarts: list[dict[str, Any]] = []
+        self.tears = 0
 
     # ------------------------------------------------------------ command stream
 
@@ -244,6 +248,28 @@ class Driver:
             argv += ["--store-url", self.args.store_url]
         return argv
 
+    def tear_tail(self) -> None:
+        """Simulate a power loss on top of the kill: SIGKILL alone never tears a write (the kernel
+        finishes it), so cut the newest segment at a random byte after everything acknowledged
+        (and after the newest snapshot, which only covers fsynced records) and maybe add garbage."""
+        segments = sorted(self.directory.glob("journal-*.log"))
+        if not segments:
+            return
+        path = segments[-1]
+        data = path.read_bytes()
+        keep_seq = max(
+            [a["seq"] for a in self.acks.values()]
+            + [_snapshot_seq(p) for p in self.directory.glob("snapshot-*.json")]
+            + [0]
+        )
+        floor = _end_of_seq(data, int(path.name[8:28]), keep_seq)
+        if floor is None or floor >= len(data):
+            return
+        cut = self.rng.randint(floor, len(data) - 1)
+        garbage = self.rng.randbytes(self.rng.randint(0, 40)) if self.rng.random() < 0.5 else b""
+        path.write_bytes(data[:cut] + garbage)
+        self.tears += 1
+
     def start(self, run: int) -> NodeProcess:
         node = NodeProcess(self.node_argv(), self.directory / "node.stderr")
         acked_max = max((a["seq"] for a in self.acks.values()), default=0)
@@ -284,6 +310,8 @@ class Driver:
                 if kill_after is not None and acked_this_run >= kill_after:
                     node.kill()
                     self.harvest(node, outstanding)  # replies read before the kill still count
+                    if self.rng.random() < self.args.tear:
+                        self.tear_tail()
                     killed = True
                     break
             if killed:
@@ -363,6 +391,8 @@ class Driver:
             "ok": not self.problems,
             "problems": self.problems[:50],
             "kills": len(self.restarts) - 1,
+            "simulated_torn_tails": self.tears,
+            "tails_repaired_on_restart": sum(1 for r in self.restarts if r["repaired"]),
             "restarts": self.restarts,
             "sent": len(self.sent),
             "acknowledged": len(self.acks),
@@ -399,6 +429,24 @@ class Driver:
             store.close()
 
 
+def _snapshot_seq(path: Path) -> int:
+    return int(path.name[9:29])
+
+
+def _end_of_seq(data: bytes, first_seq: int, seq: int) -> int | None:
+    """Byte offset just after record ``seq`` in a segment (its start if ``seq`` is before it)."""
+    header = struct.Struct("<IIQ")
+    offset = len(MAGIC)
+    if seq < first_seq:
+        return offset
+    while offset + header.size <= len(data):
+        word, _crc, rec_seq = header.unpack_from(data, offset)
+        offset += header.size + (int(word) & 0x7FFFFFFF)
+        if rec_seq == seq:
+            return offset
+    return None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dir", default=None, help="node data directory (default: a new temp dir)")
@@ -410,6 +458,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engine", default="engine:Engine", help="engine class for the node and the clean replay")
     p.add_argument("--node-cmd", default=DEFAULT_NODE_CMD, help="node command template")
     p.add_argument("--store-url", default=None, help="let the node project into this database and check it")
+    p.add_argument("--tear", type=float, default=0.5, help="probability of a simulated torn tail after a kill")
     args = p.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**32)
