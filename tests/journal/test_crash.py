@@ -44,6 +44,8 @@ def test_kills_lose_nothing_acknowledged(tmp_path: Path) -> None:
             "7",
             "--snapshot-every",
             "60",
+            "--tear",
+            "0.6",
             "--engine",
             _engine(),
             "--store-url",
