@@ -251,7 +251,7 @@ class Driver:
     def tear_tail(self) -> None:
         """Simulate a power loss on top of the kill: SIGKILL alone never tears a write (the kernel
         finishes it), so cut the newest segment at a random byte after everything acknowledged
-        (and after the newest snapshot, which only covers fsynced records) and maybe add garbage."""
+        (and after the newest snapshot, which only covers fsynced records) and append junk."""
         segments = sorted(self.directory.glob("journal-*.log"))
         if not segments:
             return
@@ -266,7 +266,7 @@ class Driver:
         if floor is None or floor >= len(data):
             return
         cut = self.rng.randint(floor, len(data) - 1)
-        garbage = self.rng.randbytes(self.rng.randint(0, 40)) if self.rng.random() < 0.5 else b""
+        garbage = self.rng.randbytes(self.rng.randint(1, 40))  # a torn write leaves junk, never a clean cut
         path.write_bytes(data[:cut] + garbage)
         self.tears += 1
 
