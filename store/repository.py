@@ -16,6 +16,7 @@ from engine import Command, Result
 from store import audit
 from store.db import DEFAULT_URL, create_db_engine, translate_errors
 from store.errors import AuditChainError, DuplicateError, InvalidRecordError, NotFoundError
+from store.migrate import upgrade
 from store.models import (
     ApiKeyRow,
     AuditRow,
@@ -83,8 +84,6 @@ class Store:
         """Connect to ``url`` (SQLite file by default, PostgreSQL by URL), upgrading the schema first."""
         engine = create_db_engine(url)
         if migrate:
-            from store.migrate import upgrade
-
             upgrade(engine)
         return cls(engine)
 
