@@ -196,13 +196,16 @@ class VenueClient:
     # ------------------------------------------------------------ websocket
 
     async def connect(self, *, cancel_on_disconnect: bool = False, heartbeat_interval: float | None = None,
-                      inbound_filter: Callable[[JSON], bool] | None = None) -> VenueStream:
+                      inbound_filter: Callable[[JSON], bool] | None = None,
+                      compression: bool = False) -> VenueStream:
         """A logged-in websocket. ``heartbeat_interval`` defaults to a third of the server's
         timeout. ``inbound_filter`` (diagnostics/tests) sees each parsed message and drops it
-        by returning False."""
+        by returning False. ``compression`` (permessage-deflate) trades CPU and latency for
+        bandwidth: off by default for order entry."""
         url = "ws" + self.base_url[4:] + WS_PATH if self.base_url.startswith("http") else self.base_url + WS_PATH
         try:
-            conn = await websockets.connect(url, max_size=2**22)
+            conn = await websockets.connect(url, max_size=2**22,
+                                            compression="deflate" if compression else None)
         except (OSError, websockets.WebSocketException) as exc:
             raise TransportError(f"websocket connect to {url}: {exc}") from exc
         stream = VenueStream(conn, inbound_filter=inbound_filter)
