@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -267,3 +268,25 @@ async def test_concurrent_orders_from_many_clients_keep_the_book_consistent(
     assert traded * 2 + resting == 20 * 10  # every lot is either traded (both sides) or still resting
     async with httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/health")).status_code == 200
+
+
+async def test_order_types_time_in_force_and_stp(alice: VenueClient, bob: VenueClient) -> None:
+    await alice.place("OMN-A", "sell", "1", "100")
+    await alice.place("OMN-A", "sell", "1", "101")
+    market = await bob.place("OMN-A", "buy", "1.5", order_type="market")
+    assert (market["status"], market["price"], market["filled_qty"]) == ("filled", None, "1.5")
+    assert [f["price"] for f in market["fills"]] == ["100", "101"]
+    ioc = await bob.place("OMN-A", "buy", "2", "101", tif="ioc")
+    assert (ioc["status"], ioc["filled_qty"], ioc["remaining_qty"], ioc["cancel_reason"]) == (
+        "cancelled", "0.5", "0", "ioc_remainder")
+    with pytest.raises(ApiError) as err:
+        await bob.place("OMN-A", "buy", "1", order_type="market")
+    assert err.value.code == "NO_LIQUIDITY"
+    far = time.time_ns() + 3_600 * 10**9
+    gtd = await alice.place("OMN-A", "sell", "1", "105", tif="gtd", expire_ts=far)
+    assert (await alice.request("GET", f"/v1/orders/{gtd['order_id']}"))["expire_ts"] == far
+    stp = await alice.place("OMN-A", "buy", "1", "105", stp="cancel_newest")
+    assert (stp["status"], stp["cancel_reason"], stp["fills"]) == ("cancelled", "self_trade_prevention", [])
+    oldest = await alice.place("OMN-A", "buy", "1", "105", stp="cancel_oldest")
+    assert oldest["status"] == "open"
+    assert [o["order_id"] for o in await alice.my_orders()] == [oldest["order_id"]]
