@@ -156,23 +156,25 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
     venue = Venue(config, fresh_chain=True)
     await venue.start()
     stop = asyncio.Event()
+    bots: asyncio.Task[list[Any]] | None = None
     try:
         keys = await start_demo_market(venue, investors=investors)
         ready = asyncio.Event()
         server = asyncio.create_task(venue.serve(on_ready=ready.set))
         await asyncio.wait({asyncio.create_task(ready.wait()), server}, return_when=asyncio.FIRST_COMPLETED)
         if server.done():
-            server.result()  # port in use etc.: raise it
+            server.result()  # e.g. the port is taken: raise it
+            return
         _print_banner(venue, keys)
         bots = asyncio.create_task(run_bots(venue, keys, stop))
-        if duration is not None:
-            await asyncio.sleep(duration)
-        else:
-            await asyncio.Event().wait()
+        # the server exits on Ctrl-C (uvicorn handles the signal) or when the duration is over
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(server), duration)
     finally:
         stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(bots, 10)
+        if bots is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bots, 10)
         await venue.stop()
 
 

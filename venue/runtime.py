@@ -28,8 +28,7 @@ import store as store_pkg
 from engine import AddInstrument, Engine, InstrumentSpec, InstrumentStatus, ResultCode
 from gateway.app import create_app
 from gateway.config import GatewayConfig
-from gateway.deps import authenticated
-from gateway.metrics import metrics_router, observe_venue
+from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
 from gateway.ports import ApiKey, AuditEntry, Listing, Role, SettlementNotice, SettlementState
 from journal import Journal, Sequencer, recover
@@ -247,6 +246,9 @@ class Venue:
             rate_per_s=config.rate_limit_per_s, rate_burst=config.rate_limit_burst)
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
+        self._server: uvicorn.Server | None = None
+        self._served = asyncio.Event()
+        self._served.set()
         self.console_auth = ConsoleAuth()
 
     # -------------------------------------------------- start / stop
@@ -302,19 +304,17 @@ class Venue:
                                                          "settlement": self.deployment.settlement})
 
     def _build_app(self) -> FastAPI:
-        async def require_operator(request: Any) -> ApiKey:
-            return authenticated(request)
-
-        return create_app(
+        app = create_app(
             self.core, config=self._gateway_config,
-            extra_routers=[
-                operator_router(self.core, require_operator=require_operator, console_auth=self.console_auth),
-                metrics_router(self.core),
-            ],
+            extra_routers=[operator_router(self.core, console_auth=self.console_auth), metrics_router(self.core)],
         )
+        app.add_middleware(MetricsMiddleware)
+        return app
 
     async def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._served.wait(), 10)
         self.settlement.stop()
         for task in self._tasks:
             task.cancel()
@@ -458,17 +458,25 @@ class Venue:
         return f"{self.base_url}/console#code={self.console_auth.issue_login_code(operator)}"
 
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Run the HTTP/websocket server until ``stop()`` is called or the server exits (Ctrl-C)."""
         server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.host, port=self.config.port,
                                                log_level="warning", lifespan="on"))
-        serve_task = asyncio.create_task(server.serve())
-        while not server.started and not serve_task.done():
-            await asyncio.sleep(0.05)
-        if on_ready is not None and server.started:
-            on_ready()
+        self._served.clear()
+        self._server = server
+        serve_task = asyncio.create_task(server.serve(), name="uvicorn")
+        stop_wait = asyncio.create_task(self._stop.wait())
         try:
+            while not server.started and not serve_task.done():
+                await asyncio.sleep(0.02)
+            if on_ready is not None and server.started:
+                on_ready()
+            await asyncio.wait({serve_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
             await serve_task
         finally:
-            server.should_exit = True
+            stop_wait.cancel()
+            self._server = None
+            self._served.set()
 
 
 async def serve(config: VenueConfig) -> None:

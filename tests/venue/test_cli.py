@@ -1,0 +1,67 @@
+"""The ``venue`` CLI's offline commands against a real store (SQLite file in a temp dir)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import store as store_pkg
+from venue.cli import main
+from venue.config import ConfigError, load_config
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_participants_and_keys_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "var")
+    assert run(capsys, "migrate", "--data-dir", data)[0] == 0
+    code, out, _ = run(capsys, "participants", "add", "fund-a", "--data-dir", data, "--category", "US_QIB",
+                       "--jurisdiction", "us", "--wallet", "0x" + "ab" * 20)
+    assert code == 0 and "fund-a" in out
+    code, out, _ = run(capsys, "keys", "create", "fund-a", "--data-dir", data)
+    secret = json.loads(out)
+    assert code == 0 and secret["participant"] == "fund-a" and len(bytes.fromhex(secret["private_key"])) == 32
+    code, out, _ = run(capsys, "participants", "list", "--data-dir", data)
+    row = json.loads(out.strip())
+    assert row["category"] == "US_QIB" and row["jurisdiction"] == "US" and len(row["wallets"]) == 1
+
+    store = store_pkg.Store.open(f"sqlite:///{tmp_path / 'var' / 'venue.sqlite'}")
+    try:
+        key = store.get_api_key(secret["key_id"])
+        assert key is not None and key.public_key.hex() == secret["public_key"]  # only the public key is stored
+        assert [e.action for e in store.list_audit(newest_first=False)] == ["participant.add", "key.create"]
+    finally:
+        store.close()
+
+
+def test_bad_input_gets_specific_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "var")
+    code, _, err = run(capsys, "participants", "add", "x", "--data-dir", data, "--category", "GRANDMA")
+    assert code == 1 and "INVALID_CATEGORY" in err
+    code, _, err = run(capsys, "keys", "create", "nobody", "--data-dir", data)
+    assert code == 1 and "UNKNOWN_PARTICIPANT" in err
+    assert run(capsys, "participants", "add", "x", "--data-dir", data)[0] == 0
+    code, _, err = run(capsys, "participants", "add", "x", "--data-dir", data)
+    assert code == 1 and "DUPLICATE" in err
+    code, _, err = run(capsys, "deploy", "--data-dir", data)
+    assert code == 1 and "EPHEMERAL_CHAIN" in err
+
+
+def test_config_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "venue.toml"
+    path.write_text('[venue]\nport = 9000\nchain = "anvil"\n')
+    monkeypatch.setenv("VENUE_PORT", "9100")
+    config = load_config(path, {"chain": None, "host": "0.0.0.0"})
+    assert (config.port, config.chain, config.host) == (9100, "anvil", "0.0.0.0")
+    path.write_text("[venue]\nprot = 1\n")
+    with pytest.raises(ConfigError, match="unknown configuration keys: prot"):
+        load_config(path)
+    monkeypatch.setenv("VENUE_PORT", "eighty")
+    with pytest.raises(ConfigError, match="'port'"):
+        load_config(None)
