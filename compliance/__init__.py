@@ -55,7 +55,7 @@ from compliance.model import (
     ParticipantSummary,
     normalize_address,
 )
-from compliance.watcher import ChainWatcher, SyncBatch
+from compliance.watcher import ChainWatcher, SyncBatch, Targets
 
 __all__ = [
     "ELIGIBILITY_CODES",
@@ -80,6 +80,7 @@ __all__ = [
     "ParticipantSummary",
     "ReasonCode",
     "SyncBatch",
+    "Targets",
     "TokenState",
     "UnknownHoldError",
     "normalize_address",

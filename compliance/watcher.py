@@ -60,6 +60,23 @@ class _Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class Targets:
+    """What to follow, snapshotted from the cache on the thread that owns it."""
+
+    wallets: frozenset[str]
+    tokens: frozenset[str]
+    cash_tokens: frozenset[str]
+    spenders: frozenset[str]
+    known: tuple[tuple[str, frozenset[str]], ...]  # token -> addresses with a known balance
+
+    @classmethod
+    def of(cls, cache: ChainStateCache) -> Targets:
+        tokens = cache.tokens
+        return cls(wallets=cache.wallets, tokens=tokens, cash_tokens=cache.cash_tokens, spenders=cache.spenders,
+                   known=tuple((t, cache.known_addresses(t)) for t in sorted(tokens)))
+
+
+@dataclass(frozen=True, slots=True)
 class SyncBatch:
     """Facts read at ``head``; applying them is the only step that touches the cache."""
 
@@ -132,7 +149,8 @@ class ChainWatcher:
         stop = stop or asyncio.Event()
         while not stop.is_set():
             try:
-                batch = await asyncio.to_thread(self.fetch) if in_thread else self.fetch()
+                targets = Targets.of(self.cache)  # on the loop: the worker thread never reads the cache
+                batch = await asyncio.to_thread(self.fetch, targets) if in_thread else self.fetch(targets)
                 self.apply(batch)
             except ChainSyncError as exc:
                 self.last_error = str(exc)
@@ -142,11 +160,13 @@ class ChainWatcher:
 
     # ------------------------------------------------------------ fetch (I/O, no cache writes)
 
-    def fetch(self) -> SyncBatch:
-        cache = self.cache
-        tracked = cache.wallets
-        tokens = cache.tokens
-        cash_tokens = cache.cash_tokens
+    def fetch(self, targets: Targets | None = None) -> SyncBatch:
+        """Read what changed (RPC only; never touches the cache, safe in a worker thread when
+        ``targets`` was snapshotted on the cache's own thread)."""
+        targets = targets or Targets.of(self.cache)
+        tracked = targets.wallets
+        tokens = targets.tokens
+        cash_tokens = targets.cash_tokens
         with _rpc("block number"):
             head = int(self._w3.eth.block_number) - self.confirmations
         if head < 0:
@@ -161,7 +181,8 @@ class ChainWatcher:
             for t in tokens:
                 for w in tracked:
                     plan.wallet(t, w)
-                plan.balances |= {(t, a) for a in cache.known_addresses(t)}
+            for t, known in targets.known:
+                plan.balances |= {(t, a) for a in known}
             plan.cash_wallets |= {(c, w) for c in cash_tokens for w in tracked}
         else:
             new_tokens = tokens - self._synced_tokens
@@ -181,8 +202,8 @@ class ChainWatcher:
                 for a in self._scan_holders(t, self.start_block, head):
                     plan.balances.add((t, a))
         if self._next_block is not None and head >= self._next_block:
-            logs = self._plan_from_logs(plan, self._next_block, head, tracked, tokens, cash_tokens)
-        updates, registries = self._read(plan, head)
+            logs = self._plan_from_logs(plan, self._next_block, head, targets)
+        updates, registries = self._read(plan, head, sorted(targets.spenders))
         return SyncBatch(head=head, updates=tuple(updates), logs=logs, full=full, wallets=tracked, tokens=tokens,
                          cash_tokens=cash_tokens, registries=tuple(sorted(registries.items())))
 
@@ -212,16 +233,14 @@ class ChainWatcher:
         addresses.discard(_ZERO)
         return addresses
 
-    def _plan_from_logs(
-        self, plan: _Plan, start: int, end: int, tracked: frozenset[str], tokens: frozenset[str],
-        cash_tokens: frozenset[str],
-    ) -> int:
+    def _plan_from_logs(self, plan: _Plan, start: int, end: int, targets: Targets) -> int:
+        tracked, tokens, cash_tokens = targets.wallets, targets.tokens, targets.cash_tokens
         registries: dict[str, set[str]] = {}
         for t in tokens:
             reg = self._registries.get(t)
             if reg is not None:
                 registries.setdefault(reg, set()).add(t)
-        spenders = self.cache.spenders
+        spenders = targets.spenders
         entries = self._get_logs([*tokens, *cash_tokens, *registries], abi.ALL_TOPICS, start, end)
         for entry in entries:
             address = str(entry["address"]).lower()
@@ -270,9 +289,10 @@ class ChainWatcher:
         with _rpc(f"{fn} on {contract.address}"):
             return getattr(contract.functions, fn)(*args).call(block_identifier=head)
 
-    def _read(self, plan: _Plan, head: int) -> tuple[list[tuple[str, tuple[Any, ...]]], dict[str, str]]:
+    def _read(
+        self, plan: _Plan, head: int, spenders: list[str]
+    ) -> tuple[list[tuple[str, tuple[Any, ...]]], dict[str, str]]:
         w3 = self._w3
-        spenders = sorted(self.cache.spenders)
         updates: list[tuple[str, tuple[Any, ...]]] = []
         registries = dict(self._registries)
 

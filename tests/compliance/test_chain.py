@@ -242,3 +242,17 @@ def test_periodic_full_resync(market: Market) -> None:
     now[0] = 61.0
     watcher.poll_once()
     assert cache.balance(market.deployment.token, market.alice) == 1_000 and watcher.full_syncs == 2
+
+
+def test_confirmations_delay_what_the_watcher_believes(market: Market) -> None:
+    cache = ChainStateCache()
+    cache.track_token(market.deployment.token)
+    cache.track_wallet(market.alice)
+    watcher = ChainWatcher(market.chain.w3, cache, confirmations=1)
+    watcher.poll_once()
+    market.admin.freeze(market.alice)
+    watcher.poll_once()
+    assert cache.frozen(market.deployment.token, market.alice) is False  # one block deep: not yet
+    market.chain.mine(1)
+    watcher.poll_once()
+    assert cache.frozen(market.deployment.token, market.alice) is True
