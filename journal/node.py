@@ -32,7 +32,7 @@ from journal.sequencer import Sequencer
 from journal.snapshot import EngineFactory, default_engine_factory, recover
 
 
-def engine_factory(spec: str) -> EngineFactory:
+def engine_factory(spec: str) -> EngineFactory[Any]:
     """``module:Class`` with a no-argument constructor and ``from_snapshot``."""
     if spec == "engine:Engine":
         return default_engine_factory()
@@ -56,7 +56,9 @@ def result_summary(seq: int, cmd: Command, result: Result) -> dict[str, Any]:
 
 
 class Node:
-    def __init__(self, directory: Path, factory: EngineFactory, snapshot_every: int, store_url: str | None) -> None:
+    def __init__(
+        self, directory: Path, factory: EngineFactory[Any], snapshot_every: int, store_url: str | None
+    ) -> None:
         self.directory = directory
         self.factory = factory
         self.snapshot_every = snapshot_every

@@ -9,7 +9,6 @@ snapshots or the new one; a file failing its checksum is skipped (the previous o
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -18,8 +17,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar, overload
 
+from engine import Engine
 from engine.messages import Command, Result
 from journal.errors import JournalError, SnapshotError
 from journal.journal import Journal, fsync_directory
@@ -39,17 +39,19 @@ class EngineLike(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
+E = TypeVar("E", bound=EngineLike)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EngineFactory:
+class EngineFactory(Generic[E]):
     """How to make an engine: empty, or from a snapshot dict. Defaults to ``engine.Engine``."""
 
-    new: Callable[[], EngineLike]
-    from_snapshot: Callable[[dict[str, Any]], EngineLike]
+    new: Callable[[], E]
+    from_snapshot: Callable[[dict[str, Any]], E]
 
 
-def default_engine_factory() -> EngineFactory:
-    engine_cls: Any = importlib.import_module("engine").Engine
-    return EngineFactory(new=engine_cls, from_snapshot=engine_cls.from_snapshot)
+def default_engine_factory() -> EngineFactory[Engine]:
+    return EngineFactory(new=Engine, from_snapshot=Engine.from_snapshot)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,11 +142,19 @@ def latest_snapshot(directory: Path | str, *, max_seq: int | None = None) -> Sna
     return None
 
 
+@overload
+def recover(directory: Path | str, *, journal: Journal | None = None, factory: None = None) -> tuple[Engine, int]: ...
+
+
+@overload
+def recover(directory: Path | str, *, journal: Journal | None = None, factory: EngineFactory[E]) -> tuple[E, int]: ...
+
+
 def recover(
     directory: Path | str,
     *,
     journal: Journal | None = None,
-    factory: EngineFactory | None = None,
+    factory: EngineFactory[Any] | None = None,
 ) -> tuple[Any, int]:
     """Rebuild the engine: latest snapshot + replay of the journal after it.
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -229,14 +229,14 @@ class StoreWriter:
                 self._queue.popleft()
 
 
-def _factory(factory: EngineFactory | None) -> EngineFactory:
+def _factory(factory: EngineFactory[Any] | None) -> EngineFactory[Any]:
     from journal.snapshot import default_engine_factory
 
     return factory or default_engine_factory()
 
 
 def rebuild_from_journal(
-    journal: Journal, store: Store, *, factory: EngineFactory | None = None, batch_size: int = 5000
+    journal: Journal, store: Store, *, factory: EngineFactory[Any] | None = None, batch_size: int = 5000
 ) -> int:
     """Drop the orders/trades projection and rebuild it by replaying the whole journal through a
     fresh engine. Settlement states are re-mirrored from the settlements table. Returns last seq."""
@@ -245,7 +245,7 @@ def rebuild_from_journal(
 
 
 def sync_from_journal(
-    journal: Journal, store: Store, *, factory: EngineFactory | None = None, batch_size: int = 5000
+    journal: Journal, store: Store, *, factory: EngineFactory[Any] | None = None, batch_size: int = 5000
 ) -> int:
     """Project the journal commands the store has not seen yet (after a crash the asynchronous
     store may lag the journal). Starts the engine from the newest snapshot at or before the store's

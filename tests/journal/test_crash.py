@@ -11,7 +11,6 @@ from types import ModuleType
 import pytest
 
 from journal.journal import segment_name
-from tests.journal.conftest import _real_engine_factory
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +25,7 @@ def _crash_test() -> ModuleType:
 
 
 def _engine() -> str:
-    return "engine:Engine" if _real_engine_factory() is not None else "tests.journal.fakes:FakeEngine"
+    return "engine:Engine"
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence, Set
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ from tests.journal.conftest import StepClock
 
 
 async def _run(
-    directory: Path, factory: EngineFactory, commands: Sequence[Command], *, snapshot_after: Set[int] = frozenset()
+    directory: Path, factory: EngineFactory[Any], commands: Sequence[Command], *, snapshot_after: Set[int] = frozenset()
 ) -> Sequencer:
     journal = Journal.open(directory)
     engine, _ = recover(directory, journal=journal, factory=factory)
@@ -32,12 +33,12 @@ async def _run(
     return seqr
 
 
-def _state(directory: Path, factory: EngineFactory) -> dict[str, object]:
+def _state(directory: Path, factory: EngineFactory[Any]) -> dict[str, object]:
     engine, seq = recover(directory, factory=factory)
     return {"seq": seq, "engine": engine.snapshot()}
 
 
-def _clean_replay(directory: Path, factory: EngineFactory) -> dict[str, object]:
+def _clean_replay(directory: Path, factory: EngineFactory[Any]) -> dict[str, object]:
     engine = factory.new()
     seq = 0
     with Journal.open(directory) as journal:
@@ -46,7 +47,7 @@ def _clean_replay(directory: Path, factory: EngineFactory) -> dict[str, object]:
     return {"seq": seq, "engine": engine.snapshot()}
 
 
-async def test_snapshot_plus_replay_equals_the_live_engine(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_snapshot_plus_replay_equals_the_live_engine(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     commands: list[Command] = [AddInstrument(ts=0, spec=SPEC), *[order(i, price=100 + i % 5) for i in range(30)]]
     seqr = await _run(tmp_path, factory, commands, snapshot_after={10, 20})
     live = {"seq": seqr.applied_seq, "engine": seqr.engine.snapshot()}
@@ -55,7 +56,7 @@ async def test_snapshot_plus_replay_equals_the_live_engine(tmp_path: Path, facto
     assert _state(tmp_path, factory) == live == _clean_replay(tmp_path, factory)
 
 
-async def test_damaged_newest_snapshot_falls_back_to_the_previous(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_damaged_newest_snapshot_falls_back_to_the_previous(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     commands: list[Command] = [AddInstrument(ts=0, spec=SPEC), *[order(i) for i in range(12)]]
     await _run(tmp_path, factory, commands, snapshot_after={5, 10})
     newest = list_snapshots(tmp_path)[-1]
@@ -65,20 +66,20 @@ async def test_damaged_newest_snapshot_falls_back_to_the_previous(tmp_path: Path
     assert _state(tmp_path, factory) == _clean_replay(tmp_path, factory)
 
 
-async def test_a_snapshot_ahead_of_the_journal_means_lost_data(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_a_snapshot_ahead_of_the_journal_means_lost_data(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     await _run(tmp_path, factory, [AddInstrument(ts=0, spec=SPEC), order(1), order(2)], snapshot_after={3})
     (tmp_path / segment_name(1)).unlink()
     with pytest.raises(SnapshotError, match="journal data is missing"):
         recover(tmp_path, factory=factory)
 
 
-async def test_old_snapshots_are_pruned(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_old_snapshots_are_pruned(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     commands: list[Command] = [AddInstrument(ts=0, spec=SPEC), *[order(i) for i in range(6)]]
     await _run(tmp_path, factory, commands, snapshot_after={1, 2, 3, 4, 5})
     assert [p.name[9:29] for p in list_snapshots(tmp_path)] == [f"{n:020d}" for n in (3, 4, 5)]
 
 
-async def test_recovery_after_a_torn_last_record(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_recovery_after_a_torn_last_record(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     commands: list[Command] = [AddInstrument(ts=0, spec=SPEC), *[order(i, price=100 + i % 3) for i in range(8)]]
     await _run(tmp_path, factory, commands, snapshot_after={4})
     before_last = tmp_path / "before"
@@ -96,7 +97,7 @@ async def test_recovery_after_a_torn_last_record(tmp_path: Path, factory: Engine
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commands=st.lists(trading_commands, min_size=1, max_size=60), data=st.data())
 def test_recovery_from_any_snapshot_point_is_exact(
-    tmp_path_factory: pytest.TempPathFactory, factory: EngineFactory, commands: list[Command], data: st.DataObject
+    tmp_path_factory: pytest.TempPathFactory, factory: EngineFactory[Any], commands: list[Command], data: st.DataObject
 ) -> None:
     directory = tmp_path_factory.mktemp("j")
     all_commands: list[Command] = [AddInstrument(ts=0, spec=SPEC), *commands]
@@ -106,7 +107,7 @@ def test_recovery_from_any_snapshot_point_is_exact(
     assert _state(directory, factory) == live == _clean_replay(directory, factory)
 
 
-async def test_a_snapshot_write_cut_short_is_ignored_and_cleaned(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_a_snapshot_write_cut_short_is_ignored_and_cleaned(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     await _run(tmp_path, factory, [AddInstrument(ts=0, spec=SPEC), order(1)], snapshot_after={1})
     stale = tmp_path / "snapshot-00000000000000000002.json.123.456.tmp"
     stale.write_bytes(b"half a snapsh")

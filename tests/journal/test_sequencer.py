@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ async def _started(seq: Sequencer) -> Sequencer:
     return seq
 
 
-async def test_commands_are_acknowledged_after_durability_in_order(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_commands_are_acknowledged_after_durability_in_order(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     journal = Journal.open(tmp_path)
     seqr = await _started(Sequencer(factory.new(), journal, clock=StepClock()))
     seen: list[tuple[int, int]] = []
@@ -70,7 +71,7 @@ async def test_batches_never_exceed_max_batch(tmp_path: Path) -> None:
     assert sum(sizes) == 40 and max(sizes) == 7
 
 
-async def test_timestamps_never_go_backwards_even_if_the_clock_does(factory: EngineFactory) -> None:
+async def test_timestamps_never_go_backwards_even_if_the_clock_does(factory: EngineFactory[Any]) -> None:
     clock = StepClock(start=1_000, step=1)
     seqr = await _started(Sequencer(factory.new(), None, clock=clock))
     await seqr.submit(AddInstrument(ts=0, spec=SPEC))
@@ -81,7 +82,7 @@ async def test_timestamps_never_go_backwards_even_if_the_clock_does(factory: Eng
     assert seqr.last_ts == 1_001
 
 
-async def test_stop_drains_the_queue_and_then_refuses(factory: EngineFactory) -> None:
+async def test_stop_drains_the_queue_and_then_refuses(factory: EngineFactory[Any]) -> None:
     seqr = await _started(Sequencer(factory.new(), None))
     first = asyncio.ensure_future(seqr.submit(AddInstrument(ts=0, spec=SPEC)))
     pending = [asyncio.ensure_future(seqr.submit(order(i))) for i in range(10)]
@@ -172,7 +173,7 @@ async def test_a_failing_listener_does_not_stop_others(caplog: pytest.LogCapture
     assert sum("listener" in r.message for r in caplog.records) == 1
 
 
-async def test_restart_continues_numbering_and_time(tmp_path: Path, factory: EngineFactory) -> None:
+async def test_restart_continues_numbering_and_time(tmp_path: Path, factory: EngineFactory[Any]) -> None:
     journal = Journal.open(tmp_path)
     seqr = await _started(Sequencer(factory.new(), journal, clock=StepClock(start=5_000)))
     await seqr.submit(AddInstrument(ts=0, spec=SPEC))

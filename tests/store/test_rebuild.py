@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -9,18 +10,12 @@ from engine import AddInstrument, AmendOrder, CancelOrder, Command, NewOrder, Si
 from journal import EngineFactory, Journal, Sequencer
 from store import Store, StoreError, StoreWriter, rebuild_from_journal, sync_from_journal
 from tests.journal.commands import SPEC
-from tests.journal.conftest import StepClock, _real_engine_factory
-from tests.journal.fakes import FakeEngine
+from tests.journal.conftest import FACTORIES, StepClock
 
 
-@pytest.fixture(params=["fake", "real"])
-def factory(request: pytest.FixtureRequest) -> EngineFactory:
-    if request.param == "fake":
-        return EngineFactory(new=FakeEngine, from_snapshot=FakeEngine.from_snapshot)
-    real = _real_engine_factory()
-    if real is None:
-        pytest.skip("engine.Engine not implemented yet")
-    return real
+@pytest.fixture(params=sorted(FACTORIES))
+def factory(request: pytest.FixtureRequest) -> EngineFactory[Any]:
+    return FACTORIES[request.param]()
 
 
 PARTICIPANTS = ["alice", "bob", "carol"]
@@ -61,7 +56,7 @@ def _tables(store: Store) -> tuple[object, object]:
 async def _live(
     directory: Path,
     store: Store,
-    factory: EngineFactory,
+    factory: EngineFactory[Any],
     commands: list[Command],
     *,
     store_until: int,
@@ -86,7 +81,9 @@ async def _live(
     return seqr.applied_seq
 
 
-async def test_rebuild_reproduces_the_live_projection(tmp_path: Path, store: Store, factory: EngineFactory) -> None:
+async def test_rebuild_reproduces_the_live_projection(
+    tmp_path: Path, store: Store, factory: EngineFactory[Any]
+) -> None:
     commands = [AddInstrument(ts=0, spec=SPEC), *_commands(150, seed=1)]
     await _live(tmp_path, store, factory, commands, store_until=len(commands))
     live = _tables(store)
@@ -97,7 +94,7 @@ async def test_rebuild_reproduces_the_live_projection(tmp_path: Path, store: Sto
     assert _tables(store) == live
 
 
-async def test_sync_catches_a_lagging_store_up(tmp_path: Path, store: Store, factory: EngineFactory) -> None:
+async def test_sync_catches_a_lagging_store_up(tmp_path: Path, store: Store, factory: EngineFactory[Any]) -> None:
     commands = [AddInstrument(ts=0, spec=SPEC), *_commands(120, seed=2)]
     await _live(tmp_path, store, factory, commands, store_until=50, snapshot_at=40)
     assert store.last_projected_seq() == 50
@@ -109,7 +106,9 @@ async def test_sync_catches_a_lagging_store_up(tmp_path: Path, store: Store, fac
     assert _tables(store) == synced
 
 
-async def test_a_store_ahead_of_the_journal_is_an_error(tmp_path: Path, store: Store, factory: EngineFactory) -> None:
+async def test_a_store_ahead_of_the_journal_is_an_error(
+    tmp_path: Path, store: Store, factory: EngineFactory[Any]
+) -> None:
     commands = [AddInstrument(ts=0, spec=SPEC), *_commands(5, seed=3)]
     await _live(tmp_path, store, factory, commands, store_until=len(commands))
     other = tmp_path / "other"
