@@ -168,7 +168,7 @@ class ParticipantView:
     status: str  # "active" | "suspended"
     category: str  # e.g. "MIFID_PROFESSIONAL"
     jurisdiction: str  # ISO 3166 alpha-2
-    kyc_expiry_ts: int | None
+    kyc_expiry_ts: int | None  # ns since the epoch, like every *_ts in the venue
     wallet: str | None
     verified: bool  # on-chain identity registry
     frozen: bool  # on-chain wallet freeze

@@ -62,9 +62,9 @@
     if (ns === null || ns === undefined) return "—";
     return new Date(Number(ns) / 1e6).toISOString().replace("T", " ").slice(0, 19) + "Z";
   }
-  function fmtDate(sec) {
-    if (sec === null || sec === undefined) return "—";
-    return new Date(Number(sec) * 1000).toISOString().slice(0, 10);
+  function fmtDate(ns) {
+    if (ns === null || ns === undefined) return "—";
+    return new Date(Number(ns) / 1e6).toISOString().slice(0, 10);
   }
   function fmtUnits(text, decimals) {
     if (text === null || text === undefined) return "—";

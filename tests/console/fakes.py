@@ -172,7 +172,7 @@ class FakeVenue:
             reason = "PARTICIPANT_SUSPENDED" if p.status != "active" else "WALLET_FROZEN" if p.frozen else None
             views.append(ParticipantView(
                 participant=p.participant, name=p.name, status=p.status, category="MIFID_PROFESSIONAL",
-                jurisdiction="CH", kyc_expiry_ts=1_893_456_000, wallet=p.wallet, verified=p.wallet is not None,
+                jurisdiction="CH", kyc_expiry_ts=1_893_456_000 * 10**9, wallet=p.wallet, verified=p.wallet is not None,
                 frozen=p.frozen, note_balance=500 * 10**18 + 25 * 10**16, cash_balance=1_250_000 * 10**6,
                 open_buy_reserved=0, open_sell_reserved=0, eligible=reason is None, reason=reason,
             ))
