@@ -156,3 +156,26 @@ def test_participant_status_change_and_views() -> None:
     assert rows["buyer"].reason == "PARTICIPANT_SUSPENDED"
     assert rows["seller"].eligible and rows["seller"].verified and not rows["seller"].frozen
     assert rows["seller"].note_balance > 0
+
+
+def test_acceptances_are_recorded_when_asked() -> None:
+    from compliance import ChainStateCache, Gatekeeper
+
+    gk, _ = World().build()
+    records: list[object] = []
+    # same state, new gatekeeper that records acceptances too
+    cache: ChainStateCache = gk.cache
+    gk2 = Gatekeeper(cache, settlement_address="0x" + "33" * 20, on_decision=records.append,
+                     record_acceptances=True)
+    rules = gk.rules(SYMBOL)
+    assert rules is not None
+    gk2.set_rules(rules)
+    for p in gk.participants():
+        gk2.upsert_participant(p)
+    d = gk2.check_new_order(participant="buyer", symbol=SYMBOL, side=Side.BUY, qty=1, price=1, now_ts=0)
+    assert d.ok
+    assert len(records) == 1
+    assert records[0].ok and records[0].code_name == "OK"  # type: ignore[attr-defined]
+    assert gk2.rejection_counts() == {}
+    assert gk2.eligibility("buyer", SYMBOL, 0).ok
+    assert gk2.eligibility("nobody", SYMBOL, 0).code is ReasonCode.PARTICIPANT_UNKNOWN
