@@ -166,6 +166,7 @@ class Driver:
         self.problems: list[str] = []
         self.restarts: list[dict[str, Any]] = []
         self.tears = 0
+        self.stream_sent = 0
 
     # ------------------------------------------------------------ command stream
 
@@ -297,12 +298,14 @@ class Driver:
             last = run == runs - 1
             kill_after = None if last else self.rng.randint(1, per_run)
             acked_this_run = 0
-            to_send = per_run if not last else self.args.orders - per_run * (runs - 1)
+            # Killed runs stop early; the last run sends whatever of the budget is left.
+            to_send = per_run if not last else max(0, self.args.orders - self.stream_sent)
             killed = False
             while to_send > 0 or outstanding:
                 while to_send > 0 and len(outstanding) < self.args.window:
                     outstanding.add(self.submit(node, self.random_command(self.next_id), run))
                     to_send -= 1
+                    self.stream_sent += 1
                     if kill_after is not None and self.rng.random() < 0.02:
                         break  # vary how much is in flight when the kill lands
                 node.wait_any(0.01)
