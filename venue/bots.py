@@ -106,8 +106,12 @@ class MarketMaker:
                         await stream.amend(order_id, price=price, qty=qty)
                 except ApiError as exc:
                     self.stats.rejected_with(exc.code)
-                    # filled, cancelled or would cross: forget it and quote afresh next round
-                    self._quotes.pop((side, level), None)
+                    # filled, cancelled, would cross, or an amend below the filled quantity: make sure
+                    # nothing is left behind, then quote afresh next round
+                    stale = self._quotes.pop((side, level), None)
+                    if stale is not None and exc.code != "UNKNOWN_ORDER":
+                        with contextlib.suppress(ApiError):
+                            await stream.cancel(stale)
                 except TransportError:
                     self.stats.errors += 1
                     raise
