@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from engine import AddInstrument, AmendOrder, CancelOrder, Command, NewOrder, Side
+from engine import AddInstrument, AmendOrder, CancelOrder, Command, Engine, NewOrder, Side
 from journal import EngineFactory, Journal, Sequencer
-from store import Store, StoreError, StoreWriter, rebuild_from_journal, sync_from_journal
+from journal.snapshot import default_engine_factory
+from store import OrderStatus, Store, StoreError, StoreWriter, rebuild_from_journal, sync_from_journal
 from tests.journal.commands import SPEC
 from tests.journal.conftest import FACTORIES, StepClock
 
@@ -61,7 +62,7 @@ async def _live(
     *,
     store_until: int,
     snapshot_at: int | None = None,
-) -> int:
+) -> Sequencer:
     """Run commands through the sequencer; the store writer only sees the first ``store_until``."""
     journal = Journal.open(directory)
     seqr = Sequencer(factory.new(), journal, clock=StepClock())
@@ -78,7 +79,28 @@ async def _live(
     await seqr.stop()
     await writer.stop()
     journal.close()
-    return seqr.applied_seq
+    return seqr
+
+
+async def test_open_orders_in_the_store_match_the_engine(tmp_path: Path, store: Store) -> None:
+    commands = [AddInstrument(ts=0, spec=SPEC), *_commands(300, seed=4)]
+    seqr = await _live(tmp_path, store, default_engine_factory(), commands, store_until=len(commands))
+    engine = seqr.engine
+    assert isinstance(engine, Engine)
+    in_engine = {(o.order_id, o.participant, o.price, o.qty, o.remaining) for o in engine.open_orders()}
+    in_store = {
+        (o.order_id, o.participant, o.price, o.qty, o.remaining)
+        for o in store.list_orders(status=[OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED])
+    }
+    assert in_engine and in_store == in_engine
+    for o in store.list_orders():
+        assert o.filled + o.remaining <= o.qty
+        assert (o.status is OrderStatus.FILLED) == (o.filled == o.qty and o.remaining == 0)
+    filled_by_trades: dict[int, int] = {}
+    for t in store.list_trades():
+        filled_by_trades[t.maker_order_id] = filled_by_trades.get(t.maker_order_id, 0) + t.qty
+        filled_by_trades[t.taker_order_id] = filled_by_trades.get(t.taker_order_id, 0) + t.qty
+    assert {o.order_id: o.filled for o in store.list_orders() if o.filled} == filled_by_trades
 
 
 async def test_rebuild_reproduces_the_live_projection(
