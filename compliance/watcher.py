@@ -89,6 +89,7 @@ class SyncBatch:
     tokens: frozenset[str] = frozenset()
     cash_tokens: frozenset[str] = frozenset()
     registries: tuple[tuple[str, str], ...] = ()
+    spenders: frozenset[str] = frozenset()
 
 
 class ChainWatcher:
@@ -122,6 +123,7 @@ class ChainWatcher:
         self._synced_wallets: set[str] = set()
         self._synced_tokens: set[str] = set()
         self._synced_cash: set[str] = set()
+        self._synced_spenders: frozenset[str] = frozenset()
         self._holders_scanned: set[str] = set()
         self._force_full = False
         # counters for operators / benchmarks
@@ -174,6 +176,7 @@ class ChainWatcher:
         full = (
             self._force_full or self._next_block is None
             or self._clock() - self._last_full >= self.resync_interval_s
+            or not targets.spenders <= self._synced_spenders  # a new spender: every allowance is unknown
         )
         plan = _Plan()
         if full:
@@ -205,7 +208,8 @@ class ChainWatcher:
             logs = self._plan_from_logs(plan, self._next_block, head, targets)
         updates, registries = self._read(plan, head, sorted(targets.spenders))
         return SyncBatch(head=head, updates=tuple(updates), logs=logs, full=full, wallets=tracked, tokens=tokens,
-                         cash_tokens=cash_tokens, registries=tuple(sorted(registries.items())))
+                         cash_tokens=cash_tokens, registries=tuple(sorted(registries.items())),
+                         spenders=targets.spenders)
 
     def _get_logs(self, addresses: Sequence[str], topics: Sequence[bytes], start: int, end: int) -> list[Any]:
         out: list[Any] = []
@@ -357,6 +361,7 @@ class ChainWatcher:
         if self.start_block is not None:
             self._holders_scanned |= batch.tokens
         if batch.full:
+            self._synced_spenders = batch.spenders
             self._last_full = self._clock()
             self._force_full = False
             self.full_syncs += 1

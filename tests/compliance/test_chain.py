@@ -256,3 +256,12 @@ def test_confirmations_delay_what_the_watcher_believes(market: Market) -> None:
     market.chain.mine(1)
     watcher.poll_once()
     assert cache.frozen(market.deployment.token, market.alice) is True
+
+
+def test_a_spender_tracked_later_gets_its_allowances_read(market: Market) -> None:
+    other = Web3.to_checksum_address("0x" + "0d" * 20)
+    market.chain.transact(market.admin.token.functions.approve(other, 7), market.alice)
+    market.cache.track_spender(other)
+    assert market.cache.allowance(market.deployment.token, market.alice, other) is None
+    market.watcher.poll_once()
+    assert market.cache.allowance(market.deployment.token, market.alice, other) == 7
