@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine import AddInstrument, AmendOrder, CancelOrder, Command, Engine, NewOrder, Side
+from engine import AddInstrument, AmendOrder, CancelOrder, Command, Engine, NewOrder, Side, StpMode, TimeInForce
 from journal import EngineFactory, Journal, Sequencer
 from journal.snapshot import default_engine_factory
 from store import OrderStatus, Store, StoreError, StoreWriter, rebuild_from_journal, sync_from_journal
@@ -36,6 +36,8 @@ def _commands(n: int, seed: int) -> list[Command]:
                     side=rnd.choice(list(Side)),
                     qty=rnd.randint(1, 10),
                     price=rnd.randint(97, 103),
+                    tif=rnd.choice([TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK]),
+                    stp=rnd.choice(list(StpMode)),
                     client_order_id=f"c{i}",
                 )
             )
