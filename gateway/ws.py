@@ -159,6 +159,8 @@ class Session:
     async def _cancel_on_disconnect(self) -> None:
         if self.key is None or not self.cancel_on_disconnect:
             return
+        if self._tasks:  # commands already read reach the venue before the mass cancel
+            await asyncio.wait(set(self._tasks), timeout=10)
         await self.gw.orders.mass_cancel(self.key.participant, MassCancelRequest(), session=self.id,
                                          reason=CancelReason.DISCONNECT)
 
@@ -181,7 +183,7 @@ class Session:
             if remaining <= 0:
                 self._end(code, reason)
                 break
-            self._wake.clear()
+            self._wake.clear()  # set by _end and at login only: no per-frame wake-ups
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=remaining)
 
@@ -190,8 +192,7 @@ class Session:
             frame = await self.ws.receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            self._last_seen = time.monotonic()
-            self._wake.set()  # re-arm the watchdog with the new deadline
+            self._last_seen = time.monotonic()  # the watchdog reads it when its current wait ends
             try:
                 self._handle(frame)
             except ApiError as err:
@@ -257,6 +258,7 @@ class Session:
         key = self.gw.auth.verify_login(msg.key_id, msg.ts, msg.signature, self.nonce)
         self.key = key
         self.cancel_on_disconnect = msg.cancel_on_disconnect and key.role is Role.TRADER
+        self._wake.set()  # the watchdog switches from the login to the heartbeat timeout
         self.push(dumps({"op": "login", "req_id": rid, "ok": True, "result": {
             "participant": key.participant, "role": str(key.role), "session_id": self.id,
             "cancel_on_disconnect": self.cancel_on_disconnect}}))

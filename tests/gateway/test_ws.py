@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import websockets
 
+from engine import MassCancel, NewOrder
 from gateway import GatewayConfig, create_app
 from gateway.ports import SettlementNotice, SettlementState
 from tests.gateway.conftest import client
@@ -286,3 +287,16 @@ async def _until(cond: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.02)
+
+
+async def test_cancel_on_disconnect_also_covers_orders_still_in_flight(
+        url: str, keys: dict[str, Keyring], venue: FakeVenue) -> None:
+    conn, welcome = await _raw(url)
+    assert (await _ask(conn, _login_msg(keys["alice"], welcome["nonce"], cancel_on_disconnect=True)))["ok"]
+    for i in range(30):
+        await conn.send(json.dumps({"op": "new_order", "symbol": "OMN-A", "side": "buy", "qty": "1",
+                                    "price": str(50 + i)}))
+    await conn.close()  # without waiting for a single ack
+    await _until(lambda: bool(venue.submitted) and isinstance(venue.submitted[-1], MassCancel))
+    assert sum(isinstance(cmd, NewOrder) for cmd in venue.submitted) == 30
+    assert venue.open_orders("alice") == []
