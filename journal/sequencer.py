@@ -167,8 +167,9 @@ class Sequencer:
         self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future))
         assert self._wakeup is not None
         self._wakeup.set()
-        # Shield: a caller that goes away must not cancel a command that is already sequenced.
-        result = await asyncio.shield(future)
+        # A caller that goes away cancels only this future; the command stays queued and is still
+        # journaled and applied (the writer skips resolving cancelled futures).
+        result = await future
         return seq, stamped, result
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
