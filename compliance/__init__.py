@@ -21,7 +21,8 @@ Public API::
     gk.check_amend(participant=, order=OrderView, new_price=, new_qty=, now_ts=)  # hold: bind/release
     gk.on_engine_events(result.events)         # fills -> obligations, cancels/expiries release, amends
     gk.check_trade(fill, now_ts=)              # before settlement: both sides' eligibility
-    gk.on_trade_finished(trade_id, block=)     # confirmed/failed: obligations released
+    gk.on_trade_finished(trade_id, block=, failed=)  # failed: released now; confirmed: once the cache
+                                               # has applied ``block`` (unknown: after two more polls)
     gk.rejection_counts(); gk.recent_rejections(n); gk.state_of(pid); gk.participant_views()
 
 Market buys must carry a protection price (cash is reserved at it), else ``PROTECTION_PRICE_REQUIRED``.

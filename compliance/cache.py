@@ -26,6 +26,7 @@ class ChainStateCache:
     def __init__(self) -> None:
         self.block: int = -1  # last block whose events are fully applied
         self.synced_at_ns: int | None = None  # wall clock of the last successful sync
+        self.syncs = 0  # completed polls
         self._tokens: set[str] = set()  # ERC-3643 security tokens
         self._cash_tokens: set[str] = set()
         self._spenders: set[str] = set()  # allowances tracked towards these (the settlement contract)
@@ -125,8 +126,10 @@ class ChainStateCache:
         self.version += 1
 
     def mark_synced(self, block: int, at_ns: int) -> None:
+        """A watcher poll completed: everything up to ``block`` is applied."""
         self.block = max(self.block, block)
         self.synced_at_ns = at_ns
+        self.syncs += 1
 
     # ------------------------------------------------------------ readers (the checks)
 

@@ -9,6 +9,7 @@ Reservation lifecycle (all amounts integer base units)::
     Fill            -> the filled part leaves the hold and becomes a pending-settlement obligation
     cancel / expiry -> the hold is released;  amend -> the hold follows the new price / remaining
     on_settled      -> obligation released once the cache has seen the settlement block
+                       (block unknown: after two more completed watcher polls)
     on_settlement_failed -> obligation released at once (nothing moved on chain)
 
 A buy reserves ``price * tick_size * remaining`` cash (against both balance and allowance to the
@@ -131,6 +132,7 @@ class Gatekeeper:
         self._unbound: dict[tuple[object, ...], deque[int]] = {}
         self._obligations: dict[tuple[int, Side], _Res] = {}
         self._settled_heap: list[tuple[int, int]] = []  # (block, trade id) waiting for the cache
+        self._settled_syncs: list[tuple[int, int]] = []  # (cache.syncs needed, trade id)
         self._last_seq = 0
         # aggregates, kept incrementally (``validate`` recomputes them)
         self._cash_res: Counter[tuple[str, str]] = Counter()  # (wallet, cash token)
@@ -681,20 +683,28 @@ class Gatekeeper:
         self._add_obligation(trade_id, symbol, seller, Side.SELL, price, qty)
 
     def on_settled(self, trade_id: int, *, block: int | None = None) -> None:
-        """Settlement confirmed in ``block``: the obligations stay reserved until the cache has applied
-        that block (then the chain balances already reflect the transfer)."""
-        if block is None or block <= self.cache.block:
-            self._release_trade(trade_id)
+        """Settlement confirmed. The obligations stay reserved until the cache shows the transfers:
+        with ``block``, until the cache has applied that block; without it, until two more watcher
+        polls have completed (a poll already in flight may have read the chain before the transfer)."""
+        if block is not None:
+            if block <= self.cache.block:
+                self._release_trade(trade_id)
+            else:
+                heapq.heappush(self._settled_heap, (block, trade_id))
         else:
-            heapq.heappush(self._settled_heap, (block, trade_id))
+            heapq.heappush(self._settled_syncs, (self.cache.syncs + 2, trade_id))
 
     def on_settlement_failed(self, trade_id: int) -> None:
+        """Nothing moved on chain: the obligations are released at once."""
         self._release_trade(trade_id)
 
-    def on_trade_finished(self, trade_id: int, *, block: int | None = None) -> None:
-        """Settlement reached a terminal state (confirmed or failed). Pass the confirmation ``block``
-        when known so the obligation is held until the cache has seen the transfers."""
-        self.on_settled(trade_id, block=block)
+    def on_trade_finished(self, trade_id: int, *, block: int | None = None, failed: bool = False) -> None:
+        """Settlement reached a terminal state. ``failed``: released at once; confirmed: see
+        ``on_settled`` (pass the confirmation ``block`` when known for the earliest exact release)."""
+        if failed:
+            self.on_settlement_failed(trade_id)
+        else:
+            self.on_settled(trade_id, block=block)
 
     def _release_trade(self, trade_id: int) -> None:
         for side in (Side.BUY, Side.SELL):
@@ -705,6 +715,10 @@ class Gatekeeper:
     def _purge_settled(self) -> None:
         heap = self._settled_heap
         while heap and heap[0][0] <= self.cache.block:
+            _, trade_id = heapq.heappop(heap)
+            self._release_trade(trade_id)
+        heap = self._settled_syncs
+        while heap and heap[0][0] <= self.cache.syncs:
             _, trade_id = heapq.heappop(heap)
             self._release_trade(trade_id)
 

@@ -120,7 +120,11 @@ def test_fill_moves_reservation_to_obligation_and_settlement_releases_it(tight: 
     # the price improvement is free again: 4 lots * 10 ticks * 7
     assert gk.check_new_order(participant="buyer", symbol=SYMBOL, side=Side.BUY, qty=1, price=40,
                               now_ts=NOW).ok
-    gk.on_trade_finished(1)
+    gk.on_trade_finished(1)  # confirmed, block unknown: held for two more watcher polls
+    assert gk.reserved_notes(SELLER_WALLET, TOKEN) == 1000 * 4
+    gk.cache.mark_synced(gk.cache.block, NOW)  # this poll may have started before the transfer
+    assert gk.reserved_notes(SELLER_WALLET, TOKEN) == 1000 * 4
+    gk.cache.mark_synced(gk.cache.block, NOW)
     assert gk.reserved_notes(SELLER_WALLET, TOKEN) == 0
     assert gk.pending_obligations() == 0
     gk.validate()

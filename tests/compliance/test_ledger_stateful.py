@@ -35,7 +35,12 @@ class _Trade:
     seller: str
     price: int
     qty: int
-    settled_block: int | None = None
+    settled_block: int | None = None  # confirmed in this block, cache not there yet
+    settled_syncs: int | None = None  # confirmed without a block: released after this many cache syncs
+
+    @property
+    def open(self) -> bool:
+        return self.settled_block is None and self.settled_syncs is None
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -139,26 +144,35 @@ class LedgerMachine(RuleBasedStateMachine):
         if d.hold is not None and not bind_first:
             self.gk.bind(d.hold, oid)
 
-    @precondition(lambda self: any(t.settled_block is None for t in self.trades.values()))
-    @rule(data=st.data(), how=st.sampled_from(["now", "failed", "later"]))
+    @precondition(lambda self: any(t.open for t in self.trades.values()))
+    @rule(data=st.data(), how=st.sampled_from(["failed", "finished_failed", "block", "no_block", "seen_block"]))
     def settle(self, data: st.DataObject, how: str) -> None:
-        tid = data.draw(st.sampled_from(sorted(k for k, t in self.trades.items() if t.settled_block is None)))
+        tid = data.draw(st.sampled_from(sorted(k for k, t in self.trades.items() if t.open)))
+        cache = self.gk.cache
         if how == "failed":
             self.gk.on_settlement_failed(tid)
             del self.trades[tid]
-        elif how == "now":
-            self.gk.on_trade_finished(tid)
+        elif how == "finished_failed":
+            self.gk.on_trade_finished(tid, failed=True)
             del self.trades[tid]
-        else:
-            block = self.gk.cache.block + data.draw(st.integers(1, 3))
+        elif how == "seen_block":
+            self.gk.on_trade_finished(tid, block=cache.block)
+            del self.trades[tid]
+        elif how == "block":
+            block = cache.block + data.draw(st.integers(1, 3))
             self.gk.on_trade_finished(tid, block=block)
             self.trades[tid].settled_block = block
+        else:
+            self.gk.on_trade_finished(tid)
+            self.trades[tid].settled_syncs = cache.syncs + 2
 
-    @rule()
-    def chain_advances(self) -> None:
+    @rule(new_block=st.booleans())
+    def watcher_polls(self, new_block: bool) -> None:
         cache = self.gk.cache
-        cache.mark_synced(cache.block + 1, 0)
-        done = [k for k, t in self.trades.items() if t.settled_block is not None and t.settled_block <= cache.block]
+        cache.mark_synced(cache.block + int(new_block), 0)
+        done = [k for k, t in self.trades.items()
+                if (t.settled_block is not None and t.settled_block <= cache.block)
+                or (t.settled_syncs is not None and t.settled_syncs <= cache.syncs)]
         for tid in done:
             del self.trades[tid]
 
