@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import errno
+import io
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -147,19 +149,40 @@ def test_only_one_writer_per_directory(tmp_path: Path) -> None:
     Journal.open(tmp_path).close()  # released on close
 
 
+class _FullDisk(io.RawIOBase):
+    """Stands in for the segment file: writes half the data, then fails like a full disk."""
+
+    def __init__(self, real: BinaryIO) -> None:
+        self.real = real
+
+    def write(self, data: Any) -> int:
+        half = bytes(data)[: max(1, len(data) // 2)]
+        self.real.write(half)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def close(self) -> None:
+        self.real.close()
+
+
 def test_an_io_error_fails_the_journal_until_reopened(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path)
+    journal.append_batch(_records(1, 1))
     assert journal._file is not None
-    os.close(journal._file.fileno())  # simulate the disk going away
-    with pytest.raises(JournalWriteError, match="append failed"):
-        journal.append_batch(_records(1, 1))
+    journal._file = _FullDisk(journal._file)  # type: ignore[assignment]
+    with pytest.raises(JournalWriteError, match="No space left on device"):
+        journal.append_batch(_records(2, 1))
     with pytest.raises(JournalWriteError, match="reopen"):
-        journal.append_batch(_records(1, 1))
-    journal._file = None
+        journal.append_batch(_records(2, 1))
+    assert journal.last_seq == 1
     journal.close()
     with Journal.open(tmp_path) as reopened:
-        reopened.append_batch(_records(1, 1))
-        assert reopened.last_seq == 1
+        assert reopened.repaired is not None  # the half-written record is cut off
+        assert [s for s, _ in reopened.replay()] == [1]
+        reopened.append_batch(_records(2, 1))
+        assert reopened.last_seq == 2
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
