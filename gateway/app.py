@@ -7,6 +7,7 @@ authenticates with its own login message. ``/health``, ``/docs`` and ``/openapi.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -122,6 +124,29 @@ class SignedRequests:
         return key
 
 
+_SIGNED = {"key", "timestamp", "signature"}
+
+
+def _tidy_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Makes the spec say what the gateway does: the three auth headers are required together
+    (one security requirement, not three alternatives), and validation errors are our 400
+    ``ErrorResponse``, never FastAPI's default 422 ``HTTPValidationError``."""
+    for path_item in schema.get("paths", {}).values():
+        for op in path_item.values():
+            security = op.get("security")
+            if security and {name for req in security for name in req} == _SIGNED:
+                op["security"] = [{name: [] for name in sorted(_SIGNED)}]
+            responses = op.get("responses", {})
+            if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                del responses["422"]
+    text = json.dumps(schema.get("paths", {}))
+    schemas = schema.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" not in text:
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return schema
+
+
 def create_app(
     venue: VenuePort,
     *,
@@ -165,6 +190,14 @@ def create_app(
     for router in extra_routers:
         app.include_router(router)
     app.add_api_websocket_route(_WS_PATH, websocket_endpoint)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _tidy_openapi(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
