@@ -366,7 +366,7 @@ class VenueCore:
         self._settlement_counts[previous.value] -= 1
         self._settlement_counts[state.value] += 1
         if self._compliance is not None and state in (SettlementState.CONFIRMED, SettlementState.FAILED):
-            self._compliance.on_trade_finished(trade_id)
+            self._compliance.on_trade_finished(trade_id, block=block, failed=state is SettlementState.FAILED)
         self._publish_notice(notice, previous=previous)
 
     def _publish_notice(self, notice: SettlementNotice, previous: SettlementState | None) -> None:
