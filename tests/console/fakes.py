@@ -259,6 +259,7 @@ class FakeVenue:
 
     def _process(self, cmd: Any) -> Any:
         result = self._engine.process(dataclasses.replace(cmd, ts=self._now()))
+        self._engine.validate()  # the book's invariants hold after every command the console drives
         for event in result.events:
             if isinstance(event, Fill):
                 self._on_fill(event)
