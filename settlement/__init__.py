@@ -24,6 +24,7 @@ Exceptions (``code`` attribute is stable)::
      │    ├── TransactionRevertedError   transaction_reverted decoded ``reason``
      │    └── TransactionTimeoutError    transaction_timeout  no receipt / confirmations in time
      ├── UnknownAccountError             unknown_account      no key for that address
+     ├── InvalidAddressError             invalid_address      a value that should be an address is not
      ├── InvalidTradeError               invalid_trade        malformed trade handed to the service
      └── DeploymentError                 deployment_error     bad deployment config
 """
@@ -36,6 +37,7 @@ from settlement.errors import (
     ChainError,
     ChainUnavailableError,
     DeploymentError,
+    InvalidAddressError,
     InvalidTradeError,
     SettlementError,
     TransactionRevertedError,
@@ -56,6 +58,7 @@ __all__ = [
     "DemoDeployment",
     "DeploymentError",
     "Difference",
+    "InvalidAddressError",
     "InvalidTradeError",
     "SettlementError",
     "SettlementService",

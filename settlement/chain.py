@@ -30,6 +30,7 @@ from settlement import artifacts
 from settlement.errors import (
     ChainError,
     ChainUnavailableError,
+    InvalidAddressError,
     TransactionRevertedError,
     TransactionTimeoutError,
     UnknownAccountError,
@@ -38,6 +39,13 @@ from settlement.revert import decode_revert
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_BIN = artifacts.NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+
+
+def to_address(value: object) -> ChecksumAddress:
+    """Checksummed address, or ``InvalidAddressError`` for anything that is not a 20-byte address."""
+    if isinstance(value, str) and Web3.is_address(value):
+        return Web3.to_checksum_address(value)
+    raise InvalidAddressError(f"not an EVM address: {value!r}")
 
 
 def _revert_data(exc: ContractLogicError) -> str | None:
@@ -148,7 +156,7 @@ class Chain:
         return address
 
     def transfer_eth(self, sender: str, to: str, wei: int) -> TxReceipt:
-        return self.send({"to": Web3.to_checksum_address(to), "value": Wei(wei)}, sender, what="ETH transfer")
+        return self.send({"to": to_address(to), "value": Wei(wei)}, sender, what="ETH transfer")
 
     def mine(self, blocks: int = 1) -> None:
         """Mine blocks now (needed with anvil ``--no-mining`` or to reach confirmations)."""
@@ -158,7 +166,7 @@ class Chain:
             self._mine(blocks)
 
     def contract(self, address: str, abi: list[dict[str, Any]]) -> Contract:
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        return self.w3.eth.contract(address=to_address(address), abi=abi)
 
     def our_contract(self, name: str, address: str) -> Contract:
         return self.contract(address, artifacts.load(name).abi)
@@ -174,7 +182,7 @@ class Chain:
     ) -> TxReceipt:
         """Sign ``tx`` with ``sender``'s key, send it, wait for the receipt; raise if it reverted."""
         key = self.private_key(sender)
-        sender = Web3.to_checksum_address(sender)
+        sender = to_address(sender)
         params: dict[str, Any] = dict(tx)
         params["from"] = sender
         with rpc_errors(what):
@@ -195,7 +203,7 @@ class Chain:
     def transact(self, fn: ContractFunction, sender: str, **kwargs: Any) -> TxReceipt:
         what = f"{fn.fn_name}()"
         with rpc_errors(what):
-            tx = fn.build_transaction({"from": Web3.to_checksum_address(sender), "gas": 0})
+            tx = fn.build_transaction({"from": to_address(sender), "gas": 0})
         tx.pop("gas", None)
         for fee_key in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
             tx.pop(fee_key, None)  # type: ignore[misc]

@@ -19,7 +19,7 @@ from web3.contract.contract import Contract
 from web3.types import TxReceipt
 
 from settlement import artifacts
-from settlement.chain import Chain, connect, rpc_errors
+from settlement.chain import Chain, connect, rpc_errors, to_address
 from settlement.errors import DeploymentError, SettlementError
 
 MAX_UINT256 = 2**256 - 1
@@ -79,8 +79,8 @@ def deploy_demo(
     token_decimals: int = 0,
 ) -> DemoDeployment:
     """Deploy registry, compliance, OMN token, stablecoin and DvP contract; ``admin`` is owner and agent."""
-    admin = Web3.to_checksum_address(admin)
-    settler = Web3.to_checksum_address(settler)
+    admin = to_address(admin)
+    settler = to_address(settler)
     registry = chain.deploy(artifacts.load("DemoIdentityRegistry"), admin, admin)
     compliance = chain.deploy(artifacts.load("DemoCompliance"), admin, admin, max_holders, max_balance)
     token = chain.deploy(
@@ -114,7 +114,7 @@ def deploy_demo(
 
 def placeholder_identity(wallet: str) -> ChecksumAddress:
     """Deterministic stand-in for an investor's ONCHAINID contract in the demo registry."""
-    digest = keccak(b"omn-demo-identity:" + bytes.fromhex(Web3.to_checksum_address(wallet)[2:]))
+    digest = keccak(b"omn-demo-identity:" + bytes.fromhex(to_address(wallet)[2:]))
     return Web3.to_checksum_address(digest[12:])
 
 
@@ -136,26 +136,26 @@ class DemoAdmin:
 
     # identity registry
     def register_investor(self, wallet: str, country: int, identity: str | None = None) -> TxReceipt:
-        wallet = Web3.to_checksum_address(wallet)
+        wallet = to_address(wallet)
         return self._tx(
             self.registry.functions.registerIdentity(wallet, identity or placeholder_identity(wallet), country)
         )
 
     def remove_investor(self, wallet: str) -> TxReceipt:
-        return self._tx(self.registry.functions.deleteIdentity(Web3.to_checksum_address(wallet)))
+        return self._tx(self.registry.functions.deleteIdentity(to_address(wallet)))
 
     def set_country(self, wallet: str, country: int) -> TxReceipt:
-        return self._tx(self.registry.functions.updateCountry(Web3.to_checksum_address(wallet), country))
+        return self._tx(self.registry.functions.updateCountry(to_address(wallet), country))
 
     # token agent
     def freeze(self, wallet: str, frozen: bool = True) -> TxReceipt:
-        return self._tx(self.token.functions.setAddressFrozen(Web3.to_checksum_address(wallet), frozen))
+        return self._tx(self.token.functions.setAddressFrozen(to_address(wallet), frozen))
 
     def freeze_tokens(self, wallet: str, amount: int) -> TxReceipt:
-        return self._tx(self.token.functions.freezePartialTokens(Web3.to_checksum_address(wallet), amount))
+        return self._tx(self.token.functions.freezePartialTokens(to_address(wallet), amount))
 
     def unfreeze_tokens(self, wallet: str, amount: int) -> TxReceipt:
-        return self._tx(self.token.functions.unfreezePartialTokens(Web3.to_checksum_address(wallet), amount))
+        return self._tx(self.token.functions.unfreezePartialTokens(to_address(wallet), amount))
 
     def pause(self) -> TxReceipt:
         return self._tx(self.token.functions.pause())
@@ -164,10 +164,10 @@ class DemoAdmin:
         return self._tx(self.token.functions.unpause())
 
     def mint_notes(self, wallet: str, amount: int) -> TxReceipt:
-        return self._tx(self.token.functions.mint(Web3.to_checksum_address(wallet), amount))
+        return self._tx(self.token.functions.mint(to_address(wallet), amount))
 
     def burn_notes(self, wallet: str, amount: int) -> TxReceipt:
-        return self._tx(self.token.functions.burn(Web3.to_checksum_address(wallet), amount))
+        return self._tx(self.token.functions.burn(to_address(wallet), amount))
 
     # compliance rules
     def set_max_holders(self, n: int) -> TxReceipt:
@@ -178,7 +178,7 @@ class DemoAdmin:
 
     # cash and approvals
     def fund_cash(self, wallet: str, amount: int) -> TxReceipt:
-        return self._tx(self.stablecoin.functions.mint(Web3.to_checksum_address(wallet), amount))
+        return self._tx(self.stablecoin.functions.mint(to_address(wallet), amount))
 
     def approve_all(self, wallet: str, amount: int = MAX_UINT256) -> None:
         """The investor approves the settlement contract for both tokens (signed with the wallet's key)."""
@@ -188,11 +188,11 @@ class DemoAdmin:
 
     def grant_settler(self, settler: str) -> TxReceipt:
         role = self.settlement.functions.SETTLER_ROLE().call()
-        return self._tx(self.settlement.functions.grantRole(role, Web3.to_checksum_address(settler)))
+        return self._tx(self.settlement.functions.grantRole(role, to_address(settler)))
 
     def revoke_settler(self, settler: str) -> TxReceipt:
         role = self.settlement.functions.SETTLER_ROLE().call()
-        return self._tx(self.settlement.functions.revokeRole(role, Web3.to_checksum_address(settler)))
+        return self._tx(self.settlement.functions.revokeRole(role, to_address(settler)))
 
     def onboard(self, wallet: str, *, country: int, notes: int = 0, cash: int = 0) -> None:
         """Register, fund and approve an investor wallet in one go (demo and tests)."""
@@ -204,7 +204,7 @@ class DemoAdmin:
         self.approve_all(wallet)
 
     def balances(self, wallet: str) -> tuple[int, int]:
-        wallet = Web3.to_checksum_address(wallet)
+        wallet = to_address(wallet)
         with rpc_errors("balanceOf"):
             return (
                 int(self.token.functions.balanceOf(wallet).call()),

@@ -54,6 +54,12 @@ class UnknownAccountError(SettlementError):
     code = "unknown_account"
 
 
+class InvalidAddressError(SettlementError):
+    """A value given as an EVM address is not one."""
+
+    code = "invalid_address"
+
+
 class InvalidTradeError(SettlementError):
     """A trade handed to the settlement service is malformed (bad address, non-positive amount...)."""
 

@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from web3 import Web3
-
 from settlement import artifacts
-from settlement.chain import Chain, rpc_errors
+from settlement.chain import Chain, rpc_errors, to_address
 
 _Wallet = TypeVar("_Wallet", bound=str)
 
@@ -40,7 +38,7 @@ def reconcile(
     }
     diffs: list[Difference] = []
     for wallet in sorted(expected, key=str.lower):
-        address = Web3.to_checksum_address(wallet)
+        address = to_address(wallet)
         for index, asset in enumerate(("token", "cash")):
             want = expected[wallet][index]
             contract = contracts[asset]

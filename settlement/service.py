@@ -264,6 +264,10 @@ class SettlementService:
                 self._requeue_front(batch)
                 self._nonce = None
                 await asyncio.sleep(self.retry_delay)
+            except BaseException:
+                # A bug or cancellation: keep the trades so a restart (or recover()) still settles them.
+                self._requeue_front(batch)
+                raise
             finally:
                 self._busy = False
             await asyncio.sleep(0)  # let queued update callbacks run

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from web3 import Web3
 from web3.contract.contract import Contract
 
 from settlement.artifacts import load_trex
-from settlement.chain import Chain
+from settlement.chain import Chain, to_address
 from settlement.deploy import placeholder_identity
 
 TOKEN = "token/Token.sol/Token.json"
@@ -39,18 +38,18 @@ class TrexSuite:
     compliance: Contract
 
     def register(self, wallet: str, country: int) -> None:
-        wallet = Web3.to_checksum_address(wallet)
+        wallet = to_address(wallet)
         self.chain.transact(
             self.identity_registry.functions.registerIdentity(wallet, placeholder_identity(wallet), country),
             self.owner,
         )
 
     def mint(self, wallet: str, amount: int) -> None:
-        self.chain.transact(self.token.functions.mint(Web3.to_checksum_address(wallet), amount), self.owner)
+        self.chain.transact(self.token.functions.mint(to_address(wallet), amount), self.owner)
 
     def freeze(self, wallet: str, frozen: bool = True) -> None:
         self.chain.transact(
-            self.token.functions.setAddressFrozen(Web3.to_checksum_address(wallet), frozen), self.owner
+            self.token.functions.setAddressFrozen(to_address(wallet), frozen), self.owner
         )
 
 
@@ -65,7 +64,7 @@ def deploy_trex_suite(
 ) -> TrexSuite:
     """Token + identity registry (+ storage, empty claim topics, no trusted issuers) + modular
     compliance without modules; ``owner`` is owner and agent of token and registry; token unpaused."""
-    owner = Web3.to_checksum_address(owner)
+    owner = to_address(owner)
     topics = _deploy_init(chain, CLAIM_TOPICS, owner)
     issuers = _deploy_init(chain, TRUSTED_ISSUERS, owner)
     storage = _deploy_init(chain, IDENTITY_STORAGE, owner)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from settlement import (
+    InvalidAddressError,
     InvalidTradeError,
     SettlementService,
     SettlementStatus,
@@ -267,3 +268,14 @@ def test_reconcile_reports_differences(market: Market) -> None:
     )
     assert diff_buyer.delta == -4
     assert (diff_seller.wallet, diff_seller.asset, diff_seller.delta) == (market.seller, "token", 4)
+
+
+def test_admin_rejects_bad_addresses_and_reports_agent_errors(market: Market) -> None:
+    with pytest.raises(InvalidAddressError, match="not an EVM address: 'nope'"):
+        market.admin.freeze("nope")
+    with pytest.raises(TransactionRevertedError) as err:
+        market.admin.unfreeze_tokens(market.seller, 1)
+    assert err.value.reason == f"AmountExceedsFrozen(wallet={market.seller}, frozen=0, amount=1)"
+    with pytest.raises(TransactionRevertedError) as err:
+        market.chain.transact(market.admin.token.functions.pause(), market.seller)
+    assert err.value.reason == f"NotAgent(account={market.seller})"
