@@ -8,7 +8,8 @@
    sending the next, like a gateway connection), ``max_batch`` 1, 16, 128, 512: commands/s and
    ack latency p50/p99. The engine is a no-op (``--engine module:Class`` to use a real one), so the
    numbers are the sequencing + durability cost.
-Prints a Markdown table.
+3. The same with 1, 8 and 64 clients: the ack latency floor without queueing.
+Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -144,6 +145,14 @@ def main() -> None:
         n = min(args.commands, 4_000) if batch == 1 else args.commands
         r = asyncio.run(bench_sequencer(args.dir, n, batch, args.clients, make_engine(args.engine)))
         print(f"| {batch} | {r['cmds_per_s']:,.0f} | {r['avg_batch']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+
+    print(f"\nSequencer.submit, max_batch 512, fewer clients (latency without queueing), {engine_name}\n")
+    print("| clients | commands/s | avg batch | ack p50 ms | ack p99 ms |")
+    print("|---:|---:|---:|---:|---:|")
+    for clients in (1, 8, 64):
+        n = min(args.commands, 400 * clients)
+        r = asyncio.run(bench_sequencer(args.dir, n, 512, clients, make_engine(args.engine)))
+        print(f"| {clients} | {r['cmds_per_s']:,.0f} | {r['avg_batch']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
 
 
 if __name__ == "__main__":
