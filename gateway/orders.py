@@ -110,11 +110,11 @@ class OrderService:
         cmd = self.build_new(participant, req, session, coid)  # raises ApiError on bad input
         if req.client_order_id is None:
             return self._new_reply(await self._submit(participant, cmd), cmd)
-        ids = self._ids.setdefault(participant, OrderedDict())
+        ids = self._participant_ids(participant)
         fingerprint = tuple(req.model_dump().items())
         entry = ids.get(coid)
         if entry is not None:
-            if entry.fingerprint != fingerprint:
+            if entry.fingerprint and entry.fingerprint != fingerprint:
                 raise ApiError("CLIENT_ORDER_ID_REUSED",
                                f"client_order_id {coid!r} was already used for a different order")
             return await asyncio.shield(entry.future)
@@ -141,6 +141,29 @@ class OrderService:
         entry.order_id = order_id if isinstance(order_id, int) else None
         entry.done = True
         entry.future.set_result(reply)
+
+    def _participant_ids(self, participant: str) -> OrderedDict[str, _Entry]:
+        """This participant's remembered ids; on first use seeded from its open orders, so a
+        client retrying after a gateway restart gets its resting order, not a second one."""
+        ids = self._ids.get(participant)
+        if ids is None:
+            ids = self._ids[participant] = OrderedDict()
+            loop = asyncio.get_running_loop()
+            for view in self._venue.open_orders(participant):
+                listing = self._venue.listing(view.symbol)
+                if not view.client_order_id or listing is None:
+                    continue
+                filled = view.qty - view.remaining
+                body = {"order_id": view.order_id, "client_order_id": view.client_order_id, "symbol": view.symbol,
+                        "side": side_text(view.side), "status": _status(filled, view.qty, None),
+                        "price": format_price(view.price, listing), "qty": format_qty(view.qty, listing),
+                        "filled_qty": format_qty(filled, listing), "remaining_qty": format_qty(view.remaining, listing),
+                        "fills": [], "cancel_reason": None, "priority_kept": None, "ts": view.accepted_ts}
+                future: asyncio.Future[Reply] = loop.create_future()
+                future.set_result(Reply(200, body))
+                # empty fingerprint: the original request is unknown, any resend gets this order
+                ids[view.client_order_id] = _Entry(fingerprint=(), future=future, order_id=view.order_id, done=True)
+        return ids
 
     def _evict(self, ids: OrderedDict[str, _Entry]) -> None:
         while len(ids) > self._max_ids:
@@ -230,7 +253,7 @@ class OrderService:
         if order_id is not None:
             return order_id
         assert coid is not None
-        entry = self._ids.get(participant, OrderedDict()).get(coid)
+        entry = self._participant_ids(participant).get(coid)
         if entry is not None:
             if not entry.future.done():
                 await asyncio.shield(entry.future)

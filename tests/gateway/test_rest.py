@@ -290,3 +290,15 @@ async def test_order_types_time_in_force_and_stp(alice: VenueClient, bob: VenueC
     oldest = await alice.place("OMN-A", "buy", "1", "105", stp="cancel_oldest")
     assert oldest["status"] == "open"
     assert [o["order_id"] for o in await alice.my_orders()] == [oldest["order_id"]]
+
+
+async def test_resend_after_gateway_restart_returns_the_resting_order(
+        venue: FakeVenue, keys: dict[str, Keyring]) -> None:
+    async with serve(create_app(venue)) as first, client(first, keys["alice"]) as alice:
+        ack = await alice.place("OMN-A", "buy", "2", "95", client_order_id="survivor")
+    submitted = len(venue.submitted)
+    async with serve(create_app(venue)) as second, client(second, keys["alice"]) as alice:
+        again = await alice.place("OMN-A", "buy", "2", "95", client_order_id="survivor")
+        assert (again["order_id"], again["status"], again["remaining_qty"]) == (ack["order_id"], "open", "2")
+        assert len(venue.submitted) == submitted
+        assert (await alice.cancel(client_order_id="survivor"))["cancelled_qty"] == "2"
