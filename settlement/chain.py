@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -125,6 +126,7 @@ class Chain:
         self._on_close = on_close
         self._mine = mine
         self._closed = False
+        self._sender_locks: dict[str, threading.Lock] = {}
 
     def __repr__(self) -> str:
         return f"Chain({self.name})"
@@ -185,7 +187,8 @@ class Chain:
         sender = to_address(sender)
         params: dict[str, Any] = dict(tx)
         params["from"] = sender
-        with rpc_errors(what):
+        # One transaction at a time per sender: the nonce comes from the node's pending count.
+        with self._sender_locks.setdefault(sender, threading.Lock()), rpc_errors(what):
             params.setdefault("chainId", self.w3.eth.chain_id)
             params["nonce"] = self.w3.eth.get_transaction_count(sender, "pending")
             params["gas"] = gas if gas is not None else _with_margin(self.w3.eth.estimate_gas(params))  # type: ignore[arg-type]
