@@ -20,6 +20,7 @@ from settlement import (
     SettlementStatus,
     SettlementUpdate,
     TradeToSettle,
+    TransactionRevertedError,
     connect,
     deploy_demo,
     start_anvil,
@@ -217,3 +218,23 @@ def test_deploy_cli_writes_a_usable_config(anvil: Chain, tmp_path: Path) -> None
     assert token.functions.compliance().call() == deployment.compliance
     assert token.functions.decimals().call() == 0
     assert anvil.our_contract("DemoStablecoin", deployment.stablecoin).functions.decimals().call() == 6
+
+
+def test_too_little_gas_never_records_a_valid_trade_as_failed(market: Market) -> None:
+    """Without the contract's gas guard, some gas limits would let the caught out-of-gas of the
+    inner call look like a trade failure. Sweep gas limits: every mined transaction must have
+    settled its (valid) trade; underfunded ones revert as a whole."""
+    settlement = market.admin.settlement
+    outcomes: list[str] = []
+    for gas in range(60_000, 200_001, 4_000):
+        trade = market.trade(1, 10)
+        try:
+            market.chain.transact(settlement.functions.settle([trade.as_tuple()]), market.deployment.settler, gas=gas)
+        except TransactionRevertedError as exc:
+            outcomes.append(exc.reason)
+            assert not settlement.functions.settled(trade.trade_id).call()
+            continue
+        outcomes.append("ok")
+        assert settlement.functions.settled(trade.trade_id).call(), f"valid trade not settled with gas {gas}"
+    assert "ok" in outcomes
+    assert any(o.startswith("BatchOutOfGas") for o in outcomes), outcomes
