@@ -548,7 +548,8 @@
   function renderSettlements(flash = new Set()) {
     $("settlement-counts").replaceChildren(...STATES.map((s) => el("div", { class: `tile ${s}` },
       el("div", { class: "k" }, s), el("div", { class: "v", testid: `settlement-count-${s}` }, state.settlementCounts[s] || 0))));
-    const rows = [...state.settlements.values()].slice(0, 200).map((n) => el("tr", { testid: `settlement-${n.trade_id}`, class: flash.has(n.trade_id) ? "flash" : null },
+    const ordered = [...state.settlements.values()].sort((a, b) => b.trade_id - a.trade_id);
+    const rows = ordered.slice(0, 200).map((n) => el("tr", { testid: `settlement-${n.trade_id}`, class: flash.has(n.trade_id) ? "flash" : null },
       el("td", { class: "num" }, n.trade_id),
       el("td", { class: "mono" }, n.symbol),
       el("td", {}, n.buyer),
