@@ -347,7 +347,10 @@ def start_anvil(
 
 
 def connect(rpc_url: str, *, private_keys: Iterable[bytes] = (), timeout: float = 30.0) -> Chain:
-    """Any JSON-RPC node; ``private_keys`` are the keys we may sign with (settler, admin)."""
+    """Any HTTP(S) JSON-RPC node; ``private_keys`` are the keys we may sign with (settler, admin)."""
+    if not rpc_url.startswith(("http://", "https://")):
+        # web3 8 has no synchronous websocket provider, and the service is built on blocking calls.
+        raise ChainUnavailableError(f"only http(s) JSON-RPC URLs are supported, not {rpc_url!r}")
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     with rpc_errors(f"connect {rpc_url}"):
         w3.eth.chain_id  # noqa: B018 - fail fast if unreachable

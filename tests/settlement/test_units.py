@@ -9,7 +9,15 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from settlement import DemoDeployment, DeploymentError, InvalidTradeError, TradeToSettle, decode_revert
+from settlement import (
+    ChainUnavailableError,
+    DemoDeployment,
+    DeploymentError,
+    InvalidTradeError,
+    TradeToSettle,
+    connect,
+    decode_revert,
+)
 
 ADDR = "0x" + "ab" * 20
 
@@ -104,3 +112,8 @@ def test_trade_normalisation() -> None:
         replace(trade, quantity=True).normalized()
     with pytest.raises(InvalidTradeError, match="trade_id must be a positive uint256"):
         replace(trade, trade_id=2**256).normalized()
+
+
+def test_connect_refuses_non_http_urls() -> None:
+    with pytest.raises(ChainUnavailableError, match="only http"):
+        connect("ws://127.0.0.1:8546")
