@@ -23,6 +23,7 @@
     wsBackoff: 500,
     loading: false,
     queued: [],
+    wsError: "",
     refreshTimer: null,
   };
 
@@ -297,6 +298,7 @@
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/v1/operator/ws`);
     state.ws = ws;
+    state.wsError = "";
     setConnection("connecting", "warn");
     ws.onopen = () => ws.send(JSON.stringify({ op: "login", token: state.session.token }));
     ws.onmessage = (msg) => {
@@ -304,11 +306,15 @@
       try { data = JSON.parse(msg.data); } catch (_) { return; }
       onMessage(data);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (state.ws !== ws) return;
       state.ws = null;
       setConnection("offline", "bad");
       if (!state.session) return;
+      if (event.code === 4401) { // login refused: retrying cannot help
+        logout(state.wsError || "session ended; log in again");
+        return;
+      }
       setTimeout(connect, state.wsBackoff);
       state.wsBackoff = Math.min(state.wsBackoff * 2, 10_000);
     };
@@ -324,7 +330,7 @@
         banner("error", `Loading the console failed — ${err.message}`);
         if (state.ws) state.ws.close(); // reconnects with backoff and tries again
       });
-    } else if (state.loading) {
+    } else if (state.loading && m.type !== "error") {
       state.queued.push(m);
     } else {
       apply(m);
@@ -386,8 +392,8 @@
         sync().then(() => setConnection("live", "ok"), (err) => banner("error", `Resync failed — ${err.message}`));
         break;
       case "error":
-        if (m.code && m.code.startsWith("SESSION")) logout(`${m.code}: ${m.message}`);
-        else banner("error", `${m.code}: ${m.message}`);
+        state.wsError = `${m.code}: ${m.message}`; // a 4401 close that follows logs out with it
+        banner("error", state.wsError);
         break;
       default:
         break;

@@ -182,6 +182,18 @@ def test_broken_audit_chain_is_flagged(
     expect(page.get_by_test_id("audit-chain")).to_have_text("hash chain BROKEN")
 
 
+def test_a_stale_session_goes_back_to_the_login_panel(
+    page: Any, server: LiveServer, console_auth: ConsoleAuth
+) -> None:
+    open_console(page, server, console_auth)
+    page.evaluate("""sessionStorage.setItem('omn.console.session',
+        JSON.stringify({token: 'forged.token', operator: 'ops-alice', expires_at: Date.now() / 1000 + 600}))""")
+    page.reload()
+    expect(page.get_by_test_id("login-panel")).to_be_visible()
+    expect(page.get_by_test_id("login-error")).to_contain_text("INVALID_SESSION")
+    expect(page.get_by_test_id("connection-status")).to_have_text("offline")
+
+
 def test_logout_ends_the_session(page: Any, server: LiveServer, console_auth: ConsoleAuth) -> None:
     open_console(page, server, console_auth)
     token = page.evaluate("JSON.parse(sessionStorage.getItem('omn.console.session')).token")
