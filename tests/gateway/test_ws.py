@@ -300,3 +300,29 @@ async def test_cancel_on_disconnect_also_covers_orders_still_in_flight(
     await _until(lambda: bool(venue.submitted) and isinstance(venue.submitted[-1], MassCancel))
     assert sum(isinstance(cmd, NewOrder) for cmd in venue.submitted) == 30
     assert venue.open_orders("alice") == []
+
+
+async def test_too_many_frames_before_login_closes(url: str) -> None:
+    conn, _ = await _raw(url)
+    for _ in range(16):
+        assert (await _ask(conn, {"op": "subscribe", "channel": "status"}))["error"]["code"] == "NOT_LOGGED_IN"
+    await conn.send(json.dumps({"op": "subscribe", "channel": "status"}))
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await asyncio.wait_for(conn.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "TOO_MANY_FRAMES_BEFORE_LOGIN")
+
+
+async def test_slow_consumer_is_dropped_not_buffered_forever(venue: FakeVenue, keys: dict[str, Keyring]) -> None:
+    app = create_app(venue, config=GatewayConfig(ws_queue_max=4))
+    async with serve(app) as url, client(url, keys["alice"]) as alice, client(url, keys["bob"]) as bob:
+        watcher = await bob.connect()
+        await watcher.local_book("OMN-A")
+        for i in range(10):
+            await alice.place("OMN-A", "buy", "1", str(80 + i))
+        await asyncio.sleep(0.2)
+        assert not watcher.closed.is_set()  # one delta at a time: the queue keeps up
+        await alice.mass_cancel()  # ten deltas in one synchronous fan-out overflow a queue of 4
+        await asyncio.wait_for(watcher.closed.wait(), 5)
+        assert (watcher.close_code, watcher.close_reason) == (4009, "SLOW_CONSUMER")
+        assert (await bob.book("OMN-A"))["bids"] == []  # the venue is unaffected
