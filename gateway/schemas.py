@@ -24,6 +24,11 @@ class Strict(BaseModel):
 
 
 class NewOrderRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"symbol": "OMN-A", "side": "buy", "qty": "10", "price": "101.25", "client_order_id": "mm-000123"},
+        {"symbol": "OMN-A", "side": "sell", "qty": "2.5", "type": "market", "price": "99", "tif": "ioc"},
+    ]})
+
     symbol: Symbol
     side: SideText
     qty: DecimalText
@@ -39,6 +44,10 @@ class NewOrderRequest(Strict):
 
 
 class AmendRequest(Strict):
+    """Address the order by ``order_id`` or ``client_order_id`` (exactly one); give price and/or qty."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"client_order_id": "mm-000123", "price": "101.5"}]})
+
     order_id: OrderId | None = None
     client_order_id: ClientOrderId | None = None
     price: DecimalText | None = None
@@ -46,11 +55,15 @@ class AmendRequest(Strict):
 
 
 class CancelRequest(Strict):
+    """Address the order by ``order_id`` or ``client_order_id`` (exactly one)."""
+
     order_id: OrderId | None = None
     client_order_id: ClientOrderId | None = None
 
 
 class MassCancelRequest(Strict):
+    """Cancels the caller's open orders, optionally only of one instrument and/or side."""
+
     symbol: Symbol | None = None
     side: SideText | None = None
 
