@@ -64,14 +64,22 @@ def _to_units(value: Fraction, step: Fraction, field: str, *, wrong: str, invali
     return units.numerator
 
 
+@lru_cache(maxsize=65536)
+def _units(text: str, step: Fraction, field: str, wrong: str, invalid: str) -> int:
+    # cached: order flow repeats the same few prices and sizes (refusals raise, so are not cached)
+    return _to_units(parse_decimal(text, field), step, field, wrong=wrong, invalid=invalid)
+
+
 def parse_price(text: object, listing: Listing, field: str = "price") -> int:
-    return _to_units(parse_decimal(text, field), scale_of(listing).price_step, field,
-                     wrong="WRONG_TICK", invalid="INVALID_PRICE")
+    if not isinstance(text, str):
+        parse_decimal(text, field)  # raises INVALID_DECIMAL
+    return _units(str(text), scale_of(listing).price_step, field, "WRONG_TICK", "INVALID_PRICE")
 
 
 def parse_qty(text: object, listing: Listing, field: str = "qty") -> int:
-    return _to_units(parse_decimal(text, field), scale_of(listing).qty_step, field,
-                     wrong="WRONG_LOT", invalid="INVALID_QUANTITY")
+    if not isinstance(text, str):
+        parse_decimal(text, field)
+    return _units(str(text), scale_of(listing).qty_step, field, "WRONG_LOT", "INVALID_QUANTITY")
 
 
 def format_fraction(value: Fraction) -> str:
