@@ -129,7 +129,9 @@ def server(app: FastAPI) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it keeps an event loop running
+# on this thread, which breaks every pytest-asyncio test collected after the browser tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is not installed")
