@@ -6,10 +6,11 @@ Who records what:
   accepted, else the rejection code it returned: engine ``ResultCode`` name or compliance code);
 - the gateway, per websocket session: ``ws_session_opened(channel)`` / ``ws_session_closed(channel)``;
 - ``MetricsMiddleware`` (wrap the ASGI app once): request count and latency per route template;
-- ``observe_venue(venue)`` (the composition root calls it once): trades and settlement
-  transitions, counted from the venue's own event and settlement streams, so nobody else does;
-- at scrape time, ``metrics_router(venue)`` reads current state from the venue (settlements by
-  state, instrument status, reconciliation), so those gauges can never drift from the venue.
+- ``observe_venue(venue)`` (the composition root calls it once): engine-accepted orders, trades
+  and settlement transitions, counted from the venue's own event and settlement streams, so
+  nobody else does;
+- at scrape time, ``metrics_router(venue)`` reads current state from the venue (rejections by
+  reason, settlements by state, instrument status, reconciliation), so they never drift from it.
 
 Labels are bounded: order kinds and route templates are fixed sets; rejection codes are enum
 names (never free text from a client); symbols only come from the venue's own listings.
@@ -23,12 +24,12 @@ from typing import Protocol
 
 from fastapi import APIRouter, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import Event, Fill, InstrumentStatus, L2Snapshot
+from engine import Event, Fill, InstrumentStatus, L2Snapshot, OrderAccepted
 from gateway.ports import (
     Listing,
     ReconciliationReport,
@@ -63,6 +64,10 @@ _ORDERS_ACCEPTED = Counter(
 )
 _ORDERS_REJECTED = Counter(
     "venue_orders_rejected", "Commands rejected, by stable rejection code", ["kind", "code"], registry=REGISTRY
+)
+_ENGINE_ACCEPTED = Counter(
+    "venue_engine_orders_accepted", "New orders accepted by the engine (from its events)", ["symbol"],
+    registry=REGISTRY,
 )
 _TRADES = Counter("venue_trades", "Trades (fills) executed", ["symbol"], registry=REGISTRY)
 _TRADED_LOTS = Counter("venue_traded_lots", "Lots traded", ["symbol"], registry=REGISTRY)
@@ -124,7 +129,9 @@ def observe_venue(venue: VenuePort) -> Unsubscribe:
     """Count trades and settlement transitions from the venue's streams; returns the unsubscribe."""
 
     def on_event(event: Event) -> None:
-        if isinstance(event, Fill):
+        if isinstance(event, OrderAccepted):
+            _ENGINE_ACCEPTED.labels(event.symbol).inc()
+        elif isinstance(event, Fill):
             _TRADES.labels(event.symbol).inc()
             _TRADED_LOTS.labels(event.symbol).inc(event.qty)
 
@@ -190,6 +197,8 @@ class VenueState(Protocol):
 
     def settlement_counts(self) -> dict[str, int]: ...
 
+    def rejection_counts(self) -> dict[str, int]: ...
+
     def reconciliation(self) -> ReconciliationReport: ...
 
 
@@ -208,6 +217,14 @@ class _VenueStateCollector(Collector):
         for state in SettlementState:
             settlements.add_metric([state.value], counts.get(state.value, 0))
         yield settlements
+
+        rejections = CounterMetricFamily(
+            "venue_rejections", "Rejections by reason code since start (compliance + engine), from the venue",
+            labels=["code"],
+        )
+        for code, count in sorted(venue.rejection_counts().items()):
+            rejections.add_metric([code], count)
+        yield rejections
 
         status = GaugeMetricFamily(
             "venue_instrument_status", "1 for the instrument's current status", labels=["symbol", "status"]

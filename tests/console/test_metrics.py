@@ -50,6 +50,7 @@ def test_ws_sessions_gauge() -> None:
 
 def test_observe_venue_counts_trades_and_settlements(server: LiveServer, venue: FakeVenue) -> None:
     stop = server.run(lambda: metrics.observe_venue(venue))
+    accepted = value("venue_engine_orders_accepted_total", {"symbol": SYMBOL})
     trades = value("venue_trades_total", {"symbol": SYMBOL})
     lots = value("venue_traded_lots_total", {"symbol": SYMBOL})
     confirmed = value("venue_settlement_transitions_total", {"state": "confirmed"})
@@ -62,6 +63,7 @@ def test_observe_venue_counts_trades_and_settlements(server: LiveServer, venue: 
     server.run(lambda: venue.settle(fill.trade_id, SettlementState.CONFIRMED, tx_hash="0x1", gas_used=1000))
     server.run(stop)
     server.run(lambda: venue.settle(fill.trade_id, SettlementState.CONFIRMED, tx_hash="0x1", gas_used=1000))
+    assert value("venue_engine_orders_accepted_total", {"symbol": SYMBOL}) == accepted + 2
     assert value("venue_trades_total", {"symbol": SYMBOL}) == trades + 1
     assert value("venue_traded_lots_total", {"symbol": SYMBOL}) == lots + 4
     assert value("venue_settlement_transitions_total", {"state": "confirmed"}) == confirmed + 1  # not after stop
@@ -75,6 +77,9 @@ def test_metrics_endpoint_has_venue_state_and_request_latency(
         client.get("/console/api/instruments")  # 401, still timed under its route template
         client.get("/v1/operator/instruments/OMN-2027", auth=op_auth)
         client.post(f"/v1/operator/instruments/{SYMBOL}/status", json={"status": "halted"}, auth=op_auth)
+        for _ in range(2):
+            cmd = NewOrder(ts=0, participant="alice", symbol=SYMBOL, side=Side.SELL, qty=1, price=10_000)
+            server.call(venue.submit("alice", cmd))
         client.get("/no/such/path")
         resp = client.get("/metrics")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
@@ -82,6 +87,7 @@ def test_metrics_endpoint_has_venue_state_and_request_latency(
     assert sample(text, "venue_instrument_status", {"symbol": SYMBOL, "status": "halted"}) == 1
     assert sample(text, "venue_instrument_status", {"symbol": SYMBOL, "status": "open"}) == 0
     assert sample(text, "venue_settlements", {"state": "pending"}) == 0
+    assert sample(text, "venue_rejections_total", {"code": "INSTRUMENT_HALTED"}) == 2
     assert sample(text, "venue_reconciliation_ok") == 1
     assert sample(text, "venue_http_requests_total",
                   {"route": "/v1/operator/instruments/{symbol}", "status": "200"}) >= 1
