@@ -1,0 +1,209 @@
+"""One venue for a load test, in its own process (locust's gevent must not share a process with asyncio).
+
+``python -m loadtests.host --data-dir D --makers 2 --investors 8 --keys-out keys.json`` starts a
+venue on a fresh chain, lists ``OMN-2029A`` and onboards market makers ``mm-1..N`` and investors
+``inv-1..M`` (notes and cash for thousands of trades, no holding cap), writes their keys to the
+key file and prints one line ``READY {"base_url": ..., "keys": ...}``. Then it reads commands on
+stdin: ``check`` prints ``CHECK {json}`` (the venue's own view, see ``venue_view``); ``stop`` or
+end of input stops the venue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import faulthandler
+import json
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import store as store_pkg
+from engine import Side
+from gateway.decimals import format_price, format_qty
+from venue.config import VenueConfig
+from venue.demo import SYMBOL, DemoAccount, demo_listing, onboard
+from venue.listings import ListingRules, save_rules
+from venue.runtime import Venue
+
+MAKER_NOTES = 100_000
+MAKER_CASH = 10_000_000_000  # whole USDC
+INVESTOR_NOTES = 2_000
+INVESTOR_CASH = 200_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_accounts(makers: int, investors: int) -> list[DemoAccount]:
+    places = [("MIFID_PROFESSIONAL", "DE"), ("US_QIB", "US"), ("ELIGIBLE_COUNTERPARTY", "NL")]
+    accounts = [DemoAccount(participant=f"mm-{i + 1}", category="ELIGIBLE_COUNTERPARTY", jurisdiction="LU",
+                            notes=MAKER_NOTES, cash=MAKER_CASH) for i in range(makers)]
+    for i in range(investors):
+        category, jurisdiction = places[i % len(places)]
+        accounts.append(DemoAccount(participant=f"inv-{i + 1}", category=category, jurisdiction=jurisdiction,
+                                    notes=INVESTOR_NOTES, cash=INVESTOR_CASH))
+    return accounts
+
+
+async def list_instrument(venue: Venue) -> None:
+    listing, _ = demo_listing(venue)
+    # no holding cap: market makers hold far more notes than an investor may
+    rules = ListingRules(blocked_jurisdictions=("RU", "KP", "IR"))
+    venue.store.add_instrument(store_pkg.Instrument(
+        symbol=listing.symbol, name=listing.name, token_address=listing.token_address,
+        cash_token_address=listing.cash_token_address, token_decimals=listing.token_decimals,
+        cash_decimals=listing.cash_decimals, tick_size=listing.spec.tick_size, lot_size=listing.spec.lot_size,
+        min_qty=listing.spec.min_qty, max_qty=listing.spec.max_qty, band_low=listing.spec.band_low,
+        band_high=listing.spec.band_high, status=store_pkg.InstrumentState.OPEN, maturity_ts=listing.maturity_ts,
+    ))
+    save_rules(venue.config.data_dir, listing.symbol, rules)
+    await venue.add_listing(listing, rules)
+
+
+async def _store_caught_up(venue: Venue, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if venue.store.last_projected_seq() >= venue.sequencer.applied_seq:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def venue_view(venue: Venue, *, settle_timeout: float) -> dict[str, Any]:
+    """Everything the consistency check needs from inside the venue, after settlement drained."""
+    drained = True
+    try:
+        await venue.settlement.drain(timeout=settle_timeout)
+    except Exception:  # a timeout: unsettled trades are reported one by one below
+        drained = False
+    # settlement notices reach the core and the store flush loop (0.2 s); obligations are released two
+    # chain-watcher polls (0.25 s) after their block
+    await asyncio.sleep(1.5)
+    await asyncio.to_thread(venue.store_adapter.flush)
+    store_ok = await _store_caught_up(venue, 10.0)
+    listing = venue.core.listing(SYMBOL)
+    assert listing is not None
+
+    engine_error = None
+    try:
+        venue.engine.validate()
+    except Exception as exc:
+        engine_error = f"{type(exc).__name__}: {exc}"
+    gatekeeper_error = None
+    try:
+        venue.gatekeeper.validate()
+    except Exception as exc:
+        gatekeeper_error = f"{type(exc).__name__}: {exc}"
+    book = venue.core.l2(SYMBOL, 1)
+    best_bid = book.bids[0].price if book.bids else None
+    best_ask = book.asks[0].price if book.asks else None
+
+    settlements = {s.trade_id: s for s in venue.store.list_settlements()}
+    trades = []
+    for t in venue.store.list_trades(symbol=SYMBOL):
+        buy_is_taker = t.aggressor == "buy"
+        s = settlements.get(t.trade_id)
+        core = venue.core.trade(t.trade_id)
+        trades.append({
+            "trade_id": t.trade_id, "buyer": t.buyer, "seller": t.seller,
+            "buy_order_id": t.taker_order_id if buy_is_taker else t.maker_order_id,
+            "sell_order_id": t.maker_order_id if buy_is_taker else t.taker_order_id,
+            "price": format_price(t.price, listing), "qty": format_qty(t.qty, listing),
+            "settlement": s.status.value if s is not None else t.settlement_status.value,
+            "reason": s.reason if s is not None else None,
+            "core_settlement": core.settlement.value if core is not None else None,
+        })
+    open_orders = venue.engine.open_orders(None, SYMBOL)
+    # the reserved_* reads also release obligations whose settlement the chain cache has seen
+    reserved: dict[str, int] = {}
+    for participant in venue.core.participant_ids():
+        wallet = venue.core.wallet_of(participant)
+        if wallet is None:
+            continue
+        amounts = (venue.gatekeeper.reserved_cash(wallet, listing.cash_token_address),
+                   venue.gatekeeper.reserved_notes(wallet, listing.token_address),
+                   venue.gatekeeper.incoming_notes(wallet, listing.token_address))
+        if any(amounts):
+            reserved[participant] = sum(amounts)
+    return {
+        "drained": drained,
+        "store_caught_up": store_ok,
+        "engine_error": engine_error,
+        "gatekeeper_error": gatekeeper_error,
+        "best_bid": format_price(best_bid, listing) if best_bid is not None else None,
+        "best_ask": format_price(best_ask, listing) if best_ask is not None else None,
+        "crossed": best_bid is not None and best_ask is not None and best_bid >= best_ask,
+        "open_orders": len(open_orders),
+        "open_buy_orders": sum(1 for o in open_orders if o.side is Side.BUY),
+        "open_holds": venue.gatekeeper.open_holds(),
+        "pending_obligations": venue.gatekeeper.pending_obligations(),
+        "reserved": reserved,
+        "settlement_counts": venue.core.settlement_counts(),
+        "rejection_counts": venue.core.rejection_counts(),
+        "trades": trades,
+        "journal_commands": venue.sequencer.applied_seq,
+    }
+
+
+async def _read_line() -> str:
+    return await asyncio.to_thread(sys.stdin.readline)
+
+
+async def host(args: argparse.Namespace) -> None:
+    config = VenueConfig(
+        data_dir=args.data_dir, chain=args.chain, port=args.port or free_port(), host="127.0.0.1",
+        # the load test measures the venue, not the per-key throttle
+        rate_limit_per_s=1_000_000.0, rate_limit_burst=1_000_000, settlement_batch=args.settlement_batch,
+    )
+    venue = Venue(config, fresh_chain=True)
+    await venue.start()
+    server: asyncio.Task[None] | None = None
+    try:
+        await list_instrument(venue)
+        keys = await onboard(venue, load_accounts(args.makers, args.investors))
+        args.keys_out.write_text(json.dumps({"base_url": venue.base_url, "symbol": SYMBOL, "keys": keys}, indent=1))
+        ready = asyncio.Event()
+        server = asyncio.create_task(venue.serve(on_ready=ready.set))
+        await asyncio.wait({asyncio.create_task(ready.wait()), server}, return_when=asyncio.FIRST_COMPLETED)
+        if server.done():
+            server.result()
+            raise SystemExit("the venue server stopped at start")
+        print("READY " + json.dumps({"base_url": venue.base_url, "keys": str(args.keys_out)}), flush=True)
+        while True:
+            line = (await _read_line()).strip()
+            if line == "check":
+                view = await venue_view(venue, settle_timeout=args.settle_timeout)
+                print("CHECK " + json.dumps(view), flush=True)
+            elif line in ("stop", ""):
+                break
+    finally:
+        await venue.stop()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server, 5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--keys-out", type=Path, required=True)
+    parser.add_argument("--makers", type=int, default=2)
+    parser.add_argument("--investors", type=int, default=8)
+    parser.add_argument("--chain", default="inprocess", help="inprocess | anvil | JSON-RPC URL")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--settlement-batch", type=int, default=200)
+    parser.add_argument("--settle-timeout", type=float, default=120.0)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack (a stuck run)
+    asyncio.run(host(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Load test driver: one venue, locust at several load points, then the consistency check.
+
+    .venv/bin/python -m loadtests.run --investors 4,8,16 --makers 2 --subscribers 4 --duration 20
+
+Starts ``loadtests.host`` (a fresh venue on loopback: SQLite + in-process EVM by default,
+``--chain anvil`` for a real node), then for each load point runs locust headless for a fixed
+time (``MarketMakerUser`` x makers over websockets, ``InvestorUser`` x investors over REST,
+``SubscriberUser`` x subscribers on the book channel), reads locust's CSV statistics, and finally
+asks the venue for its view and checks it against every fill the clients saw (``loadtests.check``).
+Prints a table, writes JSON (``--out``), exits 1 if the check failed or a part did not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from loadtests import LoadTestError
+from loadtests.check import check
+
+REPO = Path(__file__).resolve().parent.parent
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+ORDER_ROWS = ("WS new_order", "WS amend", "WS mass_cancel", "POST POST /v1/orders ioc",
+              "POST POST /v1/orders passive", "POST POST /v1/orders/cancel")
+
+
+def _read_tagged(stream: IO[str], tag: str, timeout: float, proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The JSON after ``tag`` on the host's stdout (other lines are passed through to stderr)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            raise LoadTestError(f"the venue host exited (code {proc.poll()}) before printing {tag}")
+        if line.startswith(tag + " "):
+            return dict(json.loads(line[len(tag) + 1:]))
+        sys.stderr.write(line)
+    raise LoadTestError(f"no {tag} from the venue host within {timeout:.0f} s")
+
+
+class Host:
+    """The venue host subprocess."""
+
+    def __init__(self, workdir: Path, *, makers: int, investors: int, chain: str, settle_timeout: float) -> None:
+        self.keys = workdir / "keys.json"
+        self.settle_timeout = settle_timeout
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loadtests.host", "--data-dir", str(workdir / "venue"), "--keys-out",
+             str(self.keys), "--makers", str(makers), "--investors", str(investors), "--chain", chain,
+             "--settle-timeout", str(settle_timeout)],
+            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        ready = _read_tagged(self.proc.stdout, "READY", 600, self.proc)
+        self.base_url = str(ready["base_url"])
+
+    def view(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("check\n")
+        self.proc.stdin.flush()
+        return _read_tagged(self.proc.stdout, "CHECK", self.settle_timeout + 120, self.proc)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None and self.proc.stdin is not None:
+            try:
+                self.proc.stdin.write("stop\n")
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _row(stats: dict[str, dict[str, str]], name: str) -> dict[str, float]:
+    r = stats.get(name)
+    if r is None or not int(r["Request Count"]):
+        return {"count": 0, "failures": 0, "rps": 0.0, "p50": float("nan"), "p99": float("nan")}
+    return {"count": int(r["Request Count"]), "failures": int(r["Failure Count"]), "rps": float(r["Requests/s"]),
+            "p50": float(r["50%"]), "p99": float(r["99%"])}
+
+
+def _merged_percentiles(stats: dict[str, dict[str, str]], names: tuple[str, ...]) -> tuple[float, float]:
+    """Count-weighted p50/p99 of several rows (locust keeps no merged histogram per group)."""
+    rows = [_row(stats, n) for n in names]
+    total = sum(r["count"] for r in rows)
+    if not total:
+        return float("nan"), float("nan")
+    return (sum(r["p50"] * r["count"] for r in rows if r["count"]) / total,
+            max(r["p99"] for r in rows if r["count"]))
+
+
+def run_point(host: Host, workdir: Path, *, makers: int, investors: int, subscribers: int,
+              duration: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    prefix = workdir / f"locust-{makers}m-{investors}i"
+    observed_path = workdir / f"observed-{makers}m-{investors}i.json"
+    users = makers + investors + subscribers
+    classes = ["MarketMakerUser", "InvestorUser"] + (["SubscriberUser"] if subscribers else [])
+    env = {**os.environ, "LOADTEST_KEYS": str(host.keys), "LOADTEST_OBSERVED": str(observed_path),
+           "LOADTEST_MAKERS": str(makers), "LOADTEST_SUBSCRIBERS": str(subscribers)}
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users),
+           "-t", f"{duration}s", "--stop-timeout", "10", "--host", host.base_url, "--csv", str(prefix),
+           "--only-summary", "--loglevel", "WARNING", *classes]
+    started = time.monotonic()
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=duration + 120)
+    if done.returncode not in (0, 1):  # 1: some requests failed, which the table reports
+        raise LoadTestError(f"locust exited with {done.returncode}: {done.stderr[-2000:]}")
+    with open(f"{prefix}_stats.csv") as fh:
+        stats = {f"{r['Type']} {r['Name']}": r for r in csv.DictReader(fh)}
+    observed: dict[str, Any] = json.loads(observed_path.read_text())
+    ws_p50, ws_p99 = _merged_percentiles(stats, ("WS new_order", "WS amend", "WS mass_cancel"))
+    rest = _row(stats, "POST POST /v1/orders ioc")
+    md = _row(stats, "MD book delta")
+    orders = sum(_row(stats, n)["count"] for n in ORDER_ROWS)
+    failures = sum(_row(stats, n)["failures"] for n in (*ORDER_ROWS, "POST POST /v1/orders/mass-cancel"))
+    point = {
+        "makers": makers, "investors": investors, "subscribers": subscribers, "duration_s": duration,
+        "wall_s": round(time.monotonic() - started, 1),
+        "orders": orders, "orders_per_s": round(sum(_row(stats, n)["rps"] for n in ORDER_ROWS), 1),
+        "ws_ack_p50_ms": ws_p50, "ws_ack_p99_ms": ws_p99,
+        "rest_ioc_p50_ms": rest["p50"], "rest_ioc_p99_ms": rest["p99"],
+        "md_deltas": md["count"], "md_fanout_p50_ms": md["p50"], "md_fanout_p99_ms": md["p99"],
+        "md_gaps": observed["md_gaps"],
+        "errors": failures, "error_codes": observed["failures"], "rejections": sum(observed["rejections"].values()),
+        "rejection_codes": observed["rejections"],
+        "fills_streamed": len(observed["stream_fills"]),
+    }
+    return point, observed
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.1f}"  # NaN: no samples
+
+
+def table(points: list[dict[str, Any]]) -> str:
+    lines = ["| makers (ws) | investors (REST) | md subscribers | orders/s | ws ack p50 / p99 ms | "
+             "REST IOC p50 / p99 ms | md fan-out p50 / p99 ms | errors | rejections |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in points:
+        lines.append(
+            f"| {p['makers']} | {p['investors']} | {p['subscribers']} | {p['orders_per_s']:.0f} | "
+            f"{_fmt(p['ws_ack_p50_ms'])} / {_fmt(p['ws_ack_p99_ms'])} | "
+            f"{_fmt(p['rest_ioc_p50_ms'])} / {_fmt(p['rest_ioc_p99_ms'])} | "
+            f"{_fmt(p['md_fanout_p50_ms'])} / {_fmt(p['md_fanout_p99_ms'])} | {p['errors']} | {p['rejections']} |")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    investor_points = [int(x) for x in args.investors.split(",")]
+    with tempfile.TemporaryDirectory(prefix="omn-load-") as tmp:
+        workdir = Path(tmp)
+        started = time.monotonic()
+        host = Host(workdir, makers=args.makers, investors=max(investor_points), chain=args.chain,
+                    settle_timeout=args.settle_timeout)
+        setup_s = time.monotonic() - started
+        try:
+            points: list[dict[str, Any]] = []
+            stream_fills: list[Any] = []
+            ack_fills: list[Any] = []
+            for investors in investor_points:
+                point, observed = run_point(host, workdir, makers=args.makers, investors=investors,
+                                            subscribers=args.subscribers, duration=args.duration)
+                points.append(point)
+                stream_fills += observed["stream_fills"]
+                ack_fills += observed["ack_fills"]
+                print(f"load point {len(points)}/{len(investor_points)}: {point['orders_per_s']:.0f} orders/s",
+                      file=sys.stderr, flush=True)
+            view = host.view()
+        finally:
+            host.stop()
+    result = check(view, {"stream_fills": stream_fills, "ack_fills": ack_fills})
+    return {"chain": args.chain, "cores": os.cpu_count(), "setup_s": round(setup_s, 1), "points": points,
+            "consistency": result.as_json(), "settlement_counts": view["settlement_counts"],
+            "venue_rejections": view["rejection_counts"], "journal_commands": view["journal_commands"]}
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--investors", default="4,8,16", help="comma-separated investor counts, one load point each")
+    parser.add_argument("--makers", type=int, default=2)
+    parser.add_argument("--subscribers", type=int, default=4, help="market-data subscribers (fan-out latency)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per load point")
+    parser.add_argument("--chain", default="inprocess", help="inprocess | anvil")
+    parser.add_argument("--settle-timeout", type=float, default=300.0)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    try:
+        results = run(args)
+    except LoadTestError as exc:
+        print(f"load test failed: {exc}", file=sys.stderr)
+        return 1
+    print(table(results["points"]))
+    c = results["consistency"]
+    print(f"\nconsistency: {'OK' if c['ok'] else 'FAILED'}  " + ", ".join(f"{k} {v}" for k, v in c["counts"].items()))
+    for problem in c["problems"]:
+        print(f"  - {problem}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(_no_nan(results), indent=1, allow_nan=False))
+    return 0 if c["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
