@@ -176,7 +176,7 @@ class EngineMachine(RuleBasedStateMachine):
         return {
             "order_type": order_type, "tif": tif, "price": price, "post_only": post_only,
             "qty": draw(st.integers(1, 12)),
-            "expiry": draw(st.integers(1, 12)) if tif is TimeInForce.GTD else None,
+            "expiry": draw(st.integers(1, 5)) if tif is TimeInForce.GTD else None,
         }
 
     @st.composite
