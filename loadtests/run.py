@@ -193,7 +193,7 @@ def _no_nan(value: Any) -> Any:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--investors", default="4,8,16", help="comma-separated investor counts, one load point each")
     parser.add_argument("--makers", type=int, default=2)
@@ -202,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chain", default="inprocess", help="inprocess | anvil")
     parser.add_argument("--settle-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         results = run(args)
     except LoadTestError as exc:
