@@ -24,7 +24,7 @@ def _fill(participant: str, trade: dict[str, Any], side: str) -> dict[str, Any]:
 @pytest.fixture
 def run() -> tuple[dict[str, Any], dict[str, Any]]:
     trades = [_trade(1, "inv-1", "mm-1", 10, 4), _trade(2, "mm-1", "inv-2", 5, 11)]
-    view = {"trades": trades, "engine_error": None, "gatekeeper_error": None, "crossed": False,
+    view: dict[str, Any] = {"trades": trades, "engine_error": None, "gatekeeper_error": None, "crossed": False,
             "best_bid": "44990.00", "best_ask": "45010.00", "open_orders": 0, "open_holds": 0,
             "pending_obligations": 0, "reserved": {}, "drained": True, "store_caught_up": True}
     stream = [_fill(t["buyer"], t, "buy") for t in trades] + [_fill(t["seller"], t, "sell") for t in trades]
