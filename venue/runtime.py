@@ -68,12 +68,12 @@ def open_chain(config: VenueConfig) -> Chain:
         chain = in_process_chain()
     elif config.chain == "anvil":
         chain = start_anvil(block_time=config.anvil_block_time)
-    elif config.chain.startswith(("http://", "https://", "ws://", "wss://")):
+    elif config.chain.startswith(("http://", "https://")):  # web3 8 has no sync websocket provider
         if not config.settler_key:
             raise StartupError("a JSON-RPC chain needs settler_key (VENUE_SETTLER_KEY)")
         chain = connect(config.chain, private_keys=[bytes.fromhex(config.settler_key.removeprefix("0x"))])
     else:
-        raise StartupError(f"chain must be 'inprocess', 'anvil' or a JSON-RPC URL, not {config.chain!r}")
+        raise StartupError(f"chain must be 'inprocess', 'anvil' or an http(s) JSON-RPC URL, not {config.chain!r}")
     _serialise_provider(chain)
     return chain
 
