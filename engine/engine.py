@@ -29,7 +29,7 @@ Rules beyond the message docstrings (decided here, tested in ``tests/engine``):
   instead), then rests at the back of its level.
 - Event order for a new order: ``OrderAccepted``; per trade a ``Fill`` then the maker level's
   ``BookDelta`` (likewise cancels/expiries of makers met while matching); then the resting
-  ``BookDelta`` or ``OrderCancelled(IOC_REMAINDER)``.
+  ``BookDelta`` or ``_OrderCancelled(IOC_REMAINDER)``.
 - Closing an instrument emits ``InstrumentStatusChanged`` and then cancels every resting order in
   priority order (bids, then asks) with reason ``INSTRUMENT_CLOSED``.
 - Mass cancel goes through matching orders in order-id order; a mass cancel never rejects for
@@ -43,6 +43,7 @@ import heapq
 from collections.abc import Callable
 from typing import Any
 
+from engine._fast import fast_constructor
 from engine.book import Book, BookSide, Level, Order
 from engine.codes import CancelReason, ResultCode
 from engine.errors import InvariantError, SnapshotError, UnknownInstrumentError
@@ -77,6 +78,15 @@ from engine.messages import (
 from engine.messages import Level as LevelView
 
 SNAPSHOT_FORMAT = 1
+
+_OrderAccepted = fast_constructor(OrderAccepted)
+_BookDelta = fast_constructor(BookDelta)
+_Fill = fast_constructor(Fill)
+_OrderCancelled = fast_constructor(OrderCancelled)
+_OrderExpired = fast_constructor(OrderExpired)
+_OrderAmended = fast_constructor(OrderAmended)
+_OrderRejected = fast_constructor(OrderRejected)
+_Result = fast_constructor(Result)
 
 _OK = ResultCode.OK
 _BUY = Side.BUY
@@ -269,7 +279,7 @@ class Engine:
         )
         self._seq += 1
         events: list[Event] = [
-            OrderAccepted(
+            _OrderAccepted(
                 seq=self._seq, ts=ts, order_id=oid, client_order_id=cmd.client_order_id,
                 participant=cmd.participant, session=cmd.session, symbol=cmd.symbol, side=side,
                 order_type=cmd.order_type, tif=tif, price=price, qty=cmd.qty, expire_ts=cmd.expire_ts,
@@ -284,7 +294,7 @@ class Engine:
             if market or tif is _IOC or tif is _FOK:
                 self._seq += 1
                 events.append(
-                    OrderCancelled(
+                    _OrderCancelled(
                         seq=self._seq, ts=ts, order_id=oid, participant=order.participant, symbol=order.symbol,
                         side=side, remaining=order.remaining, reason=CancelReason.IOC_REMAINDER,
                     )
@@ -293,7 +303,7 @@ class Engine:
                 self._rest(book, order, events, ts)
                 if order.expire_ts is not None:
                     self._push_expiry(order)
-        return Result(code=_OK, events=tuple(events), order_id=oid)
+        return _Result(code=_OK, events=tuple(events), order_id=oid)
 
     def _rest(self, book: Book, order: Order, events: list[Event], ts: int) -> None:
         side = order.side
@@ -308,7 +318,7 @@ class Engine:
         self._seq += 1
         book.md_seq += 1
         events.append(
-            BookDelta(
+            _BookDelta(
                 seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=order.symbol, side=side, price=level.price,
                 qty=level.qty, count=level.count,
             )
@@ -339,7 +349,7 @@ class Engine:
         self._seq += 1
         book.md_seq += 1
         events.append(
-            BookDelta(
+            _BookDelta(
                 seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=book.spec.symbol, side=side, price=level.price,
                 qty=level.qty, count=level.count,
             )
@@ -352,7 +362,7 @@ class Engine:
         level = self._drop(book, order)
         self._seq += 1
         events.append(
-            OrderCancelled(
+            _OrderCancelled(
                 seq=self._seq, ts=ts, order_id=order.order_id, participant=order.participant, symbol=order.symbol,
                 side=order.side, remaining=remaining, reason=reason,
             )
@@ -364,7 +374,7 @@ class Engine:
         level = self._drop(book, order)
         self._seq += 1
         events.append(
-            OrderExpired(
+            _OrderExpired(
                 seq=self._seq, ts=ts, order_id=order.order_id, participant=order.participant, symbol=order.symbol,
                 side=order.side, remaining=remaining,
             )
@@ -374,7 +384,7 @@ class Engine:
     def _cancel_taker(self, taker: Order, remaining: int, events: list[Event], ts: int) -> None:
         self._seq += 1
         events.append(
-            OrderCancelled(
+            _OrderCancelled(
                 seq=self._seq, ts=ts, order_id=taker.order_id, participant=taker.participant, symbol=taker.symbol,
                 side=taker.side, remaining=remaining, reason=_STP,
             )
@@ -383,7 +393,7 @@ class Engine:
     def _amended(self, order: Order, priority_kept: bool, events: list[Event], ts: int) -> None:
         self._seq += 1
         events.append(
-            OrderAmended(
+            _OrderAmended(
                 seq=self._seq, ts=ts, order_id=order.order_id, participant=order.participant, symbol=order.symbol,
                 side=order.side, price=order.price, qty=order.qty, remaining=order.remaining,
                 priority_kept=priority_kept,
@@ -438,7 +448,7 @@ class Engine:
                     seq = self._seq + 1
                     md_seq = book.md_seq + 1
                     events.append(
-                        Fill(
+                        _Fill(
                             seq=seq, md_seq=md_seq, ts=ts, trade_id=trade_id, symbol=symbol, price=level.price,
                             qty=qty, aggressor=aggressor, maker_order_id=maker.order_id,
                             maker_participant=maker.participant, maker_remaining=maker_rem,
@@ -450,7 +460,7 @@ class Engine:
                     self._seq = seq + 1
                     book.md_seq = md_seq + 1
                     events.append(
-                        BookDelta(
+                        _BookDelta(
                             seq=seq + 1, md_seq=md_seq + 1, ts=ts, symbol=symbol, side=maker_side,
                             price=level.price, qty=level.qty, count=level.count,
                         )
@@ -532,7 +542,7 @@ class Engine:
             self._expire_resting(book, order, events, ts)
             return self._reject(cmd, order.symbol, order.order_id, ResultCode.UNKNOWN_ORDER, events)
         self._cancel_resting(book, order, CancelReason.USER, events, ts)
-        return Result(code=_OK, events=tuple(events), order_id=order.order_id)
+        return _Result(code=_OK, events=tuple(events), order_id=order.order_id)
 
     def _amend(self, cmd: AmendOrder) -> Result:
         ts = cmd.ts
@@ -588,7 +598,7 @@ class Engine:
             level.qty -= cut
             self._amended(order, True, events, ts)
             self._delta(book, side, level, events, ts)
-            return Result(code=_OK, events=tuple(events), order_id=order.order_id)
+            return _Result(code=_OK, events=tuple(events), order_id=order.order_id)
 
         level = self._drop(book, order)
         order.price = new_price
@@ -603,7 +613,7 @@ class Engine:
             alive = self._match(book, order, opp, limit_key, events, ts)
         if alive and order.remaining:
             self._rest(book, order, events, ts)
-        return Result(code=_OK, events=tuple(events), order_id=order.order_id)
+        return _Result(code=_OK, events=tuple(events), order_id=order.order_id)
 
     def _mass_cancel(self, cmd: MassCancel) -> Result:
         ts = cmd.ts
@@ -628,12 +638,12 @@ class Engine:
             chosen.sort(key=_by_id)
             for order in chosen:
                 self._cancel_resting(self._books[order.symbol], order, cmd.reason, events, ts)
-        return Result(code=_OK, events=tuple(events))
+        return _Result(code=_OK, events=tuple(events))
 
     def _advance_time(self, cmd: AdvanceTime) -> Result:
         ts = cmd.ts
         if ts < self._clock:
-            return Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         heap = self._expiries
         orders = self._orders
@@ -643,34 +653,34 @@ class Engine:
             order = orders.get(oid)
             if order is not None and order.expire_ts == expire_ts:
                 self._expire_resting(self._books[order.symbol], order, events, ts)
-        return Result(code=_OK, events=tuple(events))
+        return _Result(code=_OK, events=tuple(events))
 
     # ================================================================ instruments
 
     def _add_instrument(self, cmd: AddInstrument) -> Result:
         ts = cmd.ts
         if ts < self._clock:
-            return Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         spec = cmd.spec
         if spec.symbol in self._books:
-            return Result(code=ResultCode.INSTRUMENT_EXISTS, events=_NO_EVENTS)
+            return _Result(code=ResultCode.INSTRUMENT_EXISTS, events=_NO_EVENTS)
         if _spec_error(spec):
-            return Result(code=ResultCode.INVALID_INSTRUMENT_SPEC, events=_NO_EVENTS)
+            return _Result(code=ResultCode.INVALID_INSTRUMENT_SPEC, events=_NO_EVENTS)
         self._books[spec.symbol] = Book(spec)
         self._seq += 1
-        return Result(code=_OK, events=(InstrumentAdded(seq=self._seq, ts=ts, spec=spec),))
+        return _Result(code=_OK, events=(InstrumentAdded(seq=self._seq, ts=ts, spec=spec),))
 
     def _set_status(self, cmd: SetInstrumentStatus) -> Result:
         ts = cmd.ts
         if ts < self._clock:
-            return Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         book = self._books.get(cmd.symbol)
         if book is None:
-            return Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+            return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
         if (book.spec.status, cmd.status) not in _TRANSITIONS:
-            return Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
+            return _Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
         book.spec = dataclasses.replace(book.spec, status=cmd.status)
         self._seq += 1
         book.md_seq += 1
@@ -680,7 +690,7 @@ class Engine:
         if cmd.status is _CLOSED:
             for order in book.bids.orders() + book.asks.orders():
                 self._cancel_resting(book, order, CancelReason.INSTRUMENT_CLOSED, events, ts)
-        return Result(code=_OK, events=tuple(events))
+        return _Result(code=_OK, events=tuple(events))
 
     # ================================================================ rejections
 
@@ -693,13 +703,13 @@ class Engine:
         events: list[Event] | None = None,
     ) -> Result:
         self._seq += 1
-        rejected = OrderRejected(
+        rejected = _OrderRejected(
             seq=self._seq, ts=cmd.ts, participant=cmd.participant,
             client_order_id=cmd.client_order_id if isinstance(cmd, NewOrder) else "",
             symbol=symbol, order_id=order_id, code=code,
         )
         out: tuple[Event, ...] = (rejected,) if events is None else (*events, rejected)
-        return Result(code=code, events=out, order_id=order_id)
+        return _Result(code=code, events=out, order_id=order_id)
 
     # ================================================================ invariants
 
