@@ -116,12 +116,13 @@ class Level:
 
 
 class BookSide:
-    __slots__ = ("keys", "levels", "side")
+    __slots__ = ("best", "keys", "levels", "side")
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self.levels: dict[int, Level] = {}
         self.keys: SortedList = SortedList()
+        self.best: int | None = None  # == keys[0], cached: the hot path asks for it on every order
 
     def add(self, order: Order) -> Level:
         key = order.key
@@ -129,6 +130,9 @@ class BookSide:
         if level is None:
             level = self.levels[key] = Level(order.price, key)
             self.keys.add(key)
+            best = self.best
+            if best is None or key < best:
+                self.best = key
         level.append(order)
         return level
 
@@ -137,8 +141,12 @@ class BookSide:
         assert level is not None
         level.unlink(order)
         if not level.count:
-            del self.levels[level.key]
-            self.keys.remove(level.key)
+            key = level.key
+            del self.levels[key]
+            keys = self.keys
+            keys.remove(key)
+            if key == self.best:
+                self.best = keys[0] if keys else None
         return level
 
     def orders(self) -> list[Order]:

@@ -262,8 +262,8 @@ class Engine:
         opp = book.asks if is_buy else book.bids
         tif = cmd.tif
         if cmd.post_only:
-            keys = opp.keys
-            if keys and keys[0] <= limit_key:
+            best = opp.best
+            if best is not None and best <= limit_key:
                 return self._reject(cmd, cmd.symbol, None, ResultCode.POST_ONLY_WOULD_CROSS)
         elif tif is _FOK:
             if self._fillable(opp, limit_key, cmd.participant, cmd.stp, ts, cmd.qty) < cmd.qty:
@@ -286,9 +286,9 @@ class Engine:
                 post_only=cmd.post_only,
             )
         ]
-        keys = opp.keys
+        best = opp.best
         alive = True
-        if keys and keys[0] <= limit_key:
+        if best is not None and best <= limit_key:
             alive = self._match(book, order, opp, limit_key, events, ts)
         if alive and order.remaining:
             if market or tif is _IOC or tif is _FOK:
@@ -404,15 +404,14 @@ class Engine:
 
     def _match(self, book: Book, taker: Order, opp: BookSide, limit_key: int, events: list[Event], ts: int) -> bool:
         """Match ``taker`` against ``opp`` up to ``limit_key``; False if STP ended the taker."""
-        keys = opp.keys
         levels = opp.levels
         symbol = book.spec.symbol
         participant = taker.participant
         aggressor = taker.side
         maker_side = opp.side
-        while keys:
-            key = keys[0]
-            if key > limit_key:
+        while True:
+            key = opp.best
+            if key is None or key > limit_key:
                 return True
             level = levels[key]
             maker = level.head
@@ -584,7 +583,8 @@ class Engine:
         side = order.side
         new_key = new_price if side is _SELL else -new_price
         opp = book.asks if side is _BUY else book.bids
-        if not code and order.post_only and new_price != order.price and opp.keys and opp.keys[0] <= -new_key:
+        best = opp.best
+        if not code and order.post_only and new_price != order.price and best is not None and best <= -new_key:
             code = ResultCode.POST_ONLY_WOULD_CROSS
         if code:
             return self._reject(cmd, symbol, order.order_id, code)
@@ -609,7 +609,8 @@ class Engine:
         self._delta(book, side, level, events, ts)
         alive = True
         limit_key = -new_key  # the order's limit as seen from the opposite side's keys
-        if opp.keys and opp.keys[0] <= limit_key:
+        best = opp.best
+        if best is not None and best <= limit_key:
             alive = self._match(book, order, opp, limit_key, events, ts)
         if alive and order.remaining:
             self._rest(book, order, events, ts)
@@ -746,6 +747,7 @@ class Engine:
         symbol = book.spec.symbol
         keys = list(side.keys)
         _check(keys == sorted(side.levels), f"{symbol}: price keys differ from levels")
+        _check(side.best == (keys[0] if keys else None), f"{symbol}: cached best {side.best} is stale")
         for key in keys:
             level = side.levels[key]
             _check(level.key == key, f"{symbol}: level key")
