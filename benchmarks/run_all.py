@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -31,25 +32,14 @@ class Bench:
     quick_args: tuple[str, ...] = ()  # smaller sizes (the default)
     key_columns: int = 1  # leading table columns that name a row; the rest are results
     timeout_s: float = 900.0
+    output: str = "markdown"  # "markdown" tables, or "engine" (benchmarks/engine.py's aligned text)
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _engine_bench() -> Bench:
-    """The engine engineer's benchmark when it has the public order book comparison, else ours."""
-    own = REPO / "benchmarks" / "engine.py"
-    if own.exists() and "engine_compare" not in own.read_text() and _compares(own):
-        return Bench(name="engine", argv=("benchmarks/engine.py",), key_columns=1)
-    return Bench(name="engine", argv=("benchmarks/engine_compare.py",), quick_args=("--orders", "50000"),
-                 key_columns=1)
-
-
-def _compares(path: Path) -> bool:
-    text = path.read_text().lower()
-    return "pypi" in text or "ratio" in text
-
-
 BENCHES: dict[str, Bench] = {
-    "engine": _engine_bench(),
+    # the engine engineer's benchmark; --compare runs the same streams through pyorderbook (PyPI)
+    "engine": Bench(name="engine", argv=("benchmarks/engine.py", "--compare"), quick_args=("--ops", "50000"),
+                    output="engine"),
     "gateway": Bench(name="gateway", argv=("benchmarks/gateway.py",), quick_args=("--orders", "2000"),
                      key_columns=3),
     "settlement": Bench(name="settlement", argv=("benchmarks/settlement.py",),
@@ -103,6 +93,40 @@ def parse_tables(text: str, key_columns: int) -> list[tuple[str, str]]:
     return rows
 
 
+_ENGINE_STREAM = re.compile(r"== (?P<stream>\w+): (?P<ops>[\d,]+) ops, (?P<rate>[\d,]+) ops/s overall")
+
+
+def parse_engine(text: str) -> list[tuple[str, str]]:
+    """``benchmarks/engine.py``: per stream the overall rate and one row per operation class, then
+    the pyorderbook comparison lines."""
+    rows: list[tuple[str, str]] = []
+    stream = ""
+    header: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        words = line.split()
+        overall = _ENGINE_STREAM.match(line)
+        if overall:
+            stream = overall["stream"]
+            rows.append((f"{stream} stream, all operations", f"{overall['rate']} ops/s ({overall['ops']} ops)"))
+        elif words[:1] == ["class"]:
+            header = line.replace(" us", "_us").split()
+        elif stream and header and len(words) == len(header) and not line.startswith("=="):
+            named = dict(zip(header, words, strict=True))
+            rows.append((f"{stream} stream, {words[0]}",
+                         f"{named.get('ops/s')} ops/s, p50 {named.get('p50_us')} us, p99 {named.get('p99_us')} us"))
+        elif "pyorderbook" in words and "ratio" in words:
+            i = words.index
+            rows.append((f"{words[0]} stream vs pyorderbook (same orders)",
+                         f"engine {words[i('engine') + 1]} ops/s, pyorderbook {words[i('pyorderbook') + 1]} ops/s, "
+                         f"ratio {words[i('ratio') + 1]}"))
+        elif line.startswith("pyorderbook not installed"):
+            rows.append(("comparison with pyorderbook", "NOT RUN: " + line))
+        elif not line:
+            header = []
+    return rows
+
+
 def run_bench(bench: Bench, *, full: bool) -> Outcome:
     cmd = [sys.executable, *bench.argv, *(() if full else bench.quick_args)]
     started = time.monotonic()
@@ -113,7 +137,9 @@ def run_bench(bench: Bench, *, full: bool) -> Outcome:
         seconds = time.monotonic() - started
         return Outcome(bench.name, False, seconds, [], "", f"timed out after {bench.timeout_s:.0f} s")
     seconds = time.monotonic() - started
-    rows = parse_tables(done.stdout, bench.key_columns)
+    rows = parse_engine(done.stdout) if bench.output == "engine" else parse_tables(done.stdout, bench.key_columns)
+    if any(result.startswith("NOT RUN") for _, result in rows):
+        return Outcome(bench.name, False, seconds, rows, done.stdout, "a comparison did not run (see its row)")
     if done.returncode != 0 or not rows:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return Outcome(bench.name, False, seconds, rows, done.stdout, f"exit code {done.returncode}: {tail}")

@@ -98,8 +98,8 @@ def check(view: dict[str, Any], observed: dict[str, Any]) -> CheckResult:
         problems.add("reservations", f"{view['pending_obligations']} settlement obligations left after every "
                                      "trade finished")
     if view["drained"] and not view["open_orders"] and view["reserved"]:
-        problems.add("reservations", f"cash/notes still reserved with no open order and nothing to settle: "
-                                     f"{view['reserved']}")
+        problems.add("reservations", f"cash/notes still reserved with no open order and nothing to settle "
+                                     f"(chain watcher: {view.get('watcher')}): {view['reserved']}")
     if not view["store_caught_up"]:
         problems.add("store", "the store projection did not catch up with the journal")
 

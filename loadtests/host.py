@@ -25,6 +25,7 @@ from typing import Any
 import store as store_pkg
 from engine import Side
 from gateway.decimals import format_price, format_qty
+from gateway.ports import Listing
 from venue.config import VenueConfig
 from venue.demo import SYMBOL, DemoAccount, demo_listing, onboard
 from venue.listings import ListingRules, save_rules
@@ -77,7 +78,23 @@ async def _store_caught_up(venue: Venue, timeout: float) -> bool:
     return False
 
 
-async def venue_view(venue: Venue, *, settle_timeout: float) -> dict[str, Any]:
+def _reserved(venue: Venue, listing: Listing) -> dict[str, int]:
+    """Cash and notes the gatekeeper still reserves, per participant (these reads also release the
+    obligations of settlements the chain cache has seen)."""
+    reserved: dict[str, int] = {}
+    for participant in venue.core.participant_ids():
+        wallet = venue.core.wallet_of(participant)
+        if wallet is None:
+            continue
+        amounts = (venue.gatekeeper.reserved_cash(wallet, listing.cash_token_address),
+                   venue.gatekeeper.reserved_notes(wallet, listing.token_address),
+                   venue.gatekeeper.incoming_notes(wallet, listing.token_address))
+        if any(amounts):
+            reserved[participant] = sum(amounts)
+    return reserved
+
+
+async def venue_view(venue: Venue, *, settle_timeout: float, release_timeout: float = 15.0) -> dict[str, Any]:
     """Everything the consistency check needs from inside the venue, after settlement drained."""
     drained = True
     try:
@@ -122,17 +139,15 @@ async def venue_view(venue: Venue, *, settle_timeout: float) -> dict[str, Any]:
             "core_settlement": core.settlement.value if core is not None else None,
         })
     open_orders = venue.engine.open_orders(None, SYMBOL)
-    # the reserved_* reads also release obligations whose settlement the chain cache has seen
-    reserved: dict[str, int] = {}
-    for participant in venue.core.participant_ids():
-        wallet = venue.core.wallet_of(participant)
-        if wallet is None:
-            continue
-        amounts = (venue.gatekeeper.reserved_cash(wallet, listing.cash_token_address),
-                   venue.gatekeeper.reserved_notes(wallet, listing.token_address),
-                   venue.gatekeeper.incoming_notes(wallet, listing.token_address))
-        if any(amounts):
-            reserved[participant] = sum(amounts)
+    # obligations of confirmed trades are released once the chain watcher has applied their block
+    waited = time.monotonic()
+    deadline = waited + release_timeout
+    reserved = _reserved(venue, listing)
+    while reserved and not open_orders and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        reserved = _reserved(venue, listing)
+    waited = time.monotonic() - waited
+    head = await asyncio.to_thread(lambda: int(venue.chain.w3.eth.block_number))
     return {
         "drained": drained,
         "store_caught_up": store_ok,
@@ -146,6 +161,8 @@ async def venue_view(venue: Venue, *, settle_timeout: float) -> dict[str, Any]:
         "open_holds": venue.gatekeeper.open_holds(),
         "pending_obligations": venue.gatekeeper.pending_obligations(),
         "reserved": reserved,
+        "watcher": {"cache_block": venue.cache.block, "chain_head": head, "polls": venue.cache.syncs,
+                    "release_wait_s": round(waited, 2)},
         "settlement_counts": venue.core.settlement_counts(),
         "rejection_counts": venue.core.rejection_counts(),
         "trades": trades,
@@ -160,6 +177,7 @@ async def _read_line() -> str:
 async def host(args: argparse.Namespace) -> None:
     config = VenueConfig(
         data_dir=args.data_dir, chain=args.chain, port=args.port or free_port(), host="127.0.0.1",
+        anvil_block_time=args.block_time,
         # the load test measures the venue, not the per-key throttle
         rate_limit_per_s=1_000_000.0, rate_limit_burst=1_000_000, settlement_batch=args.settlement_batch,
     )
@@ -199,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--investors", type=int, default=8)
     parser.add_argument("--chain", default="inprocess", help="inprocess | anvil | JSON-RPC URL")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--block-time", type=float, default=None,
+                        help="anvil started by the venue: seconds per block (default: a block per transaction)")
     parser.add_argument("--settlement-batch", type=int, default=200)
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack (a stuck run)

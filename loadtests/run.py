@@ -155,19 +155,27 @@ def table(points: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    investor_points = [int(x) for x in args.investors.split(",")]
+    try:
+        investor_points = [int(x) for x in args.investors.split(",")]
+        maker_points = [int(x) for x in args.makers.split(",")]
+    except ValueError as exc:
+        raise LoadTestError(f"--investors and --makers take comma-separated counts: {exc}") from exc
+    if len(maker_points) == 1:
+        maker_points *= len(investor_points)
+    if len(maker_points) != len(investor_points) or min(maker_points + investor_points) < 1:
+        raise LoadTestError("--makers is one count or one per load point (as many as --investors), all >= 1")
     with tempfile.TemporaryDirectory(prefix="omn-load-") as tmp:
         workdir = Path(tmp)
         started = time.monotonic()
-        host = Host(workdir, makers=args.makers, investors=max(investor_points), chain=args.chain,
+        host = Host(workdir, makers=max(maker_points), investors=max(investor_points), chain=args.chain,
                     settle_timeout=args.settle_timeout)
         setup_s = time.monotonic() - started
         try:
             points: list[dict[str, Any]] = []
             stream_fills: list[Any] = []
             ack_fills: list[Any] = []
-            for investors in investor_points:
-                point, observed = run_point(host, workdir, makers=args.makers, investors=investors,
+            for makers, investors in zip(maker_points, investor_points, strict=True):
+                point, observed = run_point(host, workdir, makers=makers, investors=investors,
                                             subscribers=args.subscribers, duration=args.duration)
                 points.append(point)
                 stream_fills += observed["stream_fills"]
@@ -180,7 +188,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = check(view, {"stream_fills": stream_fills, "ack_fills": ack_fills})
     return {"chain": args.chain, "cores": os.cpu_count(), "setup_s": round(setup_s, 1), "points": points,
             "consistency": result.as_json(), "settlement_counts": view["settlement_counts"],
-            "venue_rejections": view["rejection_counts"], "journal_commands": view["journal_commands"]}
+            "venue_rejections": view["rejection_counts"], "journal_commands": view["journal_commands"],
+            "watcher": view["watcher"]}
 
 
 def _no_nan(value: Any) -> Any:
@@ -196,7 +205,7 @@ def _no_nan(value: Any) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--investors", default="4,8,16", help="comma-separated investor counts, one load point each")
-    parser.add_argument("--makers", type=int, default=2)
+    parser.add_argument("--makers", default="2", help="market makers: one count, or one per load point")
     parser.add_argument("--subscribers", type=int, default=4, help="market-data subscribers (fan-out latency)")
     parser.add_argument("--duration", type=int, default=20, help="seconds per load point")
     parser.add_argument("--chain", default="inprocess", help="inprocess | anvil")
