@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks.run_all import Bench, Outcome, combined_table, parse_tables, run_bench
+from benchmarks.run_all import Bench, Outcome, combined_table, parse_engine, parse_tables, run_bench
 
 GATEWAY_OUT = """gateway websocket order entry, 2 cores, 4000 orders per row
 
@@ -57,3 +57,37 @@ def test_benchmark_rows_in_the_combined_table() -> None:
     assert outcome.ok and sys.executable
     assert combined_table([outcome, Outcome("other", True, 0.0, [("y", "2")], "")]).splitlines()[2:] == [
         "| demo | x | 1 |", "| other | y | 2 |"]
+
+
+ENGINE_OUT = """python 3.11.7; generating streams (50,000 ops each) ...
+
+== insert: 50,000 ops, 72,256 ops/s overall (uninstrumented loop)
+class           count     ops/s    p50 us    p90 us    p99 us  p99.9 us    max us
+new            50,000    81,340       4.9       6.0      12.6      40.1       300
+
+== mixed: 50,000 ops, 70,768 ops/s overall (uninstrumented loop)
+class           count     ops/s    p50 us    p90 us    p99 us  p99.9 us    max us
+cancel          9,950    62,274       7.0       9.0      16.9      50.0       210
+
+== comparison with pyorderbook (same streams, ops/s overall)
+insert   engine     72,256  pyorderbook    111,964  ratio 0.65x
+mixed    engine     70,768  pyorderbook     78,381  ratio 0.90x
+"""
+
+
+def test_engine_output_rows() -> None:
+    assert parse_engine(ENGINE_OUT) == [
+        ("insert stream, all operations", "72,256 ops/s (50,000 ops)"),
+        ("insert stream, new", "81,340 ops/s, p50 4.9 us, p99 12.6 us"),
+        ("mixed stream, all operations", "70,768 ops/s (50,000 ops)"),
+        ("mixed stream, cancel", "62,274 ops/s, p50 7.0 us, p99 16.9 us"),
+        ("insert stream vs pyorderbook (same orders)", "engine 72,256 ops/s, pyorderbook 111,964 ops/s, ratio 0.65x"),
+        ("mixed stream vs pyorderbook (same orders)", "engine 70,768 ops/s, pyorderbook 78,381 ops/s, ratio 0.90x"),
+    ]
+
+
+def test_missing_comparison_fails_the_engine_benchmark() -> None:
+    text = "== comparison with pyorderbook\npyorderbook not installed: .venv/bin/pip install pyorderbook\n"
+    bench = Bench(name="engine", argv=("-c", f"print({text!r})"), output="engine")
+    outcome = run_bench(bench, full=False)
+    assert not outcome.ok and outcome.rows[0][1].startswith("NOT RUN")
