@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 
 SERIES = (
     ("ws_ack", "websocket order ack", "tab:blue"),
@@ -39,6 +40,9 @@ def plot(results: dict[str, Any], png: Path, title: str | None = None) -> None:
         ax.annotate(f"{p['makers']}+{p['investors']}", (p["orders_per_s"], p.get("ws_ack_p50_ms") or 1),
                     textcoords="offset points", xytext=(0, -14), ha="center", fontsize=7, color="tab:blue")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("orders/s handled (labels: ws market makers + REST investors)")
     ax.set_ylabel("latency, ms (log)")
     subs = points[0]["subscribers"] if points else 0
