@@ -120,6 +120,11 @@ _NO_EVENTS: tuple[Event, ...] = ()
 
 
 def _spec_error(spec: InstrumentSpec) -> bool:
+    numbers = (spec.tick_size, spec.lot_size, spec.min_qty, spec.max_qty, spec.band_low, spec.band_high)
+    if type(spec.symbol) is not str or type(spec.status) is not InstrumentStatus:
+        return True
+    if any(type(n) is not int for n in numbers):
+        return True
     return (
         not spec.symbol
         or spec.tick_size <= 0
@@ -210,13 +215,21 @@ class Engine:
         if status is not _OPEN:
             return _ENTRY_BLOCKED[status]
         qty = cmd.qty
-        if qty <= 0:
+        if type(qty) is not int or qty <= 0:
             return ResultCode.INVALID_QUANTITY
         if qty < spec.min_qty:
             return ResultCode.QUANTITY_BELOW_MIN
         if qty > spec.max_qty:
             return ResultCode.QUANTITY_ABOVE_MAX
         tif = cmd.tif
+        if (
+            type(tif) is not TimeInForce
+            or type(cmd.side) is not Side
+            or type(cmd.order_type) is not OrderType
+            or type(cmd.stp) is not StpMode
+            or type(cmd.post_only) is not bool
+        ):
+            return ResultCode.INVALID_ORDER_FLAGS
         if cmd.post_only and (cmd.order_type is _MARKET or tif is _IOC or tif is _FOK):
             return ResultCode.INVALID_ORDER_FLAGS
         if cmd.expire_ts is not None and tif is not _GTD:
@@ -227,20 +240,22 @@ class Engine:
         if price is None:
             if cmd.order_type is _LIMIT:
                 return ResultCode.MISSING_PRICE
-        elif price <= 0:
+        elif type(price) is not int or price <= 0:
             return ResultCode.INVALID_PRICE
         elif price < spec.band_low or price > spec.band_high:
             return ResultCode.PRICE_OUTSIDE_BAND
         if tif is _GTD:
             if cmd.expire_ts is None:
                 return ResultCode.MISSING_EXPIRY
+            if type(cmd.expire_ts) is not int:
+                return ResultCode.INVALID_ORDER_FLAGS
             if cmd.expire_ts <= cmd.ts:
                 return ResultCode.EXPIRY_IN_PAST
         return _OK
 
     def _new_order(self, cmd: NewOrder) -> Result:
         ts = cmd.ts
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return self._reject(cmd, cmd.symbol, None, ResultCode.INVALID_TIME)
         self._clock = ts
         book = self._books.get(cmd.symbol)
@@ -529,7 +544,7 @@ class Engine:
 
     def _cancel(self, cmd: CancelOrder) -> Result:
         ts = cmd.ts
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return self._reject(cmd, "", cmd.order_id, ResultCode.INVALID_TIME)
         self._clock = ts
         order = self._owned(cmd.participant, cmd.order_id)
@@ -545,7 +560,7 @@ class Engine:
 
     def _amend(self, cmd: AmendOrder) -> Result:
         ts = cmd.ts
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return self._reject(cmd, "", cmd.order_id, ResultCode.INVALID_TIME)
         self._clock = ts
         order = self._owned(cmd.participant, cmd.order_id)
@@ -565,7 +580,7 @@ class Engine:
         new_price = order.price if cmd.price is None else cmd.price
         code = _OK
         if cmd.qty is not None:
-            if new_qty <= 0:
+            if type(new_qty) is not int or new_qty <= 0:
                 code = ResultCode.INVALID_QUANTITY
             elif new_qty <= filled:
                 code = ResultCode.AMEND_QTY_TOO_LOW
@@ -574,7 +589,7 @@ class Engine:
             elif new_qty > spec.max_qty:
                 code = ResultCode.QUANTITY_ABOVE_MAX
         if not code and cmd.price is not None:
-            if new_price <= 0:
+            if type(new_price) is not int or new_price <= 0:
                 code = ResultCode.INVALID_PRICE
             elif new_price < spec.band_low or new_price > spec.band_high:
                 code = ResultCode.PRICE_OUTSIDE_BAND
@@ -619,7 +634,7 @@ class Engine:
     def _mass_cancel(self, cmd: MassCancel) -> Result:
         ts = cmd.ts
         symbol = cmd.symbol
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return self._reject(cmd, symbol or "", None, ResultCode.INVALID_TIME)
         self._clock = ts
         if symbol is not None and symbol not in self._books:
@@ -643,7 +658,7 @@ class Engine:
 
     def _advance_time(self, cmd: AdvanceTime) -> Result:
         ts = cmd.ts
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         heap = self._expiries
@@ -660,27 +675,27 @@ class Engine:
 
     def _add_instrument(self, cmd: AddInstrument) -> Result:
         ts = cmd.ts
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         spec = cmd.spec
+        if type(spec) is not InstrumentSpec or _spec_error(spec):
+            return _Result(code=ResultCode.INVALID_INSTRUMENT_SPEC, events=_NO_EVENTS)
         if spec.symbol in self._books:
             return _Result(code=ResultCode.INSTRUMENT_EXISTS, events=_NO_EVENTS)
-        if _spec_error(spec):
-            return _Result(code=ResultCode.INVALID_INSTRUMENT_SPEC, events=_NO_EVENTS)
         self._books[spec.symbol] = Book(spec)
         self._seq += 1
         return _Result(code=_OK, events=(InstrumentAdded(seq=self._seq, ts=ts, spec=spec),))
 
     def _set_status(self, cmd: SetInstrumentStatus) -> Result:
         ts = cmd.ts
-        if ts < self._clock:
+        if type(ts) is not int or ts < self._clock:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         book = self._books.get(cmd.symbol)
         if book is None:
             return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
-        if (book.spec.status, cmd.status) not in _TRANSITIONS:
+        if type(cmd.status) is not InstrumentStatus or (book.spec.status, cmd.status) not in _TRANSITIONS:
             return _Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
         book.spec = dataclasses.replace(book.spec, status=cmd.status)
         self._seq += 1

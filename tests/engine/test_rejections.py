@@ -14,6 +14,7 @@ from engine import (
     CancelOrder,
     InstrumentStatus,
     MassCancel,
+    NewOrder,
     OrderRejected,
     OrderType,
     Result,
@@ -199,3 +200,55 @@ def test_non_command_is_a_type_error() -> None:
     v = Venue()
     with pytest.raises(TypeError):
         v.engine.process(Side.BUY)  # type: ignore[arg-type]
+
+
+def _raw_order(v: Venue, **kw: Any) -> Result:
+    fields: dict[str, Any] = {"ts": v.tick(), "participant": "carol", "symbol": SYM, "side": Side.BUY, "qty": 2,
+                              "price": 100}
+    fields.update(kw)
+    return v.engine.process(NewOrder(**fields))
+
+
+ILL_TYPED: dict[str, tuple[ResultCode, dict[str, Any]]] = {
+    "float price": (R.INVALID_PRICE, {"price": 100.5}),
+    "bool qty": (R.INVALID_QUANTITY, {"qty": True}),
+    "float qty": (R.INVALID_QUANTITY, {"qty": 2.0}),
+    "int side": (R.INVALID_ORDER_FLAGS, {"side": 1}),
+    "int tif": (R.INVALID_ORDER_FLAGS, {"tif": 1}),
+    "int order type": (R.INVALID_ORDER_FLAGS, {"order_type": 1}),
+    "int stp": (R.INVALID_ORDER_FLAGS, {"stp": 1}),
+    "int post-only": (R.INVALID_ORDER_FLAGS, {"post_only": 1}),
+    "float expiry": (R.INVALID_ORDER_FLAGS, {"tif": TimeInForce.GTD, "expire_ts": 10.0**9}),
+    "float ts": (R.INVALID_TIME, {"ts": 10.0**9}),
+}
+
+
+@pytest.mark.parametrize("name", list(ILL_TYPED))
+def test_ill_typed_order_fields_are_rejected(name: str) -> None:
+    code, kw = ILL_TYPED[name]
+    v = Venue()
+    _setup(v)
+    before = v.engine.snapshot()
+    res = _raw_order(v, **kw)
+    assert res.code is code and kinds_of(res) == ["OrderRejected"]
+    after = v.engine.snapshot()
+    assert after["instruments"] == before["instruments"] and type(after["clock"]) is int
+    v.engine.validate()
+
+
+def kinds_of(res: Result) -> list[str]:
+    return [type(e).__name__ for e in res.events]
+
+
+def test_ill_typed_amend_and_instrument_commands_are_rejected() -> None:
+    v = Venue()
+    _setup(v)
+    assert v.amend(1, "alice", qty=2.5).code is R.INVALID_QUANTITY  # type: ignore[arg-type]
+    assert v.amend(1, "alice", price=99.5).code is R.INVALID_PRICE  # type: ignore[arg-type]
+    status = SetInstrumentStatus(ts=v.tick(), symbol=SYM, status=3)  # type: ignore[arg-type]
+    assert v.engine.process(status).code is R.INVALID_STATUS_TRANSITION
+    bad_spec = AddInstrument(ts=v.tick(), spec=spec("X", tick_size=0.5))
+    assert v.engine.process(bad_spec).code is R.INVALID_INSTRUMENT_SPEC
+    assert v.engine.process(AdvanceTime(ts=float(v.tick()))).code is R.INVALID_TIME  # type: ignore[arg-type]
+    assert v.engine.spec(SYM) is not None and v.engine.spec(SYM).status is InstrumentStatus.OPEN  # type: ignore[union-attr]
+    v.engine.validate()
