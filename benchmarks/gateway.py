@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import hashlib
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
+        faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` dumps the server's stacks
         asyncio.run(_serve(args.serve, args.venue))
     else:
         asyncio.run(_main(args))
