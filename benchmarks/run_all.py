@@ -47,7 +47,8 @@ BENCHES: dict[str, Bench] = {
     "journal": Bench(name="journal", argv=("benchmarks/journal.py",),
                      quick_args=("--commands", "5000", "--engine", "engine:Engine"), key_columns=1),
     "load": Bench(name="load", argv=("-m", "loadtests.run"),
-                  quick_args=("--investors", "4,16", "--makers", "2", "--subscribers", "4", "--duration", "15"),
+                  quick_args=("--investors", "4,16", "--makers", "1,4", "--subscribers", "4", "--duration", "15",
+                              "--chain", "anvil"),
                   key_columns=3, timeout_s=1800.0),
 }
 DEFAULT = ("engine", "gateway", "settlement", "journal")
