@@ -6,8 +6,9 @@ Streams (generated up front, outside the timed region, by driving a separate eng
 cancel/amend addresses a live order):
 
 - ``insert``: passive GTC limit orders only (never cross), book grows to ``--ops`` orders.
-- ``mixed``: a steady-state book of ~``--depth`` resting orders with roughly exchange-core's
-  benchmark mix: 45% passive GTC limit, 10% marketable IOC limit (crosses 1-3 levels), 20% amend
+- ``mixed``: a steady-state book of ~``--depth`` resting orders, a mix loosely modelled on
+  exchange-core's generator (placements, moves, cancels, some IOC; the proportions are ours):
+  45% passive GTC limit, 10% marketable IOC limit (crosses 1-3 levels), 20% amend
   that moves the price (loses priority, may trade), 5% amend that reduces quantity (keeps
   priority), 20% cancel. 200 participants, one instrument.
 
