@@ -595,14 +595,14 @@ class Engine:
                 code = ResultCode.PRICE_OUTSIDE_BAND
         if not code and new_qty == order.qty and new_price == order.price:
             code = ResultCode.AMEND_NO_CHANGE
+        if code:
+            return self._reject(cmd, symbol, order.order_id, code)
         side = order.side
         new_key = new_price if side is _SELL else -new_price
         opp = book.asks if side is _BUY else book.bids
         best = opp.best
-        if not code and order.post_only and new_price != order.price and best is not None and best <= -new_key:
-            code = ResultCode.POST_ONLY_WOULD_CROSS
-        if code:
-            return self._reject(cmd, symbol, order.order_id, code)
+        if order.post_only and new_price != order.price and best is not None and best <= -new_key:
+            return self._reject(cmd, symbol, order.order_id, ResultCode.POST_ONLY_WOULD_CROSS)
 
         if new_price == order.price and new_qty < order.qty:
             cut = order.qty - new_qty

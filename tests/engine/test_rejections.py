@@ -245,6 +245,8 @@ def test_ill_typed_amend_and_instrument_commands_are_rejected() -> None:
     _setup(v)
     assert v.amend(1, "alice", qty=2.5).code is R.INVALID_QUANTITY  # type: ignore[arg-type]
     assert v.amend(1, "alice", price=99.5).code is R.INVALID_PRICE  # type: ignore[arg-type]
+    assert v.amend(1, "alice", price="99").code is R.INVALID_PRICE  # type: ignore[arg-type]
+    assert v.amend(1, "alice", qty="3").code is R.INVALID_QUANTITY  # type: ignore[arg-type]
     status = SetInstrumentStatus(ts=v.tick(), symbol=SYM, status=3)  # type: ignore[arg-type]
     assert v.engine.process(status).code is R.INVALID_STATUS_TRANSITION
     bad_spec = AddInstrument(ts=v.tick(), spec=spec("X", tick_size=0.5))
