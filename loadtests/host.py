@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import faulthandler
 import json
 import signal
@@ -221,8 +222,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="anvil started by the venue: seconds per block (default: a block per transaction)")
     parser.add_argument("--settlement-batch", type=int, default=200)
     parser.add_argument("--settle-timeout", type=float, default=120.0)
+    parser.add_argument("--profile", type=Path, help="cProfile the event loop thread, write the stats here")
+    args = parser.parse_args(argv)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack (a stuck run)
-    asyncio.run(host(parser.parse_args(argv)))
+    if args.profile is None:
+        asyncio.run(host(args))
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(host(args))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":

@@ -48,13 +48,14 @@ def _read_tagged(stream: IO[str], tag: str, timeout: float, proc: subprocess.Pop
 class Host:
     """The venue host subprocess."""
 
-    def __init__(self, workdir: Path, *, makers: int, investors: int, chain: str, settle_timeout: float) -> None:
+    def __init__(self, workdir: Path, *, makers: int, investors: int, chain: str, settle_timeout: float,
+                 profile: Path | None = None) -> None:
         self.keys = workdir / "keys.json"
         self.settle_timeout = settle_timeout
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "loadtests.host", "--data-dir", str(workdir / "venue"), "--keys-out",
              str(self.keys), "--makers", str(makers), "--investors", str(investors), "--chain", chain,
-             "--settle-timeout", str(settle_timeout)],
+             "--settle-timeout", str(settle_timeout), *(["--profile", str(profile)] if profile else [])],
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert self.proc.stdout is not None
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(tmp)
         started = time.monotonic()
         host = Host(workdir, makers=max(maker_points), investors=max(investor_points), chain=args.chain,
-                    settle_timeout=args.settle_timeout)
+                    settle_timeout=args.settle_timeout, profile=args.host_profile)
         setup_s = time.monotonic() - started
         try:
             points: list[dict[str, Any]] = []
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chain", default="inprocess", help="inprocess | anvil")
     parser.add_argument("--settle-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--host-profile", type=Path, help="cProfile the venue's event loop, write the stats here")
     return parser
 
 
