@@ -35,6 +35,7 @@ from engine import (
     StpMode,
     TimeInForce,
 )
+from gateway import metrics
 from gateway.config import GatewayConfig
 from gateway.decimals import format_price, format_qty, parse_price, parse_qty
 from gateway.errors import ApiError, engine_message, error_body, http_status
@@ -175,7 +176,9 @@ class OrderService:
     def _start(self, participant: str, cmd: Command) -> asyncio.Future[Outcome]:
         """Hands the command to the venue now. Every path starts its venue call synchronously at
         this point, so commands reach the venue in the order the client sent them."""
-        return asyncio.ensure_future(self._venue.submit(participant, cmd))
+        future = asyncio.ensure_future(self._venue.submit(participant, cmd))
+        future.add_done_callback(lambda f: _count(cmd, f))
+        return future
 
     @staticmethod
     async def _outcome(submitted: asyncio.Future[Outcome]) -> Outcome:
@@ -349,3 +352,23 @@ def _status(filled: int, qty: int, cancel_reason: CancelReason | None) -> str:
     if filled >= qty > 0:
         return "filled"
     return "partially_filled" if filled else "open"
+
+
+_KINDS: dict[type, str] = {NewOrder: "new", AmendOrder: "amend", CancelOrder: "cancel", MassCancel: "mass_cancel"}
+
+
+def _count(cmd: Command, done: asyncio.Future[Outcome]) -> None:
+    """Prometheus: every command the venue saw, accepted or with its rejection code."""
+    kind = _KINDS.get(type(cmd))
+    if kind is None:
+        return
+    if done.cancelled() or done.exception() is not None:
+        metrics.record_order(kind, "VENUE_ERROR")
+        return
+    outcome = done.result()
+    if outcome.rejection is not None:
+        metrics.record_order(kind, outcome.rejection.code)
+    elif outcome.result is not None and outcome.result.code is not ResultCode.OK:
+        metrics.record_order(kind, outcome.result.code.name)
+    else:
+        metrics.record_order(kind, None)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketState
 
 from engine import CancelReason
+from gateway import metrics
 from gateway.errors import ApiError
 from gateway.orders import Reply
 from gateway.ports import ApiKey, Role
@@ -132,6 +133,13 @@ class Session:
 
     async def run(self) -> None:
         await self.ws.accept()
+        metrics.ws_session_opened("trader")
+        try:
+            await self._run()
+        finally:
+            metrics.ws_session_closed("trader")
+
+    async def _run(self) -> None:
         self.push(dumps({"op": "welcome", "session_id": self.id, "nonce": self.nonce,
                          "heartbeat_timeout_s": self.gw.config.heartbeat_timeout_s}))
         tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer()),

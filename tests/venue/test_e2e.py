@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from tests.venue.conftest import RunningVenue
@@ -61,6 +62,13 @@ async def test_trades_settle_on_chain_and_reconcile(running: RunningVenue) -> No
                              before["mm-1"][1] + cash("45010.00", 2) - cash("44990.00", 3))
     report = await venue.core.run_reconciliation(operator="test")
     assert report.ok, report.differences
+
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{running.url}/metrics")).text
+    accepted = [line for line in text.splitlines() if line.startswith('venue_orders_accepted_total{kind="new"}')]
+    assert accepted and float(accepted[0].split()[-1]) >= 4
+    assert 'venue_settlements{state="confirmed"}' in text
+    assert 'venue_ws_sessions_opened_total{channel="trader"}' in text
 
 
 async def test_ineligible_and_halted_orders_are_rejected(running: RunningVenue) -> None:
