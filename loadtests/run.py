@@ -16,12 +16,15 @@ import argparse
 import csv
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from loadtests import LoadTestError
 from loadtests.check import check
@@ -32,21 +35,8 @@ ORDER_ROWS = ("WS new_order", "WS amend", "WS mass_cancel", "POST POST /v1/order
               "POST POST /v1/orders passive", "POST POST /v1/orders/cancel")
 
 
-def _read_tagged(stream: IO[str], tag: str, timeout: float, proc: subprocess.Popen[str]) -> dict[str, Any]:
-    """The JSON after ``tag`` on the host's stdout (other lines are passed through to stderr)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            raise LoadTestError(f"the venue host exited (code {proc.poll()}) before printing {tag}")
-        if line.startswith(tag + " "):
-            return dict(json.loads(line[len(tag) + 1:]))
-        sys.stderr.write(line)
-    raise LoadTestError(f"no {tag} from the venue host within {timeout:.0f} s")
-
-
 class Host:
-    """The venue host subprocess."""
+    """The venue host subprocess (own session, so a hard stop also ends the anvil it started)."""
 
     def __init__(self, workdir: Path, *, makers: int, investors: int, chain: str, settle_timeout: float,
                  profile: Path | None = None) -> None:
@@ -56,17 +46,41 @@ class Host:
             [sys.executable, "-m", "loadtests.host", "--data-dir", str(workdir / "venue"), "--keys-out",
              str(self.keys), "--makers", str(makers), "--investors", str(investors), "--chain", chain,
              "--settle-timeout", str(settle_timeout), *(["--profile", str(profile)] if profile else [])],
-            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
         )
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True, name="host-stdout").start()
+        try:
+            self.base_url = str(self._read_tagged("READY", 600)["base_url"])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _pump(self) -> None:
         assert self.proc.stdout is not None
-        ready = _read_tagged(self.proc.stdout, "READY", 600, self.proc)
-        self.base_url = str(ready["base_url"])
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put("")  # end of output
+
+    def _read_tagged(self, tag: str, timeout: float) -> dict[str, Any]:
+        """The JSON after ``tag`` on the host's stdout (other lines are passed through to stderr)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise LoadTestError(f"no {tag} from the venue host within {timeout:.0f} s") from None
+            if not line:
+                raise LoadTestError(f"the venue host exited (code {self.proc.wait()}) before printing {tag}")
+            if line.startswith(tag + " "):
+                return dict(json.loads(line[len(tag) + 1:]))
+            sys.stderr.write(line)
 
     def view(self) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
         self.proc.stdin.write("check\n")
         self.proc.stdin.flush()
-        return _read_tagged(self.proc.stdout, "CHECK", self.settle_timeout + 120, self.proc)
+        return self._read_tagged("CHECK", self.settle_timeout + 120)
 
     def stop(self) -> None:
         if self.proc.poll() is None and self.proc.stdin is not None:
@@ -75,11 +89,11 @@ class Host:
                 self.proc.stdin.close()
             except OSError:
                 pass
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
 
 def _row(stats: dict[str, dict[str, str]], name: str) -> dict[str, float]:
@@ -112,7 +126,10 @@ def run_point(host: Host, workdir: Path, *, makers: int, investors: int, subscri
            "-t", f"{duration}s", "--stop-timeout", "10", "--host", host.base_url, "--csv", str(prefix),
            "--only-summary", "--loglevel", "WARNING", *classes]
     started = time.monotonic()
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=duration + 120)
+    try:
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=duration + 120)
+    except subprocess.TimeoutExpired as exc:
+        raise LoadTestError(f"locust did not stop within {duration + 120} s") from exc
     if done.returncode not in (0, 1):  # 1: some requests failed, which the table reports
         raise LoadTestError(f"locust exited with {done.returncode}: {done.stderr[-2000:]}")
     with open(f"{prefix}_stats.csv") as fh:
