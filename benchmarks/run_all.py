@@ -139,6 +139,9 @@ def run_bench(bench: Bench, *, full: bool) -> Outcome:
         return Outcome(bench.name, False, seconds, [], "", f"timed out after {bench.timeout_s:.0f} s")
     seconds = time.monotonic() - started
     rows = parse_engine(done.stdout) if bench.output == "engine" else parse_tables(done.stdout, bench.key_columns)
+    # the load test's verdict line (its exit code is 1 when the check failed)
+    rows += [("consistency check", line.split(":", 1)[1].strip())
+             for line in done.stdout.splitlines() if line.startswith("consistency:")]
     if any(result.startswith("NOT RUN") for _, result in rows):
         return Outcome(bench.name, False, seconds, rows, done.stdout, "a comparison did not run (see its row)")
     if done.returncode != 0 or not rows:

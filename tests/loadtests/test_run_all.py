@@ -91,3 +91,9 @@ def test_missing_comparison_fails_the_engine_benchmark() -> None:
     bench = Bench(name="engine", argv=("-c", f"print({text!r})"), output="engine")
     outcome = run_bench(bench, full=False)
     assert not outcome.ok and outcome.rows[0][1].startswith("NOT RUN")
+
+
+def test_consistency_verdict_is_a_row() -> None:
+    script = "print('| a | b |\\n|---|---|\\n| x | 1 |\\n\\nconsistency: OK  trades 3, settled 3')"
+    outcome = run_bench(Bench(name="load", argv=("-c", script)), full=False)
+    assert outcome.rows == [("a x", "b: 1"), ("consistency check", "OK  trades 3, settled 3")]
