@@ -7,7 +7,8 @@ recorded (every fill on a private ``fills`` stream and in a REST order ack). Rul
 - every trade gives exactly one fill to the buyer and one to the seller, each seen exactly once on
   the owner's stream (none lost, none duplicated, none that is not in the trades table), with the
   trade's order id, side, price and quantity; fills in REST acks are trades too;
-- the engine's invariants hold and the book is not crossed;
+- the engine's invariants hold and the book is not crossed, neither at the end nor in any
+  subscriber's local book (snapshot + deltas) after any delta;
 - compliance reservations balance (the gatekeeper recomputes its aggregates), no hold outlives its
   order, no obligation outlives its settlement;
 - every trade is settled (confirmed) or failed with a reason; the core and the store agree.
@@ -90,6 +91,8 @@ def check(view: dict[str, Any], observed: dict[str, Any]) -> CheckResult:
         problems.add("engine invariant", view["engine_error"])
     if view["crossed"]:
         problems.add("crossed book", f"best bid {view['best_bid']} >= best ask {view['best_ask']}")
+    if observed.get("md_crossed"):
+        problems.add("crossed book", f"a subscriber's local book was crossed after {observed['md_crossed']} deltas")
     if view["gatekeeper_error"]:
         problems.add("reservations", view["gatekeeper_error"])
     if view["open_holds"] != view["open_orders"]:

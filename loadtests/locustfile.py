@@ -50,7 +50,7 @@ def _refusal(code: str) -> bool:
 
 _lock = threading.Lock()
 _observed: dict[str, Any] = {"stream_fills": [], "ack_fills": [], "rejections": Counter(), "failures": Counter(),
-                             "md_messages": 0, "md_gaps": 0}
+                             "md_messages": 0, "md_gaps": 0, "md_crossed": 0}
 _next = {"maker": itertools.count(1), "investor": itertools.count(1)}
 
 
@@ -230,7 +230,8 @@ class MarketMakerUser(User):
 
 
 class SubscriberUser(User):
-    """Market data: the book channel; fan-out latency of every delta, gaps counted."""
+    """Market data: the book channel; fan-out latency of every delta, gaps counted, and a local book
+    (snapshot + deltas) that must never be crossed."""
 
     fixed_count = int(os.environ.get("LOADTEST_SUBSCRIBERS", "0"))
     wait_time = constant_pacing(0)
@@ -241,6 +242,7 @@ class SubscriberUser(User):
         key = _KEYS["keys"][participant]
         self.ws = WsSession(_host(self), participant, key["key_id"], key["private_key"], cancel_on_disconnect=False)
         self.last_md = 0
+        self.book: dict[str, dict[Decimal, str]] = {"buy": {}, "sell": {}}
         self.ws.on_message = self._on_message
         self.ws.request("subscribe", channel="book", symbol=SYMBOL)
 
@@ -249,14 +251,24 @@ class SubscriberUser(User):
             return
         if msg.get("type") == "snapshot":
             self.last_md = int(msg.get("md_seq", 0))
+            self.book = {"buy": {Decimal(lv["price"]): lv["qty"] for lv in msg["bids"]},
+                         "sell": {Decimal(lv["price"]): lv["qty"] for lv in msg["asks"]}}
             return
         latency_ms = (time.time_ns() - int(msg["ts"])) / 1e6
         if int(msg["prev_md_seq"]) > self.last_md:
             with _lock:
                 _observed["md_gaps"] += 1
         self.last_md = max(self.last_md, int(msg["md_seq"]))
+        levels = self.book[msg["side"]]
+        if Decimal(msg["qty"]):
+            levels[Decimal(msg["price"])] = msg["qty"]
+        else:
+            levels.pop(Decimal(msg["price"]), None)
+        bids, asks = self.book["buy"], self.book["sell"]
+        crossed = bool(bids and asks and max(bids) >= min(asks))
         with _lock:
             _observed["md_messages"] += 1
+            _observed["md_crossed"] += crossed
         self.environment.events.request.fire(request_type="MD", name="book delta", response_time=latency_ms,
                                              response_length=0, exception=None, context={})
 

@@ -147,7 +147,7 @@ def run_point(host: Host, workdir: Path, *, makers: int, investors: int, subscri
         "ws_ack_p50_ms": ws_p50, "ws_ack_p99_ms": ws_p99,
         "rest_ioc_p50_ms": rest["p50"], "rest_ioc_p99_ms": rest["p99"],
         "md_deltas": md["count"], "md_fanout_p50_ms": md["p50"], "md_fanout_p99_ms": md["p99"],
-        "md_gaps": observed["md_gaps"],
+        "md_gaps": observed["md_gaps"], "md_crossed": observed["md_crossed"],
         "errors": failures, "error_codes": observed["failures"], "rejections": sum(observed["rejections"].values()),
         "rejection_codes": observed["rejections"],
         "fills_streamed": len(observed["stream_fills"]),
@@ -190,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         setup_s = time.monotonic() - started
         try:
             points: list[dict[str, Any]] = []
+            md_crossed = 0
             stream_fills: list[Any] = []
             ack_fills: list[Any] = []
             for makers, investors in zip(maker_points, investor_points, strict=True):
@@ -198,12 +199,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 points.append(point)
                 stream_fills += observed["stream_fills"]
                 ack_fills += observed["ack_fills"]
+                md_crossed += observed["md_crossed"]
                 print(f"load point {len(points)}/{len(investor_points)}: {point['orders_per_s']:.0f} orders/s",
                       file=sys.stderr, flush=True)
             view = host.view()
         finally:
             host.stop()
-    result = check(view, {"stream_fills": stream_fills, "ack_fills": ack_fills})
+    result = check(view, {"stream_fills": stream_fills, "ack_fills": ack_fills, "md_crossed": md_crossed})
     return {"chain": args.chain, "cores": os.cpu_count(), "setup_s": round(setup_s, 1), "points": points,
             "consistency": result.as_json(), "settlement_counts": view["settlement_counts"],
             "venue_rejections": view["rejection_counts"], "journal_commands": view["journal_commands"],

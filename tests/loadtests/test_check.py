@@ -120,3 +120,9 @@ def test_many_problems_are_summarised(run: tuple[dict[str, Any], dict[str, Any]]
     view["trades"] = [_trade(i, "inv-1", "mm-1", 100 + i, 200 + i) for i in range(1, 31)]
     problems = check(view, {"stream_fills": [], "ack_fills": []}).problems
     assert len(problems) == 11 and problems[-1] == "lost fill: 50 more"
+
+
+def test_crossed_market_data_book(run: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    view, observed = run
+    result = check(view, {**observed, "md_crossed": 3})
+    assert result.problems == ["crossed book: a subscriber's local book was crossed after 3 deltas"]
