@@ -41,12 +41,14 @@ SYMBOL = str(_KEYS.get("symbol", "OMN-2029A"))
 INCREMENT = Decimal("0.01")
 FAIR_START = Decimal("45000.00")
 
+
 def _refusal(code: str) -> bool:
     """A venue refusal that happens in normal trading (amending an order that was just filled, a
     post-only quote that would cross, funding): counted, not a failure. The gateway's own mapping
     decides: unknown things 404 and venue refusals 422; input errors, auth, throttling, server errors
     are failures."""
     return http_status(code) in (404, 422)
+
 
 _lock = threading.Lock()
 _observed: dict[str, Any] = {"stream_fills": [], "ack_fills": [], "rejections": Counter(), "failures": Counter(),
