@@ -11,6 +11,7 @@ even a stale in-flight transaction landing later cannot settle a trade twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -43,6 +44,13 @@ from settlement.revert import decode_revert
 logger = logging.getLogger(__name__)
 
 _UINT256_MAX = 2**256 - 1
+
+
+@functools.lru_cache(maxsize=8192)
+def _checksummed(value: str) -> ChecksumAddress | None:
+    """Validated + checksummed address, cached: a venue settles between few wallets and tokens,
+    and ``submit`` runs on the event loop, where four keccak checksums per trade showed up."""
+    return Web3.to_checksum_address(value) if Web3.is_address(value) else None
 _TRADES_TYPE = "(uint256,address,address,address,uint256,address,uint256)[]"
 _SETTLE_SELECTOR = keccak(text=f"settle({_TRADES_TYPE})")[:4]
 _TRADE_SETTLED = keccak(text="TradeSettled(uint256,address,address,address,uint256,address,uint256)")
@@ -71,9 +79,10 @@ class TradeToSettle:
         addresses: dict[str, ChecksumAddress] = {}
         for name in ("token", "seller", "buyer", "cash_token"):
             value = getattr(self, name)
-            if not isinstance(value, str) or not Web3.is_address(value):
+            checksummed = _checksummed(value) if isinstance(value, str) else None
+            if checksummed is None:
                 raise InvalidTradeError(f"trade {self.trade_id}: {name} is not an address: {value!r}")
-            addresses[name] = Web3.to_checksum_address(value)
+            addresses[name] = checksummed
         if addresses["seller"] == addresses["buyer"]:
             raise InvalidTradeError(f"trade {self.trade_id}: seller and buyer are the same wallet")
         return TradeToSettle(

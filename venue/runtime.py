@@ -420,23 +420,37 @@ class Venue:
             await asyncio.to_thread(self.store_adapter.flush)
 
     async def _reference_loop(self) -> None:
-        """Participants, wallets and keys added with the CLI while the venue runs."""
+        """Participants, wallets and keys added with the CLI while the venue runs. The store is
+        read in a worker thread; only applying the (usually empty) changes runs on the loop."""
         while not self._stop.is_set():
             await asyncio.sleep(2.0)
             try:
-                self.refresh_reference_data()
+                snapshot = await asyncio.to_thread(self._read_reference_data)
             except store_pkg.StoreError:
                 log.exception("cannot refresh reference data")
+                continue
+            self.apply_reference_data(*snapshot)
+
+    def _read_reference_data(
+        self,
+    ) -> tuple[list[store_pkg.Participant], dict[str, str], list[store_pkg.ApiKeyRecord]]:
+        wallets: dict[str, str] = {}
+        for wallet in self.store.list_wallets():
+            wallets.setdefault(wallet.participant_id, wallet.address)
+        return self.store.list_participants(), wallets, self.store.list_api_keys()
 
     def refresh_reference_data(self) -> None:
-        known = set(self.core.participant_ids())
-        for p in self.store.list_participants():
+        self.apply_reference_data(*self._read_reference_data())
+
+    def apply_reference_data(
+        self, participants: list[store_pkg.Participant], wallets: dict[str, str], keys: list[store_pkg.ApiKeyRecord]
+    ) -> None:
+        for p in participants:
             current = self.gatekeeper.participant(p.id)
-            wallets = self.store.list_wallets(p.id)
-            wallet = wallets[0].address if wallets else None
-            if p.id not in known or current is None or current.wallet != wallet:
+            wallet = wallets.get(p.id)
+            if current is None or (current.wallet or "").lower() != (wallet or "").lower():
                 self.register_participant(p, wallet)
-        for key in self.store.list_api_keys():
+        for key in keys:
             if self.core.api_key(key.key_id) is None:
                 self.core.add_key(ApiKey(key_id=key.key_id, participant=key.participant,
                                          role=Role(key.role.value), public_key=key.public_key))

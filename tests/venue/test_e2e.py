@@ -113,3 +113,45 @@ async def test_on_chain_freeze_blocks_the_next_order(running: RunningVenue) -> N
             return True
 
         await wait_for(accepted, timeout=15)
+
+
+async def test_participants_and_keys_added_while_running_are_picked_up(running: RunningVenue) -> None:
+    import datetime as dt
+
+    import store as store_pkg
+    from venueclient import generate_keypair
+
+    venue = running.venue
+    wallet = venue.chain.new_account()
+    venue.store.add_participant(store_pkg.Participant(
+        id="late-1", name="late", status=store_pkg.ParticipantStatus.ACTIVE, investor_category="US_QIB",
+        jurisdiction="US", kyc_expiry=dt.date.today() + dt.timedelta(days=30)))
+    venue.store.add_wallet("late-1", wallet)
+    private, public = generate_keypair()
+    venue.store.add_api_key(store_pkg.ApiKeyRecord(key_id="late-key", participant="late-1",
+                                                   role=store_pkg.KeyRole.TRADER, public_key=public))
+    assert venue.core.api_key("late-key") is None  # nothing awaited yet: not applied
+    async with VenueClient(running.url, "late-key", private) as late:
+        await wait_for(lambda: _book_ok(late), timeout=10)  # the 2 s reference refresh
+        codes: list[str] = []
+
+        async def refused_as_unverified() -> bool:
+            try:
+                await late.place(SYMBOL, "buy", 1, "45000.00")
+            except ApiError as exc:
+                codes.append(exc.code)
+                return exc.code == "IDENTITY_NOT_VERIFIED"  # known now, but not registered on chain
+            raise AssertionError("an unregistered wallet's order was accepted")
+
+        await wait_for(refused_as_unverified, timeout=10)
+        # until the watcher has read the new wallet, the gatekeeper refuses rather than guesses
+        assert set(codes) <= {"CHAIN_STATE_UNKNOWN", "IDENTITY_NOT_VERIFIED"}
+    assert (venue.core.wallet_of("late-1") or "").lower() == wallet.lower()
+
+
+async def _book_ok(c: VenueClient) -> bool:
+    try:
+        await c.book(SYMBOL)
+    except ApiError:
+        return False
+    return True
