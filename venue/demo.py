@@ -112,6 +112,12 @@ def _new_key(venue: Venue, participant: str, role: Role) -> dict[str, str]:
 
 async def start_demo_market(venue: Venue, *, investors: int) -> dict[str, dict[str, str]]:
     listing, rules = demo_listing(venue)
+    await list_instrument(venue, listing, rules)
+    return await onboard(venue, demo_accounts(investors))
+
+
+async def list_instrument(venue: Venue, listing: Listing, rules: ListingRules) -> None:
+    """Record the instrument and its eligibility rules, then open it in the running venue."""
     venue.store.add_instrument(store_pkg.Instrument(
         symbol=listing.symbol, name=listing.name, token_address=listing.token_address,
         cash_token_address=listing.cash_token_address, token_decimals=listing.token_decimals,
@@ -121,7 +127,6 @@ async def start_demo_market(venue: Venue, *, investors: int) -> dict[str, dict[s
     ))
     save_rules(venue.config.data_dir, listing.symbol, rules)
     await venue.add_listing(listing, rules)
-    return await onboard(venue, demo_accounts(investors))
 
 
 async def run_bots(venue: Venue, keys: dict[str, dict[str, str]], stop: asyncio.Event) -> list[Any]:
