@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import store as store_pkg
 from engine import Side
 from gateway.decimals import format_price, format_qty
 from gateway.ports import Listing
+from venue import demo
 from venue.config import VenueConfig
 from venue.demo import SYMBOL, DemoAccount, demo_listing, onboard
-from venue.listings import ListingRules, save_rules
+from venue.listings import ListingRules
 from venue.runtime import Venue
 
 MAKER_NOTES = 100_000
@@ -58,16 +58,7 @@ def load_accounts(makers: int, investors: int) -> list[DemoAccount]:
 async def list_instrument(venue: Venue) -> None:
     listing, _ = demo_listing(venue)
     # no holding cap: market makers hold far more notes than an investor may
-    rules = ListingRules(blocked_jurisdictions=("RU", "KP", "IR"))
-    venue.store.add_instrument(store_pkg.Instrument(
-        symbol=listing.symbol, name=listing.name, token_address=listing.token_address,
-        cash_token_address=listing.cash_token_address, token_decimals=listing.token_decimals,
-        cash_decimals=listing.cash_decimals, tick_size=listing.spec.tick_size, lot_size=listing.spec.lot_size,
-        min_qty=listing.spec.min_qty, max_qty=listing.spec.max_qty, band_low=listing.spec.band_low,
-        band_high=listing.spec.band_high, status=store_pkg.InstrumentState.OPEN, maturity_ts=listing.maturity_ts,
-    ))
-    save_rules(venue.config.data_dir, listing.symbol, rules)
-    await venue.add_listing(listing, rules)
+    await demo.list_instrument(venue, listing, ListingRules(blocked_jurisdictions=("RU", "KP", "IR")))
 
 
 async def _store_caught_up(venue: Venue, timeout: float) -> bool:
