@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import compliance
 import store as store_pkg
 from settlement.errors import SettlementError
 from venue.config import VenueConfig
+from venue.listings import ListingRules, save_rules
 from venueclient import generate_keypair
 
 
@@ -119,5 +121,86 @@ def create_key(config: VenueConfig, participant: str, *, role: str) -> dict[str,
         store.append_audit("cli", "key.create", {"key_id": key_id, "participant": participant, "role": role})
         return {"key_id": key_id, "participant": participant, "role": role,
                 "private_key": private.hex(), "public_key": public.hex()}
+    finally:
+        store.close()
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise AdminError("INVALID_NUMBER", f"{what}: {text!r} is not a decimal number") from exc
+    if not value.is_finite() or value <= 0:
+        raise AdminError("INVALID_NUMBER", f"{what}: {text!r} must be a positive finite number")
+    return value
+
+
+def _units(value: Decimal, decimals: int, what: str) -> int:
+    """A decimal amount as an exact integer of base units (no rounding, no floats)."""
+    scaled = value * (Decimal(10) ** decimals)
+    if scaled != scaled.to_integral_value():
+        raise AdminError("INVALID_NUMBER", f"{what}: {value} is not a whole number of base units")
+    return int(scaled)
+
+
+def add_instrument(
+    config: VenueConfig,
+    symbol: str,
+    *,
+    name: str,
+    token: str,
+    cash_token: str,
+    token_decimals: int,
+    cash_decimals: int,
+    tick: str,
+    lot: str,
+    min_qty: int,
+    max_qty: int,
+    band: tuple[str, str],
+    categories: list[str],
+    blocked: list[str],
+    holding_cap: int | None,
+    max_holders: int | None,
+) -> None:
+    lot_notes = _decimal(lot, "lot")
+    lot_size = _units(lot_notes, token_decimals, "lot")
+    # prices are quoted per note; the engine's tick is cash units per lot
+    tick_size = _units(_decimal(tick, "tick") * lot_notes, cash_decimals, "tick")
+    low, high = (_units(_decimal(b, "band") * lot_notes, cash_decimals, "band") for b in band)
+    if low % tick_size or high % tick_size:
+        raise AdminError("INVALID_BAND", "band limits must be multiples of the tick")
+    if not 0 < min_qty <= max_qty:
+        raise AdminError("INVALID_SIZE", "need 0 < min-qty <= max-qty")
+    for c in categories:
+        try:
+            compliance.InvestorCategory(c)
+        except ValueError as exc:
+            raise AdminError("INVALID_CATEGORY", f"unknown investor category {c!r}") from exc
+    rules = ListingRules(allowed_categories=tuple(categories), blocked_jurisdictions=tuple(c.upper() for c in blocked),
+                         holding_cap=holding_cap, max_holders=max_holders)
+    store = _open(config)
+    try:
+        store.add_instrument(store_pkg.Instrument(
+            symbol=symbol, name=name, token_address=token, cash_token_address=cash_token,
+            token_decimals=token_decimals, cash_decimals=cash_decimals, tick_size=tick_size, lot_size=lot_size,
+            min_qty=min_qty, max_qty=max_qty, band_low=low // tick_size, band_high=high // tick_size,
+            status=store_pkg.InstrumentState.OPEN,
+        ))
+        save_rules(config.data_dir, symbol, rules)
+        store.append_audit("cli", "instrument.add", {"symbol": symbol, "token": token, "cash_token": cash_token})
+    except store_pkg.DuplicateError as exc:
+        raise AdminError("DUPLICATE", str(exc)) from exc
+    except store_pkg.InvalidRecordError as exc:
+        raise AdminError("INVALID", str(exc)) from exc
+    finally:
+        store.close()
+
+
+def list_instruments(config: VenueConfig) -> list[dict[str, Any]]:
+    store = _open(config)
+    try:
+        return [{"symbol": i.symbol, "name": i.name, "status": i.status.value, "token": i.token_address,
+                 "cash_token": i.cash_token_address, "tick_size": i.tick_size, "lot_size": i.lot_size}
+                for i in store.list_instruments()]
     finally:
         store.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from venue.config import ConfigError, VenueConfig, load_config
+from venue.listings import PROFESSIONAL_CATEGORIES
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,29 @@ def _build_parser() -> argparse.ArgumentParser:
     padd.add_argument("--wallet", default=None, help="0x address (registered on chain separately)")
     plist = psub.add_parser("list", help="list participants")
     _common(plist)
+
+    instruments = sub.add_parser("instruments", help="list note series")
+    isub = instruments.add_subparsers(dest="action", required=True)
+    iadd = isub.add_parser("add", help="list an instrument (trading parameters + eligibility rules)")
+    _common(iadd)
+    iadd.add_argument("symbol")
+    iadd.add_argument("--name", required=True)
+    iadd.add_argument("--token", required=True, help="ERC-3643 note token address")
+    iadd.add_argument("--cash-token", required=True, help="stablecoin address")
+    iadd.add_argument("--token-decimals", type=int, default=0)
+    iadd.add_argument("--cash-decimals", type=int, default=6)
+    iadd.add_argument("--tick", default="0.01", help="price increment per note, in cash units (decimal)")
+    iadd.add_argument("--lot", default="1", help="quantity increment, in notes (decimal)")
+    iadd.add_argument("--min-qty", type=int, default=1, help="lots")
+    iadd.add_argument("--max-qty", type=int, default=1_000, help="lots")
+    iadd.add_argument("--band", nargs=2, default=["1000", "1000000"], metavar=("LOW", "HIGH"),
+                      help="accepted price range per note, cash units")
+    iadd.add_argument("--categories", default=",".join(PROFESSIONAL_CATEGORIES))
+    iadd.add_argument("--blocked", default="", help="comma-separated ISO 3166 alpha-2 codes")
+    iadd.add_argument("--holding-cap", type=int, default=None, help="token base units per investor")
+    iadd.add_argument("--max-holders", type=int, default=None)
+    ilist = isub.add_parser("list", help="list instruments")
+    _common(ilist)
 
     keys = sub.add_parser("keys", help="manage API keys")
     ksub = keys.add_subparsers(dest="action", required=True)
@@ -105,6 +129,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"participant {args.participant} added")
         elif args.command == "participants" and args.action == "list":
             for row in admin.list_participants(config):
+                print(json.dumps(row))
+        elif args.command == "instruments" and args.action == "add":
+            admin.add_instrument(
+                config, args.symbol, name=args.name, token=args.token, cash_token=args.cash_token,
+                token_decimals=args.token_decimals, cash_decimals=args.cash_decimals, tick=args.tick, lot=args.lot,
+                min_qty=args.min_qty, max_qty=args.max_qty, band=(args.band[0], args.band[1]),
+                categories=[c for c in args.categories.split(",") if c],
+                blocked=[c for c in args.blocked.split(",") if c], holding_cap=args.holding_cap,
+                max_holders=args.max_holders,
+            )
+            print(f"instrument {args.symbol} listed (a running venue opens it on restart)")
+        elif args.command == "instruments" and args.action == "list":
+            for row in admin.list_instruments(config):
                 print(json.dumps(row))
         elif args.command == "keys" and args.action == "create":
             secret = admin.create_key(config, args.participant, role=args.role)

@@ -169,6 +169,15 @@ class VenueCore:
     def participant_ids(self) -> list[str]:
         return sorted(self._wallets)
 
+    def restore_trade(self, record: TradeRecord) -> None:
+        """After a restart: an unsettled trade from the store, so its settlement updates land."""
+        notice = SettlementNotice(trade_id=record.trade_id, symbol=record.symbol, buyer=record.buyer,
+                                  seller=record.seller, state=record.settlement)
+        state = _TradeState(record=record, notice=notice)
+        self._trades.append(state)
+        self._trade_index[record.trade_id] = state
+        self._settlement_counts[record.settlement.value] += 1
+
     def trade(self, trade_id: int) -> TradeRecord | None:
         state = self._trade_index.get(trade_id)
         return state.record if state is not None else None

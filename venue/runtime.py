@@ -30,7 +30,7 @@ from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
-from gateway.ports import ApiKey, AuditEntry, Listing, Role, SettlementNotice, SettlementState
+from gateway.ports import ApiKey, AuditEntry, Listing, Role, SettlementNotice, SettlementState, TradeRecord
 from journal import Journal, Sequencer, recover
 from settlement.chain import Chain, connect, in_process_chain, start_anvil
 from settlement.deploy import DemoAdmin, DemoDeployment, deploy_demo
@@ -289,6 +289,7 @@ class Venue:
         await self.writer.start()
         await self.load_reference_data()
         await asyncio.to_thread(self.watcher.poll_once)
+        self.recover_positions()
         self.ledger.baseline(self._chain_balances_sync())
 
         self.app = self._build_app()
@@ -355,6 +356,42 @@ class Venue:
         self.cache.track_token(listing.token_address)
         self.cache.track_cash_token(listing.cash_token_address)
         self.cache.track_spender(self.deployment.settlement)
+
+    def recover_positions(self) -> None:
+        """After a restart: funding holds of the orders the journal put back on the book, the
+        obligations of trades not yet settled, and those trades back into the settlement service
+        (``recover`` asks the contract first, so a trade settled before the crash is not sent twice)."""
+        for view in self.engine.open_orders():
+            try:
+                self.gatekeeper.adopt_order(view)
+            except compliance.ComplianceError as exc:
+                log.warning("order %s keeps no funding hold: %s", view.order_id, exc)
+        unfinished: list[TradeToSettle] = []
+        for t in self.store.list_trades():
+            if t.settlement_status not in (store_pkg.SettlementStatus.PENDING, store_pkg.SettlementStatus.SUBMITTED):
+                continue
+            buy_order, sell_order = ((t.taker_order_id, t.maker_order_id) if t.aggressor == "buy"
+                                     else (t.maker_order_id, t.taker_order_id))
+            self.core.restore_trade(TradeRecord(
+                trade_id=t.trade_id, symbol=t.symbol, price=t.price, qty=t.qty, aggressor_buy=t.aggressor == "buy",
+                ts=t.ts, buyer=t.buyer, seller=t.seller, buy_order_id=buy_order, sell_order_id=sell_order,
+                settlement=SettlementState(t.settlement_status.value),
+            ))
+            self.gatekeeper.adopt_trade(trade_id=t.trade_id, symbol=t.symbol, price=t.price, qty=t.qty,
+                                        buyer=t.buyer, seller=t.seller)
+            listing = self.core.listing(t.symbol)
+            buyer, seller = self.core.wallet_of(t.buyer), self.core.wallet_of(t.seller)
+            if listing is None or buyer is None or seller is None:
+                self.core.on_settlement_update(t.trade_id, SettlementState.FAILED, reason="NO_WALLET_AFTER_RESTART")
+                continue
+            unfinished.append(TradeToSettle(
+                trade_id=t.trade_id, token=listing.token_address, seller=seller, buyer=buyer,
+                quantity=listing.spec.token_amount(t.qty), cash_token=listing.cash_token_address,
+                cash_amount=listing.spec.cash_amount(t.price, t.qty),
+            ))
+        if unfinished:
+            confirmed = self.settlement.recover(unfinished)
+            log.warning("recovered %d unsettled trades (%d already settled on chain)", len(unfinished), len(confirmed))
 
     def register_participant(self, p: store_pkg.Participant, wallet: str | None) -> None:
         self.gatekeeper.upsert_participant(compliance_participant(p, wallet))

@@ -65,3 +65,36 @@ def test_config_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENUE_PORT", "eighty")
     with pytest.raises(ConfigError, match="'port'"):
         load_config(None)
+
+
+def test_instruments_add_converts_decimals_exactly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "var")
+    token, cash = "0x" + "11" * 20, "0x" + "22" * 20
+    code, out, err = run(capsys, "instruments", "add", "OMN-X", "--data-dir", data, "--name", "X", "--token", token,
+                         "--cash-token", cash, "--tick", "0.05", "--band", "10000", "90000", "--blocked", "ru,kp")
+    assert code == 0, err
+    code, out, _ = run(capsys, "instruments", "list", "--data-dir", data)
+    row = json.loads(out.strip())
+    assert (row["symbol"], row["tick_size"], row["lot_size"]) == ("OMN-X", 50_000, 1)  # 0.05 USDC = 50,000 units
+    rules = json.loads((tmp_path / "var" / "listings.json").read_text())["OMN-X"]
+    assert rules["blocked_jurisdictions"] == ["RU", "KP"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"),
+    [
+        (["--tick", "0.0000001"], "INVALID_NUMBER"),  # below one cash base unit
+        (["--tick", "NaN"], "INVALID_NUMBER"),
+        (["--tick", "-1"], "INVALID_NUMBER"),
+        (["--tick", "abc"], "INVALID_NUMBER"),
+        (["--band", "10000.001", "20000"], "INVALID_BAND"),
+        (["--min-qty", "5", "--max-qty", "2"], "INVALID_SIZE"),
+        (["--categories", "RETAIL,ALIENS"], "INVALID_CATEGORY"),
+    ],
+)
+def test_instruments_add_rejects_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], code: str
+) -> None:
+    rc, _, err = run(capsys, "instruments", "add", "OMN-X", "--data-dir", str(tmp_path / "var"), "--name", "X",
+                     "--token", "0x" + "11" * 20, "--cash-token", "0x" + "22" * 20, *flags)
+    assert rc == 1 and code in err
