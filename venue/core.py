@@ -39,6 +39,7 @@ from engine import (
     SetInstrumentStatus,
     Side,
 )
+from gateway.errors import engine_message
 from gateway.ports import (
     ApiKey,
     AuditEntry,
@@ -260,8 +261,7 @@ class VenueCore:
 
     def _count_engine_rejection(self, participant: str, symbol: str, result: Result) -> None:
         if result.code is not ResultCode.OK:
-            self._record_rejection(participant, symbol, result.code.name, _ENGINE_MESSAGES.get(
-                result.code, result.code.name.replace("_", " ").lower()))
+            self._record_rejection(participant, symbol, result.code.name, engine_message(result.code))
 
     def _record_rejection(self, participant: str, symbol: str, code: str, message: str) -> None:
         self._rejection_counts[code] = self._rejection_counts.get(code, 0) + 1
@@ -482,17 +482,3 @@ class VenueCore:
         if self._store is not None:
             self._store.audit(actor, action, details)
 
-
-_ENGINE_MESSAGES: dict[ResultCode, str] = {
-    ResultCode.UNKNOWN_INSTRUMENT: "unknown instrument",
-    ResultCode.INSTRUMENT_NOT_OPEN: "instrument is not open for trading yet",
-    ResultCode.INSTRUMENT_HALTED: "instrument is halted",
-    ResultCode.INSTRUMENT_CLOSED: "instrument is closed",
-    ResultCode.POST_ONLY_WOULD_CROSS: "post-only order would cross the book",
-    ResultCode.FOK_NOT_FILLABLE: "fill-or-kill order cannot be filled completely",
-    ResultCode.NO_LIQUIDITY: "no liquidity within the protection price",
-    ResultCode.UNKNOWN_ORDER: "unknown order",
-    ResultCode.PRICE_OUTSIDE_BAND: "price outside the instrument's price band",
-    ResultCode.QUANTITY_BELOW_MIN: "quantity below the instrument minimum",
-    ResultCode.QUANTITY_ABOVE_MAX: "quantity above the instrument maximum",
-}
