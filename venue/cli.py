@@ -155,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except admin.AdminError as exc:
         print(f"venue: {exc.code}: {exc}", file=sys.stderr)
         return 1
+    except runtime.StartupError as exc:
+        print(f"venue: cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -26,7 +26,7 @@ from gateway.ports import ApiKey, Listing, Role
 from venue.bots import Investor, MarketMaker
 from venue.config import VenueConfig
 from venue.listings import ListingRules, save_rules
-from venue.runtime import Venue
+from venue.runtime import StartupError, Venue
 from venueclient import VenueClient, generate_keypair
 
 SYMBOL = "OMN-2029A"
@@ -160,6 +160,10 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
     config = dataclasses.replace(config, data_dir=demo_dir, db_url=config.db_url)
     venue = Venue(config, fresh_chain=True)
     await venue.start()
+    if venue.store.list_participants() or venue.store.list_instruments():
+        await venue.stop()
+        raise StartupError(f"the demo needs an empty database, and {venue.store.dialect} at --db-url already holds "
+                           "participants or instruments (from an earlier demo?): use a fresh database")
     stop = asyncio.Event()
     bots: asyncio.Task[list[Any]] | None = None
     try:

@@ -98,3 +98,11 @@ def test_instruments_add_rejects_bad_input(
     rc, _, err = run(capsys, "instruments", "add", "OMN-X", "--data-dir", str(tmp_path / "var"), "--name", "X",
                      "--token", "0x" + "11" * 20, "--cash-token", "0x" + "22" * 20, *flags)
     assert rc == 1 and code in err
+
+
+def test_demo_refuses_a_database_that_is_not_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    assert run(capsys, "participants", "add", "someone", "--data-dir", str(tmp_path / "a"), "--db-url", db)[0] == 0
+    code, _, err = run(capsys, "demo", "--data-dir", str(tmp_path / "b"), "--db-url", db, "--duration", "1",
+                       "--port", "0")
+    assert code == 1 and "needs an empty database" in err
