@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 blocked=[c for c in args.blocked.split(",") if c], holding_cap=args.holding_cap,
                 max_holders=args.max_holders,
             )
-            print(f"instrument {args.symbol} listed (a running venue opens it on restart)")
+            print(f"instrument {args.symbol} listed (a running venue opens it within a few seconds)")
         elif args.command == "instruments" and args.action == "list":
             for row in admin.list_instruments(config):
                 print(json.dumps(row))

@@ -39,7 +39,7 @@ from settlement.service import SettlementService, SettlementUpdate, TradeToSettl
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.ledger import Ledger
-from venue.listings import ListingRules, load_rules
+from venue.listings import ListingError, ListingRules, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -463,10 +463,30 @@ class Venue:
             await asyncio.sleep(2.0)
             try:
                 snapshot = await asyncio.to_thread(self._read_reference_data)
+                instruments = await asyncio.to_thread(self.store.list_instruments)
             except store_pkg.StoreError:
                 log.exception("cannot refresh reference data")
                 continue
+            await self._open_new_instruments(instruments)
             self.apply_reference_data(*snapshot)
+
+    async def _open_new_instruments(self, instruments: list[store_pkg.Instrument]) -> None:
+        """Instruments listed with ``venue instruments add`` while the venue runs."""
+        new = [inst for inst in instruments if self.core.listing(inst.symbol) is None]
+        if not new:
+            return
+        try:
+            rules = load_rules(self.config.data_dir)
+        except ListingError as exc:
+            log.error("cannot open new instruments: %s", exc)
+            return
+        for inst in new:
+            try:
+                await self.add_listing(listing_from_record(inst), rules.get(inst.symbol, ListingRules()))
+            except (StartupError, compliance.ComplianceError) as exc:
+                log.error("cannot open instrument %s: %s", inst.symbol, exc)
+            else:
+                self.store.append_audit("venue", "instrument.open", {"symbol": inst.symbol})
 
     def _read_reference_data(
         self,

@@ -155,3 +155,27 @@ async def _book_ok(c: VenueClient) -> bool:
     except ApiError:
         return False
     return True
+
+
+async def test_an_instrument_listed_while_running_opens_for_trading(running: RunningVenue) -> None:
+    from venue import admin
+
+    venue = running.venue
+    admin.add_instrument(
+        venue.config, "OMN-2030B", name="second series", token=venue.deployment.token,
+        cash_token=venue.deployment.stablecoin, token_decimals=0, cash_decimals=6, tick="0.05", lot="1",
+        min_qty=1, max_qty=50, band=("20000", "80000"), categories=["MIFID_PROFESSIONAL", "US_QIB"],
+        blocked=[], holding_cap=None, max_holders=None,
+    )
+
+    async def listed() -> bool:
+        return venue.core.listing("OMN-2030B") is not None
+
+    await wait_for(listed, timeout=10)
+    async with client(running, "inv-1") as inv1:
+        ack = await inv1.place("OMN-2030B", "buy", 1, "40000.05")
+        assert ack["status"] == "open"
+        with pytest.raises(ApiError) as err:
+            await inv1.place("OMN-2030B", "buy", 1, "40000.01")  # off this series' 0.05 grid
+        assert err.value.code == "WRONG_TICK"
+    assert "instrument.open" in [e.action for e in venue.core.audit_log()]
