@@ -135,7 +135,6 @@ class VenueCore:
         self._settlement = settlement
         self._store = store
         self._wallets = dict(wallets or {})
-        self._wallet_owner = {w.lower(): p for p, w in self._wallets.items()}
         self._operator_actions = operator_actions
         self._events: _Fanout[Event] = _Fanout()
         self._notices: _Fanout[SettlementNotice] = _Fanout()
@@ -147,6 +146,7 @@ class VenueCore:
         self._rejection_counts: dict[str, int] = {}
         self._holds: dict[tuple[str, str], Any] = {}
         self._amend_holds: dict[int, Any] = {}
+        self._amending: set[int] = set()
         self._coid_counter = itertools.count(1)
         self._reconciliation = ReconciliationReport(ts=None, ok=True, differences=[])
         self._clock = clock or time.time_ns
@@ -162,7 +162,6 @@ class VenueCore:
 
     def set_wallet(self, participant: str, wallet: str) -> None:
         self._wallets[participant] = wallet
-        self._wallet_owner[wallet.lower()] = participant
 
     def wallet_of(self, participant: str) -> str | None:
         return self._wallets.get(participant)
@@ -231,21 +230,29 @@ class VenueCore:
 
     async def _submit_amend(self, cmd: AmendOrder) -> Outcome:
         order = self._engine.order(cmd.order_id)
-        if self._compliance is not None and order is not None and order.participant == cmd.participant:
-            decision = self._compliance.check_amend(
-                participant=cmd.participant, order=order, new_price=cmd.price, new_qty=cmd.qty,
-                now_ts=self._clock(),
-            )
-            if not decision.ok:
-                return self._reject(cmd.participant, order.symbol, str(decision.code), decision.message)
-            if decision.hold is not None:
-                self._amend_holds[cmd.order_id] = decision.hold
+        if cmd.order_id in self._amending:
+            # one amend per order at a time: its funding delta is computed from the current order
+            return self._reject(cmd.participant, order.symbol if order else "", "AMEND_IN_FLIGHT",
+                                f"order {cmd.order_id} has an amend in flight; retry when it is answered")
+        self._amending.add(cmd.order_id)
         try:
-            result = await self._sequencer.submit(cmd)
+            if self._compliance is not None and order is not None and order.participant == cmd.participant:
+                decision = self._compliance.check_amend(
+                    participant=cmd.participant, order=order, new_price=cmd.price, new_qty=cmd.qty,
+                    now_ts=self._clock(),
+                )
+                if not decision.ok:
+                    return self._reject(cmd.participant, order.symbol, str(decision.code), decision.message)
+                if decision.hold is not None:
+                    self._amend_holds[cmd.order_id] = decision.hold
+            try:
+                result = await self._sequencer.submit(cmd)
+            finally:
+                hold = self._amend_holds.pop(cmd.order_id, None)
+                if hold is not None and self._compliance is not None:
+                    self._compliance.release(hold)
         finally:
-            hold = self._amend_holds.pop(cmd.order_id, None)
-            if hold is not None and self._compliance is not None:
-                self._compliance.release(hold)
+            self._amending.discard(cmd.order_id)
         self._count_engine_rejection(cmd.participant, order.symbol if order else "", result)
         return Outcome(result=result)
 
