@@ -42,8 +42,10 @@ from engine.messages import (
     StpMode,
     TimeInForce,
 )
+from engine.version import RULES_VERSION
 
 __all__ = [
+    "RULES_VERSION",
     "AddInstrument",
     "AdvanceTime",
     "AmendOrder",

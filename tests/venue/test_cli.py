@@ -106,3 +106,16 @@ def test_demo_refuses_a_database_that_is_not_empty(tmp_path: Path, capsys: pytes
     code, _, err = run(capsys, "demo", "--data-dir", str(tmp_path / "b"), "--db-url", db, "--duration", "1",
                        "--port", "0")
     assert code == 1 and "needs an empty database" in err
+
+
+def test_a_journal_from_other_engine_rules_is_refused(tmp_path: Path) -> None:
+    from engine import RULES_VERSION
+    from venue.runtime import StartupError, check_rules_version
+
+    journal = tmp_path / "journal"
+    check_rules_version(journal)  # fresh: marks it
+    assert (journal / "ENGINE_RULES_VERSION").read_text().strip() == str(RULES_VERSION)
+    check_rules_version(journal)  # same rules: fine
+    (journal / "ENGINE_RULES_VERSION").write_text(f"{RULES_VERSION + 1}\n")
+    with pytest.raises(StartupError, match="different book"):
+        check_rules_version(journal)
