@@ -338,6 +338,7 @@ class Venue:
         return app
 
     async def stop(self) -> None:
+        gc.unfreeze()  # a process that builds another venue (tests) must not keep this one forever
         self._stop.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._served.wait(), 10)
