@@ -94,9 +94,32 @@ def format_fraction(value: Fraction) -> str:
     return text
 
 
+def _places(step: Fraction) -> int | None:
+    """Decimal places that show every multiple of ``step`` exactly (0.05 -> 2, 1 -> 0), or None
+    when the step has no finite decimal expansion (e.g. a third)."""
+    denominator = step.denominator
+    twos = fives = 0
+    while denominator % 2 == 0:
+        denominator //= 2
+        twos += 1
+    while denominator % 5 == 0:
+        denominator //= 5
+        fives += 1
+    return max(twos, fives) if denominator == 1 else None
+
+
 @lru_cache(maxsize=65536)
 def _format(units: int, step: Fraction) -> str:
-    return format_fraction(step * units)
+    """At the instrument's precision ("45010.00" for a 0.01 tick, "3.0" for a 0.1 lot): every
+    price of a book has the same number of decimals; exact either way."""
+    places = _places(step)
+    if places is None:
+        return format_fraction(step * units)
+    value = step * units
+    with localcontext() as ctx:
+        ctx.prec = 80
+        dec = Decimal(value.numerator) / Decimal(value.denominator)
+        return format(dec.quantize(Decimal(1).scaleb(-places)), "f")
 
 
 def format_price(ticks: int, listing: Listing) -> str:

@@ -136,25 +136,28 @@ async def run_once(url: str, keys: dict[str, dict[str, str]], rng: random.Random
         await c.aclose()
 
 
-async def book_levels(url: str, key: dict[str, str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+Levels = list[tuple[Decimal, Decimal]]  # (price per note, notes), compared as numbers
+
+
+async def book_levels(url: str, key: dict[str, str]) -> tuple[Levels, Levels]:
     async with VenueClient(url, key["key_id"], key["private_key"]) as c:
         book = await c.book(SYMBOL, depth=1000)
 
-    def side(levels: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        return [(str(Decimal(lv["price"])), str(Decimal(lv["qty"]))) for lv in levels]
+    def side(levels: list[dict[str, Any]]) -> list[tuple[Decimal, Decimal]]:
+        return [(Decimal(lv["price"]), Decimal(lv["qty"])) for lv in levels]
 
     return side(book["bids"]), side(book["asks"])
 
 
-def replayed_levels(config: VenueConfig) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def replayed_levels(config: VenueConfig) -> tuple[Levels, Levels]:
     engine, _ = recover(config.journal_dir)
     spec = engine.spec(SYMBOL)
     assert spec is not None, "the journal never listed the instrument"
     snap = engine.l2(SYMBOL)
 
-    def fmt(levels: Any) -> list[tuple[str, str]]:
+    def fmt(levels: Any) -> Levels:
         # ticks of tick_size cash units per lot (1 note), 6 cash decimals
-        return [(str(Decimal(lv.price * spec.tick_size) / 10**6), str(lv.qty)) for lv in levels]
+        return [(Decimal(lv.price * spec.tick_size) / 10**6, Decimal(lv.qty)) for lv in levels]
 
     return fmt(snap.bids), fmt(snap.asks)
 

@@ -50,11 +50,12 @@ def test_format_parse_round_trip(units: int) -> None:
     assert parse_qty(format_qty(units, LISTING), LISTING) == units
 
 
-def test_format_is_plain_decimal() -> None:
+def test_format_is_plain_decimal_at_the_instrument_precision() -> None:
     assert format_price(10125, LISTING) == "101.25"
-    assert format_price(100, LISTING) == "1"
-    assert format_qty(10, LISTING) == "1"
+    assert format_price(100, LISTING) == "1.00"  # a 0.01 tick shows two places
+    assert format_qty(10, LISTING) == "1.0"  # a 0.1 lot shows one
     assert format_qty(3, LISTING) == "0.3"
+    assert format_price(10**15, LISTING) == "10000000000000.00"  # no exponent, however large
 
 
 def test_non_terminating_step_still_parses_exact_multiples() -> None:

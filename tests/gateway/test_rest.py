@@ -33,11 +33,11 @@ async def test_place_match_and_read_back(alice: VenueClient, bob: VenueClient) -
 
     hit = await bob.place("OMN-A", "buy", "1", "102")
     assert hit["status"] == "filled"
-    assert hit["filled_qty"] == "1"
-    assert [(f["price"], f["qty"], f["liquidity"]) for f in hit["fills"]] == [("101.25", "1", "taker")]
+    assert hit["filled_qty"] == "1.0"
+    assert [(f["price"], f["qty"], f["liquidity"]) for f in hit["fills"]] == [("101.25", "1.0", "taker")]
 
     trades = await alice.trades("OMN-A")
-    assert [(t["price"], t["qty"], t["aggressor"]) for t in trades] == [("101.25", "1", "buy")]
+    assert [(t["price"], t["qty"], t["aggressor"]) for t in trades] == [("101.25", "1.0", "buy")]
     assert "buyer" not in trades[0] and "seller" not in trades[0]
     mine = await alice.my_orders()
     assert [(o["order_id"], o["remaining_qty"]) for o in mine] == [(ack["order_id"], "1.5")]
@@ -51,13 +51,13 @@ async def test_place_match_and_read_back(alice: VenueClient, bob: VenueClient) -
 async def test_amend_and_cancel_by_either_id(alice: VenueClient) -> None:
     ack = await alice.place("OMN-A", "buy", "3", "99", client_order_id="b1")
     down = await alice.amend(ack["order_id"], qty="2")
-    assert (down["qty"], down["remaining_qty"], down["priority_kept"]) == ("2", "2", True)
+    assert (down["qty"], down["remaining_qty"], down["priority_kept"]) == ("2.0", "2.0", True)
     moved = await alice.amend(client_order_id="b1", price="99.5")
-    assert (moved["price"], moved["priority_kept"]) == ("99.5", False)
+    assert (moved["price"], moved["priority_kept"]) == ("99.50", False)
     book = await alice.book("OMN-A")
-    assert book["bids"] == [{"price": "99.5", "qty": "2", "count": 1}]
+    assert book["bids"] == [{"price": "99.50", "qty": "2.0", "count": 1}]
     cancelled = await alice.cancel(client_order_id="b1")
-    assert (cancelled["status"], cancelled["cancelled_qty"]) == ("cancelled", "2")
+    assert (cancelled["status"], cancelled["cancelled_qty"]) == ("cancelled", "2.0")
     with pytest.raises(ApiError) as err:
         await alice.cancel(ack["order_id"])
     assert (err.value.code, err.value.status) == ("UNKNOWN_ORDER", 404)
@@ -275,10 +275,10 @@ async def test_order_types_time_in_force_and_stp(alice: VenueClient, bob: VenueC
     await alice.place("OMN-A", "sell", "1", "101")
     market = await bob.place("OMN-A", "buy", "1.5", order_type="market")
     assert (market["status"], market["price"], market["filled_qty"]) == ("filled", None, "1.5")
-    assert [f["price"] for f in market["fills"]] == ["100", "101"]
+    assert [f["price"] for f in market["fills"]] == ["100.00", "101.00"]
     ioc = await bob.place("OMN-A", "buy", "2", "101", tif="ioc")
     assert (ioc["status"], ioc["filled_qty"], ioc["remaining_qty"], ioc["cancel_reason"]) == (
-        "cancelled", "0.5", "0", "ioc_remainder")
+        "cancelled", "0.5", "0.0", "ioc_remainder")
     with pytest.raises(ApiError) as err:
         await bob.place("OMN-A", "buy", "1", order_type="market")
     assert err.value.code == "NO_LIQUIDITY"
@@ -299,6 +299,6 @@ async def test_resend_after_gateway_restart_returns_the_resting_order(
     submitted = len(venue.submitted)
     async with serve(create_app(venue)) as second, client(second, keys["alice"]) as alice:
         again = await alice.place("OMN-A", "buy", "2", "95", client_order_id="survivor")
-        assert (again["order_id"], again["status"], again["remaining_qty"]) == (ack["order_id"], "open", "2")
+        assert (again["order_id"], again["status"], again["remaining_qty"]) == (ack["order_id"], "open", "2.0")
         assert len(venue.submitted) == submitted
-        assert (await alice.cancel(client_order_id="survivor"))["cancelled_qty"] == "2"
+        assert (await alice.cancel(client_order_id="survivor"))["cancelled_qty"] == "2.0"

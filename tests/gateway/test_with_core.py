@@ -55,7 +55,7 @@ async def test_orders_books_and_streams_over_the_core(core_url: tuple[VenueCore,
         assert (hit["status"], hit["filled_qty"]) == ("filled", "1.5")
         fill = await watcher.next_event(where=lambda m: m["channel"] == "fills")
         assert (fill["side"], fill["liquidity"]) == ("buy", "taker")
-        assert [(t["price"], t["qty"]) for t in await bob.trades("OMN-A")] == [("101", "0.5"), ("100", "1")]
+        assert [(t["price"], t["qty"]) for t in await bob.trades("OMN-A")] == [("101.00", "0.5"), ("100.00", "1.0")]
         await guarded.close()
         for _ in range(100):
             if not core.open_orders("alice"):

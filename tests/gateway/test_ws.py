@@ -76,7 +76,7 @@ async def test_ws_and_rest_share_client_order_ids(alice: VenueClient, alice_ws: 
 
 async def test_pipelined_orders_keep_their_order(alice_ws: VenueStream, venue: FakeVenue) -> None:
     acks = await asyncio.gather(*[alice_ws.place("OMN-A", "buy", "1", str(80 + i)) for i in range(50)])
-    assert [a["price"] for a in acks] == [str(80 + i) for i in range(50)]
+    assert [a["price"] for a in acks] == [f"{80 + i}.00" for i in range(50)]
     assert [a["order_id"] for a in acks] == sorted(a["order_id"] for a in acks)
     assert len(await alice_ws.mass_cancel()) == 50
 
@@ -186,15 +186,15 @@ async def test_private_channels_are_isolated(alice_ws: VenueStream, bob_ws: Venu
 async def test_book_channel_snapshot_then_deltas(alice_ws: VenueStream, bob_ws: VenueStream) -> None:
     await alice_ws.place("OMN-A", "sell", "1", "101")
     book = await bob_ws.local_book("OMN-A")
-    assert book.asks() == [(book.asks()[0][0], book.asks()[0][1], 1)] and str(book.asks()[0][0]) == "101"
+    assert book.asks() == [(book.asks()[0][0], book.asks()[0][1], 1)] and str(book.asks()[0][0]) == "101.00"
     await alice_ws.place("OMN-A", "sell", "2", "101")
     await alice_ws.place("OMN-A", "buy", "1", "99")
     await bob_ws.place("OMN-A", "buy", "0.5", "101")
     await asyncio.sleep(0.2)
     rest = await bob_ws.request("subscribe", channel="trades", symbol="OMN-A")
     assert rest["channel"] == "trades"
-    assert [(str(p), str(q), c) for p, q, c in book.asks()] == [("101", "2.5", 2)]
-    assert [(str(p), str(q), c) for p, q, c in book.bids()] == [("99", "1", 1)]
+    assert [(str(p), str(q), c) for p, q, c in book.asks()] == [("101.00", "2.5", 2)]
+    assert [(str(p), str(q), c) for p, q, c in book.bids()] == [("99.00", "1.0", 1)]
     assert book.gaps == 0 and book.snapshots == 1
 
 
@@ -207,7 +207,7 @@ async def test_trades_and_status_channels(alice_ws: VenueStream, bob_ws: VenueSt
     await alice_ws.place("OMN-A", "buy", "1", "100")  # self-match prevented: no trade
     await bob_ws.place("OMN-A", "buy", "0.3", "100")
     trade = await bob_ws.next_event(where=lambda m: m["channel"] == "trades")
-    assert (trade["price"], trade["qty"], trade["aggressor"]) == ("100", "0.3", "buy")
+    assert (trade["price"], trade["qty"], trade["aggressor"]) == ("100.00", "0.3", "buy")
     assert set(trade) == {"channel", "md_seq", "trade_id", "symbol", "price", "qty", "aggressor", "ts"}
     await op.set_status("OMN-A", "halted")
     update = await bob_ws.next_event(where=lambda m: m["channel"] == "status")

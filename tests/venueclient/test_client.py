@@ -110,7 +110,7 @@ async def test_stream_yields_private_events(venue_url: tuple[FakeVenue, str], ke
         await stream.subscribe("orders", "fills")
         ack = await mm.place("OMN-A", "buy", "1", "99")
         event = await stream.next_event(where=lambda m: m["channel"] == "orders")
-        assert (event["type"], event["order_id"], event["price"]) == ("accepted", ack["order_id"], "99")
+        assert (event["type"], event["order_id"], event["price"]) == ("accepted", ack["order_id"], "99.00")
         await stream.close()
         assert [m async for m in stream.stream()] == []
 
