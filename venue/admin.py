@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,6 +34,20 @@ def _open(config: VenueConfig) -> store_pkg.Store:
         return store_pkg.Store.open(config.database_url)
     except store_pkg.StoreError as exc:
         raise AdminError("STORE_UNAVAILABLE", str(exc)) from exc
+
+
+@contextmanager
+def _store(config: VenueConfig) -> Iterator[store_pkg.Store]:
+    """The store for one CLI command, with its errors translated to admin codes."""
+    store = _open(config)
+    try:
+        yield store
+    except store_pkg.DuplicateError as exc:
+        raise AdminError("DUPLICATE", str(exc)) from exc
+    except store_pkg.InvalidRecordError as exc:
+        raise AdminError("INVALID", str(exc)) from exc
+    finally:
+        store.close()
 
 
 def migrate(config: VenueConfig) -> None:
@@ -78,8 +94,7 @@ def add_participant(
         raise AdminError("INVALID_CATEGORY", f"category {category!r} is not one of {allowed}") from exc
     if kyc_days < 0:
         raise AdminError("INVALID_KYC", "kyc-days must not be negative")
-    store = _open(config)
-    try:
+    with _store(config) as store:
         store.add_participant(store_pkg.Participant(
             id=participant, name=name, status=store_pkg.ParticipantStatus.ACTIVE, investor_category=category,
             jurisdiction=jurisdiction.upper(), kyc_expiry=dt.date.today() + dt.timedelta(days=kyc_days),
@@ -88,30 +103,20 @@ def add_participant(
             store.add_wallet(participant, wallet)
         store.append_audit("cli", "participant.add", {"participant": participant, "category": category,
                                                       "jurisdiction": jurisdiction.upper(), "wallet": wallet})
-    except store_pkg.DuplicateError as exc:
-        raise AdminError("DUPLICATE", str(exc)) from exc
-    except store_pkg.InvalidRecordError as exc:
-        raise AdminError("INVALID", str(exc)) from exc
-    finally:
-        store.close()
 
 
 def list_participants(config: VenueConfig) -> list[dict[str, Any]]:
-    store = _open(config)
-    try:
+    with _store(config) as store:
         return [
             {"id": p.id, "name": p.name, "status": p.status.value, "category": p.investor_category,
              "jurisdiction": p.jurisdiction, "kyc_expiry": p.kyc_expiry.isoformat() if p.kyc_expiry else None,
              "wallets": [w.address for w in store.list_wallets(p.id)]}
             for p in store.list_participants()
         ]
-    finally:
-        store.close()
 
 
 def create_key(config: VenueConfig, participant: str, *, role: str) -> dict[str, str]:
-    store = _open(config)
-    try:
+    with _store(config) as store:
         if role == "trader" and store.get_participant(participant) is None:
             raise AdminError("UNKNOWN_PARTICIPANT", f"no participant {participant!r}; add it first")
         private, public = generate_keypair()
@@ -121,8 +126,6 @@ def create_key(config: VenueConfig, participant: str, *, role: str) -> dict[str,
         store.append_audit("cli", "key.create", {"key_id": key_id, "participant": participant, "role": role})
         return {"key_id": key_id, "participant": participant, "role": role,
                 "private_key": private.hex(), "public_key": public.hex()}
-    finally:
-        store.close()
 
 
 def _decimal(text: str, what: str) -> Decimal:
@@ -178,8 +181,7 @@ def add_instrument(
             raise AdminError("INVALID_CATEGORY", f"unknown investor category {c!r}") from exc
     rules = ListingRules(allowed_categories=tuple(categories), blocked_jurisdictions=tuple(c.upper() for c in blocked),
                          holding_cap=holding_cap, max_holders=max_holders)
-    store = _open(config)
-    try:
+    with _store(config) as store:
         store.add_instrument(store_pkg.Instrument(
             symbol=symbol, name=name, token_address=token, cash_token_address=cash_token,
             token_decimals=token_decimals, cash_decimals=cash_decimals, tick_size=tick_size, lot_size=lot_size,
@@ -188,19 +190,10 @@ def add_instrument(
         ))
         save_rules(config.data_dir, symbol, rules)
         store.append_audit("cli", "instrument.add", {"symbol": symbol, "token": token, "cash_token": cash_token})
-    except store_pkg.DuplicateError as exc:
-        raise AdminError("DUPLICATE", str(exc)) from exc
-    except store_pkg.InvalidRecordError as exc:
-        raise AdminError("INVALID", str(exc)) from exc
-    finally:
-        store.close()
 
 
 def list_instruments(config: VenueConfig) -> list[dict[str, Any]]:
-    store = _open(config)
-    try:
+    with _store(config) as store:
         return [{"symbol": i.symbol, "name": i.name, "status": i.status.value, "token": i.token_address,
                  "cash_token": i.cash_token_address, "tick_size": i.tick_size, "lot_size": i.lot_size}
                 for i in store.list_instruments()]
-    finally:
-        store.close()
