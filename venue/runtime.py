@@ -343,8 +343,15 @@ class Venue:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._served.wait(), 10)
         self.settlement.stop()
-        for task in self._tasks:
-            task.cancel()
+        # Every background loop watches the stop event and finishes the worker-thread call it has in
+        # flight (a settlement batch, a store write, a chain poll): cancelling would leave that thread
+        # using the store or the chain after they are closed. Only a loop stuck past the grace
+        # period is cancelled.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=30)
+            for task in stuck:
+                log.warning("background task %s did not stop in time: cancelled", task.get_name())
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -477,16 +484,22 @@ class Venue:
 
     # -------------------------------------------------- background loops
 
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; True (at once) when the venue is stopping."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
     async def _flush_loop(self) -> None:
-        while not self._stop.is_set():
-            await asyncio.sleep(0.2)
+        while not await self._pause(0.2):
             await asyncio.to_thread(self.store_adapter.flush)
 
     async def _reference_loop(self) -> None:
         """Participants, wallets and keys added with the CLI while the venue runs. The store is
         read in a worker thread; only applying the (usually empty) changes runs on the loop."""
-        while not self._stop.is_set():
-            await asyncio.sleep(2.0)
+        while not await self._pause(2.0):
             try:
                 snapshot = await asyncio.to_thread(self._read_reference_data)
                 instruments = await asyncio.to_thread(self.store.list_instruments)
@@ -540,8 +553,7 @@ class Venue:
 
     async def _snapshot_loop(self) -> None:
         last = self.sequencer.applied_seq
-        while not self._stop.is_set():
-            await asyncio.sleep(1.0)
+        while not await self._pause(1.0):
             if self.sequencer.applied_seq - last >= self.config.snapshot_every:
                 last = self.sequencer.applied_seq
                 await self.sequencer.snapshot_async(self.config.journal_dir)
