@@ -19,7 +19,6 @@ from settlement import (
     TradeToSettle,
     deploy_demo,
     in_process_chain,
-    start_anvil,
 )
 
 
@@ -28,19 +27,6 @@ def in_process() -> Iterator[Chain]:
     chain = in_process_chain()
     yield chain
     chain.close()
-
-
-@pytest.fixture(scope="session")
-def anvil() -> Iterator[Chain]:
-    chain = start_anvil()
-    yield chain
-    chain.close()
-
-
-@pytest.fixture(params=["in-process", pytest.param("anvil", marks=pytest.mark.anvil)])
-def chain(request: pytest.FixtureRequest) -> Chain:
-    name = "in_process" if request.param == "in-process" else "anvil"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @dataclass
