@@ -279,3 +279,20 @@ def test_admin_rejects_bad_addresses_and_reports_agent_errors(market: Market) ->
     with pytest.raises(TransactionRevertedError) as err:
         market.chain.transact(market.admin.token.functions.pause(), market.seller)
     assert err.value.reason == f"NotAgent(account={market.seller})"
+
+
+def test_failed_trade_id_stays_failed_after_the_cause_is_removed(market: Market) -> None:
+    """Issue 12 defect 1: a trade that failed on chain (seller frozen) settled when resubmitted
+    after the unfreeze. The contract records a failed id as decided; a resubmission moves nothing."""
+    trade = market.trade(10, 1_000)
+    service = market.service()
+    market.admin.freeze(market.seller)
+    [first] = service.settle_batch([trade])
+    assert first.status is FAILED
+    market.admin.freeze(market.seller, False)
+    before = market.balances()
+    [again] = service.settle_batch([trade])
+    assert again.status is FAILED
+    assert again.reason == f"already failed on chain in block {first.block}"
+    assert market.balances() == before
+    assert not market.admin.settlement.functions.settled(trade.trade_id).call()
