@@ -9,24 +9,29 @@ Public API::
     admin = DemoAdmin(chain, dep)                # register_investor, remove_investor, set_country, freeze,
                                                  # freeze_tokens, unfreeze_tokens, pause, unpause, mint_notes,
                                                  # fund_cash, approve_all, onboard, set_max_holders, balances
-    svc = SettlementService(chain, dep.settlement, chain.private_key(dep.settler), on_update=cb, max_batch=50)
-    svc.submit(TradeToSettle(...)); task = svc.start(); await svc.drain(); svc.stop()
+    svc = SettlementService(chain, dep.settlement, chain.private_key(dep.settler), on_update=cb, max_batch=50,
+                            confirmations=0, finality=None | depth | "finalized")
+    svc.submit(TradeToSettle(...)); task = svc.start(); await svc.drain(final=False); svc.stop()
     svc.settle_batch([...]) -> list[SettlementUpdate]      # blocking, one transaction
-    svc.recover(unfinished_trades)                          # after a crash: settled ones CONFIRMED, rest resubmitted
+    svc.recover(unfinished, from_block=0) -> list[SettlementUpdate]  # outcomes from chain events; rest re-queued
+    svc.outcomes_since(from_block, trade_ids=None, chunk_size=2000) -> ChainOutcomes  # chunked eth_getLogs
+    svc.check_finality() / svc.final_block() / svc.final_through / svc.decision(trade_id)
+    states: PENDING -> SUBMITTED -> CONFIRMED (-> FINAL) | FAILED; a reorg before final -> PENDING again
     reconcile(chain, dep.token, dep.stablecoin, {wallet: (notes, cash)}) -> list[Difference]
 
 Exceptions (``code`` attribute is stable)::
 
-    SettlementError                      settlement_error
-     ├── ArtifactError                   artifact_error       artifact missing or out of date with sources
-     ├── ChainError                      chain_error          RPC / node failure (web3 errors translated)
-     │    ├── ChainUnavailableError      chain_unavailable    node unreachable or would not start
-     │    ├── TransactionRevertedError   transaction_reverted decoded ``reason``
-     │    └── TransactionTimeoutError    transaction_timeout  no receipt / confirmations in time
-     ├── UnknownAccountError             unknown_account      no key for that address
-     ├── InvalidAddressError             invalid_address      a value that should be an address is not
-     ├── InvalidTradeError               invalid_trade        malformed trade handed to the service
-     └── DeploymentError                 deployment_error     bad deployment config
+    SettlementError                      SETTLEMENT_ERROR
+     ├── ArtifactError                   ARTIFACT_ERROR       artifact missing or out of date with sources
+     ├── ChainError                      CHAIN_ERROR          RPC / node failure (web3 errors translated)
+     │    ├── ChainUnavailableError      CHAIN_UNAVAILABLE    node unreachable or would not start
+     │    ├── TransactionRevertedError   TRANSACTION_REVERTED decoded ``reason``
+     │    ├── TransactionTimeoutError    TRANSACTION_TIMEOUT  no receipt / confirmations in time
+     │    └── ChainReorgError            CHAIN_REORG          a settlement left the chain before confirmation
+     ├── UnknownAccountError             UNKNOWN_ACCOUNT      no key for that address
+     ├── InvalidAddressError             INVALID_ADDRESS      a value that should be an address is not
+     ├── InvalidTradeError               INVALID_TRADE        malformed trade handed to the service
+     └── DeploymentError                 DEPLOYMENT_ERROR     bad deployment config
 """
 
 from settlement.artifacts import Artifact, check_artifacts, load, load_trex
@@ -35,6 +40,7 @@ from settlement.deploy import DemoAdmin, DemoDeployment, deploy_demo, deploy_set
 from settlement.errors import (
     ArtifactError,
     ChainError,
+    ChainReorgError,
     ChainUnavailableError,
     DeploymentError,
     InvalidAddressError,
@@ -46,18 +52,28 @@ from settlement.errors import (
 )
 from settlement.reconcile import Difference, reconcile
 from settlement.revert import decode_revert
-from settlement.service import SettlementService, SettlementStatus, SettlementUpdate, TradeToSettle
+from settlement.service import (
+    ChainOutcomes,
+    Finality,
+    SettlementService,
+    SettlementStatus,
+    SettlementUpdate,
+    TradeToSettle,
+)
 
 __all__ = [
     "Artifact",
     "ArtifactError",
     "Chain",
     "ChainError",
+    "ChainOutcomes",
+    "ChainReorgError",
     "ChainUnavailableError",
     "DemoAdmin",
     "DemoDeployment",
     "DeploymentError",
     "Difference",
+    "Finality",
     "InvalidAddressError",
     "InvalidTradeError",
     "SettlementError",

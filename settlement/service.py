@@ -3,23 +3,30 @@
 Each batch is one ``settle(Trade[])`` transaction signed with the settler key. The service manages
 the settler nonce and EIP-1559 fees (re-broadcasting the same nonce with bumped fees when a receipt
 is late), waits for the receipt and ``confirmations`` more blocks, and reports every trade as
-``CONFIRMED`` or ``FAILED`` (with a readable reason). Exactly-once: the contract refuses a trade id
-twice, so after a crash ``recover()`` asks the chain which trades settled and resubmits the rest;
-even a stale in-flight transaction landing later cannot settle a trade twice.
+``CONFIRMED`` or ``FAILED`` (with a readable reason). Decided once: the contract records every trade
+id it settled *or* failed and answers a resubmission with ``TradeAlreadyDecided``, moving nothing; so
+after a crash ``recover()`` reads the outcomes from the chain's events and resubmits only undecided
+trades, and even a stale in-flight transaction landing later cannot change an outcome.
+
+Finality (``finality=`` a depth or ``"finalized"``): a settled trade is ``CONFIRMED`` at
+``confirmations`` and ``FINAL`` once its block is final; a failure is reported only once final, so a
+trade told "failed" can never settle. A reorg that drops a decision before it is final puts the
+trade back in the queue (``PENDING``). Each state is reported once per trade.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -35,6 +42,7 @@ from settlement import artifacts
 from settlement.chain import Chain, fee_params, rpc_errors
 from settlement.errors import (
     ChainError,
+    ChainReorgError,
     InvalidTradeError,
     TransactionRevertedError,
     TransactionTimeoutError,
@@ -55,7 +63,12 @@ _TRADES_TYPE = "(uint256,address,address,address,uint256,address,uint256)[]"
 _SETTLE_SELECTOR = keccak(text=f"settle({_TRADES_TYPE})")[:4]
 _TRADE_SETTLED = keccak(text="TradeSettled(uint256,address,address,address,uint256,address,uint256)")
 _TRADE_FAILED = keccak(text="TradeFailed(uint256,bytes)")
-_TRADE_ALREADY_SETTLED = keccak(text="TradeAlreadySettled(uint256,uint256)")
+_TRADE_ALREADY_DECIDED = keccak(text="TradeAlreadyDecided(uint256,bool,uint256)")
+_DECISION_TOPICS = [_TRADE_SETTLED, _TRADE_FAILED, _TRADE_ALREADY_DECIDED]
+
+Finality = int | Literal["finalized"]
+"""How a block becomes final: ``"finalized"`` (the node's finalized block tag, for real chains) or a
+depth (``head - depth``, for anvil and the in-process EVM)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +111,7 @@ class SettlementStatus(StrEnum):
     SUBMITTED = "submitted"  # in a broadcast transaction
     CONFIRMED = "confirmed"  # settled on chain (with the requested confirmations)
     FAILED = "failed"  # not settled; ``reason`` says why; the venue decides what to do next
+    FINAL = "final"  # settled, and the block is final (only with finality tracking)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,9 +127,34 @@ class SettlementUpdate:
 UpdateCallback = Callable[[SettlementUpdate], None]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainOutcomes:
+    """Trade outcomes read from the settlement contract's events (``SettlementService.outcomes_since``).
+
+    ``outcomes`` maps trade id to a ``CONFIRMED`` or ``FAILED`` update as the chain decided it.
+    ``final_block``: outcomes in blocks up to it are final; once they are recorded, the next scan
+    may start at ``final_block + 1``.
+    """
+
+    outcomes: dict[int, SettlementUpdate]
+    from_block: int
+    to_block: int
+    final_block: int
+
+
+@dataclass(slots=True)
+class _Undecided:
+    """A trade whose decision was seen on chain but is not final yet (finality tracking)."""
+
+    trade: TradeToSettle
+    update: SettlementUpdate  # CONFIRMED or FAILED, as decided
+    block_hash: bytes | None  # of the receipt's block; None when known only from the contract's state
+
+
 @dataclass(frozen=True, slots=True)
 class _Receipt:
     block: int
+    block_hash: bytes
     status: int
     gas_used: int
     logs: list[tuple[str, list[bytes], bytes]]  # (lower-case address, topics, data)
@@ -126,6 +165,7 @@ class _Receipt:
             return None
         return cls(
             block=int(raw["blockNumber"], 16),
+            block_hash=bytes.fromhex(str(raw["blockHash"])[2:]),
             status=int(raw["status"], 16),
             gas_used=int(raw["gasUsed"], 16),
             logs=[
@@ -144,6 +184,7 @@ class _Receipt:
             return None
         return cls(
             block=int(receipt["blockNumber"]),
+            block_hash=bytes(receipt["blockHash"]),
             status=int(receipt["status"]),
             gas_used=int(receipt["gasUsed"]),
             logs=[
@@ -164,8 +205,13 @@ class SettlementService:
     """Batching settler. ``submit`` is thread-safe; ``run`` is the asyncio loop; ``settle_batch`` is
     the blocking core (used by ``run`` through ``asyncio.to_thread``, and directly by benchmarks).
 
-    ``on_update`` is called on the event-loop thread when driven by ``run``; when ``settle_batch`` or
-    ``recover`` is called directly it runs on the caller's thread.
+    ``on_update`` is called on the event-loop thread when driven by ``run``; when ``settle_batch``,
+    ``check_finality`` or ``recover`` is called directly it runs on the caller's thread. It sees each
+    state of a trade once (a retried batch does not repeat ``SUBMITTED``).
+
+    ``finality=None`` (default): ``CONFIRMED`` / ``FAILED`` are the last word. With a ``Finality``,
+    decisions are watched until final: ``CONFIRMED`` then ``FINAL`` for a settled trade, ``FAILED``
+    only once the failure is final, and a reorg that removes a decision re-queues the trade.
     """
 
     def __init__(
@@ -182,11 +228,15 @@ class SettlementService:
         confirmation_timeout: float = 120.0,
         linger: float = 0.0,
         retry_delay: float = 1.0,
+        finality: Finality | None = None,
+        finality_poll: float = 1.0,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         if confirmations < 0:
             raise ValueError("confirmations must be >= 0")
+        if finality is not None and finality != "finalized" and (isinstance(finality, bool) or finality < 0):
+            raise ValueError('finality must be a depth >= 0 or "finalized"')
         self.chain = chain
         self.contract = chain.our_contract("DvPSettlement", settlement_address)
         self._key = settler_key
@@ -199,6 +249,8 @@ class SettlementService:
         self.confirmation_timeout = confirmation_timeout
         self.linger = linger
         self.retry_delay = retry_delay
+        self.finality = finality
+        self.finality_poll = finality_poll
         self._queue: deque[TradeToSettle] = deque()
         self._queued_ids: set[int] = set()
         self._lock = threading.Lock()
@@ -208,23 +260,55 @@ class SettlementService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._chain_id: int | None = None
+        self._reported: dict[int, SettlementStatus] = {}  # last state told to on_update, until terminal
+        self._undecided: dict[int, _Undecided] = {}  # decided on chain, not final yet (finality tracking)
+        self._final_through: int | None = None
+
+    # ---- notifications: each state of a trade once
+    def _notify(self, update: SettlementUpdate, emit: UpdateCallback) -> None:
+        terminal = update.status in (SettlementStatus.FINAL, SettlementStatus.FAILED) or (
+            update.status is SettlementStatus.CONFIRMED and self.finality is None
+        )
+        with self._lock:
+            if self._reported.get(update.trade_id) is update.status:
+                return
+            if terminal:
+                self._reported.pop(update.trade_id, None)
+            else:
+                self._reported[update.trade_id] = update.status
+        emit(update)
 
     # ---- queue
     def submit(self, trade: TradeToSettle) -> None:
         """Enqueue a trade (validated now, so bad input never reaches the chain)."""
         trade = trade.normalized()
+        self._enqueue(trade)
+        self._notify(SettlementUpdate(trade_id=trade.trade_id, status=SettlementStatus.PENDING), self._on_update)
+        self._wake()
+
+    def _enqueue(self, trade: TradeToSettle) -> None:
         with self._lock:
             if trade.trade_id in self._queued_ids:
                 raise InvalidTradeError(f"trade {trade.trade_id} is already queued")
             self._queue.append(trade)
             self._queued_ids.add(trade.trade_id)
-        self._on_update(SettlementUpdate(trade_id=trade.trade_id, status=SettlementStatus.PENDING))
-        self._wake()
 
     @property
     def pending(self) -> int:
         with self._lock:
             return len(self._queue)
+
+    @property
+    def awaiting_finality(self) -> int:
+        """Trades decided on chain whose decision is not final yet."""
+        return len(self._undecided)
+
+    @property
+    def final_through(self) -> int | None:
+        """Every decision in blocks up to this one has been reported final (``FINAL`` / ``FAILED``);
+        ``None`` until ``recover`` or ``check_finality`` has run. Persist it and pass ``from_block=
+        final_through + 1`` to ``recover`` after a restart (an older block is merely slower)."""
+        return self._final_through
 
     def _wake(self) -> None:
         loop, event = self._loop, self._wakeup
@@ -247,18 +331,29 @@ class SettlementService:
 
     # ---- asyncio driver
     async def run(self) -> None:
-        """Settle queued trades batch after batch until ``stop()``."""
+        """Settle queued trades batch after batch until ``stop()``; with finality tracking, check
+        every ``finality_poll`` seconds which decisions became final or were reorged away."""
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
         self._stopping = False
         loop = self._loop
+        next_check = 0.0
 
         def emit(update: SettlementUpdate) -> None:
             loop.call_soon_threadsafe(self._on_update, update)
 
         while not self._stopping:
+            if self._undecided and time.monotonic() >= next_check:
+                try:
+                    await asyncio.to_thread(self.check_finality, emit=emit)
+                except ChainError as exc:
+                    logger.warning("finality check failed, will retry: %s", exc)
+                next_check = time.monotonic() + self.finality_poll
+                await asyncio.sleep(0)
             if not self.pending:
-                await self._wakeup.wait()
+                wait = max(0.0, next_check - time.monotonic()) if self._undecided else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), wait)
                 self._wakeup.clear()
                 continue
             if self.linger:
@@ -267,6 +362,12 @@ class SettlementService:
             self._busy = True
             try:
                 await asyncio.to_thread(self.settle_batch, batch, emit=emit)
+            except ChainReorgError as exc:
+                logger.warning("settlement batch of %d reorged away; queued again: %s", len(batch), exc)
+                self._requeue_front(batch)
+                self._nonce = None
+                for t in batch:
+                    self._notify(SettlementUpdate(trade_id=t.trade_id, status=SettlementStatus.PENDING), emit)
             except ChainError as exc:
                 # Node trouble: nothing is lost; the contract's trade ids make a retry safe.
                 logger.warning("settlement batch of %d will be retried: %s", len(batch), exc)
@@ -288,48 +389,210 @@ class SettlementService:
         self._stopping = True
         self._wake()
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Wait until every submitted trade has been settled or failed."""
+    async def drain(self, timeout: float | None = None, *, final: bool = False) -> None:
+        """Wait until every submitted trade has been settled or failed (``final=True``: and every
+        decision is final; needs ``run`` and finality tracking)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.pending or self._busy:
+        while self.pending or self._busy or (final and self._undecided):
             if deadline is not None and time.monotonic() > deadline:
                 raise TransactionTimeoutError(f"settlement not drained within {timeout}s")
             await asyncio.sleep(0.01)
         await asyncio.sleep(0)
 
-    # ---- crash recovery
-    def recover(self, unfinished: Iterable[TradeToSettle]) -> list[SettlementUpdate]:
-        """After a restart: trades already settled on chain are reported CONFIRMED (returned and
-        emitted); the others are queued again."""
-        confirmed: list[SettlementUpdate] = []
-        for trade in unfinished:
-            trade = trade.normalized()
-            with rpc_errors("settledBlock"):
-                block = int(self.contract.functions.settledBlock(trade.trade_id).call())
-            if block:
+    # ---- outcomes from the chain, crash recovery
+    def final_block(self) -> int:
+        """Highest final block: the node's ``finalized`` tag, or head minus the configured depth
+        (without finality tracking: the head)."""
+        w3 = self.chain.w3
+        with rpc_errors("final block"):
+            if self.finality == "finalized":
+                return int(w3.eth.get_block("finalized")["number"])
+            head = int(w3.eth.block_number)
+        return head - (self.finality or 0)
+
+    def outcomes_since(
+        self, from_block: int, *, trade_ids: Iterable[int] | None = None, chunk_size: int = 2_000
+    ) -> ChainOutcomes:
+        """Decided outcomes from ``TradeSettled`` / ``TradeFailed`` / ``TradeAlreadyDecided`` logs in
+        blocks ``from_block``..head, read with ``eth_getLogs`` in chunks of ``chunk_size`` blocks;
+        ``trade_ids`` restricts the result. An id seen only as "already decided" gets its original
+        event looked up in the block of the decision."""
+        if from_block < 0 or chunk_size < 1:
+            raise ValueError("from_block must be >= 0 and chunk_size >= 1")
+        wanted = None if trade_ids is None else set(trade_ids)
+        final_block = self.final_block()
+        with rpc_errors("block number"):
+            head = int(self.chain.w3.eth.block_number)
+        outcomes: dict[int, SettlementUpdate] = {}
+        earlier: dict[int, tuple[bool, int]] = {}  # id -> (settled, block) from TradeAlreadyDecided
+        start = from_block
+        while start <= head:
+            end = min(start + chunk_size - 1, head)
+            for update, already in self._decision_logs(start, end, [_DECISION_TOPICS]):
+                if wanted is not None and update.trade_id not in wanted:
+                    continue
+                if already is None:
+                    outcomes.setdefault(update.trade_id, update)
+                else:
+                    earlier.setdefault(update.trade_id, already)
+            start = end + 1
+        for tid, (settled, block) in earlier.items():
+            if tid in outcomes:
+                continue
+            topic = [[_TRADE_SETTLED if settled else _TRADE_FAILED], [tid.to_bytes(32, "big")]]
+            original = [u for u, already in self._decision_logs(block, block, topic) if already is None]
+            outcomes[tid] = original[0] if original else _already(tid, settled, block)
+        return ChainOutcomes(outcomes=outcomes, from_block=from_block, to_block=head, final_block=final_block)
+
+    def _decision_logs(
+        self, start: int, end: int, topics: list[list[bytes]]
+    ) -> list[tuple[SettlementUpdate, tuple[bool, int] | None]]:
+        with rpc_errors("eth_getLogs"):
+            logs = self.chain.w3.eth.get_logs(
+                {
+                    "address": self.contract.address,
+                    "fromBlock": start,
+                    "toBlock": end,
+                    # hex strings: eth-tester matches no log against HexBytes topics
+                    "topics": [["0x" + t.hex() for t in alternatives] for alternatives in topics],
+                }
+            )
+        out: list[tuple[SettlementUpdate, tuple[bool, int] | None]] = []
+        for log in logs:
+            log_topics = [bytes(t) for t in log["topics"]]
+            if len(log_topics) < 2:
+                continue
+            tid, block, tx = int.from_bytes(log_topics[1], "big"), int(log["blockNumber"]), _hex(log["transactionHash"])
+            data = bytes(log["data"])
+            if log_topics[0] == _TRADE_SETTLED:
+                settled = SettlementUpdate(trade_id=tid, status=SettlementStatus.CONFIRMED, tx_hash=tx, block=block)
+                out.append((settled, None))
+            elif log_topics[0] == _TRADE_FAILED:
+                (raw_reason,) = abi_decode(["bytes"], data)
+                reason = decode_revert(raw_reason)
                 update = SettlementUpdate(
-                    trade_id=trade.trade_id,
-                    status=SettlementStatus.CONFIRMED,
-                    block=block,
-                    reason=f"already settled on chain in block {block}",
+                    trade_id=tid, status=SettlementStatus.FAILED, tx_hash=tx, block=block, reason=reason
                 )
-                confirmed.append(update)
-                self._on_update(update)
-            else:
-                self.submit(trade)
-        return confirmed
+                out.append((update, None))
+            elif log_topics[0] == _TRADE_ALREADY_DECIDED:
+                settled, decided_in = abi_decode(["bool", "uint256"], data)
+                out.append((_already(tid, bool(settled), int(decided_in)), (bool(settled), int(decided_in))))
+        return out
+
+    def recover(self, unfinished: Iterable[TradeToSettle], *, from_block: int = 0) -> list[SettlementUpdate]:
+        """After a restart: resolve every trade the caller still thinks unfinished from the chain's
+        events since ``from_block`` (see ``final_through``). Decided trades are returned and reported
+        (``CONFIRMED``/``FAILED``, then ``FINAL`` with finality tracking); undecided ones are queued
+        again without a new ``PENDING`` notice (resubmitting them is harmless either way)."""
+        trades = [t.normalized() for t in unfinished]
+        if not trades:
+            return []
+        scan = self.outcomes_since(from_block, trade_ids={t.trade_id for t in trades})
+        decided: list[SettlementUpdate] = []
+        for trade in trades:
+            update = scan.outcomes.get(trade.trade_id)
+            if update is None:
+                self._enqueue(trade)
+                with self._lock:
+                    self._reported[trade.trade_id] = SettlementStatus.PENDING
+                continue
+            decided.append(update)
+            self._decided(trade, update, None, self._on_update)
+        if self.finality is None:
+            self._final_through = scan.final_block
+        else:
+            self.check_finality()
+        self._wake()
+        return decided
 
     def is_settled(self, trade_id: int) -> bool:
         with rpc_errors("settled"):
             return bool(self.contract.functions.settled(trade_id).call())
 
+    def decision(self, trade_id: int) -> tuple[bool, bool, int]:
+        """The contract's record for ``trade_id``: (decided, settled, block of the decision)."""
+        with rpc_errors("decision"):
+            decided, settled, block = self.contract.functions.decision(trade_id).call()
+        return bool(decided), bool(settled), int(block)
+
+    # ---- finality
+    def _decided(
+        self, trade: TradeToSettle, update: SettlementUpdate, block_hash: bytes | None, emit: UpdateCallback
+    ) -> None:
+        """A decision seen on chain: report it now, or (finality tracking) watch it until final."""
+        if self.finality is None:
+            self._notify(update, emit)
+            return
+        if update.status is SettlementStatus.CONFIRMED:
+            self._notify(update, emit)
+        self._undecided[trade.trade_id] = _Undecided(trade=trade, update=update, block_hash=block_hash)
+
+    def check_finality(self, *, emit: UpdateCallback | None = None) -> list[SettlementUpdate]:
+        """Report decisions that became final (``FINAL`` for settled, ``FAILED`` for failed trades)
+        and put back in the queue (``PENDING``) every trade whose decision a reorg removed.
+        Blocking; ``run`` calls it every ``finality_poll`` seconds. Returns what it reported."""
+        emit = emit or self._on_update
+        if self.finality is None:
+            return []
+        final = self.final_block()
+        reported: list[SettlementUpdate] = []
+        by_tx: dict[str | None, list[_Undecided]] = {}
+        for item in list(self._undecided.values()):
+            by_tx.setdefault(item.update.tx_hash if item.block_hash is not None else None, []).append(item)
+        for tx, items in by_tx.items():
+            receipt = self._receipt(HexBytes(tx)) if tx is not None else None
+            if receipt is not None and all(receipt.block_hash == i.block_hash for i in items):
+                continue  # still in the canonical chain, in the same block
+            for item in items:
+                reported += self._recheck(item, emit)
+        for item in sorted(self._undecided.values(), key=lambda i: i.trade.trade_id):
+            block = item.update.block
+            if block is None or block > final:
+                continue
+            del self._undecided[item.trade.trade_id]
+            status = SettlementStatus.FINAL if item.update.status is SettlementStatus.CONFIRMED else item.update.status
+            update = replace(item.update, status=status)
+            self._notify(update, emit)
+            reported.append(update)
+        pending_blocks = [i.update.block for i in self._undecided.values() if i.update.block is not None]
+        self._final_through = min([final, *(b - 1 for b in pending_blocks)])
+        return reported
+
+    def _recheck(self, item: _Undecided, emit: UpdateCallback) -> list[SettlementUpdate]:
+        """The decision's block changed or vanished: ask the contract what the canonical chain says."""
+        tid = item.trade.trade_id
+        decided, settled, block = self.decision(tid)
+        if not decided:
+            logger.warning("trade %s: its decision in block %s was reorged away; queued again", tid, item.update.block)
+            del self._undecided[tid]
+            self._nonce = None  # our transaction may be gone too
+            with self._lock:
+                if tid not in self._queued_ids:
+                    self._queue.append(item.trade)
+                    self._queued_ids.add(tid)
+            update = SettlementUpdate(trade_id=tid, status=SettlementStatus.PENDING, reason="reorged away")
+            self._notify(update, emit)
+            self._wake()
+            return [update]
+        status = SettlementStatus.CONFIRMED if settled else SettlementStatus.FAILED
+        if status is item.update.status:
+            item.update = replace(item.update, block=block)
+        else:
+            item.update = _already(tid, settled, block)
+            if status is SettlementStatus.CONFIRMED:
+                self._notify(item.update, emit)
+        item.block_hash = None  # known from the contract's state from now on
+        return []
+
     # ---- blocking core
     def settle_batch(
         self, trades: Sequence[TradeToSettle], *, emit: UpdateCallback | None = None
     ) -> list[SettlementUpdate]:
-        """Settle ``trades`` in one transaction (blocking). Returns the final update of every trade.
+        """Settle ``trades`` in one transaction (blocking). Returns every trade's outcome
+        (``CONFIRMED`` / ``FAILED``); with finality tracking a failure is *reported* once final.
 
-        Raises ``ChainError`` only for node trouble (the caller may retry the same trades safely);
+        Raises ``ChainError`` only for node trouble (the caller may retry the same trades safely;
+        ``ChainReorgError`` if the transaction left the chain while waiting for confirmations);
         reverts caused by the trades themselves become FAILED updates.
         """
         emit = emit or self._on_update
@@ -356,6 +619,8 @@ class SettlementService:
             final += self._interpret(batch, receipt, tx_hash, params, emit)
             batch = []
         self._forget(trades)
+        if self.finality is not None:
+            self.check_finality(emit=emit)
         return final
 
     def _build(self, batch: Sequence[TradeToSettle]) -> dict[str, Any]:
@@ -406,8 +671,8 @@ class SettlementService:
         first = self._send(broadcast.params, broadcast)
         self._nonce = broadcast.nonce + 1
         for t in batch:
-            emit(
-                SettlementUpdate(trade_id=t.trade_id, status=SettlementStatus.SUBMITTED, tx_hash=_hex(first))
+            self._notify(
+                SettlementUpdate(trade_id=t.trade_id, status=SettlementStatus.SUBMITTED, tx_hash=_hex(first)), emit
             )
         bumps = 0
         while True:
@@ -455,20 +720,24 @@ class SettlementService:
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    def _wait_confirmations(self, block: int) -> None:
+    def _wait_confirmations(self, receipt: _Receipt, tx_hash: HexBytes) -> None:
         if self.confirmations == 0:
             return
         deadline = time.monotonic() + self.confirmation_timeout
         while True:
             with rpc_errors("block number"):
                 head = self.chain.w3.eth.block_number
-            if head >= block + self.confirmations:
-                return
+            if head >= receipt.block + self.confirmations:
+                break
             if time.monotonic() >= deadline:
                 raise TransactionTimeoutError(
-                    f"block {block} did not reach {self.confirmations} confirmations in {self.confirmation_timeout}s"
+                    f"block {receipt.block} did not reach {self.confirmations} confirmations in "
+                    f"{self.confirmation_timeout}s"
                 )
             time.sleep(0.05)
+        again = self._receipt(tx_hash)
+        if again is None or again.block_hash != receipt.block_hash:
+            raise ChainReorgError(f"settlement {_hex(tx_hash)} left block {receipt.block} before confirmation")
 
     def _interpret(
         self,
@@ -487,7 +756,7 @@ class SettlementService:
                 # State changed between estimate and mining; nothing settled, so a retry is safe.
                 raise TransactionRevertedError(f"settle ran out of gas in {tx}", reason=reason, tx_hash=tx)
             return self._finish(batch, emit, status=SettlementStatus.FAILED, reason=reason, tx_hash=tx, block=block)
-        self._wait_confirmations(block)
+        self._wait_confirmations(receipt, tx_hash)
         outcome: dict[int, SettlementUpdate] = {}
         # Decoded by hand: web3's process_receipt costs ~2 ms per event, too slow for big batches.
         ours = self.contract.address.lower()
@@ -499,17 +768,9 @@ class SettlementService:
                 outcome[tid] = SettlementUpdate(
                     trade_id=tid, status=SettlementStatus.CONFIRMED, tx_hash=tx, block=block, gas_used=share
                 )
-            elif topic == _TRADE_ALREADY_SETTLED:
-                earlier = int.from_bytes(data[:32], "big")
-                outcome.setdefault(
-                    tid,
-                    SettlementUpdate(
-                        trade_id=tid,
-                        status=SettlementStatus.CONFIRMED,
-                        block=earlier,
-                        reason=f"already settled on chain in block {earlier}",
-                    ),
-                )
+            elif topic == _TRADE_ALREADY_DECIDED:
+                settled, earlier = abi_decode(["bool", "uint256"], data)
+                outcome.setdefault(tid, _already(tid, bool(settled), int(earlier)))
             elif topic == _TRADE_FAILED:
                 (raw_reason,) = abi_decode(["bytes"], data)
                 outcome[tid] = SettlementUpdate(
@@ -522,15 +783,19 @@ class SettlementService:
                 )
         updates = []
         for t in batch:
-            update = outcome.get(t.trade_id) or SettlementUpdate(
-                trade_id=t.trade_id,
-                status=SettlementStatus.FAILED,
-                tx_hash=tx,
-                block=block,
-                reason="no settlement event for this trade in the receipt",
-            )
+            update = outcome.get(t.trade_id)
+            if update is None:
+                update = SettlementUpdate(
+                    trade_id=t.trade_id,
+                    status=SettlementStatus.FAILED,
+                    tx_hash=tx,
+                    block=block,
+                    reason="no settlement event for this trade in the receipt",
+                )
+                self._notify(update, emit)
+            else:
+                self._decided(t, update, receipt.block_hash if update.tx_hash == tx else None, emit)
             updates.append(update)
-            emit(update)
         return updates
 
     def _finish(
@@ -543,15 +808,22 @@ class SettlementService:
         tx_hash: str | None = None,
         block: int | None = None,
     ) -> list[SettlementUpdate]:
+        """Outcomes the chain did not record (the whole transaction was refused)."""
         updates = [
             SettlementUpdate(trade_id=t.trade_id, status=status, reason=reason, tx_hash=tx_hash, block=block)
             for t in batch
         ]
         for u in updates:
-            emit(u)
+            self._notify(u, emit)
         return updates
 
 
+def _already(trade_id: int, settled: bool, block: int) -> SettlementUpdate:
+    status = SettlementStatus.CONFIRMED if settled else SettlementStatus.FAILED
+    word = "settled" if settled else "failed"
+    return SettlementUpdate(
+        trade_id=trade_id, status=status, block=block, reason=f"already {word} on chain in block {block}"
+    )
 def _hex(h: bytes) -> str:
     return "0x" + bytes(h).hex()
 

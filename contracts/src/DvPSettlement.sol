@@ -9,7 +9,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// @notice The venue's settler submits matched trades in batches. Each trade moves the security
 /// (seller -> buyer) and the cash (buyer -> seller) with `transferFrom`, both legs or neither.
 /// A failing trade reverts only its own legs and emits `TradeFailed`; the rest of the batch settles.
-/// A trade id settles at most once, so a settler that crashed mid-flight can resubmit safely.
+/// A trade id is decided at most once, settled or failed: a resubmitted decided id emits
+/// `TradeAlreadyDecided` and moves nothing, so a settler that crashed mid-flight can resubmit safely
+/// and a trade that failed can never settle later.
 contract DvPSettlement is AccessControl, ReentrancyGuard {
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
 
@@ -23,8 +25,8 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
         uint256 cashAmount;
     }
 
-    /// @notice Block in which a trade id settled; 0 when it has not settled.
-    mapping(uint256 tradeId => uint256 blockNumber) public settledBlock;
+    /// @dev 0 while undecided, else `(block << 1) | failed`: the block of the decision and its outcome.
+    mapping(uint256 tradeId => uint256 decision) private _decisions;
 
     event TradeSettled(
         uint256 indexed tradeId,
@@ -38,7 +40,8 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
     /// @notice `reason` is the raw revert data: DeliveryFailed/PaymentFailed wrapping the token's own
     /// revert data, or one of the validation errors below.
     event TradeFailed(uint256 indexed tradeId, bytes reason);
-    event TradeAlreadySettled(uint256 indexed tradeId, uint256 settledInBlock);
+    /// @notice A decided trade id was submitted again; nothing moved. `settled` is the earlier outcome.
+    event TradeAlreadyDecided(uint256 indexed tradeId, bool settled, uint256 decidedInBlock);
 
     error InvalidTrade(uint256 tradeId, string what);
     error NotAContract(address account);
@@ -54,16 +57,28 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
         _grantRole(SETTLER_ROLE, settler);
     }
 
+    /// @notice Block in which a trade id settled; 0 when it has not settled (undecided or failed).
+    function settledBlock(uint256 tradeId) public view returns (uint256) {
+        uint256 d = _decisions[tradeId];
+        return d & 1 == 0 ? d >> 1 : 0;
+    }
+
     function settled(uint256 tradeId) external view returns (bool) {
-        return settledBlock[tradeId] != 0;
+        return settledBlock(tradeId) != 0;
+    }
+
+    /// @notice Whether a trade id is decided, its outcome, and the block of the decision.
+    function decision(uint256 tradeId) external view returns (bool decided, bool settledOk, uint256 blockNumber) {
+        uint256 d = _decisions[tradeId];
+        return (d != 0, d != 0 && d & 1 == 0, d >> 1);
     }
 
     function settle(Trade[] calldata trades) external onlyRole(SETTLER_ROLE) nonReentrant {
         for (uint256 i = 0; i < trades.length; ++i) {
             Trade calldata t = trades[i];
-            uint256 done = settledBlock[t.tradeId];
+            uint256 done = _decisions[t.tradeId];
             if (done != 0) {
-                emit TradeAlreadySettled(t.tradeId, done);
+                emit TradeAlreadyDecided(t.tradeId, done & 1 == 0, done >> 1);
                 continue;
             }
             uint256 gasBefore = gasleft();
@@ -72,6 +87,8 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
             } catch (bytes memory reason) {
                 // The callee got 63/64 of gasBefore; if it used (nearly) all of it, the batch was underfunded.
                 if (reason.length == 0 && gasleft() <= gasBefore / 63) revert BatchOutOfGas(t.tradeId);
+                // Id 0 is invalid and never decided (it is also the mapping's "undecided" key).
+                if (t.tradeId != 0) _decisions[t.tradeId] = (block.number << 1) | 1;
                 emit TradeFailed(t.tradeId, reason);
             }
         }
@@ -87,7 +104,7 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
         if (t.seller == address(0) || t.buyer == address(0)) revert InvalidTrade(t.tradeId, "zero address");
         if (t.token.code.length == 0) revert NotAContract(t.token);
         if (t.cashToken.code.length == 0) revert NotAContract(t.cashToken);
-        settledBlock[t.tradeId] = block.number;
+        _decisions[t.tradeId] = block.number << 1;
         _leg(t.token, t.seller, t.buyer, t.quantity, true);
         _leg(t.cashToken, t.buyer, t.seller, t.cashAmount, false);
     }

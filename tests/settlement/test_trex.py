@@ -117,9 +117,15 @@ def test_trex_frozen_wallet_and_replay(trex: TrexMarket) -> None:
     [update] = trex.service.settle_batch([trex.trade(7, 10, 1_000)])
     assert update.status is SettlementStatus.FAILED
     assert update.reason == "delivery leg (token) failed: wallet is frozen"
+    failed_in = update.block
     trex.suite.freeze(trex.seller, False)
+    # issue 12: the failed id is decided; its replay moves nothing (it used to settle here)
     [update] = trex.service.settle_batch([trex.trade(7, 10, 1_000)])
+    assert update.status is SettlementStatus.FAILED
+    assert update.reason == f"already failed on chain in block {failed_in}"
+    assert trex.balances(trex.buyer) == (0, 10**9)
+    [update] = trex.service.settle_batch([trex.trade(8, 10, 1_000)])  # a new trade id settles
     assert update.status is SettlementStatus.CONFIRMED
-    [update] = trex.service.settle_batch([trex.trade(7, 10, 1_000)])
+    [update] = trex.service.settle_batch([trex.trade(8, 10, 1_000)])
     assert update.status is SettlementStatus.CONFIRMED and update.reason is not None
     assert trex.balances(trex.buyer) == (10, 10**9 - 1_000)
