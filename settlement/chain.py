@@ -118,6 +118,7 @@ class Chain:
         name: str,
         on_close: Callable[[], None] | None = None,
         mine: Callable[[int], None] | None = None,
+        snapshots: tuple[Callable[[], str], Callable[[str], None]] | None = None,
     ) -> None:
         self.w3 = w3
         self.name = name
@@ -125,6 +126,7 @@ class Chain:
         self.accounts: list[ChecksumAddress] = list(self._keys)
         self._on_close = on_close
         self._mine = mine
+        self._snapshots = snapshots
         self._closed = False
         self._sender_locks: dict[str, threading.Lock] = {}
 
@@ -166,6 +168,20 @@ class Chain:
             raise ChainError(f"{self.name} cannot mine on demand")
         with rpc_errors("mine"):
             self._mine(blocks)
+
+    def snapshot(self) -> str:
+        """Remember the chain's state (``evm_snapshot``); ``revert_to`` drops every later block,
+        which is how tests make a reorg remove a transaction."""
+        if self._snapshots is None:
+            raise ChainError(f"{self.name} cannot take snapshots")
+        with rpc_errors("snapshot"):
+            return self._snapshots[0]()
+
+    def revert_to(self, snapshot: str) -> None:
+        if self._snapshots is None:
+            raise ChainError(f"{self.name} cannot revert to a snapshot")
+        with rpc_errors("revert"):
+            self._snapshots[1](snapshot)
 
     def contract(self, address: str, abi: list[dict[str, Any]]) -> Contract:
         return self.w3.eth.contract(address=to_address(address), abi=abi)
@@ -266,7 +282,13 @@ def in_process_chain() -> Chain:
     def mine(blocks: int) -> None:
         tester.mine_blocks(blocks)
 
-    return Chain(w3, keys, name="in-process", mine=mine)
+    def take() -> str:
+        return str(tester.take_snapshot())
+
+    def revert(snapshot: str) -> None:
+        tester.revert_to_snapshot(int(snapshot))
+
+    return Chain(w3, keys, name="in-process", mine=mine, snapshots=(take, revert))
 
 
 def anvil_keys(count: int = 10) -> dict[str, bytes]:
@@ -343,7 +365,7 @@ def start_anvil(
     def mine(blocks: int) -> None:
         w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
 
-    return Chain(w3, anvil_keys(), name=f"anvil:{port}", on_close=stop, mine=mine)
+    return Chain(w3, anvil_keys(), name=f"anvil:{port}", on_close=stop, mine=mine, snapshots=_rpc_snapshots(w3))
 
 
 def connect(rpc_url: str, *, private_keys: Iterable[bytes] = (), timeout: float = 30.0) -> Chain:
@@ -360,4 +382,21 @@ def connect(rpc_url: str, *, private_keys: Iterable[bytes] = (), timeout: float 
         for _ in range(blocks):
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-    return Chain(w3, keys, name=rpc_url, mine=mine)
+    return Chain(w3, keys, name=rpc_url, mine=mine, snapshots=_rpc_snapshots(w3))
+
+
+def _rpc_snapshots(w3: Web3) -> tuple[Callable[[], str], Callable[[str], None]]:
+    """``evm_snapshot`` / ``evm_revert`` (anvil, hardhat; refused by production nodes)."""
+
+    def take() -> str:
+        response = w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainError(f"evm_snapshot: {response['error']}")
+        return str(response["result"])
+
+    def revert(snapshot: str) -> None:
+        response = w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        if "error" in response or response.get("result") is not True:
+            raise ChainError(f"evm_revert {snapshot}: {response.get('error', response.get('result'))}")
+
+    return take, revert
