@@ -1,7 +1,11 @@
 """Settlement benchmark: gas per trade by batch size (demo OMN token and reference T-REX), T-REX's
 own DvP (DVDTransferManager) for comparison, and trades/s settled through the service.
 
-    .venv/bin/python benchmarks/settlement.py [--trades 1000] [--skip-in-process]
+    .venv/bin/python benchmarks/settlement.py [--trades 1000] [--skip-in-process] [--gas-only]
+                                              [--baseline GIT_REF]
+
+``--baseline main`` compiles ``DvPSettlement`` as it is at that git ref (with the pinned solc, in a temp
+copy) and measures its gas per trade in the same run, next to the current contract.
 
 Gas runs use a fresh seller and a fresh buyer per trade (cold storage, buyer becomes a new holder),
 so the numbers are the expensive case. Throughput runs reuse a pool of wallets (steady state).
@@ -11,7 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +35,7 @@ sys.path.insert(0, str(_HERE.parent))
 from eth_typing import ChecksumAddress  # noqa: E402
 
 from settlement import (  # noqa: E402
+    Artifact,
     Chain,
     DemoAdmin,
     SettlementService,
@@ -36,7 +46,8 @@ from settlement import (  # noqa: E402
     in_process_chain,
     start_anvil,
 )
-from settlement.deploy import MAX_UINT256  # noqa: E402
+from settlement.artifacts import NODE_MODULES, REPO_ROOT  # noqa: E402
+from settlement.deploy import MAX_UINT256, DemoDeployment  # noqa: E402
 from settlement.trex import deploy_dvd_manager, deploy_trex_suite  # noqa: E402
 
 BATCH_SIZES = (1, 10, 50)
@@ -90,7 +101,7 @@ def trex_venue(chain: Chain, *, also_approve: str | None = None) -> tuple[Venue,
             suite.mint(wallet, notes)
         if cash:
             admin.fund_cash(wallet, cash)
-        for spender in (dep.settlement, *([also_approve] if also_approve else [])):
+        for spender in (admin.deployment.settlement, *([also_approve] if also_approve else [])):
             chain.transact(suite.token.functions.approve(spender, MAX_UINT256), wallet)
             chain.transact(admin.stablecoin.functions.approve(spender, MAX_UINT256), wallet)
 
@@ -105,6 +116,43 @@ def fresh_pairs(venue: Venue, n: int) -> list[tuple[ChecksumAddress, ChecksumAdd
         venue.onboard(buyer, 0, 10**12)
         pairs.append((seller, buyer))
     return pairs
+
+
+def baseline_artifact(ref: str) -> Artifact:
+    """``DvPSettlement`` compiled from the sources at git ``ref`` (same build script, same solc)."""
+    with tempfile.TemporaryDirectory(prefix="dvp-baseline-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", ref, "contracts", "package.json"],
+            capture_output=True, check=True, timeout=60,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True, timeout=60)
+        os.symlink(NODE_MODULES, os.path.join(tmp, "node_modules"))
+        shutil.rmtree(os.path.join(tmp, "contracts", "artifacts"), ignore_errors=True)
+        subprocess.run(["node", os.path.join(tmp, "contracts", "build.mjs")], capture_output=True, check=True,
+                       timeout=300)
+        data = json.loads(Path(tmp, "contracts", "artifacts", "DvPSettlement.json").read_text())
+    return Artifact(name=f"DvPSettlement@{ref}", abi=data["abi"], bytecode=data["bytecode"])
+
+
+def with_settlement(venue: Venue, artifact: Artifact) -> Venue:
+    """The same tokens and wallets setup, settled through another build of the DvP contract."""
+    dep = venue.admin.deployment
+    contract = venue.chain.deploy(artifact, dep.admin, dep.admin, dep.settler)
+    moved = DemoDeployment(**{**{f: getattr(dep, f) for f in dep.__dataclass_fields__},
+                              "settlement": contract.address})
+    venue.admin.deployment = moved
+    return Venue(venue.chain, venue.admin, venue.token, venue.onboard, count(1))
+
+
+def baseline_gas_per_trade(venue: Venue, artifact: Artifact, batch: int) -> int:
+    """Gas per trade of a baseline contract, called directly (its events may differ from ours)."""
+    pairs = fresh_pairs(venue, batch)
+    dep = venue.admin.deployment
+    contract = venue.chain.contract(dep.settlement, artifact.abi)
+    trades = [venue.trade(s, b, qty=10).normalized() for s, b in pairs]
+    receipt = venue.chain.transact(contract.functions.settle([t.as_tuple() for t in trades]), dep.settler)
+    assert all(contract.functions.settled(t.trade_id).call() for t in trades)
+    return int(receipt["gasUsed"]) // batch
 
 
 def gas_per_trade(venue: Venue, batch: int) -> int:
@@ -160,24 +208,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trades", type=int, default=1000)
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--gas-only", action="store_true", help="skip the throughput runs")
+    parser.add_argument("--baseline", metavar="GIT_REF", help="also measure DvPSettlement as of this git ref")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
+    baseline = baseline_artifact(args.baseline) if args.baseline else None
     with start_anvil() as chain:
-        demo = demo_venue(chain)
-        trex, _ = trex_venue(chain)
-        for size in BATCH_SIZES:
-            rows.append((f"gas/trade, demo OMN, batch {size}", f"{gas_per_trade(demo, size):,}"))
-        for size in BATCH_SIZES:
-            rows.append((f"gas/trade, T-REX token, batch {size}", f"{gas_per_trade(trex, size):,}"))
+        for label, make in (("demo OMN", demo_venue), ("T-REX token", lambda c: trex_venue(c)[0])):
+            venue = make(chain)
+            for size in BATCH_SIZES:
+                now = gas_per_trade(venue, size)
+                if baseline is None:
+                    rows.append((f"gas/trade, {label}, batch {size}", f"{now:,}"))
+                    continue
+                before = baseline_gas_per_trade(with_settlement(make(chain), baseline), baseline, size)
+                rows.append((f"gas/trade, {label}, batch {size}", f"{now:,} (at {args.baseline}: {before:,})"))
         initiate, take = trex_dvd_gas(chain)
         rows.append(("T-REX DVDTransferManager takeDVDTransfer (1 DvP)", f"{take:,}"))
         rows.append(("T-REX DVDTransferManager initiate + take (1 DvP)", f"{initiate + take:,}"))
-        for max_batch in (50, 200):
+        for max_batch in () if args.gas_only else (50, 200):
             tps, txs = throughput(demo_venue(chain), args.trades, max_batch)
             rows.append(
                 (f"anvil: {args.trades} trades via service, max_batch {max_batch}", f"{tps:,.0f} trades/s ({txs} txs)")
             )
-    if not args.skip_in_process:
+    if not args.skip_in_process and not args.gas_only:
         with in_process_chain() as chain:
             tps, txs = throughput(demo_venue(chain), 200, 50, wallets=10)
             rows.append(

@@ -234,7 +234,7 @@ def _verify(config: VenueConfig, chain: Chain, keys: dict[str, dict[str, str]], 
         if not_settled:
             problems.append(f"trades not confirmed on chain: {not_settled[:10]} ({len(not_settled)})")
         dvp = DemoAdmin(chain, _deployment(config)).settlement
-        unsettled_on_chain = [tid for tid in trades if not dvp.functions.settledBlock(tid).call()]
+        unsettled_on_chain = [tid for tid in trades if not dvp.functions.settled(tid).call()]
         if unsettled_on_chain:
             problems.append(f"trades the contract never settled: {unsettled_on_chain[:10]}")
         # balances moved by exactly the trades: each settled once, never twice

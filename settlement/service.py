@@ -61,9 +61,9 @@ def _checksummed(value: str) -> ChecksumAddress | None:
     return Web3.to_checksum_address(value) if Web3.is_address(value) else None
 _TRADES_TYPE = "(uint256,address,address,address,uint256,address,uint256)[]"
 _SETTLE_SELECTOR = keccak(text=f"settle({_TRADES_TYPE})")[:4]
-_TRADE_SETTLED = keccak(text="TradeSettled(uint256,address,address,address,uint256,address,uint256)")
+_TRADE_SETTLED = keccak(text="TradeSettled(uint256)")
 _TRADE_FAILED = keccak(text="TradeFailed(uint256,bytes)")
-_TRADE_ALREADY_DECIDED = keccak(text="TradeAlreadyDecided(uint256,bool,uint256)")
+_TRADE_ALREADY_DECIDED = keccak(text="TradeAlreadyDecided(uint256,bool)")
 _DECISION_TOPICS = [_TRADE_SETTLED, _TRADE_FAILED, _TRADE_ALREADY_DECIDED]
 
 Finality = int | Literal["finalized"]
@@ -263,6 +263,7 @@ class SettlementService:
         self._reported: dict[int, SettlementStatus] = {}  # last state told to on_update, until terminal
         self._undecided: dict[int, _Undecided] = {}  # decided on chain, not final yet (finality tracking)
         self._final_through: int | None = None
+        self._deployed_at: int | None = None
 
     # ---- notifications: each state of a trade once
     def _notify(self, update: SettlementUpdate, emit: UpdateCallback) -> None:
@@ -416,7 +417,7 @@ class SettlementService:
         """Decided outcomes from ``TradeSettled`` / ``TradeFailed`` / ``TradeAlreadyDecided`` logs in
         blocks ``from_block``..head, read with ``eth_getLogs`` in chunks of ``chunk_size`` blocks;
         ``trade_ids`` restricts the result. An id seen only as "already decided" gets its original
-        event looked up in the block of the decision."""
+        event looked up (from the contract's deployment block on)."""
         if from_block < 0 or chunk_size < 1:
             raise ValueError("from_block must be >= 0 and chunk_size >= 1")
         wanted = None if trade_ids is None else set(trade_ids)
@@ -424,29 +425,50 @@ class SettlementService:
         with rpc_errors("block number"):
             head = int(self.chain.w3.eth.block_number)
         outcomes: dict[int, SettlementUpdate] = {}
-        earlier: dict[int, tuple[bool, int]] = {}  # id -> (settled, block) from TradeAlreadyDecided
+        earlier: dict[int, bool] = {}  # id -> settled, from TradeAlreadyDecided
         start = from_block
         while start <= head:
             end = min(start + chunk_size - 1, head)
-            for update, already in self._decision_logs(start, end, [_DECISION_TOPICS]):
-                if wanted is not None and update.trade_id not in wanted:
+            for tid, update, settled in self._decision_logs(start, end, [_DECISION_TOPICS]):
+                if wanted is not None and tid not in wanted:
                     continue
-                if already is None:
-                    outcomes.setdefault(update.trade_id, update)
+                if update is not None:
+                    outcomes.setdefault(tid, update)
                 else:
-                    earlier.setdefault(update.trade_id, already)
+                    earlier.setdefault(tid, settled)
             start = end + 1
-        for tid, (settled, block) in earlier.items():
-            if tid in outcomes:
-                continue
-            topic = [[_TRADE_SETTLED if settled else _TRADE_FAILED], [tid.to_bytes(32, "big")]]
-            original = [u for u, already in self._decision_logs(block, block, topic) if already is None]
-            outcomes[tid] = original[0] if original else _already(tid, settled, block)
+        missing = [tid for tid in earlier if tid not in outcomes]
+        originals = self._originals(missing, head, chunk_size)
+        for tid in missing:
+            outcomes[tid] = originals.get(tid) or _already(tid, earlier[tid], None)
         return ChainOutcomes(outcomes=outcomes, from_block=from_block, to_block=head, final_block=final_block)
+
+    def _originals(
+        self, trade_ids: Iterable[int], to_block: int, chunk_size: int = 2_000
+    ) -> dict[int, SettlementUpdate]:
+        """The ``TradeSettled`` / ``TradeFailed`` event that decided each id (the contract keeps only
+        a bit per id), searched from the contract's deployment block up to ``to_block``."""
+        ids = sorted(set(trade_ids))
+        if not ids:
+            return {}
+        if self._deployed_at is None:
+            with rpc_errors("deployedAt"):
+                self._deployed_at = int(self.contract.functions.deployedAt().call())
+        topics = [[_TRADE_SETTLED, _TRADE_FAILED], [tid.to_bytes(32, "big") for tid in ids]]
+        found: dict[int, SettlementUpdate] = {}
+        start = self._deployed_at
+        while start <= to_block and len(found) < len(ids):
+            end = min(start + chunk_size - 1, to_block)
+            for tid, update, _ in self._decision_logs(start, end, topics):
+                if update is not None:
+                    found.setdefault(tid, update)
+            start = end + 1
+        return found
 
     def _decision_logs(
         self, start: int, end: int, topics: list[list[bytes]]
-    ) -> list[tuple[SettlementUpdate, tuple[bool, int] | None]]:
+    ) -> list[tuple[int, SettlementUpdate | None, bool]]:
+        """(trade id, the decision, settled) per log; the decision is None for ``TradeAlreadyDecided``."""
         with rpc_errors("eth_getLogs"):
             logs = self.chain.w3.eth.get_logs(
                 {
@@ -457,7 +479,7 @@ class SettlementService:
                     "topics": [["0x" + t.hex() for t in alternatives] for alternatives in topics],
                 }
             )
-        out: list[tuple[SettlementUpdate, tuple[bool, int] | None]] = []
+        out: list[tuple[int, SettlementUpdate | None, bool]] = []
         for log in logs:
             log_topics = [bytes(t) for t in log["topics"]]
             if len(log_topics) < 2:
@@ -466,17 +488,17 @@ class SettlementService:
             data = bytes(log["data"])
             if log_topics[0] == _TRADE_SETTLED:
                 settled = SettlementUpdate(trade_id=tid, status=SettlementStatus.CONFIRMED, tx_hash=tx, block=block)
-                out.append((settled, None))
+                out.append((tid, settled, True))
             elif log_topics[0] == _TRADE_FAILED:
                 (raw_reason,) = abi_decode(["bytes"], data)
                 reason = decode_revert(raw_reason)
                 update = SettlementUpdate(
                     trade_id=tid, status=SettlementStatus.FAILED, tx_hash=tx, block=block, reason=reason
                 )
-                out.append((update, None))
+                out.append((tid, update, False))
             elif log_topics[0] == _TRADE_ALREADY_DECIDED:
-                settled, decided_in = abi_decode(["bool", "uint256"], data)
-                out.append((_already(tid, bool(settled), int(decided_in)), (bool(settled), int(decided_in))))
+                (was_settled,) = abi_decode(["bool"], data)
+                out.append((tid, None, bool(was_settled)))
         return out
 
     def recover(self, unfinished: Iterable[TradeToSettle], *, from_block: int = 0) -> list[SettlementUpdate]:
@@ -509,11 +531,11 @@ class SettlementService:
         with rpc_errors("settled"):
             return bool(self.contract.functions.settled(trade_id).call())
 
-    def decision(self, trade_id: int) -> tuple[bool, bool, int]:
-        """The contract's record for ``trade_id``: (decided, settled, block of the decision)."""
+    def decision(self, trade_id: int) -> tuple[bool, bool]:
+        """The contract's record for ``trade_id``: (decided, settled)."""
         with rpc_errors("decision"):
-            decided, settled, block = self.contract.functions.decision(trade_id).call()
-        return bool(decided), bool(settled), int(block)
+            decided, settled = self.contract.functions.decision(trade_id).call()
+        return bool(decided), bool(settled)
 
     # ---- finality
     def _decided(
@@ -561,7 +583,7 @@ class SettlementService:
     def _recheck(self, item: _Undecided, emit: UpdateCallback) -> list[SettlementUpdate]:
         """The decision's block changed or vanished: ask the contract what the canonical chain says."""
         tid = item.trade.trade_id
-        decided, settled, block = self.decision(tid)
+        decided, settled = self.decision(tid)
         if not decided:
             logger.warning("trade %s: its decision in block %s was reorged away; queued again", tid, item.update.block)
             del self._undecided[tid]
@@ -574,11 +596,14 @@ class SettlementService:
             self._notify(update, emit)
             self._wake()
             return [update]
+        with rpc_errors("block number"):
+            head = int(self.chain.w3.eth.block_number)
+        original = self._originals([tid], head).get(tid)
         status = SettlementStatus.CONFIRMED if settled else SettlementStatus.FAILED
         if status is item.update.status:
-            item.update = replace(item.update, block=block)
+            item.update = replace(item.update, block=original.block if original else item.update.block)
         else:
-            item.update = _already(tid, settled, block)
+            item.update = _already(tid, settled, original)
             if status is SettlementStatus.CONFIRMED:
                 self._notify(item.update, emit)
         item.block_hash = None  # known from the contract's state from now on
@@ -758,6 +783,7 @@ class SettlementService:
             return self._finish(batch, emit, status=SettlementStatus.FAILED, reason=reason, tx_hash=tx, block=block)
         self._wait_confirmations(receipt, tx_hash)
         outcome: dict[int, SettlementUpdate] = {}
+        already: dict[int, bool] = {}
         # Decoded by hand: web3's process_receipt costs ~2 ms per event, too slow for big batches.
         ours = self.contract.address.lower()
         for address, topics, data in receipt.logs:
@@ -769,8 +795,8 @@ class SettlementService:
                     trade_id=tid, status=SettlementStatus.CONFIRMED, tx_hash=tx, block=block, gas_used=share
                 )
             elif topic == _TRADE_ALREADY_DECIDED:
-                settled, earlier = abi_decode(["bool", "uint256"], data)
-                outcome.setdefault(tid, _already(tid, bool(settled), int(earlier)))
+                (was_settled,) = abi_decode(["bool"], data)
+                already.setdefault(tid, bool(was_settled))
             elif topic == _TRADE_FAILED:
                 (raw_reason,) = abi_decode(["bytes"], data)
                 outcome[tid] = SettlementUpdate(
@@ -781,6 +807,10 @@ class SettlementService:
                     gas_used=share,
                     reason=decode_revert(raw_reason),
                 )
+        replayed = [tid for tid in already if tid not in outcome]
+        originals = self._originals(replayed, block)  # rare: a resubmission of a decided id
+        for tid in replayed:
+            outcome[tid] = _already(tid, already[tid], originals.get(tid))
         updates = []
         for t in batch:
             update = outcome.get(t.trade_id)
@@ -818,12 +848,13 @@ class SettlementService:
         return updates
 
 
-def _already(trade_id: int, settled: bool, block: int) -> SettlementUpdate:
+def _already(trade_id: int, settled: bool, original: SettlementUpdate | None) -> SettlementUpdate:
+    """A resubmitted decided id: its earlier outcome, in the block of ``original`` (its decision event)."""
     status = SettlementStatus.CONFIRMED if settled else SettlementStatus.FAILED
     word = "settled" if settled else "failed"
-    return SettlementUpdate(
-        trade_id=trade_id, status=status, block=block, reason=f"already {word} on chain in block {block}"
-    )
+    block = original.block if original is not None else None
+    where = f" in block {block}" if block is not None else ""
+    return SettlementUpdate(trade_id=trade_id, status=status, block=block, reason=f"already {word} on chain{where}")
 def _hex(h: bytes) -> str:
     return "0x" + bytes(h).hex()
 

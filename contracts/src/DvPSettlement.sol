@@ -12,6 +12,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// A trade id is decided at most once, settled or failed: a resubmitted decided id emits
 /// `TradeAlreadyDecided` and moves nothing, so a settler that crashed mid-flight can resubmit safely
 /// and a trade that failed can never settle later.
+/// @dev Decisions live in a bitmap, two bits per trade id (decided, failed), 128 ids per storage word,
+/// so a batch of sequential ids writes one word. The trade's terms are in the calldata and in the
+/// tokens' `Transfer` events; our events carry only the id (and the failure reason).
 contract DvPSettlement is AccessControl, ReentrancyGuard {
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
 
@@ -25,23 +28,16 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
         uint256 cashAmount;
     }
 
-    /// @dev 0 while undecided, else `(block << 1) | failed`: the block of the decision and its outcome.
-    mapping(uint256 tradeId => uint256 decision) private _decisions;
+    /// @notice Block of deployment: where a search for this contract's events starts.
+    uint256 public immutable deployedAt;
+    mapping(uint256 word => uint256 bits) private _decisions;
 
-    event TradeSettled(
-        uint256 indexed tradeId,
-        address indexed token,
-        address indexed seller,
-        address buyer,
-        uint256 quantity,
-        address cashToken,
-        uint256 cashAmount
-    );
+    event TradeSettled(uint256 indexed tradeId);
     /// @notice `reason` is the raw revert data: DeliveryFailed/PaymentFailed wrapping the token's own
     /// revert data, or one of the validation errors below.
     event TradeFailed(uint256 indexed tradeId, bytes reason);
     /// @notice A decided trade id was submitted again; nothing moved. `settled` is the earlier outcome.
-    event TradeAlreadyDecided(uint256 indexed tradeId, bool settled, uint256 decidedInBlock);
+    event TradeAlreadyDecided(uint256 indexed tradeId, bool settled);
 
     error InvalidTrade(uint256 tradeId, string what);
     error NotAContract(address account);
@@ -52,43 +48,49 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
     /// instead of recording a failure the settler caused.
     error BatchOutOfGas(uint256 tradeId);
 
+    uint256 private constant _DECIDED = 1;
+    uint256 private constant _FAILED = 2;
+
     constructor(address admin, address settler) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(SETTLER_ROLE, settler);
+        deployedAt = block.number;
     }
 
-    /// @notice Block in which a trade id settled; 0 when it has not settled (undecided or failed).
-    function settledBlock(uint256 tradeId) public view returns (uint256) {
-        uint256 d = _decisions[tradeId];
-        return d & 1 == 0 ? d >> 1 : 0;
+    function _bits(uint256 tradeId) private view returns (uint256) {
+        return (_decisions[tradeId >> 7] >> ((tradeId & 127) << 1)) & 3;
+    }
+
+    function _record(uint256 tradeId, uint256 bits) private {
+        _decisions[tradeId >> 7] |= bits << ((tradeId & 127) << 1);
     }
 
     function settled(uint256 tradeId) external view returns (bool) {
-        return settledBlock(tradeId) != 0;
+        return _bits(tradeId) == _DECIDED;
     }
 
-    /// @notice Whether a trade id is decided, its outcome, and the block of the decision.
-    function decision(uint256 tradeId) external view returns (bool decided, bool settledOk, uint256 blockNumber) {
-        uint256 d = _decisions[tradeId];
-        return (d != 0, d != 0 && d & 1 == 0, d >> 1);
+    /// @notice Whether a trade id is decided, and whether it settled (false: failed or undecided).
+    function decision(uint256 tradeId) external view returns (bool decided, bool settledOk) {
+        uint256 b = _bits(tradeId);
+        return (b != 0, b == _DECIDED);
     }
 
     function settle(Trade[] calldata trades) external onlyRole(SETTLER_ROLE) nonReentrant {
         for (uint256 i = 0; i < trades.length; ++i) {
             Trade calldata t = trades[i];
-            uint256 done = _decisions[t.tradeId];
+            uint256 done = _bits(t.tradeId);
             if (done != 0) {
-                emit TradeAlreadyDecided(t.tradeId, done & 1 == 0, done >> 1);
+                emit TradeAlreadyDecided(t.tradeId, done == _DECIDED);
                 continue;
             }
             uint256 gasBefore = gasleft();
             try this.settleOne(t) {
-                emit TradeSettled(t.tradeId, t.token, t.seller, t.buyer, t.quantity, t.cashToken, t.cashAmount);
+                emit TradeSettled(t.tradeId);
             } catch (bytes memory reason) {
                 // The callee got 63/64 of gasBefore; if it used (nearly) all of it, the batch was underfunded.
                 if (reason.length == 0 && gasleft() <= gasBefore / 63) revert BatchOutOfGas(t.tradeId);
-                // Id 0 is invalid and never decided (it is also the mapping's "undecided" key).
-                if (t.tradeId != 0) _decisions[t.tradeId] = (block.number << 1) | 1;
+                // Id 0 is invalid and never decided.
+                if (t.tradeId != 0) _record(t.tradeId, _DECIDED | _FAILED);
                 emit TradeFailed(t.tradeId, reason);
             }
         }
@@ -104,7 +106,7 @@ contract DvPSettlement is AccessControl, ReentrancyGuard {
         if (t.seller == address(0) || t.buyer == address(0)) revert InvalidTrade(t.tradeId, "zero address");
         if (t.token.code.length == 0) revert NotAContract(t.token);
         if (t.cashToken.code.length == 0) revert NotAContract(t.cashToken);
-        _decisions[t.tradeId] = block.number << 1;
+        _record(t.tradeId, _DECIDED);
         _leg(t.token, t.seller, t.buyer, t.quantity, true);
         _leg(t.cashToken, t.buyer, t.seller, t.cashAmount, false);
     }
