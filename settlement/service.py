@@ -426,7 +426,7 @@ class SettlementService:
             head = int(self.chain.w3.eth.block_number)
         outcomes: dict[int, SettlementUpdate] = {}
         earlier: dict[int, bool] = {}  # id -> settled, from TradeAlreadyDecided
-        start = from_block
+        start = max(from_block, self._deployment_block())  # nothing to read before the contract existed
         while start <= head:
             end = min(start + chunk_size - 1, head)
             for tid, update, settled in self._decision_logs(start, end, [_DECISION_TOPICS]):
@@ -451,12 +451,9 @@ class SettlementService:
         ids = sorted(set(trade_ids))
         if not ids:
             return {}
-        if self._deployed_at is None:
-            with rpc_errors("deployedAt"):
-                self._deployed_at = int(self.contract.functions.deployedAt().call())
         topics = [[_TRADE_SETTLED, _TRADE_FAILED], [tid.to_bytes(32, "big") for tid in ids]]
         found: dict[int, SettlementUpdate] = {}
-        start = self._deployed_at
+        start = self._deployment_block()
         while start <= to_block and len(found) < len(ids):
             end = min(start + chunk_size - 1, to_block)
             for tid, update, _ in self._decision_logs(start, end, topics):
@@ -464,6 +461,12 @@ class SettlementService:
                     found.setdefault(tid, update)
             start = end + 1
         return found
+
+    def _deployment_block(self) -> int:
+        if self._deployed_at is None:
+            with rpc_errors("deployedAt"):
+                self._deployed_at = int(self.contract.functions.deployedAt().call())
+        return self._deployed_at
 
     def _decision_logs(
         self, start: int, end: int, topics: list[list[bytes]]
