@@ -16,6 +16,7 @@ Public API::
     svc.recover(unfinished, from_block=0) -> list[SettlementUpdate]  # outcomes from chain events; rest re-queued
     svc.outcomes_since(from_block, trade_ids=None, chunk_size=2000) -> ChainOutcomes  # chunked eth_getLogs
     svc.check_finality() / svc.final_block() / svc.final_through / svc.decision(trade_id)
+    default_finality(chain, dev_depth=2) -> Finality       # "finalized" on real chains, a depth on ours
     states: PENDING -> SUBMITTED -> CONFIRMED (-> FINAL) | FAILED; a reorg before final -> PENDING again
     reconcile(chain, dep.token, dep.stablecoin, {wallet: (notes, cash)}) -> list[Difference]
 
@@ -59,6 +60,7 @@ from settlement.service import (
     SettlementStatus,
     SettlementUpdate,
     TradeToSettle,
+    default_finality,
 )
 
 __all__ = [
@@ -87,6 +89,7 @@ __all__ = [
     "check_artifacts",
     "connect",
     "decode_revert",
+    "default_finality",
     "deploy_demo",
     "deploy_settlement",
     "in_process_chain",

@@ -71,6 +71,12 @@ Finality = int | Literal["finalized"]
 depth (``head - depth``, for anvil and the in-process EVM)."""
 
 
+def default_finality(chain: Chain, *, dev_depth: int = 2) -> Finality:
+    """``dev_depth`` blocks on a chain we run ourselves (in-process EVM, ``start_anvil``), whose
+    ``finalized`` tag is either the head or 64 blocks back; the node's ``finalized`` tag elsewhere."""
+    return dev_depth if chain.name == "in-process" or chain.name.startswith("anvil:") else "finalized"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradeToSettle:
     """One matched trade: ``quantity`` token base units seller->buyer, ``cash_amount`` cash units back."""

@@ -7,7 +7,14 @@ import asyncio
 
 import pytest
 
-from settlement import ChainUnavailableError, SettlementService, SettlementStatus, SettlementUpdate
+from settlement import (
+    ChainUnavailableError,
+    SettlementService,
+    SettlementStatus,
+    SettlementUpdate,
+    connect,
+    default_finality,
+)
 from tests.settlement.conftest import BUYER_CASH, SELLER_NOTES, Market
 
 PENDING, SUBMITTED = SettlementStatus.PENDING, SettlementStatus.SUBMITTED
@@ -137,3 +144,14 @@ async def test_a_retried_batch_reports_each_state_once(market: Market, monkeypat
     assert not hiccups
     assert _states(market.updates, trade.trade_id) == [PENDING, SUBMITTED, CONFIRMED]
     assert market.admin.balances(market.buyer) == (1, BUYER_CASH - 10)
+
+
+def test_finality_defaults_to_the_finalized_tag_on_a_real_chain(market: Market) -> None:
+    assert default_finality(market.chain, dev_depth=5) == 5  # a chain we started ourselves
+    url = getattr(market.chain.w3.provider, "endpoint_uri", None)
+    if url is not None:  # the same node reached by URL counts as a real chain
+        assert default_finality(connect(url)) == "finalized"
+    service = market.service(finality="finalized")
+    market.chain.mine(3)
+    assert service.final_block() == market.chain.w3.eth.get_block("finalized")["number"]
+    assert service.final_block() <= market.chain.w3.eth.block_number
