@@ -48,6 +48,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_tester.exceptions import TransactionFailed as _TesterReverted
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
 
@@ -59,6 +60,7 @@ from compliance.errors import ChainSyncError, ConfigError
 log = logging.getLogger(__name__)
 
 _ZERO = "0x" + "00" * 20
+_REG_FACTS = ("set_verified", "set_country", "set_identity")  # registry facts a compliance module may read
 
 
 @contextmanager
@@ -184,6 +186,7 @@ class ChainWatcher:
         self._setups: dict[str, ClaimSetup | None] = {}  # registry -> claim setup
         self._identities: dict[str, set[tuple[str, str]]] = {}  # identity contract -> (registry, wallet)
         self._compliance: dict[str, tuple[str, tuple[str, ...]]] = {}  # token -> (compliance, modules)
+        self._reg_facts: dict[tuple[str, str, str], object] = {}  # (fact, registry, wallet) -> last value read
         self._listeners: list[EligibilityListener] = [on_eligibility_lost] if on_eligibility_lost else []
         self._started = clock()
         self._last_ok: float | None = None  # clock() of the last applied poll
@@ -439,7 +442,7 @@ class ChainWatcher:
         self.reads += 1
         try:
             return True, getattr(contract.functions, fn)(*args).call(block_identifier=head)
-        except (ContractLogicError, BadFunctionCallOutput):
+        except (ContractLogicError, BadFunctionCallOutput, _TesterReverted):  # a revert (in-process EVM too)
             return False, None
         except (Web3Exception, OSError, ValueError) as exc:
             raise ChainSyncError(f"chain read failed ({fn} on {contract.address}): "
@@ -469,10 +472,13 @@ class ChainWatcher:
         for tokens whose compliance was re-read."""
         out: list[tuple[str, str, tuple[str, ...]]] = []
         tracked = sorted(targets.wallets)
-        # a wallet whose balance, freeze, identity, country or claims were re-read: its pairs too
+        # pairs of a wallet named by a token event (transfer, freeze, approval) are re-read, and of a
+        # wallet whose isVerified / country / identity read differs from the last one (a claim event
+        # re-reads every wallet of the registry; only those that changed cost pair reads)
         touched = {(t, w) for t, w in plan.token_wallets} | set(plan.transfer_wallets)
-        for r, w in plan.reg:
-            touched |= {(t, w) for t, reg in registries.items() if reg == r}
+        for name, args in updates:
+            if name in _REG_FACTS and self._reg_facts.get((name, args[0], args[1]), None) != args[2]:
+                touched |= {(t, args[1]) for t, reg in registries.items() if reg == args[0]}
         for t, probes in targets.transfer_probes:
             checks: set[tuple[str, str, int]] = set()
             if t in plan.compliance_tokens:
@@ -578,6 +584,8 @@ class ChainWatcher:
                     unverified.append((args[0], args[1]))
             elif name == "set_identity":
                 self._identities.setdefault(args[2], set()).add((args[0], args[1]))
+            if name in _REG_FACTS:
+                self._reg_facts[(name, args[0], args[1])] = args[2]
             getattr(cache, name)(*args)
         for r, w in unverified:
             identity = cache.identity_in(r, w)
