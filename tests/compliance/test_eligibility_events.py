@@ -4,6 +4,8 @@ during an RPC outage."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -112,7 +114,8 @@ def test_rpc_outage_makes_the_lag_grow(kyc_trex: KycTrex) -> None:
     clock.now += 3
     assert watcher.lag.seconds == 3 and watcher.is_stale(2)  # never synced: stale from the start
     watcher.poll_once()
-    assert (watcher.lag.seconds, watcher.lag.blocks, watcher.lag.synced) == (0, 0, True)
+    after = watcher.lag
+    assert (after.seconds, after.blocks, after.synced) == (0, 0, True)
     assert not watcher.is_stale(2, max_blocks=0)
 
     provider.down = True
@@ -146,3 +149,42 @@ def test_lag_in_blocks_counts_a_head_seen_but_not_applied(kyc_trex: KycTrex) -> 
     assert watcher.last_head == applied
     assert watcher.lag.blocks is not None and watcher.lag.blocks >= 4
     assert watcher.is_stale(3600, max_blocks=3)
+
+
+async def _until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def test_running_watcher_streams_events_and_reports_lag_through_an_outage(kyc_trex: KycTrex) -> None:
+    """``run()`` as the venue uses it: events arrive on the loop; during an outage the loop keeps going,
+    ``last_error`` is set and the lag grows past the limit; after it the watcher catches up."""
+    venue = kyc_venue(kyc_trex, {"alice": DE, "bob": DE})
+    outage = Outage(kyc_trex.chain.w3)
+    events: list[EligibilityLost] = []
+    watcher = ChainWatcher(outage.w3, venue.cache, poll_interval_s=0.05, on_eligibility_lost=events.append)
+    alice, bob = venue.wallets["alice"].lower(), venue.wallets["bob"].lower()
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(watcher.run(stop))
+        try:
+            await _until(lambda: watcher.lag.synced)
+            kyc_trex.suite.freeze(venue.wallets["alice"])
+            await _until(lambda: bool(events))
+            assert [(e.wallet, e.reason) for e in events] == [(alice, L.WALLET_FROZEN)]
+            outage.down = True
+            await _until(lambda: watcher.last_error is not None and watcher.is_stale(0.3))
+            kyc_trex.revoke(venue.wallets["bob"])  # happens during the outage
+            assert not any(e.wallet == bob for e in events)
+            outage.down = False
+            await _until(lambda: any(e.wallet == bob for e in events))
+            assert events[-1].reason is L.CLAIM_REVOKED and not watcher.is_stale(5)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(scenario())

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 
 from compliance import ReasonCode
 from compliance.eligibility import EligibilityLoss
@@ -45,8 +47,6 @@ def _remove(kyc: KycTrex, wallet: str) -> None:
 def _issuer_key_removed(kyc: KycTrex, wallet: str) -> None:
     # the issuer adds a separate management key, then drops the signing key: every claim it signed dies
     other = kyc.chain.new_account()
-    from eth_abi import encode
-    from eth_utils.crypto import keccak
 
     def key(address: str) -> bytes:
         return keccak(encode(["address"], [address]))
