@@ -25,6 +25,7 @@ ERC20_ABI: list[dict[str, Any]] = [
 SECURITY_TOKEN_ABI: list[dict[str, Any]] = [
     *ERC20_ABI,
     _fn("identityRegistry", [], "address"),
+    _fn("compliance", [], "address"),
     _fn("paused", [], "bool"),
     _fn("isFrozen", ["address"], "bool"),
     _fn("getFrozenTokens", ["address"], "uint256"),
@@ -33,6 +34,21 @@ SECURITY_TOKEN_ABI: list[dict[str, Any]] = [
 IDENTITY_REGISTRY_ABI: list[dict[str, Any]] = [
     _fn("isVerified", ["address"], "bool"),
     _fn("investorCountry", ["address"], "uint16"),
+    _fn("identity", ["address"], "address"),
+]
+
+# T-REX identity registry: where its required claim topics and trusted claim issuers live
+TREX_REGISTRY_ABI: list[dict[str, Any]] = [
+    _fn("issuersRegistry", [], "address"),
+    _fn("topicsRegistry", [], "address"),
+]
+
+TRUSTED_ISSUERS_ABI: list[dict[str, Any]] = [_fn("getTrustedIssuers", [], "address[]")]
+
+# ERC-3643 compliance (``getModules`` only on T-REX's ModularCompliance)
+COMPLIANCE_ABI: list[dict[str, Any]] = [
+    _fn("canTransfer", ["address", "address", "uint256"], "bool"),
+    _fn("getModules", [], "address[]"),
 ]
 
 
@@ -50,16 +66,39 @@ TOKENS_UNFROZEN = topic("TokensUnfrozen(address,uint256)")
 PAUSED = topic("Paused(address)")
 UNPAUSED = topic("Unpaused(address)")
 IDENTITY_REGISTRY_ADDED = topic("IdentityRegistryAdded(address)")
+COMPLIANCE_ADDED = topic("ComplianceAdded(address)")
 # ERC-3643 identity registry
 IDENTITY_REGISTERED = topic("IdentityRegistered(address,address)")
 IDENTITY_REMOVED = topic("IdentityRemoved(address,address)")
 IDENTITY_UPDATED = topic("IdentityUpdated(address,address)")
 COUNTRY_UPDATED = topic("CountryUpdated(address,uint16)")
+CLAIM_TOPICS_REGISTRY_SET = topic("ClaimTopicsRegistrySet(address)")
+TRUSTED_ISSUERS_REGISTRY_SET = topic("TrustedIssuersRegistrySet(address)")
+IDENTITY_STORAGE_SET = topic("IdentityStorageSet(address)")
+# T-REX claim topics / trusted issuers registries
+CLAIM_TOPIC_ADDED = topic("ClaimTopicAdded(uint256)")
+CLAIM_TOPIC_REMOVED = topic("ClaimTopicRemoved(uint256)")
+TRUSTED_ISSUER_ADDED = topic("TrustedIssuerAdded(address,uint256[])")
+TRUSTED_ISSUER_REMOVED = topic("TrustedIssuerRemoved(address)")
+CLAIM_TOPICS_UPDATED = topic("ClaimTopicsUpdated(address,uint256[])")
+# ONCHAINID identities (ERC-734/735) and claim issuers
+_CLAIM_ARGS = "(bytes32,uint256,uint256,address,bytes,bytes,string)"
+CLAIM_ADDED = topic("ClaimAdded" + _CLAIM_ARGS)
+CLAIM_REMOVED = topic("ClaimRemoved" + _CLAIM_ARGS)
+CLAIM_CHANGED = topic("ClaimChanged" + _CLAIM_ARGS)
+CLAIM_REVOKED = topic("ClaimRevoked(bytes)")
+KEY_ADDED = topic("KeyAdded(bytes32,uint256,uint256)")
+KEY_REMOVED = topic("KeyRemoved(bytes32,uint256,uint256)")
 
 TOKEN_TOPICS = (TRANSFER, APPROVAL, ADDRESS_FROZEN, TOKENS_FROZEN, TOKENS_UNFROZEN, PAUSED, UNPAUSED,
-                IDENTITY_REGISTRY_ADDED)
-REGISTRY_TOPICS = (IDENTITY_REGISTERED, IDENTITY_REMOVED, IDENTITY_UPDATED, COUNTRY_UPDATED)
-ALL_TOPICS = (*TOKEN_TOPICS, *REGISTRY_TOPICS)
+                IDENTITY_REGISTRY_ADDED, COMPLIANCE_ADDED)
+REGISTRY_SETUP_TOPICS = (CLAIM_TOPICS_REGISTRY_SET, TRUSTED_ISSUERS_REGISTRY_SET, IDENTITY_STORAGE_SET)
+REGISTRY_TOPICS = (IDENTITY_REGISTERED, IDENTITY_REMOVED, IDENTITY_UPDATED, COUNTRY_UPDATED, *REGISTRY_SETUP_TOPICS)
+CLAIM_SETUP_TOPICS = (CLAIM_TOPIC_ADDED, CLAIM_TOPIC_REMOVED, TRUSTED_ISSUER_ADDED, TRUSTED_ISSUER_REMOVED,
+                      CLAIM_TOPICS_UPDATED)
+IDENTITY_CLAIM_TOPICS = (CLAIM_ADDED, CLAIM_REMOVED, CLAIM_CHANGED)
+ISSUER_TOPICS = (CLAIM_REVOKED, KEY_ADDED, KEY_REMOVED)  # a removed signing key invalidates its claims
+ALL_TOPICS = (*TOKEN_TOPICS, *REGISTRY_TOPICS, *CLAIM_SETUP_TOPICS, *IDENTITY_CLAIM_TOPICS, *ISSUER_TOPICS)
 
 
 def topic_address(word: bytes) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from compliance.errors import ConfigError
 from compliance.model import normalize_address
 
 
@@ -40,6 +41,12 @@ class ChainStateCache:
         self._balances: dict[tuple[str, str], int] = {}
         self._allowances: dict[tuple[str, str, str], int] = {}
         self._holders: dict[str, set[str]] = {}
+        self._identity: dict[tuple[str, str], str] = {}  # (registry, wallet) -> identity contract
+        # token compliance (``compliance().canTransfer``), for tokens opted in with track_transferability
+        self._transfer_probes: dict[str, tuple[int, ...]] = {}  # token -> amounts read for every tracked pair
+        self._compliance: dict[str, str] = {}
+        self._can_transfer: dict[tuple[str, str, str], dict[int, bool]] = {}  # (token, from, to) -> amount -> ok
+        self._transfer_requests: set[tuple[str, str, str, int]] = set()  # asked for, not known yet
         self.version = 0  # bumped on every change; cheap "did anything move" check for tests/views
 
     # ------------------------------------------------------------ what to follow
@@ -62,6 +69,32 @@ class ChainStateCache:
             return False
         self._wallets.add(w)
         return True
+
+    def track_transferability(self, token: str, probe_amounts: Iterable[int] = (1,)) -> None:
+        """Follow ``token``'s own compliance: the watcher reads ``compliance().canTransfer(from, to, a)``
+        for every ordered pair of tracked wallets and every probe amount ``a`` (plus amounts asked for
+        through ``request_transfer_check``). Choose probes the venue trades (a lot, a typical and a
+        maximal order quantity): answers between probes rely on ``can_transfer``'s monotonicity."""
+        t = normalize_address(token, what="token")
+        amounts = tuple(sorted({int(a) for a in probe_amounts}))
+        if not amounts or amounts[0] <= 0:
+            raise ConfigError("probe amounts must be positive integers (at least one)")
+        self.track_token(t)
+        self._transfer_probes[t] = amounts
+
+    @property
+    def transfer_probes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        return tuple(sorted(self._transfer_probes.items()))
+
+    def request_transfer_check(self, token: str, sender: str, receiver: str, amount: int) -> None:
+        """Ask the watcher to read this exact ``canTransfer`` on its next poll."""
+        t, f, r = token.lower(), sender.lower(), receiver.lower()
+        if t in self._transfer_probes and amount > 0:
+            self._transfer_requests.add((t, f, r, int(amount)))
+
+    @property
+    def transfer_requests(self) -> frozenset[tuple[str, str, str, int]]:
+        return frozenset(self._transfer_requests)
 
     @property
     def tokens(self) -> frozenset[str]:
@@ -104,6 +137,28 @@ class ChainStateCache:
 
     def set_verified(self, registry: str, wallet: str, verified: bool) -> None:
         self._verified[(registry.lower(), wallet.lower())] = verified
+        self.version += 1
+
+    def set_identity(self, registry: str, wallet: str, identity: str) -> None:
+        self._identity[(registry.lower(), wallet.lower())] = identity.lower()
+        self.version += 1
+
+    def set_compliance(self, token: str, compliance: str) -> None:
+        self._compliance[token.lower()] = compliance.lower()
+        self.version += 1
+
+    def clear_transfers(self, token: str, wallet: str | None = None) -> None:
+        """Forget ``canTransfer`` answers of ``token`` (all, or the pairs involving ``wallet``)."""
+        t = token.lower()
+        w = wallet.lower() if wallet is not None else None
+        for key in [k for k in self._can_transfer if k[0] == t and (w is None or w in (k[1], k[2]))]:
+            del self._can_transfer[key]
+        self.version += 1
+
+    def set_can_transfer(self, token: str, sender: str, receiver: str, amount: int, ok: bool) -> None:
+        key = (token.lower(), sender.lower(), receiver.lower())
+        self._can_transfer.setdefault(key, {})[int(amount)] = ok
+        self._transfer_requests.discard((*key, int(amount)))
         self.version += 1
 
     def set_country(self, registry: str, wallet: str, country: int) -> None:
@@ -157,6 +212,45 @@ class ChainStateCache:
         if registry is None:
             return None
         return self._country.get((registry, wallet.lower()))
+
+    def verified_in(self, registry: str, wallet: str) -> bool | None:
+        return self._verified.get((registry.lower(), wallet.lower()))
+
+    def identity(self, token: str, wallet: str) -> str | None:
+        """The wallet's identity contract in ``token``'s registry (zero address: none registered)."""
+        registry = self._registry.get(token.lower())
+        if registry is None:
+            return None
+        return self._identity.get((registry, wallet.lower()))
+
+    def identity_in(self, registry: str, wallet: str) -> str | None:
+        return self._identity.get((registry.lower(), wallet.lower()))
+
+    def compliance(self, token: str) -> str | None:
+        return self._compliance.get(token.lower())
+
+    def tokens_of_registry(self, registry: str) -> list[str]:
+        r = registry.lower()
+        return sorted(t for t, reg in self._registry.items() if reg == r)
+
+    def can_transfer(self, token: str, sender: str, receiver: str, amount: int) -> bool | None:
+        """The token compliance's ``canTransfer(sender, receiver, amount)`` as last read; ``None`` when
+        unknown. Between read amounts, assumes monotonicity (T-REX modules limit amounts from above):
+        refused at ``a <= amount`` -> refused; allowed at ``a >= amount`` -> allowed."""
+        answers = self._can_transfer.get((token.lower(), sender.lower(), receiver.lower()))
+        if not answers:
+            return None
+        exact = answers.get(amount)
+        if exact is not None:
+            return exact
+        if any(not ok and a <= amount for a, ok in answers.items()):
+            return False
+        if any(ok and a >= amount for a, ok in answers.items()):
+            return True
+        return None
+
+    def transfer_answers(self, token: str, sender: str, receiver: str) -> dict[int, bool]:
+        return dict(self._can_transfer.get((token.lower(), sender.lower(), receiver.lower()), {}))
 
     def balance(self, token: str, wallet: str) -> int | None:
         return self._balances.get((token.lower(), wallet.lower()))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from settlement import Chain, start_anvil
+from tests.trex_kyc import KycTrex, deploy_kyc_trex
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,9 @@ def anvil() -> Iterator[Chain]:
 def chain(request: pytest.FixtureRequest) -> Chain:
     name = "in_process" if request.param == "in-process" else "anvil"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def kyc_trex(chain: Chain) -> KycTrex:
+    """Reference T-REX suite requiring a KYC claim from one trusted ONCHAINID ClaimIssuer (both backends)."""
+    return deploy_kyc_trex(chain, owner=chain.accounts[0])
