@@ -42,6 +42,7 @@ from gateway.ports import (
     Trade,
     Unsubscribe,
 )
+from market.model import OrderAck
 from venueclient.signing import generate_keypair
 
 SYMBOL = "OMN-2027"
@@ -126,11 +127,13 @@ class FakeVenue:
                 return self._reject(participant, symbol, "PARTICIPANT_SUSPENDED", "participant is suspended")
             if who.frozen:
                 return self._reject(participant, symbol, "WALLET_FROZEN", "wallet is frozen on chain")
+        before = self._engine.order(cmd.order_id) if isinstance(cmd, AmendOrder) else None
         result = self._process(cmd)
         if result.code is not ResultCode.OK:
             self._record_rejection(participant, symbol, result.code.name,
                                    result.code.name.replace("_", " ").lower())
-        return Outcome(result=result)
+        coid = before.client_order_id if before is not None else ""
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=coid))
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         result = self._process(SetInstrumentStatus(ts=0, symbol=symbol, status=status))

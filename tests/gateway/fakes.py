@@ -45,6 +45,7 @@ from gateway.ports import (
     Trade,
     Unsubscribe,
 )
+from market.model import OrderAck
 from venueclient.signing import generate_keypair
 
 OrderCommand = NewOrder | AmendOrder | CancelOrder | MassCancel
@@ -130,7 +131,10 @@ class FakeVenue:
         refusal = self.refuse.get(participant)
         if refusal is not None and isinstance(cmd, NewOrder):
             return Outcome(rejection=refusal)
-        return Outcome(result=self._apply(dataclasses.replace(cmd, ts=self._ts())))
+        before = self.engine.order(cmd.order_id) if isinstance(cmd, AmendOrder) else None
+        result = self._apply(dataclasses.replace(cmd, ts=self._ts()))
+        coid = before.client_order_id if before is not None else ""
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=coid))
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         return Outcome(result=self._apply(SetInstrumentStatus(ts=self._ts(), symbol=symbol, status=status)))
