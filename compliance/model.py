@@ -10,6 +10,7 @@ from compliance.codes import ReasonCode
 from compliance.countries import is_alpha2
 from compliance.errors import ConfigError
 from engine import InstrumentSpec, Side
+from market.model import ParticipantStatus as ParticipantStatus
 from market.model import ParticipantView
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -48,13 +49,6 @@ _CATEGORY_ALIASES: dict[str, InvestorCategory] = {
     "ACCREDITED": InvestorCategory.US_ACCREDITED,
     "QIB": InvestorCategory.US_QIB,
 }
-
-
-@unique
-class ParticipantStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    CLOSED = "closed"  # refused like a suspension (PARTICIPANT_SUSPENDED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

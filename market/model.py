@@ -45,6 +45,12 @@ def normalise_wallet(address: str) -> Wallet:
 # ---------------------------------------------------------------- access
 
 
+class ParticipantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"  # refused like a suspension (PARTICIPANT_SUSPENDED)
+
+
 class Role(StrEnum):
     TRADER = "trader"
     OPERATOR = "operator"

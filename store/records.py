@@ -7,18 +7,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from engine import Side
-from market.model import Role, SettlementState, SettlementUpdate, Trade
+from market.model import ParticipantStatus, Role, SettlementState, SettlementUpdate, Trade
 
 # The venue's vocabulary (``market``) under the names the store's API has always used.
 KeyRole = Role
 SettlementStatus = SettlementState
-__all__ = ["KeyRole", "Role", "SettlementState", "SettlementStatus", "SettlementUpdate", "Trade"]
-
-
-class ParticipantStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    CLOSED = "closed"
+__all__ = ["KeyRole", "ParticipantStatus", "Role", "SettlementState", "SettlementStatus", "SettlementUpdate", "Trade"]
 
 
 class InstrumentState(StrEnum):

@@ -21,6 +21,8 @@ class StartupError(Exception):
 
 
 def _serialise_provider(chain: Chain) -> None:
+    """Every request through one lock. A web3 middleware would not do: settlement and the dev-chain
+    helpers call ``provider.make_request`` directly (raw receipt polling), past the middleware onion."""
     provider = chain.w3.provider
     original = provider.make_request
     lock = threading.RLock()

@@ -13,7 +13,7 @@ from compliance import (
     ReasonCode,
     UnknownHoldError,
 )
-from engine import OrderView, Result, ResultCode, Side, TimeInForce
+from engine import OrderView, ResultCode, Side, TimeInForce
 from tests.compliance.events import EventMaker
 from tests.compliance.world import (
     BUYER_WALLET,
@@ -26,7 +26,6 @@ from tests.compliance.world import (
     TOKEN,
     World,
 )
-
 
 NO_HOLD = 0  # a command seq without a reservation (fills and cancels caused by other commands)
 
