@@ -305,3 +305,64 @@ class Ledger:
         for order_id, hold_id in self._by_order.items():
             if self._holds[hold_id].order_id != order_id:
                 raise InvariantError(f"order {order_id} -> hold {hold_id} mapping broken")
+
+
+class LedgerAccess:
+    """The ledger's entry points on the object that owns it (``compliance.Gatekeeper``)."""
+
+    ledger: Ledger
+
+    def release(self, hold: Hold) -> None:
+        """Give back the hold of a command that never reached the sequencer. Idempotent."""
+        self.ledger.release(hold)
+
+    def on_command(self, seq: int, events: Iterable[Event]) -> None:
+        """The engine applied command ``seq``: settle its hold and book its events (in command order)."""
+        self.ledger.on_command(seq, events)
+
+    def adopt_order(self, order: OrderView) -> None:
+        self.ledger.adopt_order(order)
+
+    def adopt_trade(self, *, trade_id: int, symbol: str, price: int, qty: int, buyer: str, seller: str) -> None:
+        self.ledger.adopt_trade(trade_id=trade_id, symbol=symbol, price=price, qty=qty, buyer=buyer, seller=seller)
+
+    def on_settled(self, trade_id: int, *, block: int | None = None) -> None:
+        self.ledger.on_settled(trade_id, block=block)
+
+    def on_settlement_failed(self, trade_id: int) -> None:
+        self.ledger.on_settlement_failed(trade_id)
+
+    def on_trade_finished(self, trade_id: int, *, block: int | None = None, failed: bool = False) -> None:
+        """Settlement reached a terminal state. ``failed``: released at once; confirmed: see
+        ``Ledger.on_settled`` (pass the confirmation ``block`` when known for the earliest exact release)."""
+        if failed:
+            self.ledger.on_settlement_failed(trade_id)
+        else:
+            self.ledger.on_settled(trade_id, block=block)
+
+
+    def open_holds(self) -> int:
+        return self.ledger.open_holds()
+
+    def pending_obligations(self) -> int:
+        return self.ledger.pending_obligations()
+
+    @property
+    def untracked_fills(self) -> int:
+        return self.ledger.untracked_fills
+
+    def reserved_cash(self, wallet: str, cash_token: str) -> int:
+        self.ledger.purge_settled()
+        return self.ledger.cash_reserved[(wallet.lower(), cash_token.lower())]
+
+    def reserved_notes(self, wallet: str, token: str) -> int:
+        """Notes reserved by open sells and unsettled sell trades."""
+        self.ledger.purge_settled()
+        return self.ledger.notes_out[(wallet.lower(), token.lower())]
+
+    def incoming_notes(self, wallet: str, token: str) -> int:
+        self.ledger.purge_settled()
+        return self.ledger.notes_in[(wallet.lower(), token.lower())]
+
+    def validate(self) -> None:
+        self.ledger.validate()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from compliance import views
@@ -28,21 +28,19 @@ from compliance.codes import ReasonCode
 from compliance.countries import ALPHA2_TO_NUMERIC, NUMERIC_TO_ALPHA2
 from compliance.decisions import DecisionLog
 from compliance.errors import ConfigError
-from compliance.ledger import Ledger, Reservation
+from compliance.ledger import Ledger, LedgerAccess, Reservation
 from compliance.model import (
     ACCEPTED,
     CheckKind,
     Decision,
     DecisionRecord,
     EligibilityView,
-    Hold,
     InstrumentRules,
     Participant,
     ParticipantStatus,
     normalize_address,
 )
 from engine import (
-    Event,
     Fill,
     OrderView,
     Side,
@@ -56,7 +54,9 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Gatekeeper:
+class Gatekeeper(LedgerAccess):
+    """The gate: checks (this module), reservations (``self.ledger``; its entry points via ``LedgerAccess``)."""
+
     def __init__(
         self,
         cache: ChainStateCache,
@@ -387,63 +387,7 @@ class Gatekeeper:
         """Newest first."""
         return self._log.recent(limit)
 
-    # ------------------------------------------------------------ the ledger's entry points
-
-    def release(self, hold: Hold) -> None:
-        """Give back the hold of a command that never reached the sequencer. Idempotent."""
-        self.ledger.release(hold)
-
-    def on_command(self, seq: int, events: Iterable[Event]) -> None:
-        """The engine applied command ``seq``: settle its hold and book its events (in command order)."""
-        self.ledger.on_command(seq, events)
-
-    def adopt_order(self, order: OrderView) -> None:
-        self.ledger.adopt_order(order)
-
-    def adopt_trade(self, *, trade_id: int, symbol: str, price: int, qty: int, buyer: str, seller: str) -> None:
-        self.ledger.adopt_trade(trade_id=trade_id, symbol=symbol, price=price, qty=qty, buyer=buyer, seller=seller)
-
-    def on_settled(self, trade_id: int, *, block: int | None = None) -> None:
-        self.ledger.on_settled(trade_id, block=block)
-
-    def on_settlement_failed(self, trade_id: int) -> None:
-        self.ledger.on_settlement_failed(trade_id)
-
-    def on_trade_finished(self, trade_id: int, *, block: int | None = None, failed: bool = False) -> None:
-        """Settlement reached a terminal state. ``failed``: released at once; confirmed: see
-        ``Ledger.on_settled`` (pass the confirmation ``block`` when known for the earliest exact release)."""
-        if failed:
-            self.ledger.on_settlement_failed(trade_id)
-        else:
-            self.ledger.on_settled(trade_id, block=block)
-
-    # ------------------------------------------------------------ introspection
-
-    def open_holds(self) -> int:
-        return self.ledger.open_holds()
-
-    def pending_obligations(self) -> int:
-        return self.ledger.pending_obligations()
-
-    @property
-    def untracked_fills(self) -> int:
-        return self.ledger.untracked_fills
-
-    def reserved_cash(self, wallet: str, cash_token: str) -> int:
-        self.ledger.purge_settled()
-        return self.ledger.cash_reserved[(wallet.lower(), cash_token.lower())]
-
-    def reserved_notes(self, wallet: str, token: str) -> int:
-        """Notes reserved by open sells and unsettled sell trades."""
-        self.ledger.purge_settled()
-        return self.ledger.notes_out[(wallet.lower(), token.lower())]
-
-    def incoming_notes(self, wallet: str, token: str) -> int:
-        self.ledger.purge_settled()
-        return self.ledger.notes_in[(wallet.lower(), token.lower())]
-
-    def validate(self) -> None:
-        self.ledger.validate()
+    # ------------------------------------------------------------ for the operator views
 
     def eligibility_failure(self, participant: str, symbol: str, now_ts: int) -> tuple[ReasonCode, str] | None:
         """The first failing order-independent condition (maturity included), or None."""
