@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"engine", "journal", "store", "compliance", "settlement", "gateway", "venueclient", "venue", "loadtests"}
+OURS = {
+    "engine", "market", "journal", "store", "compliance", "settlement", "gateway", "venueclient", "venue", "loadtests",
+}
 ALLOWED: dict[str, set[str]] = {
     "engine": set(),  # pure: nothing of ours
-    "settlement": set(),
+    "market": {"engine"},  # the shared vocabulary and code registry, just above the engine
+    "settlement": {"market"},
     "venueclient": set(),
-    "compliance": {"engine"},
+    "compliance": {"engine", "market"},
     "journal": {"engine"},
-    "store": {"engine", "journal"},
-    "gateway": {"engine", "venueclient"},
+    "store": {"engine", "journal", "market"},
+    "gateway": {"engine", "market", "venueclient"},
     "venue": OURS - {"venue", "loadtests"},
 }
 EXCEPTIONS = {"journal/node.py": {"store"}}  # the crash-test node process also writes the store
@@ -53,3 +56,14 @@ def test_engine_does_no_io() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 used.add(node.module.split(".")[0])
         assert not used & forbidden, f"{path.name} imports {sorted(used & forbidden)}"
+
+
+# Roles inside ``venue``: the order path and what it hands trades and operator actions to never
+# depend on the gateway (the gateway depends on them, through ``gateway/ports.py``).
+ORDER_PATH = ("venue/core.py", "venue/pipeline.py", "venue/trades.py", "venue/reference.py", "venue/operations.py")
+
+
+@pytest.mark.parametrize("module", ORDER_PATH)
+def test_the_order_path_imports_no_gateway_module(module: str) -> None:
+    assert "gateway" not in imported_packages(ROOT / module), f"{module} imports the gateway"
+

@@ -1,9 +1,7 @@
-"""A hand-written in-memory ``VenuePort`` around a real ``engine.Engine``, and a live uvicorn helper.
+"""The gateway suite's venue (the real ``VenueCore`` with test knobs) and a live uvicorn helper.
 
-The fake does what the core does minus compliance, journal and settlement: it stamps ``ts``,
-runs the engine, records trades and fans events out to listeners before ``submit`` returns.
-Knobs for tests: ``refuse`` (a pre-engine rejection per participant), ``gate`` (hold every
-submit until set), ``fail_next`` (make the next submit raise) and ``emit_settlement``.
+``FakeVenue`` is the real core without compliance, journal, store and settlement (an inline
+sequencer applies each command at once), plus knobs for the gateway's failure paths.
 """
 
 from __future__ import annotations
@@ -23,18 +21,12 @@ from engine import (
     AddInstrument,
     AmendOrder,
     CancelOrder,
+    Command,
     Engine,
-    Event,
-    Fill,
     InstrumentSpec,
-    InstrumentStatus,
-    L2Snapshot,
     MassCancel,
     NewOrder,
-    OrderView,
     Result,
-    SetInstrumentStatus,
-    Side,
 )
 from gateway.ports import (
     ApiKey,
@@ -43,10 +35,10 @@ from gateway.ports import (
     Rejection,
     Role,
     SettlementNotice,
-    SettlementState,
-    TradeRecord,
-    Unsubscribe,
+    Trade,
 )
+from venue.core import VenueCore
+from venue.trades import Fanout, Unsubscribe
 from venueclient.signing import generate_keypair
 
 OrderCommand = NewOrder | AmendOrder | CancelOrder | MassCancel
@@ -83,40 +75,59 @@ def make_key(participant: str, role: Role = Role.TRADER) -> Keyring:
                    api_key=ApiKey(key_id=key_id, participant=participant, role=role, public_key=public))
 
 
-class FakeVenue:
+class InlineSequencer:
+    """The sequencer minus the journal: stamps ``ts``, numbers and applies each command at once, in
+    order, and tells listeners before the caller's future resolves (as ``journal.Sequencer`` does)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._seq = 0
+        self._last_ts = 0
+        self._listeners: list[Callable[[int, Command, Result], None]] = []
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq + 1
+
+    def stamp(self) -> int:
+        self._last_ts = max(self._last_ts + 1, time.time_ns())
+        return self._last_ts
+
+    def enqueue(self, cmd: Command) -> tuple[int, Command, asyncio.Future[Result]]:
+        self._seq += 1
+        stamped = dataclasses.replace(cmd, ts=self.stamp())
+        result: Result = self.engine.process(stamped)
+        for listener in tuple(self._listeners):
+            listener(self._seq, stamped, result)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future.set_result(result)
+        return self._seq, stamped, future
+
+    async def submit(self, cmd: Command) -> Result:
+        return await self.enqueue(cmd)[2]
+
+    def subscribe(self, listener: Callable[[int, Command, Result], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+
+class FakeVenue(VenueCore):
+    """The real ``VenueCore`` over a real engine (no journal, compliance, store or chain), with
+    knobs for tests: ``refuse`` (a pre-engine rejection per participant), ``gate`` (hold every
+    submit until set), ``fail_next`` (make the next submit raise) and ``emit_settlement``."""
+
     def __init__(self, listings: Sequence[Listing], keys: Sequence[ApiKey]) -> None:
         self.engine = Engine()
-        self._listings = {listing.symbol: listing for listing in listings}
-        self._keys = {key.key_id: key for key in keys}
-        self._last_ts = 0
-        self._listeners: list[Callable[[Event], None]] = []
-        self._settlement_listeners: list[Callable[[SettlementNotice], None]] = []
-        self.trade_log: list[TradeRecord] = []
+        sequencer = InlineSequencer(self.engine)
+        for listing in listings:
+            result = self.engine.process(AddInstrument(ts=sequencer.stamp(), spec=listing.spec))
+            assert result.code.name == "OK", result
+        super().__init__(engine=self.engine, sequencer=sequencer, listings=listings, keys=keys)
         self.submitted: list[OrderCommand] = []
         self.refuse: dict[str, Rejection] = {}
         self.gate: asyncio.Event | None = None
         self.fail_next: Exception | None = None
-        for listing in listings:
-            result = self.engine.process(AddInstrument(ts=self._ts(), spec=listing.spec))
-            assert result.code.name == "OK", result
-
-    def _ts(self) -> int:
-        self._last_ts = max(self._last_ts + 1, time.time_ns())
-        return self._last_ts
-
-    def add_key(self, key: ApiKey) -> None:
-        self._keys[key.key_id] = key
-
-    # ------------------------------------------------------------ VenuePort
-
-    def listings(self) -> list[Listing]:
-        return list(self._listings.values())
-
-    def listing(self, symbol: str) -> Listing | None:
-        return self._listings.get(symbol)
-
-    def api_key(self, key_id: str) -> ApiKey | None:
-        return self._keys.get(key_id)
+        self._settlements: Fanout[SettlementNotice] = Fanout()
 
     async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
         if cmd.participant != participant:
@@ -132,58 +143,19 @@ class FakeVenue:
         refusal = self.refuse.get(participant)
         if refusal is not None and isinstance(cmd, NewOrder):
             return Outcome(rejection=refusal)
-        return Outcome(result=self._apply(dataclasses.replace(cmd, ts=self._ts())))
+        return await super().submit(participant, cmd)
 
-    async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
-        return Outcome(result=self._apply(SetInstrumentStatus(ts=self._ts(), symbol=symbol, status=status)))
-
-    def _apply(self, cmd: OrderCommand | SetInstrumentStatus) -> Result:
-        result: Result = self.engine.process(cmd)
-        for ev in result.events:
-            if isinstance(ev, Fill):
-                buy_is_taker = ev.aggressor is Side.BUY
-                self.trade_log.append(TradeRecord(
-                    trade_id=ev.trade_id, symbol=ev.symbol, price=ev.price, qty=ev.qty,
-                    aggressor_buy=buy_is_taker, ts=ev.ts,
-                    buyer=ev.taker_participant if buy_is_taker else ev.maker_participant,
-                    seller=ev.maker_participant if buy_is_taker else ev.taker_participant,
-                    buy_order_id=ev.taker_order_id if buy_is_taker else ev.maker_order_id,
-                    sell_order_id=ev.maker_order_id if buy_is_taker else ev.taker_order_id,
-                    settlement=SettlementState.PENDING))
-            for listener in tuple(self._listeners):
-                listener(ev)
-        return result
-
-    def l2(self, symbol: str, depth: int | None = None) -> L2Snapshot:
-        snap: L2Snapshot = self.engine.l2(symbol, depth)
-        return snap
-
-    def order(self, order_id: int) -> OrderView | None:
-        view: OrderView | None = self.engine.order(order_id)
-        return view
-
-    def open_orders(self, participant: str, symbol: str | None = None) -> list[OrderView]:
-        views: list[OrderView] = self.engine.open_orders(participant, symbol)
-        return views
-
-    def trades(self, *, symbol: str | None = None, participant: str | None = None,
-               limit: int = 100) -> list[TradeRecord]:
-        out = [t for t in reversed(self.trade_log)
-               if (symbol is None or t.symbol == symbol)
-               and (participant is None or participant in (t.buyer, t.seller))]
-        return out[:limit]
-
-    def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    @property
+    def trade_log(self) -> list[Trade]:
+        """Every trade, oldest first."""
+        return list(reversed(self.trades(limit=1 << 30)))
 
     def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe:
-        self._settlement_listeners.append(listener)
-        return lambda: self._settlement_listeners.remove(listener)
+        """Settlement notices are the test's to give (``emit_settlement``): no settlement service runs."""
+        return self._settlements.add(listener)
 
     def emit_settlement(self, notice: SettlementNotice) -> None:
-        for listener in tuple(self._settlement_listeners):
-            listener(notice)
+        self._settlements.emit(notice)
 
 
 @contextlib.asynccontextmanager
