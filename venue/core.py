@@ -54,6 +54,8 @@ from gateway.ports import (
     TradeRecord,
     Unsubscribe,
 )
+from market.history import OrderRecord, Page, TradeQuery
+from venue.history import VenueHistory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -151,6 +153,8 @@ class VenueCore:
         self._reconciliation = ReconciliationReport(ts=None, ok=True, differences=[])
         self._clock = clock or time.time_ns
         self._unsubscribe = sequencer.subscribe(self._on_command)
+        self.history = VenueHistory(recent_trades=lambda: (s.record for s in reversed(self._trades)),
+                                    current_trade=self.trade, live_order=engine.order)
 
     # ------------------------------------------------------------ registry
 
@@ -416,6 +420,12 @@ class VenueCore:
             if len(out) >= limit:
                 break
         return out
+
+    async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
+        return await self.history.order_record(participant, order_id)
+
+    async def trade_history(self, query: TradeQuery) -> Page[TradeRecord]:
+        return await self.history.trade_history(query)
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         return self._events.add(listener)
