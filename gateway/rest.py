@@ -71,6 +71,8 @@ def _json(reply: Reply) -> JSONResponse:
 
 
 NEXT_CURSOR = "Next-Cursor"
+_PAGED: dict[int | str, dict[str, Any]] = {200: {"headers": {NEXT_CURSOR: {
+    "description": "set on a full page: pass it as `cursor` for the next (older) page", "schema": {"type": "string"}}}}}
 SinceQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="only trades at or after this ts (ns)")]
 UntilQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="only trades before this ts (ns)")]
 CursorQuery = Annotated[str | None, Query(min_length=1, max_length=64,
@@ -122,7 +124,7 @@ def book(request: Request, key: AnyKey, symbol: SymbolPath,
     return render.book(gw.venue.l2(symbol, depth or gw.config.default_book_depth), listing)
 
 
-@router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], tags=["market data"])
+@router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], responses=_PAGED, tags=["market data"])
 async def trades(request: Request, response: Response, key: AnyKey, symbol: SymbolPath,
                  limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
                  since: SinceQuery = None, until: UntilQuery = None,
@@ -164,7 +166,7 @@ async def my_order(request: Request, key: TraderKey,
     return render.order_record(rec, _listing(gw, rec.symbol))
 
 
-@router.get("/fills", response_model=list[OwnTradeInfo], tags=["orders"])
+@router.get("/fills", response_model=list[OwnTradeInfo], responses=_PAGED, tags=["orders"])
 async def my_fills(request: Request, response: Response, key: TraderKey,
                    symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,

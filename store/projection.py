@@ -71,6 +71,8 @@ class StoreWriter:
         False if that did not happen within ``timeout`` seconds (a slow or failing database)."""
         if self.written_seq >= seq:
             return True
+        if self.needs_resync:
+            return False  # nothing more gets written until the store is synced from the journal
         try:
             async with self._progress:
                 await asyncio.wait_for(self._progress.wait_for(lambda: self.written_seq >= seq), timeout)

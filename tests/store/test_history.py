@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine import CancelReason, Side
-from store import OrderStatus, Store
+from store import OrderStatus, Store, StoreWriter
 from tests.store.events import CMD, accepted, cancelled, expired, fill, result
 
 
@@ -53,3 +53,15 @@ def test_orders_keep_the_reason_they_left_the_book(store: Store) -> None:
     assert first is not None and (first.status, first.reason) == (OrderStatus.CANCELLED, "user")
     assert second is not None and (second.status, second.reason) == (OrderStatus.EXPIRED, "expired")
     assert third is not None and third.reason == "self_trade_prevention"
+
+
+async def test_writer_wait_written_returns_once_the_seq_is_in_the_store(store: Store) -> None:
+    writer = StoreWriter(store)
+    await writer.start()
+    try:
+        writer.enqueue(1, CMD, result(accepted(1, "alice", Side.SELL, 10)))
+        assert await writer.wait_written(1, timeout=10)
+        assert store.get_order(1) is not None
+        assert not await writer.wait_written(2, timeout=0.05)  # never enqueued: gives up in time
+    finally:
+        await writer.stop()
