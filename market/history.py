@@ -12,10 +12,10 @@ import base64
 import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from engine import OrderType, Side, TimeInForce
+from market.model import OrderStatus
 
 MAX_PAGE = 1000
 _CURSOR_PREFIX = "t1:"
@@ -26,7 +26,7 @@ class CursorError(ValueError):
 
 
 class HistoricTrade(Protocol):
-    """What paging needs from a trade (``TradeRecord`` and its successors have it)."""
+    """What paging needs from a trade (``market.Trade`` has it)."""
 
     @property
     def trade_id(self) -> int: ...
@@ -110,18 +110,6 @@ def page_of(newest_first: Iterable[TradeT], query: TradeQuery) -> Page[TradeT]:
     return Page(items=tuple(items))
 
 
-class OrderState(StrEnum):
-    OPEN = "open"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-    @property
-    def final(self) -> bool:
-        return self in (OrderState.FILLED, OrderState.CANCELLED, OrderState.EXPIRED)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRecord:
     """An order as it stands now, on the book or finished. Quantities in lots, prices in ticks."""
@@ -137,7 +125,7 @@ class OrderRecord:
     qty: int  # total
     filled: int
     remaining: int  # still open on the book (0 once finished)
-    state: OrderState
+    state: OrderStatus
     reason: str | None  # why it finished early: "user", "mass_cancel", "ioc_remainder", "expired", ...
     expire_ts: int | None
     accepted_ts: int

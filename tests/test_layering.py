@@ -13,12 +13,12 @@ OURS = {
 }
 ALLOWED: dict[str, set[str]] = {
     "engine": set(),  # pure: nothing of ours
-    "market": {"engine"},  # the shared vocabulary
-    "settlement": set(),
+    "market": {"engine"},  # the shared vocabulary and code registry, just above the engine
+    "settlement": {"market"},
     "venueclient": set(),
-    "compliance": {"engine"},
+    "compliance": {"engine", "market"},
     "journal": {"engine"},
-    "store": {"engine", "journal"},
+    "store": {"engine", "journal", "market"},
     "gateway": {"engine", "market", "venueclient"},
     "venue": OURS - {"venue", "loadtests"},
 }

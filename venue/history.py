@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from engine import OrderType, OrderView, Side, TimeInForce
-from gateway.ports import SettlementState, TradeRecord
-from market.history import OrderRecord, OrderState, Page, TradeQuery, encode_cursor, page_of
+from market.history import OrderRecord, Page, TradeQuery, encode_cursor, page_of
+from market.model import OrderStatus, Trade
 from store import StoredOrder, StoredTrade
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class VenueHistory:
     def __init__(
         self,
         *,
-        recent_trades: Callable[[], Iterable[TradeRecord]],
-        current_trade: Callable[[int], TradeRecord | None],
+        recent_trades: Callable[[], Iterable[Trade]],
+        current_trade: Callable[[int], Trade | None],
         live_order: Callable[[int], OrderView | None],
     ) -> None:
         self._recent_trades = recent_trades  # newest first
@@ -70,14 +70,14 @@ class VenueHistory:
     def attach_store(self, store: HistoryStore, writer: ProjectionProgress, applied_seq: Callable[[], int]) -> None:
         self._store, self._writer, self._applied_seq = store, writer, applied_seq
 
-    async def trade_history(self, query: TradeQuery) -> Page[TradeRecord]:
+    async def trade_history(self, query: TradeQuery) -> Page[Trade]:
         if self._store is None:
             return page_of(self._recent_trades(), query)
         horizon, stored = await asyncio.to_thread(
             self._store.trade_page, symbol=query.symbol, participant=query.participant, since_ts=query.since_ts,
             until_ts=query.until_ts, before_id=query.before_id, limit=query.limit + 1,
         )
-        items: list[TradeRecord] = []
+        items: list[Trade] = []
         for record in self._recent_trades():
             if record.trade_id <= horizon:
                 break
@@ -85,7 +85,7 @@ class VenueHistory:
                 items.append(record)
         for trade in stored:
             # the ring's copy carries the newest settlement state (the store's lags by a flush)
-            items.append(self._current_trade(trade.trade_id) or trade_record(trade))
+            items.append(self._current_trade(trade.trade_id) or trade.to_trade())
         if len(items) > query.limit:
             return Page(items=tuple(items[: query.limit]), next_cursor=encode_cursor(items[query.limit - 1].trade_id))
         return Page(items=tuple(items))
@@ -107,27 +107,16 @@ class VenueHistory:
             filled = view.qty - view.remaining
             record = dataclasses.replace(
                 record, price=view.price, qty=view.qty, remaining=view.remaining, filled=filled,
-                state=OrderState.PARTIALLY_FILLED if filled else OrderState.OPEN,
+                state=OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.OPEN,
             )
         return record
-
-
-def trade_record(t: StoredTrade) -> TradeRecord:
-    buy_order, sell_order = (
-        (t.taker_order_id, t.maker_order_id) if t.aggressor == "buy" else (t.maker_order_id, t.taker_order_id)
-    )
-    return TradeRecord(
-        trade_id=t.trade_id, symbol=t.symbol, price=t.price, qty=t.qty, aggressor_buy=t.aggressor == "buy",
-        ts=t.ts, buyer=t.buyer, seller=t.seller, buy_order_id=buy_order, sell_order_id=sell_order,
-        settlement=SettlementState(t.settlement_status.value),
-    )
 
 
 def order_record(o: StoredOrder) -> OrderRecord:
     return OrderRecord(
         order_id=o.order_id, client_order_id=o.client_order_id, participant=o.participant, symbol=o.symbol,
         side=Side[o.side.upper()], order_type=OrderType[o.order_type.upper()], tif=TimeInForce[o.tif.upper()],
-        price=o.price, qty=o.qty, filled=o.filled, remaining=o.remaining, state=OrderState(o.status.value),
+        price=o.price, qty=o.qty, filled=o.filled, remaining=o.remaining, state=OrderStatus(o.status.value),
         reason=o.reason, expire_ts=o.expire_ts, accepted_ts=o.accepted_ts, updated_ts=o.updated_ts,
     )
 
@@ -139,7 +128,7 @@ def _live_record(view: OrderView) -> OrderRecord:
         order_id=view.order_id, client_order_id=view.client_order_id, participant=view.participant,
         symbol=view.symbol, side=view.side, order_type=OrderType.LIMIT, tif=view.tif, price=view.price,
         qty=view.qty, filled=filled, remaining=view.remaining,
-        state=OrderState.PARTIALLY_FILLED if filled else OrderState.OPEN, reason=None,
+        state=OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.OPEN, reason=None,
         expire_ts=view.expire_ts, accepted_ts=view.accepted_ts, updated_ts=view.accepted_ts,
     )
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import AddInstrument, AdvanceTime, CancelOrder, Engine, Fill, Side, TimeInForce
-from gateway.ports import SettlementState, TradeRecord
-from market.history import OrderState, Page, TradeQuery, decode_cursor
+from market.history import Page, TradeQuery, decode_cursor
+from market.model import OrderStatus, Trade
 from store import Store, StoreWriter
 from tests.store.conftest import db_url, pg_database, store  # noqa: F401  (the store suite's backends)
 from tests.store.events import CMD, fill, result
@@ -30,14 +30,11 @@ class _CaughtUp:
         return True
 
 
-def _trade(trade_id: int, maker: str, taker: str) -> tuple[Fill, TradeRecord]:
+def _trade(trade_id: int, maker: str, taker: str) -> tuple[Fill, Trade]:
     f = dataclasses.replace(fill(trade_id, maker=2 * trade_id, taker=2 * trade_id + 1, qty=1, maker_remaining=0,
                                  taker_remaining=0, ts=1000 + trade_id),
                             maker_participant=maker, taker_participant=taker)
-    record = TradeRecord(trade_id=trade_id, symbol=f.symbol, price=f.price, qty=f.qty, aggressor_buy=True, ts=f.ts,
-                         buyer=taker, seller=maker, buy_order_id=f.taker_order_id, sell_order_id=f.maker_order_id,
-                         settlement=SettlementState.PENDING)
-    return f, record
+    return f, Trade.from_fill(f)
 
 
 class _Market:
@@ -46,7 +43,7 @@ class _Market:
     def __init__(self, db: Store) -> None:
         self.store = db
         self.fills: list[Fill] = []
-        self.ring: list[TradeRecord] = []
+        self.ring: list[Trade] = []
         self.projected = 0  # fills in the store
         self.history = VenueHistory(recent_trades=lambda: reversed(self.ring), current_trade=lambda _: None,
                                     live_order=lambda _: None)
@@ -119,7 +116,7 @@ async def test_trades_not_yet_in_the_store_come_from_memory(store: Store) -> Non
     page = await market.history.trade_history(TradeQuery(participant="alice", limit=10))
     assert [t.trade_id for t in page.items] == [4, 3, 2, 1]
     assert page.next_cursor is None
-    first: Page[TradeRecord] = await market.history.trade_history(TradeQuery(limit=3))
+    first: Page[Trade] = await market.history.trade_history(TradeQuery(limit=3))
     assert [t.trade_id for t in first.items] == [4, 3, 2] and first.next_cursor is not None
     rest = await market.history.trade_history(TradeQuery(limit=3, before_id=decode_cursor(first.next_cursor)))
     assert [t.trade_id for t in rest.items] == [1] and rest.next_cursor is None
@@ -165,23 +162,23 @@ async def test_filled_cancelled_and_expired_orders_keep_their_final_state(venue_
     assert resting and gtd and cancelled and taker
     await core.submit("alice", CancelOrder(ts=0, participant="alice", order_id=cancelled.order_id))
     live = await core.order_record("alice", gtd.order_id)
-    assert live is not None and (live.state, live.remaining, live.filled) == (OrderState.OPEN, 2, 0)
+    assert live is not None and (live.state, live.remaining, live.filled) == (OrderStatus.OPEN, 2, 0)
     while sequencer.seq < 10:
         await sequencer.submit(AdvanceTime(ts=0))
     assert core.order(gtd.order_id) is None and core.order(resting.order_id) is None
 
     maker = await core.order_record("alice", resting.order_id)
     assert maker is not None
-    assert (maker.state, maker.filled, maker.remaining, maker.qty, maker.reason) == (OrderState.FILLED, 5, 0, 5, None)
+    assert (maker.state, maker.filled, maker.remaining, maker.qty, maker.reason) == (OrderStatus.FILLED, 5, 0, 5, None)
     assert maker.accepted_ts < maker.updated_ts
     bought = await core.order_record("bob", taker.order_id)
-    assert bought is not None and (bought.state, bought.filled, bought.side) == (OrderState.FILLED, 5, Side.BUY)
+    assert bought is not None and (bought.state, bought.filled, bought.side) == (OrderStatus.FILLED, 5, Side.BUY)
     gone = await core.order_record("alice", cancelled.order_id)
     assert gone is not None and (gone.state, gone.filled, gone.remaining, gone.reason) == (
-        OrderState.CANCELLED, 0, 0, "user")
+        OrderStatus.CANCELLED, 0, 0, "user")
     expired = await core.order_record("alice", gtd.order_id)
     assert expired is not None and (expired.state, expired.reason, expired.expire_ts) == (
-        OrderState.EXPIRED, "expired", 10)
+        OrderStatus.EXPIRED, "expired", 10)
 
 
 async def test_someone_elses_order_is_unknown(venue_core) -> None:  # type: ignore[no-untyped-def]
@@ -204,5 +201,5 @@ async def test_order_read_waits_for_the_store_writer(venue_core) -> None:  # typ
     await core.submit("bob", order("bob", Side.BUY, 5, 100))
     read = asyncio.ensure_future(core.order_record("alice", resting.order_id))  # before the writer ran
     record = await read
-    assert record is not None and record.state is OrderState.FILLED
+    assert record is not None and record.state is OrderStatus.FILLED
 
