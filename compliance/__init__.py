@@ -2,7 +2,7 @@
 
 Every order is checked before the engine and every trade before settlement. A check never does
 I/O: it reads ``ChainStateCache`` (kept current by ``ChainWatcher`` from token / identity-registry
-events, with a periodic full re-sync) and the gatekeeper's reservation ledger.
+events, with a periodic full re-sync) and the reservation ledger (``compliance.ledger``; rules in ``compliance.rules``).
 
 Public API::
 
@@ -16,10 +16,12 @@ Public API::
     watcher = ChainWatcher(w3, cache)          # w3: a sync web3.Web3 (HTTP/anvil or in-process EVM)
     watcher.poll_once()                        # tests; production: ``await watcher.run()``
 
-    d = gk.check_new_order(participant=, symbol=, side=, qty=, price=, now_ts=)  # -> Decision
-    if d.ok: engine ... then gk.bind(d.hold, order_id) or gk.release(d.hold)
-    gk.check_amend(participant=, order=OrderView, new_price=, new_qty=, now_ts=)  # hold: bind/release
-    gk.on_engine_events(result.events)         # fills -> obligations, cancels/expiries release, amends
+    # ``seq``: the command seq the sequencer gives this command; the hold is reserved under it
+    d = gk.check_new_order(seq=, participant=, symbol=, side=, qty=, price=, now_ts=)  # -> Decision
+    gk.check_amend(seq=, participant=, order=OrderView, new_price=, new_qty=, now_ts=)
+    gk.on_command(seq, result.events)          # every applied command, in order: binds/releases the
+                                               # seq's hold; fills -> obligations; cancels release
+    gk.release(d.hold)                         # only if the command never reached the sequencer
     gk.check_trade(fill, now_ts=)              # before settlement: both sides' eligibility
     gk.on_trade_finished(trade_id, block=, failed=)  # failed: released now; confirmed: once the cache
                                                # has applied ``block`` (unknown: after two more polls)
@@ -33,7 +35,7 @@ Exception tree (expected rejections are ``Decision`` objects, never exceptions):
 
     ComplianceError
     ├── ConfigError        bad participant / rules / argument (also a ValueError)
-    ├── UnknownHoldError   a hold this gatekeeper never issued or one used inconsistently (also a KeyError)
+    ├── UnknownHoldError   a hold used inconsistently (also a KeyError)
     ├── ChainSyncError     the chain could not be read (web3 / RPC errors translated, chained as __cause__)
     └── InvariantError     reservation ledger inconsistent (``Gatekeeper.validate()``): a bug
 """
@@ -41,7 +43,6 @@ Exception tree (expected rejections are ``Decision`` objects, never exceptions):
 from compliance.cache import ChainStateCache, TokenState
 from compliance.codes import ELIGIBILITY_CODES, PRECEDENCE, ReasonCode
 from compliance.errors import ChainSyncError, ComplianceError, ConfigError, InvariantError, UnknownHoldError
-from compliance.gatekeeper import Gatekeeper
 from compliance.model import (
     CheckKind,
     Decision,
@@ -56,6 +57,7 @@ from compliance.model import (
     ParticipantSummary,
     normalize_address,
 )
+from compliance.rules import Gatekeeper
 from compliance.watcher import ChainWatcher, SyncBatch, Targets
 
 __all__ = [

@@ -10,6 +10,7 @@ from compliance.codes import ReasonCode
 from compliance.countries import is_alpha2
 from compliance.errors import ConfigError
 from engine import InstrumentSpec, Side
+from market.model import ParticipantView
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -255,22 +256,5 @@ class EligibilityView:
     last_rejection: DecisionRecord | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParticipantSummary:
-    """Flat per-instrument row for the operator console (same fields as ``gateway.ports.ParticipantView``)."""
-
-    participant: str
-    name: str
-    status: str
-    category: str
-    jurisdiction: str
-    kyc_expiry_ts: int | None
-    wallet: str | None
-    verified: bool
-    frozen: bool
-    note_balance: int
-    cash_balance: int
-    open_buy_reserved: int  # cash units: open buys + unsettled buy trades
-    open_sell_reserved: int  # token units: open sells + unsettled sell trades
-    eligible: bool
-    reason: str | None
+# The operator's per-instrument row is the venue-wide ``market.ParticipantView``.
+ParticipantSummary = ParticipantView

@@ -22,12 +22,9 @@ from engine import (
     AmendOrder,
     CancelOrder,
     CancelReason,
-    Fill,
     InstrumentStatus,
     MassCancel,
     NewOrder,
-    OrderAccepted,
-    OrderAmended,
     OrderCancelled,
     OrderType,
     ResultCode,
@@ -39,9 +36,10 @@ from gateway import metrics
 from gateway.config import GatewayConfig
 from gateway.decimals import format_price, format_qty, parse_price, parse_qty
 from gateway.errors import ApiError, engine_message, error_body, http_status
-from gateway.ports import Listing, Outcome, VenuePort
+from gateway.ports import Listing, OrderAck, Outcome, VenuePort
 from gateway.render import JSON, side_text
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest
+from market.model import OrderStatus
 
 log = logging.getLogger(__name__)
 Command = NewOrder | AmendOrder | CancelOrder | MassCancel
@@ -156,7 +154,7 @@ class OrderService:
                     continue
                 filled = view.qty - view.remaining
                 body = {"order_id": view.order_id, "client_order_id": view.client_order_id, "symbol": view.symbol,
-                        "side": side_text(view.side), "status": _status(filled, view.qty, None),
+                        "side": side_text(view.side), "status": OrderStatus.of(filled, view.qty, False).value,
                         "price": format_price(view.price, listing), "qty": format_qty(view.qty, listing),
                         "filled_qty": format_qty(filled, listing), "remaining_qty": format_qty(view.remaining, listing),
                         "fills": [], "cancel_reason": None, "priority_kept": None, "ts": view.accepted_ts}
@@ -208,43 +206,27 @@ class OrderService:
         refused = self._refusal(outcome, client_order_id=cmd.client_order_id)
         if refused is not None:
             return refused
-        assert outcome.result is not None
-        listing = self.listing(cmd.symbol)
-        order_id = outcome.result.order_id
-        ts = 0
-        for ev in outcome.result.events:
-            if isinstance(ev, OrderAccepted) and (order_id is None or ev.order_id == order_id):
-                order_id, ts = ev.order_id, ev.ts
-                break
-        if order_id is None:
+        ack = outcome.ack
+        if ack is None or ack.order_id is None:
             return _error("VENUE_ERROR", "the venue accepted the order without an order id")
-        body = self._ack_body(outcome, listing, order_id, cmd.client_order_id, cmd.symbol, cmd.side, cmd.price,
-                              cmd.qty, ts)
-        return Reply(200, body)
+        return Reply(200, self._ack_body(ack, self.listing(cmd.symbol)))
 
     @staticmethod
-    def _ack_body(outcome: Outcome, listing: Listing, order_id: int, coid: str, symbol: str, side: Side,
-                  price: int | None, qty: int, ts: int, priority_kept: bool | None = None) -> JSON:
-        assert outcome.result is not None
-        fills: list[JSON] = []
-        filled = 0
-        cancel_reason: CancelReason | None = None
-        for ev in outcome.result.events:
-            if isinstance(ev, Fill) and ev.taker_order_id == order_id:
-                filled += ev.qty
-                fills.append({"trade_id": ev.trade_id, "symbol": symbol, "order_id": order_id,
-                              "side": side_text(side), "price": format_price(ev.price, listing),
-                              "qty": format_qty(ev.qty, listing), "liquidity": "taker", "ts": ev.ts})
-            elif isinstance(ev, OrderCancelled) and ev.order_id == order_id:
-                cancel_reason = ev.reason
+    def _ack_body(ack: OrderAck, listing: Listing) -> JSON:
+        """The venue's typed acknowledgement as the reply body (new orders and amends)."""
+        assert ack.side is not None and ack.status is not None
+        side = side_text(ack.side)
         return {
-            "order_id": order_id, "client_order_id": coid, "symbol": symbol, "side": side_text(side),
-            "status": _status(filled, qty, cancel_reason),
-            "price": None if price is None else format_price(price, listing),
-            "qty": format_qty(qty, listing), "filled_qty": format_qty(filled, listing),
-            "remaining_qty": format_qty(0 if cancel_reason is not None else max(qty - filled, 0), listing),
-            "fills": fills, "cancel_reason": None if cancel_reason is None else cancel_reason.name.lower(),
-            "priority_kept": priority_kept, "ts": ts,
+            "order_id": ack.order_id, "client_order_id": ack.client_order_id, "symbol": ack.symbol, "side": side,
+            "status": ack.status.value,
+            "price": None if ack.price is None else format_price(ack.price, listing),
+            "qty": format_qty(ack.qty, listing), "filled_qty": format_qty(ack.filled, listing),
+            "remaining_qty": format_qty(ack.remaining, listing),
+            "fills": [{"trade_id": f.trade_id, "symbol": ack.symbol, "order_id": ack.order_id, "side": side,
+                       "price": format_price(f.price, listing), "qty": format_qty(f.qty, listing),
+                       "liquidity": "taker" if f.taker else "maker", "ts": f.ts} for f in ack.fills],
+            "cancel_reason": None if ack.cancel_reason is None else ack.cancel_reason.name.lower(),
+            "priority_kept": ack.priority_kept, "ts": ack.ts,
         }
 
     # ------------------------------------------------------------ amend / cancel
@@ -287,25 +269,10 @@ class OrderService:
         refused = self._refusal(outcome, order_id=order_id)
         if refused is not None:
             return refused
-        assert outcome.result is not None
-        amended = next((ev for ev in outcome.result.events
-                        if isinstance(ev, OrderAmended) and ev.order_id == order_id), None)
-        if amended is None:
+        ack = outcome.ack
+        if ack is None or ack.order_id != order_id:
             return _error("VENUE_ERROR", "the venue confirmed the amend without an amend event")
-        # A price change may cross and trade at once; those fills follow the amend event.
-        body = self._ack_body(outcome, listing, order_id, view.client_order_id, view.symbol, view.side,
-                              amended.price, amended.qty, amended.ts, priority_kept=amended.priority_kept)
-        events = outcome.result.events
-        after = events[events.index(amended) + 1:]
-        traded_now = sum(ev.qty for ev in after if isinstance(ev, Fill) and order_id in (ev.taker_order_id,
-                                                                                           ev.maker_order_id))
-        remaining = max(amended.remaining - traded_now, 0)
-        filled = amended.qty - remaining
-        cancelled = body["cancel_reason"] is not None
-        body["filled_qty"] = format_qty(filled, listing)
-        body["remaining_qty"] = format_qty(0 if cancelled else remaining, listing)
-        body["status"] = _status(filled, amended.qty, CancelReason.USER if cancelled else None)
-        return Reply(200, body)
+        return Reply(200, self._ack_body(ack, listing))
 
     async def cancel(self, participant: str, req: CancelRequest) -> Reply:
         order_id = await self.resolve(participant, req.order_id, req.client_order_id)
@@ -344,14 +311,6 @@ class OrderService:
         if refused is not None:
             return refused
         return Reply(200, {"symbol": symbol, "status": status})
-
-
-def _status(filled: int, qty: int, cancel_reason: CancelReason | None) -> str:
-    if cancel_reason is not None:
-        return "cancelled"
-    if filled >= qty > 0:
-        return "filled"
-    return "partially_filled" if filled else "open"
 
 
 _KINDS: dict[type, str] = {NewOrder: "new", AmendOrder: "amend", CancelOrder: "cancel", MassCancel: "mass_cancel"}

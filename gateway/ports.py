@@ -8,7 +8,6 @@ sequencer/journal, the store and settlement).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from engine import (
@@ -24,10 +23,14 @@ from engine import (
 from market.history import OrderRecord, Page, TradeQuery
 from market.model import (
     ApiKey,
+    AuditEntry,
     Listing,
     OrderAck,
     Outcome,
+    ParticipantView,
+    ReconciliationReport,
     Rejection,
+    RejectionRecord,
     Role,
     SettlementNotice,
     SettlementState,
@@ -107,53 +110,6 @@ class VenuePort(Protocol):
 
 
 # ---------------------------------------------------------------- operator side
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParticipantView:
-    """A participant and its eligibility state, for operators."""
-
-    participant: str
-    name: str
-    status: str  # "active" | "suspended"
-    category: str  # e.g. "MIFID_PROFESSIONAL"
-    jurisdiction: str  # ISO 3166 alpha-2
-    kyc_expiry_ts: int | None  # ns since the epoch, like every *_ts in the venue
-    wallet: str | None
-    verified: bool  # on-chain identity registry
-    frozen: bool  # on-chain wallet freeze
-    note_balance: int  # token base units, from the chain cache
-    cash_balance: int  # cash-token base units
-    open_buy_reserved: int  # cash units reserved by open buys
-    open_sell_reserved: int  # token units reserved by open sells
-    eligible: bool
-    reason: str | None  # first failing reason code when not eligible
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RejectionRecord:
-    ts: int
-    participant: str
-    symbol: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReconciliationReport:
-    ts: int | None  # when it last ran, None = never
-    ok: bool
-    differences: list[str]  # human-readable lines, empty when ok
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEntry:
-    id: int
-    ts: int
-    actor: str
-    action: str
-    details: str  # JSON text
-    hash: str
 
 
 class OperatorPort(Protocol):

@@ -151,6 +151,21 @@ class Sequencer:
 
     async def submit_sequenced(self, cmd: Command) -> tuple[int, Command, Result]:
         """Like ``submit``, also returning the command seq and the stamped command as journaled."""
+        seq, stamped, future = self.enqueue(cmd)
+        # A caller that goes away cancels only this future; the command stays queued and is still
+        # journaled and applied (the writer skips resolving cancelled futures).
+        result = await future
+        return seq, stamped, result
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next ``enqueue``/``submit`` will give its command (a gate may key state by it)."""
+        return self._next_seq
+
+    def enqueue(self, cmd: Command) -> tuple[int, Command, asyncio.Future[Result]]:
+        """Stamp, number and queue ``cmd`` synchronously; the future resolves once it is durable and
+        applied. Nothing runs between reading ``next_seq`` and this call on the same loop turn, so
+        the seq a caller read is the seq its command gets."""
         if self._state is _State.FAILED:
             raise SequencerFailedError("sequencer failed earlier; restart and recover") from self._failure
         if self._state is not _State.RUNNING:
@@ -167,10 +182,7 @@ class Sequencer:
         self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future))
         assert self._wakeup is not None
         self._wakeup.set()
-        # A caller that goes away cancels only this future; the command stays queued and is still
-        # journaled and applied (the writer skips resolving cancelled futures).
-        result = await future
-        return seq, stamped, result
+        return seq, stamped, future
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """``listener(seq, cmd, result)`` runs after durability, in command order, on the loop thread."""

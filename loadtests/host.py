@@ -117,16 +117,15 @@ async def venue_view(venue: Venue, *, settle_timeout: float, release_timeout: fl
 
     settlements = {s.trade_id: s for s in venue.store.list_settlements()}
     trades = []
-    for t in venue.store.list_trades(symbol=SYMBOL):
-        buy_is_taker = t.aggressor == "buy"
+    for stored in venue.store.list_trades(symbol=SYMBOL):
+        t = stored.to_trade()
         s = settlements.get(t.trade_id)
         core = venue.core.trade(t.trade_id)
         trades.append({
             "trade_id": t.trade_id, "buyer": t.buyer, "seller": t.seller,
-            "buy_order_id": t.taker_order_id if buy_is_taker else t.maker_order_id,
-            "sell_order_id": t.maker_order_id if buy_is_taker else t.taker_order_id,
+            "buy_order_id": t.buy_order_id, "sell_order_id": t.sell_order_id,
             "price": format_price(t.price, listing), "qty": format_qty(t.qty, listing),
-            "settlement": s.status.value if s is not None else t.settlement_status.value,
+            "settlement": s.status.value if s is not None else t.settlement.value,
             "reason": s.reason if s is not None else None,
             "core_settlement": core.settlement.value if core is not None else None,
         })

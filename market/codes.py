@@ -135,6 +135,11 @@ _GATE: dict[GateCode, tuple[int, str]] = {
     GateCode.INSUFFICIENT_NOTE_ALLOWANCE: (1404, "the note allowance for the settlement contract is too low"),
 }
 
+# Refusals of the venue's gate stage that are not compliance rules.
+_GATE_VENUE: dict[str, tuple[int, str]] = {
+    "AMEND_IN_FLIGHT": (1901, "the order has an amend in flight; retry when it is answered"),
+}
+
 _GATEWAY: dict[str, tuple[int, str]] = {
     # request shape
     "MALFORMED_JSON": (2001, "the body is not valid JSON"),
@@ -202,7 +207,9 @@ def _build() -> dict[str, Code]:
         add(rc.name, rc.value, Stage.ENGINE, text)
     for gate, (number, text) in _GATE.items():
         add(gate.value, number, Stage.GATE, text)
-    for stage, table in ((Stage.GATEWAY, _GATEWAY), (Stage.SETTLEMENT, _SETTLEMENT), (Stage.OPERATOR, _OPERATOR)):
+    tables = ((Stage.GATE, _GATE_VENUE), (Stage.GATEWAY, _GATEWAY), (Stage.SETTLEMENT, _SETTLEMENT),
+              (Stage.OPERATOR, _OPERATOR))
+    for stage, table in tables:
         for name, (number, text) in table.items():
             add(name, number, stage, text)
     numbers = [c.number for c in registry.values()]

@@ -14,15 +14,19 @@ from enum import StrEnum
 from typing import NewType, Protocol
 
 from engine import (
+    AmendOrder,
     CancelReason,
     Fill,
     InstrumentSpec,
+    NewOrder,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     Result,
+    ResultCode,
     Side,
 )
+from market.codes import engine_message
 
 ParticipantId = NewType("ParticipantId", str)
 Wallet = NewType("Wallet", str)  # lower-case 0x-prefixed 20-byte hex address
@@ -230,6 +234,7 @@ class Outcome:
 
     result: Result | None = None
     rejection: Rejection | None = None
+    ack: OrderAck | None = None  # new orders and amends: the typed answer (also when refused)
 
 
 class OrderStatus(StrEnum):
@@ -290,6 +295,23 @@ class OrderAck:
                    price=None, qty=0, filled=0, remaining=0, rejection=rejection)
 
     @classmethod
+    def answer(cls, cmd: object, result: Result, *, amend_client_order_id: str = "") -> OrderAck | None:
+        """The acknowledgement of a new order or amend command ``cmd`` the engine answered with
+        ``result`` (None for other commands, or when an accepted result lacks its event)."""
+        if result.code is not ResultCode.OK:
+            rejection = Rejection(code=result.code.name, message=engine_message(result.code))
+            if isinstance(cmd, NewOrder):
+                return cls.rejected(rejection, client_order_id=cmd.client_order_id, symbol=cmd.symbol)
+            if isinstance(cmd, AmendOrder):
+                return cls.rejected(rejection, client_order_id=amend_client_order_id, order_id=cmd.order_id)
+            return None
+        if isinstance(cmd, NewOrder):
+            return cls.for_new_order(result)
+        if isinstance(cmd, AmendOrder):
+            return cls.for_amend(result, cmd.order_id, client_order_id=amend_client_order_id)
+        return None
+
+    @classmethod
     def for_new_order(cls, result: Result) -> OrderAck | None:
         """The acknowledgement of an accepted new order, from its command's events (None when the
         result holds no ``OrderAccepted``, which the caller treats as a venue fault)."""
@@ -341,3 +363,53 @@ def _own_fills(result: Result, order_id: int, *, after: int) -> tuple[tuple[AckF
         elif isinstance(ev, OrderCancelled) and ev.order_id == order_id:
             reason = ev.reason
     return tuple(fills), traded, reason
+
+
+# ---------------------------------------------------------------- operator views
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantView:
+    """A participant and its eligibility state for one instrument, for operators (built by the gate)."""
+
+    participant: str
+    name: str
+    status: str  # "active" | "suspended"
+    category: str  # e.g. "MIFID_PROFESSIONAL"
+    jurisdiction: str  # ISO 3166 alpha-2
+    kyc_expiry_ts: int | None  # ns since the epoch, like every *_ts in the venue
+    wallet: str | None
+    verified: bool  # on-chain identity registry
+    frozen: bool  # on-chain wallet freeze
+    note_balance: int  # token base units, from the chain cache
+    cash_balance: int  # cash-token base units
+    open_buy_reserved: int  # cash units reserved by open buys
+    open_sell_reserved: int  # token units reserved by open sells
+    eligible: bool
+    reason: str | None  # first failing reason code when not eligible
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectionRecord:
+    ts: int
+    participant: str
+    symbol: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationReport:
+    ts: int | None  # when it last ran, None = never
+    ok: bool
+    differences: list[str]  # human-readable lines, empty when ok
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    id: int
+    ts: int
+    actor: str
+    action: str
+    details: str  # JSON text
+    hash: str

@@ -55,3 +55,14 @@ def test_engine_does_no_io() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 used.add(node.module.split(".")[0])
         assert not used & forbidden, f"{path.name} imports {sorted(used & forbidden)}"
+
+
+# Roles inside ``venue``: the order path and what it hands trades and operator actions to never
+# depend on the gateway (the gateway depends on them, through ``gateway/ports.py``).
+ORDER_PATH = ("venue/core.py", "venue/pipeline.py", "venue/trades.py", "venue/reference.py", "venue/operations.py")
+
+
+@pytest.mark.parametrize("module", ORDER_PATH)
+def test_the_order_path_imports_no_gateway_module(module: str) -> None:
+    assert "gateway" not in imported_packages(ROOT / module), f"{module} imports the gateway"
+

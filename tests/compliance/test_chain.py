@@ -130,13 +130,12 @@ def test_holders_minted_before_the_watcher_started_are_counted(market: Market) -
 def test_settled_trade_moves_balances_and_releases_obligations(market: Market) -> None:
     sell, buy = market.sell(qty=10), market.buy(qty=10, price=100)
     assert sell.hold and buy.hold
-    market.gk.bind(sell.hold, 1)
-    market.gk.bind(buy.hold, 2)
     from tests.compliance.events import EventMaker
 
-    fill = EventMaker().fill(maker=(1, "alice", 0), taker=(2, "bob", 0), aggressor=Side.BUY, price=100, qty=10,
-                             symbol=SYMBOL)
-    market.gk.on_engine_events([fill])
+    ev = EventMaker()
+    market.gk.on_command(sell.hold.hold_id, [ev.accepted(1, "alice", Side.SELL, 10, 100, symbol=SYMBOL)])
+    fill = ev.fill(maker=(1, "alice", 0), taker=(2, "bob", 0), aggressor=Side.BUY, price=100, qty=10, symbol=SYMBOL)
+    market.gk.on_command(buy.hold.hold_id, [ev.accepted(2, "bob", Side.BUY, 10, 100, symbol=SYMBOL), fill])
     assert market.gk.check_trade(fill, now_ts=time.time_ns()).ok
     updates: list[SettlementUpdate] = []
     dep = market.deployment

@@ -28,8 +28,12 @@ from tests.compliance.world import (
 )
 
 
-def _buy(gk: Gatekeeper, qty: int, price: int | None = 100, who: str = "buyer") -> Decision:
-    return gk.check_new_order(participant=who, symbol=SYMBOL, side=Side.BUY, qty=qty, price=price, now_ts=NOW)
+NO_HOLD = 0  # a command seq without a reservation (fills and cancels caused by other commands)
+
+
+def _buy(gk: Gatekeeper, qty: int, price: int | None = 100, who: str = "buyer", seq: int | None = None) -> Decision:
+    return gk.check_new_order(participant=who, symbol=SYMBOL, side=Side.BUY, qty=qty, price=price, now_ts=NOW,
+                              seq=seq)
 
 
 def _sell(gk: Gatekeeper, qty: int, price: int | None = 100, who: str = "seller") -> Decision:
@@ -59,9 +63,8 @@ def test_buy_hold_blocks_cash_until_cancel(tight: World) -> None:
     assert first.ok and first.hold is not None
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 100 * 7 * 10
     assert _buy(gk, 1).code is ReasonCode.INSUFFICIENT_CASH
-    gk.bind(first.hold, 1)
-    gk.on_engine_events([ev.accepted(1, "buyer", Side.BUY, 10, 100)])
-    gk.on_engine_events([ev.cancelled(1, "buyer", Side.BUY, 10)])
+    gk.on_command(first.hold.hold_id, [ev.accepted(1, "buyer", Side.BUY, 10, 100)])
+    gk.on_command(NO_HOLD, [ev.cancelled(1, "buyer", Side.BUY, 10)])
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 0
     assert _buy(gk, 10).ok
     gk.validate()
@@ -83,8 +86,8 @@ def test_sell_hold_blocks_notes_until_expiry(tight: World) -> None:
     d = _sell(gk, 10)
     assert d.ok and d.hold is not None
     assert _sell(gk, 1).code is ReasonCode.INSUFFICIENT_NOTES
-    gk.bind(d.hold, 7)
-    gk.on_engine_events([ev.expired(7, "seller", Side.SELL, 10)])
+    gk.on_command(d.hold.hold_id, [ev.accepted(7, "seller", Side.SELL, 10, 100)])
+    gk.on_command(NO_HOLD, [ev.expired(7, "seller", Side.SELL, 10)])
     assert gk.reserved_notes(SELLER_WALLET, TOKEN) == 0
     assert _sell(gk, 10).ok
 
@@ -105,9 +108,8 @@ def test_fill_moves_reservation_to_obligation_and_settlement_releases_it(tight: 
     b = _buy(gk, 10, price=100)
     s = _sell(gk, 4, price=90)
     assert b.hold is not None and s.hold is not None
-    gk.on_engine_events([ev.accepted(2, "seller", Side.SELL, 4, 90)])  # auto-bound by its accept event
-    gk.bind(b.hold, 3)
-    gk.on_engine_events([
+    gk.on_command(s.hold.hold_id, [ev.accepted(2, "seller", Side.SELL, 4, 90)])
+    gk.on_command(b.hold.hold_id, [
         ev.accepted(3, "buyer", Side.BUY, 10, 100),
         ev.fill(maker=(2, "seller", 0), taker=(3, "buyer", 6), aggressor=Side.BUY, price=90, qty=4),
     ])
@@ -136,10 +138,10 @@ def test_confirmed_settlement_waits_for_the_cache_to_see_its_block(tight: World)
     s = _sell(gk, 10)
     b = _buy(gk, 10)
     assert s.hold and b.hold
-    gk.bind(s.hold, 1)
-    gk.bind(b.hold, 2)
-    gk.on_engine_events([ev.fill(maker=(1, "seller", 0), taker=(2, "buyer", 0), aggressor=Side.BUY, price=100,
-                                 qty=10)])
+    gk.on_command(s.hold.hold_id, [ev.accepted(1, "seller", Side.SELL, 10, 100)])
+    gk.on_command(b.hold.hold_id, [ev.accepted(2, "buyer", Side.BUY, 10, 100),
+                                   ev.fill(maker=(1, "seller", 0), taker=(2, "buyer", 0), aggressor=Side.BUY,
+                                           price=100, qty=10)])
     assert gk.open_holds() == 0 and gk.pending_obligations() == 2
     gk.on_trade_finished(1, block=gk.cache.block + 2)
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7000  # the cache has not seen the transfer yet
@@ -151,8 +153,8 @@ def test_confirmed_settlement_waits_for_the_cache_to_see_its_block(tight: World)
 def test_failed_settlement_releases_at_once(tight: World) -> None:
     gk, _ = tight.build()
     ev = EventMaker()
-    gk.on_engine_events([ev.fill(maker=(1, "seller", 0), taker=(2, "buyer", 0), aggressor=Side.BUY, price=100,
-                                 qty=10)])
+    gk.on_command(NO_HOLD, [ev.fill(maker=(1, "seller", 0), taker=(2, "buyer", 0), aggressor=Side.BUY, price=100,
+                                    qty=10)])
     assert _buy(gk, 1).code is ReasonCode.INSUFFICIENT_CASH  # obligations exist even without holds
     gk.on_settlement_failed(1)
     assert _buy(gk, 10).ok
@@ -164,15 +166,14 @@ def test_amend_up_reserves_the_delta_and_engine_event_applies_it(tight: World) -
     ev = EventMaker()
     d = _buy(gk, 5, price=100)
     assert d.hold
-    gk.bind(d.hold, 9)
+    gk.on_command(d.hold.hold_id, [ev.accepted(9, "buyer", Side.BUY, 5, 100)])
     view = _view(9, "buyer", Side.BUY, 100, 5, 5)
     too_much = gk.check_amend(participant="buyer", order=view, new_price=None, new_qty=11, now_ts=NOW)
     assert too_much.code is ReasonCode.INSUFFICIENT_CASH
     a = gk.check_amend(participant="buyer", order=view, new_price=None, new_qty=10, now_ts=NOW)
     assert a.ok and a.hold is not None and a.hold.order_id == 9
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7000
-    gk.bind(a.hold, 9)
-    gk.on_engine_events([ev.amended(9, "buyer", Side.BUY, 100, 10, 10)])
+    gk.on_command(a.hold.hold_id, [ev.amended(9, "buyer", Side.BUY, 100, 10, 10)])
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7000
     assert gk.open_holds() == 1
     gk.validate()
@@ -183,14 +184,14 @@ def test_amend_rejected_by_engine_drops_the_extra(tight: World) -> None:
     ev = EventMaker()
     d = _buy(gk, 5, price=100)
     assert d.hold
-    gk.bind(d.hold, 9)
+    gk.on_command(d.hold.hold_id, [ev.accepted(9, "buyer", Side.BUY, 5, 100)])
     a = gk.check_amend(participant="buyer", order=_view(9, "buyer", Side.BUY, 100, 5, 5), new_price=120,
                        new_qty=None, now_ts=NOW)
     assert a.ok and a.hold
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7 * 120 * 5
-    gk.on_engine_events([ev.rejected("buyer", 9, ResultCode.PRICE_OUTSIDE_BAND)])
+    gk.on_command(a.hold.hold_id, [ev.rejected("buyer", 9, ResultCode.PRICE_OUTSIDE_BAND)])
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7 * 100 * 5
-    gk.release(a.hold)  # the core's own release afterwards is harmless
+    gk.release(a.hold)  # a release afterwards is harmless
     gk.validate()
 
 
@@ -246,41 +247,33 @@ def test_market_buy_without_protection_price_is_refused_and_sell_is_not(tight: W
     assert _sell(gk2, 1, price=None).ok
 
 
-def test_after_new_order_binds_or_releases_and_is_idempotent_with_subscription(tight: World) -> None:
+def test_on_command_binds_or_releases_the_hold_of_its_seq(tight: World) -> None:
     gk, _ = tight.build()
     ev = EventMaker()
-    d = _buy(gk, 10)
-    assert d.hold
-    events = (ev.accepted(5, "buyer", Side.BUY, 10, 100),)
-    result = Result(code=ResultCode.OK, events=events, order_id=5)
-    gk.after_new_order(d.hold, result)
-    gk.on_engine_events(events)  # the same events again via a subscription: ignored by seq
-    gk.bind(d.hold, 5)  # and a late explicit bind: no-op
+    d = _buy(gk, 10, seq=41)
+    assert d.hold and d.hold.hold_id == 41
+    gk.on_command(41, (ev.accepted(5, "buyer", Side.BUY, 10, 100),))
+    gk.release(d.hold)  # and a late release of a bound hold: no-op
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7000
     d2 = _buy(gk, 1)
     assert d2.code is ReasonCode.INSUFFICIENT_CASH
-    gk.on_engine_events([ev.cancelled(5, "buyer", Side.BUY, 10)])
-    d3 = _buy(gk, 3)
+    gk.on_command(42, [ev.cancelled(5, "buyer", Side.BUY, 10)])
+    d3 = _buy(gk, 3, seq=43)
     assert d3.hold
-    gk.after_new_order(d3.hold, Result(code=ResultCode.NO_LIQUIDITY,
-                                       events=(ev.rejected("buyer", None, ResultCode.NO_LIQUIDITY),)))
+    gk.on_command(43, (ev.rejected("buyer", None, ResultCode.NO_LIQUIDITY),))
     assert gk.open_holds() == 0
     gk.validate()
 
 
-def test_bind_misuse_raises(tight: World) -> None:
+def test_reserving_twice_under_one_seq_raises(tight: World) -> None:
     gk, _ = tight.build()
-    d = _buy(gk, 1)
-    e = _buy(gk, 1)
-    assert d.hold and e.hold
-    gk.bind(d.hold, 1)
+    d = _buy(gk, 1, seq=1)
+    assert d.hold
     with pytest.raises(UnknownHoldError):
-        gk.bind(e.hold, 1)  # order 1 already has a hold
-    with pytest.raises(UnknownHoldError):
-        gk.bind(d.hold, 2)  # hold already bound to order 1
+        _buy(gk, 1, seq=1)  # command 1 already has a hold
     forged = type(d.hold)(hold_id=999, participant="buyer", symbol=SYMBOL, side=Side.BUY)
-    with pytest.raises(UnknownHoldError):
-        gk.bind(forged, 3)
+    gk.release(forged)  # a hold nobody issued: nothing to give back
+    assert gk.open_holds() == 1
 
 
 def test_adopt_order_and_trade_after_restart(tight: World) -> None:
@@ -297,12 +290,10 @@ def test_identical_orders_sequenced_out_of_order_bind_to_the_right_holds(tight: 
     ev = EventMaker()
     h1, h2 = _buy(gk, 2).hold, _buy(gk, 2).hold
     assert h1 and h2
-    # the engine saw the second command first: its accept auto-binds the first identical hold
-    gk.on_engine_events([ev.accepted(1, "buyer", Side.BUY, 2, 100)])
-    gk.bind(h2, 1)  # the caller knows better: swap
-    gk.on_engine_events([ev.accepted(2, "buyer", Side.BUY, 2, 100)])
-    gk.bind(h1, 2)
-    gk.on_engine_events([ev.cancelled(1, "buyer", Side.BUY, 2)])
+    # the second command got order 1: each accept binds the hold of its own command seq
+    gk.on_command(h2.hold_id, [ev.accepted(1, "buyer", Side.BUY, 2, 100)])
+    gk.on_command(h1.hold_id, [ev.accepted(2, "buyer", Side.BUY, 2, 100)])
+    gk.on_command(NO_HOLD, [ev.cancelled(1, "buyer", Side.BUY, 2)])
     gk.release(h2)  # already closed by its cancel: no-op
     assert gk.open_holds() == 1
     assert gk.reserved_cash(BUYER_WALLET, CASH) == 7 * 100 * 2

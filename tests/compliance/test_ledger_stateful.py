@@ -61,27 +61,37 @@ class LedgerMachine(RuleBasedStateMachine):
         self.next_order = 1
         self.orders: dict[int, _Order] = {}
         self.trades: dict[int, _Trade] = {}
+        self.next_seq = 1
+
+    def _seq(self) -> int:
+        """The next command seq, as the sequencer would give it."""
+        seq, self.next_seq = self.next_seq, self.next_seq + 1
+        return seq
 
     # ---------------------------------------------------------------- rules
 
     @rule(who=st.sampled_from(["buyer", "seller"]), side=st.sampled_from([Side.BUY, Side.SELL]),
           qty=st.integers(1, 25), price=st.integers(1, 60), outcome=st.sampled_from(["bind", "auto", "reject"]))
     def place(self, who: str, side: Side, qty: int, price: int, outcome: str) -> None:
-        d = self.gk.check_new_order(participant=who, symbol=SYMBOL, side=side, qty=qty, price=price, now_ts=0)
+        seq = self._seq()
+        d = self.gk.check_new_order(participant=who, symbol=SYMBOL, side=side, qty=qty, price=price, now_ts=0,
+                                    seq=seq)
         if not d.ok:
             assert d.code in (ReasonCode.INSUFFICIENT_CASH, ReasonCode.INSUFFICIENT_ALLOWANCE,
                               ReasonCode.INSUFFICIENT_NOTES, ReasonCode.INSUFFICIENT_NOTE_ALLOWANCE)
             return
         assert d.hold is not None
         if outcome == "reject":
-            self.gk.release(d.hold)
+            if price % 2:  # the engine refused it, or it never reached the sequencer
+                self.gk.on_command(seq, [self.ev.rejected(who, None, ResultCode.PRICE_OUTSIDE_BAND)])
+            else:
+                self.gk.release(d.hold)
             return
         oid = self.next_order
         self.next_order += 1
+        self.gk.on_command(seq, [self.ev.accepted(oid, who, side, qty, price)])
         if outcome == "bind":
-            self.gk.bind(d.hold, oid)
-        self.gk.on_engine_events([self.ev.accepted(oid, who, side, qty, price)])
-        self.gk.bind(d.hold, oid)  # idempotent either way
+            self.gk.release(d.hold)  # a late release of a bound hold changes nothing
         self.orders[oid] = _Order(who, side, price, qty, qty)
 
     @precondition(lambda self: any(o.side is Side.BUY for o in self.orders.values())
@@ -101,7 +111,7 @@ class LedgerMachine(RuleBasedStateMachine):
         fill = self.ev.fill(maker=(maker[0], maker[1].participant, maker[1].remaining),
                             taker=(taker[0], taker[1].participant, taker[1].remaining),
                             aggressor=taker[1].side, price=price, qty=qty)
-        self.gk.on_engine_events([fill])
+        self.gk.on_command(self._seq(), [fill])
         self.trades[fill.trade_id] = _Trade(bo.participant, so.participant, price, qty)
         for k in (b, s):
             if self.orders[k].remaining == 0:
@@ -113,7 +123,7 @@ class LedgerMachine(RuleBasedStateMachine):
         oid = data.draw(st.sampled_from(sorted(self.orders)))
         o = self.orders.pop(oid)
         make = self.ev.expired if expire else self.ev.cancelled
-        self.gk.on_engine_events([make(oid, o.participant, o.side, o.remaining)])
+        self.gk.on_command(self._seq(), [make(oid, o.participant, o.side, o.remaining)])
 
     @precondition(lambda self: bool(self.orders))
     @rule(data=st.data(), engine_accepts=st.booleans(), bind_first=st.booleans())
@@ -126,23 +136,22 @@ class LedgerMachine(RuleBasedStateMachine):
         view = OrderView(order_id=oid, client_order_id="", participant=o.participant, session="", symbol=SYMBOL,
                          side=o.side, price=o.price, qty=o.qty, remaining=o.remaining, tif=TimeInForce.GTC,
                          expire_ts=None, accepted_ts=0)
+        seq = self._seq()
         d = self.gk.check_amend(participant=o.participant, order=view, new_price=new_price, new_qty=new_qty,
-                                now_ts=0)
+                                now_ts=0, seq=seq)
         if not d.ok:
             return
         if not engine_accepts:
             if d.hold is not None:
                 if bind_first:
-                    self.gk.on_engine_events([self.ev.rejected(o.participant, oid, ResultCode.PRICE_OUTSIDE_BAND)])
+                    self.gk.on_command(seq, [self.ev.rejected(o.participant, oid, ResultCode.PRICE_OUTSIDE_BAND)])
                 self.gk.release(d.hold)
             return
         o.qty, o.price, o.remaining = new_qty, new_price, new_qty - filled
         event = self.ev.amended(oid, o.participant, o.side, new_price, new_qty, o.remaining)
-        if d.hold is not None and bind_first:
-            self.gk.bind(d.hold, oid)
-        self.gk.on_engine_events([event])
+        self.gk.on_command(seq, [event])
         if d.hold is not None and not bind_first:
-            self.gk.bind(d.hold, oid)
+            self.gk.release(d.hold)  # harmless after its command
 
     @precondition(lambda self: any(t.open for t in self.trades.values()))
     @rule(data=st.data(), how=st.sampled_from(["failed", "finished_failed", "block", "no_block", "seen_block"]))
@@ -204,7 +213,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         # everything ends: the ledger drains to exactly zero and full capacity is back
         for oid, o in list(self.orders.items()):
-            self.gk.on_engine_events([self.ev.cancelled(oid, o.participant, o.side, o.remaining)])
+            self.gk.on_command(self._seq(), [self.ev.cancelled(oid, o.participant, o.side, o.remaining)])
         for tid in list(self.trades):
             self.gk.on_settlement_failed(tid)
         self.gk.validate()

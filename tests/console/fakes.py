@@ -43,6 +43,7 @@ from gateway.ports import (
     Unsubscribe,
 )
 from market.history import OrderRecord, Page, TradeQuery
+from market.model import OrderAck
 from venue.history import VenueHistory
 from venueclient.signing import generate_keypair
 
@@ -128,11 +129,13 @@ class FakeVenue:
                 return self._reject(participant, symbol, "PARTICIPANT_SUSPENDED", "participant is suspended")
             if who.frozen:
                 return self._reject(participant, symbol, "WALLET_FROZEN", "wallet is frozen on chain")
+        before = self._engine.order(cmd.order_id) if isinstance(cmd, AmendOrder) else None
         result = self._process(cmd)
         if result.code is not ResultCode.OK:
             self._record_rejection(participant, symbol, result.code.name,
                                    result.code.name.replace("_", " ").lower())
-        return Outcome(result=result)
+        coid = before.client_order_id if before is not None else ""
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=coid))
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         result = self._process(SetInstrumentStatus(ts=0, symbol=symbol, status=status))

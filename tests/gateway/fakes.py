@@ -46,6 +46,7 @@ from gateway.ports import (
     Unsubscribe,
 )
 from market.history import OrderRecord, Page, TradeQuery
+from market.model import OrderAck
 from venue.history import VenueHistory
 from venueclient.signing import generate_keypair
 
@@ -132,7 +133,10 @@ class FakeVenue:
         refusal = self.refuse.get(participant)
         if refusal is not None and isinstance(cmd, NewOrder):
             return Outcome(rejection=refusal)
-        return Outcome(result=self._apply(dataclasses.replace(cmd, ts=self._ts())))
+        before = self.engine.order(cmd.order_id) if isinstance(cmd, AmendOrder) else None
+        result = self._apply(dataclasses.replace(cmd, ts=self._ts()))
+        coid = before.client_order_id if before is not None else ""
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=coid))
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         return Outcome(result=self._apply(SetInstrumentStatus(ts=self._ts(), symbol=symbol, status=status)))

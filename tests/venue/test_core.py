@@ -16,6 +16,8 @@ from engine import (
     Fill,
     InstrumentSpec,
     NewOrder,
+    OrderAccepted,
+    OrderAmended,
     Result,
     ResultCode,
     Side,
@@ -37,15 +39,29 @@ class GatedSequencer:
         self.gate = asyncio.Event()
         self.gate.set()
         self.seq = 0
+        self.tasks: set[asyncio.Future[None]] = set()
+
+    @property
+    def next_seq(self) -> int:
+        return self.seq + 1
+
+    def enqueue(self, cmd: Command) -> tuple[int, Command, asyncio.Future[Result]]:
+        self.seq += 1
+        seq, stamped = self.seq, dataclasses.replace(cmd, ts=self.seq)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+
+        async def apply() -> None:
+            await self.gate.wait()
+            result = self.engine.process(stamped)
+            for listener in self.listeners:
+                listener(seq, stamped, result)
+            future.set_result(result)
+
+        self.tasks.add(asyncio.ensure_future(apply()))
+        return seq, stamped, future
 
     async def submit(self, cmd: Command) -> Result:
-        await self.gate.wait()
-        self.seq += 1
-        stamped = dataclasses.replace(cmd, ts=self.seq)
-        result = self.engine.process(stamped)
-        for listener in self.listeners:
-            listener(self.seq, stamped, result)
-        return result
+        return await self.enqueue(cmd)[2]
 
     def subscribe(self, listener: Callable[[int, Command, Result], None]) -> Callable[[], None]:
         self.listeners.append(listener)
@@ -65,19 +81,25 @@ class RecordingGatekeeper:
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     refuse_trades: bool = False
 
+    holds: dict[int, Any] = field(default_factory=dict)  # command seq -> hold
+
     def check_new_order(self, **kw: Any) -> Decision:
-        return Decision(ok=True, hold=("hold", kw["participant"], kw["qty"]))
+        self.holds[kw["seq"]] = ("hold", kw["participant"], kw["qty"])
+        return Decision(ok=True, hold=self.holds[kw["seq"]])
 
     def check_amend(self, **kw: Any) -> Decision:
-        return Decision(ok=True, hold=("amend-hold", kw["order"].order_id))
-
-    def bind(self, hold: Any, order_id: int) -> None:
-        self.calls.append(("bind", hold[0], order_id))
+        self.holds[kw["seq"]] = ("amend-hold", kw["order"].order_id)
+        return Decision(ok=True, hold=self.holds[kw["seq"]])
 
     def release(self, hold: Any) -> None:
         self.calls.append(("release", hold[0]))
 
-    def on_engine_events(self, events: Any) -> None:
+    def on_command(self, seq: int, events: Any) -> None:
+        """Records what the ledger does with the seq's hold, then the fills it books."""
+        hold = self.holds.pop(seq, None)
+        if hold is not None:
+            bound = next((e.order_id for e in events if isinstance(e, OrderAccepted | OrderAmended)), None)
+            self.calls.append(("bind", hold[0], bound) if bound is not None else ("release", hold[0]))
         self.calls.append(("events", tuple(type(e).__name__ for e in events if isinstance(e, Fill))))
 
     def check_trade(self, fill: Fill, *, now_ts: int) -> Decision:

@@ -20,7 +20,7 @@ from tests.store.events import CMD, fill, result
 from tests.venue.test_core import LISTING, SPEC, GatedSequencer, order
 from venue.core import VenueCore
 from venue.history import VenueHistory
-from venue.runtime import StoreAdapter
+from venue.storage import StoreAdapter
 
 PARTICIPANTS = ("alice", "bob", "carol")
 

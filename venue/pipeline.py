@@ -1,0 +1,226 @@
+"""The order path, declared in one place and read top to bottom.
+
+    1. gate        eligibility + funding (``compliance``), synchronous and in memory; the funding
+                   hold is reserved under the command seq the sequencer is about to give the
+                   command. A refusal answers the caller and is never journaled.
+    2. sequencer   stamp, number, journal (group commit), then the engine applies it
+                   (``journal.Sequencer``; one writer, in seq order)
+    3. post-trade  in the sequencer's listener, in seq order, after durability:
+                   the gate settles the seq's hold from the command's own events (bound to the new
+                   order, or released) and books fills as obligations; the trade book records
+                   each trade and queues it for settlement
+    4. fan-out     every event to subscribers (gateway streams), the command to the store projection
+    5. answer      a typed ``OrderAck`` for new orders and amends (``Outcome.ack``)
+
+Steps 1 and the seq assignment of step 2 run in one synchronous stretch on the event loop, so the
+seq read before the gate is the seq the command gets, and no other command can interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from compliance.model import Hold
+from engine import (
+    AmendOrder,
+    CancelOrder,
+    Command,
+    Event,
+    Fill,
+    MassCancel,
+    NewOrder,
+    OrderView,
+    Result,
+    ResultCode,
+    Side,
+)
+from market.codes import engine_message, message
+from market.model import Listing, OrderAck, Outcome, Rejection, RejectionRecord
+from venue.trades import Fanout, TradeBook
+
+OrderCommand = NewOrder | AmendOrder | CancelOrder | MassCancel
+
+_RECENT_REJECTIONS = 2_000
+
+
+class Sequencing(Protocol):
+    """``journal.Sequencer`` as the pipeline uses it."""
+
+    @property
+    def next_seq(self) -> int: ...
+
+    def enqueue(self, cmd: Command) -> tuple[int, Command, asyncio.Future[Result]]: ...
+
+    def subscribe(self, listener: Callable[[int, Command, Result], None]) -> Callable[[], None]: ...
+
+
+class GateDecision(Protocol):
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def code(self) -> object: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def hold(self) -> Hold | None: ...
+
+
+class Gate(Protocol):
+    """The pre-trade gate and its reservation ledger (``compliance.Gatekeeper``)."""
+
+    def check_new_order(self, *, participant: str, symbol: str, side: Side, qty: int, price: int | None,
+                        now_ts: int, seq: int | None = None) -> GateDecision: ...
+
+    def check_amend(self, *, participant: str, order: OrderView, new_price: int | None, new_qty: int | None,
+                    now_ts: int, seq: int | None = None) -> GateDecision: ...
+
+    def release(self, hold: Hold) -> None: ...
+
+    def on_command(self, seq: int, events: tuple[Event, ...]) -> None: ...
+
+
+class OrderReader(Protocol):
+    def order(self, order_id: int) -> OrderView | None: ...
+
+
+class Listings(Protocol):
+    def listing(self, symbol: str) -> Listing | None: ...
+
+
+class Projection(Protocol):
+    def enqueue(self, cmd_seq: int, cmd: Command, result: Result) -> None: ...
+
+
+class RejectionLog:
+    """Every refusal (gate or engine), counted by code and kept for the operator console."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self._clock = clock
+        self._recent: deque[RejectionRecord] = deque(maxlen=_RECENT_REJECTIONS)
+        self._counts: dict[str, int] = {}
+
+    def record(self, participant: str, symbol: str, code: str, text: str) -> None:
+        self._counts[code] = self._counts.get(code, 0) + 1
+        self._recent.append(RejectionRecord(ts=self._clock(), participant=participant, symbol=symbol,
+                                            code=code, message=text))
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(self._counts.items()))
+
+    def recent(self, limit: int = 100) -> list[RejectionRecord]:
+        return list(itertools.islice(reversed(self._recent), limit))
+
+
+class OrderPipeline:
+    def __init__(
+        self,
+        *,
+        sequencer: Sequencing,
+        orders: OrderReader,
+        listings: Listings,
+        trades: TradeBook,
+        gate: Gate | None = None,
+        projection: Projection | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._sequencer = sequencer
+        self._orders = orders
+        self._listings = listings
+        self._trades = trades
+        self._gate = gate
+        self._projection = projection
+        self._clock = clock
+        self._amending: set[int] = set()  # one amend per order in flight: its funding delta is from the current order
+        self.events: Fanout[Event] = Fanout()
+        self.rejections = RejectionLog(clock)
+        self._unsubscribe = sequencer.subscribe(self._post_trade)
+
+    async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
+        if cmd.participant != participant:
+            raise ValueError("command participant does not match the authenticated participant")
+        symbol = self._symbol_of(cmd)
+        # ---- 1. gate
+        refusal, hold = self._gate_check(cmd)
+        if refusal is not None:
+            self.rejections.record(participant, symbol, refusal.code, refusal.message)
+            return Outcome(rejection=refusal, ack=OrderAck.rejected(refusal, client_order_id=_coid(cmd),
+                                                                     symbol=symbol, order_id=_order_id(cmd)))
+        # ---- 2. sequencer (journal + engine); 3. and 4. run in its listener before this returns
+        try:
+            _, _, future = self._sequencer.enqueue(cmd)
+        except BaseException:
+            if hold is not None and self._gate is not None:
+                self._gate.release(hold)
+            raise
+        amend_coid = ""
+        if isinstance(cmd, AmendOrder):
+            self._amending.add(cmd.order_id)
+            view = self._orders.order(cmd.order_id)
+            amend_coid = view.client_order_id if view is not None else ""
+        try:
+            result = await future
+        finally:
+            if isinstance(cmd, AmendOrder):
+                self._amending.discard(cmd.order_id)
+        # ---- 5. answer
+        if result.code is not ResultCode.OK:
+            self.rejections.record(participant, symbol, result.code.name, engine_message(result.code))
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=amend_coid))
+
+    def _gate_check(self, cmd: OrderCommand) -> tuple[Rejection | None, Hold | None]:
+        if isinstance(cmd, AmendOrder) and cmd.order_id in self._amending:
+            return Rejection(code="AMEND_IN_FLIGHT", message=f"order {cmd.order_id} has an amend in flight; "
+                             "retry when it is answered"), None
+        if self._gate is None:
+            return None, None
+        seq = self._sequencer.next_seq
+        if isinstance(cmd, NewOrder):
+            if self._listings.listing(cmd.symbol) is None:
+                return None, None  # the engine answers UNKNOWN_INSTRUMENT
+            decision = self._gate.check_new_order(participant=cmd.participant, symbol=cmd.symbol, side=cmd.side,
+                                                  qty=cmd.qty, price=cmd.price, now_ts=self._clock(), seq=seq)
+        elif isinstance(cmd, AmendOrder):
+            order = self._orders.order(cmd.order_id)
+            if order is None or order.participant != cmd.participant:
+                return None, None  # the engine answers UNKNOWN_ORDER
+            decision = self._gate.check_amend(participant=cmd.participant, order=order, new_price=cmd.price,
+                                              new_qty=cmd.qty, now_ts=self._clock(), seq=seq)
+        else:
+            return None, None  # cancels only reduce risk
+        if not decision.ok:
+            code = str(decision.code)
+            return Rejection(code=code, message=decision.message or message(code)), None
+        return None, decision.hold
+
+    def _symbol_of(self, cmd: OrderCommand) -> str:
+        if isinstance(cmd, NewOrder):
+            return cmd.symbol
+        if isinstance(cmd, MassCancel):
+            return cmd.symbol or ""
+        order = self._orders.order(cmd.order_id)
+        return order.symbol if order is not None else ""
+
+    # ------------------------------------------------------------ 3. post-trade, 4. fan-out
+
+    def _post_trade(self, seq: int, cmd: Command, result: Result) -> None:
+        if self._gate is not None:
+            self._gate.on_command(seq, result.events)
+        for event in result.events:
+            if isinstance(event, Fill):
+                self._trades.on_fill(event)
+            self.events.emit(event)
+        if self._projection is not None:
+            self._projection.enqueue(seq, cmd, result)
+
+
+def _coid(cmd: OrderCommand) -> str:
+    return cmd.client_order_id if isinstance(cmd, NewOrder) else ""
+
+
+def _order_id(cmd: OrderCommand) -> int | None:
+    return cmd.order_id if isinstance(cmd, AmendOrder | CancelOrder) else None
