@@ -29,6 +29,7 @@ from engine import (
     Result,
     SetInstrumentStatus,
 )
+from market.history import OrderRecord, Page, TradeQuery
 from market.model import (
     ApiKey,
     AuditEntry,
@@ -41,6 +42,7 @@ from market.model import (
     SettlementState,
     Trade,
 )
+from venue.history import VenueHistory
 from venue.operations import AuditLog, ChainAdmin, CoreError, Operations, OperatorGate, Reconciler
 from venue.pipeline import Gate, OrderPipeline, Projection, Sequencing
 from venue.reference import ParticipantGate, ReferenceData, WalletTracker
@@ -99,6 +101,8 @@ class VenueCore:
                                       trades=self.trades_book, gate=compliance, projection=store, clock=clock)
         self.operations = Operations(sequencer=sequencer, reference=self.reference, gate=compliance, audit=store,
                                      admin=admin, reconciler=reconciler, clock=clock)
+        self.history = VenueHistory(recent_trades=self.trades_book.recent, current_trade=self.trades_book.trade,
+                                    live_order=engine.order)
 
     # ------------------------------------------------------------ reference data
 
@@ -171,6 +175,12 @@ class VenueCore:
 
     def open_orders(self, participant: str, symbol: str | None = None) -> list[OrderView]:
         return self._engine.open_orders(participant, symbol)
+
+    async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
+        return await self.history.order_record(participant, order_id)
+
+    async def trade_history(self, query: TradeQuery) -> Page[Trade]:
+        return await self.history.trade_history(query)
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         return self.pipeline.events.add(listener)

@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, Protocol, TypeVar
 
 from engine import Fill
@@ -240,6 +240,10 @@ class TradeBook:
     def trade(self, trade_id: int) -> Trade | None:
         entry = self._index.get(trade_id)
         return entry.trade if entry is not None else None
+
+    def recent(self) -> Iterator[Trade]:
+        """The trades in memory, newest first (every trade of this process, up to the ring size)."""
+        return (entry.trade for entry in reversed(self._entries))
 
     def trades(self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100) -> list[Trade]:
         out: list[Trade] = []
