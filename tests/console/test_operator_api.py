@@ -241,7 +241,7 @@ def test_trades_and_settlements(client: httpx.Client, server: LiveServer, venue:
     server.run(lambda: venue.settle(fill.trade_id, SettlementState.CONFIRMED, tx_hash="0x" + "ee" * 32,
                                     block=7, gas_used=150_484))
     body = client.get("/v1/operator/settlements").json()
-    assert body["counts"] == {"pending": 0, "submitted": 0, "confirmed": 1, "failed": 0}
+    assert body["counts"] == {"pending": 0, "submitted": 0, "confirmed": 1, "failed": 0, "final": 0}
     assert body["settlements"][0]["state"] == "confirmed"
     assert body["settlements"][0]["tx_hash"] == "0x" + "ee" * 32
     assert body["settlements"][0]["gas_used"] == 150_484

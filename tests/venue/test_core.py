@@ -170,7 +170,7 @@ async def test_trade_refused_at_the_pre_settlement_check_fails_with_its_reason()
     [notice] = core.settlements()
     assert notice.state is SettlementState.FAILED and notice.reason == "WALLET_FROZEN: seller frozen on chain"
     assert ("finished", 1, True) in gk.calls
-    assert core.settlement_counts() == {"pending": 0, "submitted": 0, "confirmed": 0, "failed": 1}
+    assert core.settlement_counts() == {"pending": 0, "submitted": 0, "confirmed": 0, "failed": 1, "final": 0}
 
 
 async def test_terminal_settlement_states_never_move_back() -> None:
