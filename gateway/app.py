@@ -11,7 +11,6 @@ import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,6 +26,7 @@ from gateway.errors import ApiError, error_body
 from gateway.orders import OrderService
 from gateway.ports import VenuePort
 from gateway.ratelimit import RateLimiter
+from gateway.state import GatewayState
 from gateway.streams import Hub
 from gateway.validation import from_validation_errors, parse_object
 from gateway.ws import websocket_endpoint
@@ -39,16 +39,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _API_PREFIX = "/v1/"
 _WS_PATH = "/v1/ws"
-
-
-@dataclass(slots=True)
-class GatewayState:
-    venue: VenuePort
-    config: GatewayConfig
-    auth: Authenticator
-    limiter: RateLimiter
-    orders: OrderService
-    hub: Hub
 
 
 def _error_response(err: ApiError) -> JSONResponse:

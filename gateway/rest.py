@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -29,9 +29,7 @@ from gateway.schemas import (
     StatusRequest,
     TradeInfo,
 )
-
-if TYPE_CHECKING:
-    from gateway.app import GatewayState
+from gateway.state import GatewayState, gateway_state
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": desc}
@@ -56,8 +54,7 @@ router = APIRouter(prefix="/v1", responses=_ERRORS)
 
 
 def _gw(request: Request) -> GatewayState:
-    gw: GatewayState = request.app.state.gateway
-    return gw
+    return gateway_state(request)
 
 
 def _listing(gw: GatewayState, symbol: str) -> Listing:
@@ -69,7 +66,7 @@ def _json(reply: Reply) -> JSONResponse:
 
 
 @router.get("/instruments", response_model=list[InstrumentInfo], tags=["market data"])
-def instruments(request: Request, key: AnyKey) -> list[dict[str, Any]]:
+async def instruments(request: Request, key: AnyKey) -> list[dict[str, Any]]:
     """All listed instruments with their increments, limits and current status."""
     gw = _gw(request)
     out = []
@@ -81,7 +78,7 @@ def instruments(request: Request, key: AnyKey) -> list[dict[str, Any]]:
 
 
 @router.get("/instruments/{symbol}", response_model=InstrumentInfo, tags=["market data"])
-def instrument(request: Request, key: AnyKey, symbol: SymbolPath) -> dict[str, Any]:
+async def instrument(request: Request, key: AnyKey, symbol: SymbolPath) -> dict[str, Any]:
     gw = _gw(request)
     listing = _listing(gw, symbol)
     info = render.instrument(listing)
@@ -90,7 +87,7 @@ def instrument(request: Request, key: AnyKey, symbol: SymbolPath) -> dict[str, A
 
 
 @router.get("/instruments/{symbol}/book", response_model=BookSnapshot, tags=["market data"])
-def book(request: Request, key: AnyKey, symbol: SymbolPath,
+async def book(request: Request, key: AnyKey, symbol: SymbolPath,
          depth: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> dict[str, Any]:
     """L2 snapshot (aggregated levels, best first) with the instrument's market-data sequence."""
     gw = _gw(request)
@@ -99,7 +96,7 @@ def book(request: Request, key: AnyKey, symbol: SymbolPath,
 
 
 @router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], tags=["market data"])
-def trades(request: Request, key: AnyKey, symbol: SymbolPath,
+async def trades(request: Request, key: AnyKey, symbol: SymbolPath,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """Recent public trades, newest first (no participant information)."""
     gw = _gw(request)
@@ -108,7 +105,7 @@ def trades(request: Request, key: AnyKey, symbol: SymbolPath,
 
 
 @router.get("/orders", response_model=list[OrderInfo], tags=["orders"])
-def my_orders(request: Request, key: TraderKey,
+async def my_orders(request: Request, key: TraderKey,
               symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None) -> list[dict[str, Any]]:
     """The caller's open orders."""
     gw = _gw(request)
@@ -123,7 +120,7 @@ def my_orders(request: Request, key: TraderKey,
 
 
 @router.get("/orders/{order_id}", response_model=OrderInfo, tags=["orders"])
-def my_order(request: Request, key: TraderKey,
+async def my_order(request: Request, key: TraderKey,
              order_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
     """One of the caller's open orders (another participant's order is reported as unknown)."""
     gw = _gw(request)
@@ -134,7 +131,7 @@ def my_order(request: Request, key: TraderKey,
 
 
 @router.get("/fills", response_model=list[OwnTradeInfo], tags=["orders"])
-def my_fills(request: Request, key: TraderKey,
+async def my_fills(request: Request, key: TraderKey,
              symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """The caller's trades, newest first, with settlement state."""

@@ -24,7 +24,7 @@ import logging
 import secrets
 import time
 from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketState
@@ -35,11 +35,9 @@ from gateway.errors import ApiError
 from gateway.orders import Reply
 from gateway.ports import ApiKey, Role
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest, Strict, Symbol
+from gateway.state import GatewayState, gateway_state
 from gateway.streams import PRIVATE_CHANNELS, dumps
 from gateway.validation import from_validation_errors, parse_object
-
-if TYPE_CHECKING:
-    from gateway.app import GatewayState
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +342,5 @@ def _now_ms() -> int:
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
-    gw: GatewayState = ws.app.state.gateway
-    await Session(ws, gw).run()
+    await Session(ws, gateway_state(ws)).run()
 
