@@ -8,7 +8,6 @@ authenticates with its own login message. ``/health``, ``/docs`` and ``/openapi.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,10 +41,7 @@ _WS_PATH = "/v1/ws"
 
 
 def _error_response(err: ApiError) -> JSONResponse:
-    headers = None
-    if err.retry_after is not None:
-        headers = {"Retry-After": str(max(1, math.ceil(err.retry_after)))}
-    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers() or None)
 
 
 class SignedRequests:

@@ -7,6 +7,7 @@ Engine rejections use ``ResultCode.name``; compliance/funding rejections use the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine import ResultCode
@@ -42,8 +43,18 @@ GATEWAY_CODES: dict[str, int] = {
     "UNKNOWN_CHANNEL": 400,
     "MESSAGE_TOO_LARGE": 413,
     "TOO_MANY_IN_FLIGHT": 429,
+    # operator API and console sessions
+    "UNKNOWN_PARTICIPANT": 404,
+    "NO_WALLET": 409,
+    "MISSING_SESSION": 401,
+    "INVALID_LOGIN_CODE": 401,
+    "INVALID_SESSION": 401,
+    "SESSION_EXPIRED": 401,
+    "SESSION_REVOKED": 401,
+    "SESSION_TOO_OLD": 401,
     # server side
     "VENUE_ERROR": 503,
+    "CHAIN_ERROR": 502,
     "INTERNAL_ERROR": 500,
 }
 
@@ -117,3 +128,9 @@ class ApiError(GatewayError):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, retry_after=self.retry_after)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with the error response."""
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
