@@ -1,48 +1,15 @@
-"""Stable rejection reason codes.
+"""Compliance's policy over the gate codes: their precedence and which of them are eligibility.
 
-The value equals the name and both are API: they are persisted, counted, shown to operators and
-returned to clients. Never rename a member; add new ones.
+The codes themselves (value equals name; persisted, counted, shown to operators and returned to
+clients) are ``market.codes.GateCode``; never rename a member, add new ones there.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum, unique
+from market.codes import GateCode
 
-
-@unique
-class ReasonCode(StrEnum):
-    # request / configuration
-    INSTRUMENT_UNKNOWN = "INSTRUMENT_UNKNOWN"
-    INVALID_ORDER = "INVALID_ORDER"
-    # participant record (off-chain)
-    PARTICIPANT_UNKNOWN = "PARTICIPANT_UNKNOWN"
-    PARTICIPANT_SUSPENDED = "PARTICIPANT_SUSPENDED"
-    NO_WALLET = "NO_WALLET"
-    KYC_EXPIRED = "KYC_EXPIRED"
-    CATEGORY_NOT_ALLOWED = "CATEGORY_NOT_ALLOWED"
-    JURISDICTION_BLOCKED = "JURISDICTION_BLOCKED"
-    JURISDICTION_NOT_ALLOWED = "JURISDICTION_NOT_ALLOWED"
-    INSTRUMENT_MATURED = "INSTRUMENT_MATURED"
-    # on-chain ERC-3643 state (from the cache)
-    CHAIN_STATE_STALE = "CHAIN_STATE_STALE"
-    CHAIN_STATE_UNKNOWN = "CHAIN_STATE_UNKNOWN"
-    TOKEN_PAUSED = "TOKEN_PAUSED"
-    IDENTITY_NOT_VERIFIED = "IDENTITY_NOT_VERIFIED"
-    COUNTRY_MISMATCH = "COUNTRY_MISMATCH"
-    WALLET_FROZEN = "WALLET_FROZEN"
-    # instrument rules
-    LOCKED_UP = "LOCKED_UP"
-    ORDER_TOO_SMALL = "ORDER_TOO_SMALL"
-    ORDER_TOO_LARGE = "ORDER_TOO_LARGE"
-    PROTECTION_PRICE_REQUIRED = "PROTECTION_PRICE_REQUIRED"
-    HOLDING_CAP_EXCEEDED = "HOLDING_CAP_EXCEEDED"
-    MAX_HOLDERS_REACHED = "MAX_HOLDERS_REACHED"
-    # funding
-    INSUFFICIENT_CASH = "INSUFFICIENT_CASH"
-    INSUFFICIENT_ALLOWANCE = "INSUFFICIENT_ALLOWANCE"
-    INSUFFICIENT_NOTES = "INSUFFICIENT_NOTES"
-    INSUFFICIENT_NOTE_ALLOWANCE = "INSUFFICIENT_NOTE_ALLOWANCE"
-
+# The gate's codes live in the venue-wide registry (``market.codes``, gate band) with their messages.
+ReasonCode = GateCode
 
 # Order of evaluation: when several conditions fail, the earliest in this tuple is reported.
 PRECEDENCE: tuple[ReasonCode, ...] = tuple(ReasonCode)

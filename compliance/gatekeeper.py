@@ -229,7 +229,7 @@ class Gatekeeper:
             # Nothing to reserve; the engine gives the precise rejection (AMEND_QTY_TOO_LOW, ...).
             if rules is None:
                 return self._reject(CheckKind.AMEND, participant, symbol,
-                                    (ReasonCode.INSTRUMENT_UNKNOWN, f"no rules for instrument {symbol!r}"),
+                                    (ReasonCode.UNKNOWN_INSTRUMENT, f"no rules for instrument {symbol!r}"),
                                     now_ts, side=order.side, qty=total, price=price, order_id=order.order_id)
             return ACCEPTED
         if order.side is Side.BUY:
@@ -295,7 +295,7 @@ class Gatekeeper:
     ) -> _Failure | None:
         rules = self._rules.get(symbol)
         if rules is None:
-            return ReasonCode.INSTRUMENT_UNKNOWN, f"no compliance rules for instrument {symbol!r}"
+            return ReasonCode.UNKNOWN_INSTRUMENT, f"no compliance rules for instrument {symbol!r}"
         if not isinstance(side, Side):
             return ReasonCode.INVALID_ORDER, f"side must be BUY or SELL, got {side!r}"
         if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
@@ -366,7 +366,7 @@ class Gatekeeper:
     def _eligibility(self, participant: str, symbol: str, now_ts: int, *, maturity: bool) -> _Failure | None:
         rules = self._rules.get(symbol)
         if rules is None:
-            return ReasonCode.INSTRUMENT_UNKNOWN, f"no compliance rules for instrument {symbol!r}"
+            return ReasonCode.UNKNOWN_INSTRUMENT, f"no compliance rules for instrument {symbol!r}"
         p = self._participants.get(participant)
         if p is None:
             return ReasonCode.PARTICIPANT_UNKNOWN, f"no participant record for {participant!r}"
@@ -832,6 +832,6 @@ class Gatekeeper:
                 open_buy_reserved=(inst.open_buy_cash + inst.pending_cash) if inst else 0,
                 open_sell_reserved=(inst.open_sell_notes + inst.pending_notes_out) if inst else 0,
                 eligible=bool(inst and inst.eligible),
-                reason=(inst.reason.value if inst and inst.reason else None) if inst else "INSTRUMENT_UNKNOWN",
+                reason=(inst.reason.value if inst and inst.reason else None) if inst else "UNKNOWN_INSTRUMENT",
             ))
         return rows

@@ -2,7 +2,8 @@
 
 Every error leaves the gateway as ``{"error": {"code": ..., "message": ...}}`` (REST) or inside a
 websocket reply. Codes are stable API; messages are for humans and say what exactly was wrong.
-Engine rejections use ``ResultCode.name``; compliance/funding rejections use the core's codes.
+The codes and their messages live in ``market.codes`` (one registry, banded by stage); this module
+maps a code to its HTTP status and renders errors.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import math
 from typing import Any
 
 from engine import ResultCode
+from market.codes import engine_message
 
-# Gateway (pre-engine) codes -> HTTP status.
+# Gateway (pre-engine) codes -> HTTP status (names and messages: ``market.codes``).
 GATEWAY_CODES: dict[str, int] = {
     # request shape
     "MALFORMED_JSON": 400,
@@ -58,38 +60,6 @@ GATEWAY_CODES: dict[str, int] = {
     "INTERNAL_ERROR": 500,
 }
 
-_ENGINE_MESSAGES: dict[ResultCode, str] = {
-    ResultCode.OK: "ok",
-    ResultCode.UNKNOWN_INSTRUMENT: "unknown instrument",
-    ResultCode.INSTRUMENT_EXISTS: "instrument already exists",
-    ResultCode.INSTRUMENT_NOT_OPEN: "instrument is not open for trading yet (pre-open)",
-    ResultCode.INSTRUMENT_HALTED: "instrument is halted",
-    ResultCode.INSTRUMENT_CLOSED: "instrument is closed",
-    ResultCode.INVALID_STATUS_TRANSITION: "this status change is not allowed from the current status",
-    ResultCode.INVALID_INSTRUMENT_SPEC: "invalid instrument specification",
-    ResultCode.INVALID_QUANTITY: "quantity must be positive",
-    ResultCode.QUANTITY_BELOW_MIN: "quantity is below the instrument's minimum order size",
-    ResultCode.QUANTITY_ABOVE_MAX: "quantity is above the instrument's maximum order size",
-    ResultCode.INVALID_PRICE: "price must be positive",
-    ResultCode.PRICE_OUTSIDE_BAND: "price is outside the instrument's price band",
-    ResultCode.MISSING_PRICE: "a limit order needs a price",
-    ResultCode.MISSING_EXPIRY: "a GTD order needs expire_ts",
-    ResultCode.EXPIRY_IN_PAST: "expire_ts is in the past",
-    ResultCode.INVALID_ORDER_FLAGS: "invalid combination of order type, time in force, post-only and expiry",
-    ResultCode.POST_ONLY_WOULD_CROSS: "post-only order would cross the book",
-    ResultCode.FOK_NOT_FILLABLE: "fill-or-kill order cannot be filled completely",
-    ResultCode.NO_LIQUIDITY: "no liquidity within the protection price",
-    ResultCode.UNKNOWN_ORDER: "unknown order",
-    ResultCode.AMEND_NO_CHANGE: "amend changes nothing",
-    ResultCode.AMEND_QTY_TOO_LOW: "new quantity must be above the filled quantity",
-    ResultCode.INVALID_TIME: "command time is earlier than the engine clock",
-}
-
-
-def engine_message(code: ResultCode) -> str:
-    return _ENGINE_MESSAGES.get(code, code.name.lower().replace("_", " "))
-
-
 def http_status(code: str) -> int:
     """One fixed HTTP status per code: input problems 400, unknown things 404, venue refusals 422."""
     status = GATEWAY_CODES.get(code)
@@ -107,6 +77,9 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message}
     err.update({k: v for k, v in extra.items() if v is not None})
     return {"error": err}
+
+
+__all__ = ["GATEWAY_CODES", "ApiError", "GatewayError", "engine_message", "error_body", "http_status"]
 
 
 class GatewayError(Exception):

@@ -1,123 +1,61 @@
 """What the gateway needs from the rest of the venue, as protocols.
 
-The gateway depends only on these and on ``engine`` types; ``venue.core.VenueCore`` implements
-them (the composition root wires compliance, the sequencer/journal, the store and settlement).
-Tests use hand-written fakes.
+The gateway depends only on these, on ``engine`` types and on the shared vocabulary ``market``;
+``venue.core.VenueCore`` implements them (the composition root wires compliance, the
+sequencer/journal, the store and settlement).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol
 
 from engine import (
     AmendOrder,
     CancelOrder,
     Event,
-    InstrumentSpec,
     InstrumentStatus,
     L2Snapshot,
     MassCancel,
     NewOrder,
     OrderView,
-    Result,
+)
+from market.model import (
+    ApiKey,
+    Listing,
+    OrderAck,
+    Outcome,
+    Rejection,
+    Role,
+    SettlementNotice,
+    SettlementState,
+    Trade,
 )
 
-
-class Role(StrEnum):
-    TRADER = "trader"
-    OPERATOR = "operator"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiKey:
-    key_id: str
-    participant: str  # operators: the operator's name
-    role: Role
-    public_key: bytes  # raw 32-byte Ed25519 public key
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Listing:
-    """An instrument as the outside world sees it: the engine spec plus decimal/chain facts."""
-
-    spec: InstrumentSpec
-    name: str
-    token_address: str
-    cash_token_address: str
-    token_decimals: int
-    cash_decimals: int
-    maturity_ts: int | None = None
-
-    @property
-    def symbol(self) -> str:
-        return self.spec.symbol
-
-    @property
-    def price_increment(self) -> Decimal:
-        """Price step per note, in cash-token units."""
-        return Decimal(self.spec.tick_size) / (Decimal(10) ** self.cash_decimals) / self.quantity_increment
-
-    @property
-    def quantity_increment(self) -> Decimal:
-        """Quantity step (one lot) in note-token units."""
-        return Decimal(self.spec.lot_size) / (Decimal(10) ** self.token_decimals)
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Listing",
+    "OperatorPort",
+    "OrderAck",
+    "Outcome",
+    "ParticipantView",
+    "ReconciliationReport",
+    "Rejection",
+    "RejectionRecord",
+    "Role",
+    "SettlementNotice",
+    "SettlementState",
+    "Trade",
+    "TradeRecord",
+    "Unsubscribe",
+    "VenuePort",
+]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rejection:
-    """A rejection before or by the engine: stable machine code + human message."""
-
-    code: str  # e.g. "POST_ONLY_WOULD_CROSS", "WALLET_FROZEN", "INSUFFICIENT_CASH"
-    message: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    """Exactly one of ``result`` (the engine ran the command; its code may still be a rejection)
-    and ``rejection`` (stopped before the engine, e.g. eligibility) is set."""
-
-    result: Result | None = None
-    rejection: Rejection | None = None
-
-
-class SettlementState(StrEnum):
-    PENDING = "pending"
-    SUBMITTED = "submitted"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SettlementNotice:
-    trade_id: int
-    symbol: str
-    buyer: str  # participant ids
-    seller: str
-    state: SettlementState
-    tx_hash: str | None = None
-    block: int | None = None
-    gas_used: int | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TradeRecord:
-    trade_id: int
-    symbol: str
-    price: int  # ticks
-    qty: int  # lots
-    aggressor_buy: bool
-    ts: int
-    buyer: str
-    seller: str
-    buy_order_id: int
-    sell_order_id: int
-    settlement: SettlementState
-
+# The shared vocabulary lives in ``market``; re-exported here for the gateway modules.
+TradeRecord = Trade  # the old name of ``market.Trade``
 
 Unsubscribe = Callable[[], None]
 
@@ -147,7 +85,7 @@ class VenuePort(Protocol):
 
     def trades(
         self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100
-    ) -> list[TradeRecord]: ...
+    ) -> list[Trade]: ...
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         """Every engine event, in ``seq`` order, after durability; called on the event loop thread."""

@@ -18,7 +18,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -31,6 +30,8 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint, TxReceipt
 
+from market.model import SettlementState
+from market.model import SettlementUpdate as SettlementUpdate
 from settlement import artifacts
 from settlement.chain import Chain, fee_params, rpc_errors
 from settlement.errors import (
@@ -93,22 +94,8 @@ class TradeToSettle:
         return (self.trade_id, self.token, self.seller, self.buyer, self.quantity, self.cash_token, self.cash_amount)
 
 
-class SettlementStatus(StrEnum):
-    PENDING = "pending"  # queued in the service
-    SUBMITTED = "submitted"  # in a broadcast transaction
-    CONFIRMED = "confirmed"  # settled on chain (with the requested confirmations)
-    FAILED = "failed"  # not settled; ``reason`` says why; the venue decides what to do next
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SettlementUpdate:
-    trade_id: int
-    status: SettlementStatus
-    tx_hash: str | None = None
-    block: int | None = None
-    gas_used: int | None = None  # this trade's share of the batch transaction's gas
-    reason: str | None = None
-
+# The settlement state machine is the venue's (``market``); the old name stays for callers.
+SettlementStatus = SettlementState
 
 UpdateCallback = Callable[[SettlementUpdate], None]
 

@@ -6,16 +6,19 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from engine import Side
+from market.model import Role, SettlementState, SettlementUpdate, Trade
+
+# The venue's vocabulary (``market``) under the names the store's API has always used.
+KeyRole = Role
+SettlementStatus = SettlementState
+__all__ = ["KeyRole", "Role", "SettlementState", "SettlementStatus", "SettlementUpdate", "Trade"]
+
 
 class ParticipantStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     CLOSED = "closed"
-
-
-class KeyRole(StrEnum):
-    TRADER = "trader"
-    OPERATOR = "operator"
 
 
 class InstrumentState(StrEnum):
@@ -31,13 +34,6 @@ class OrderStatus(StrEnum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
-
-
-class SettlementStatus(StrEnum):
-    PENDING = "pending"
-    SUBMITTED = "submitted"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"
 
 
 class Outcome(StrEnum):
@@ -127,24 +123,38 @@ class StoredTrade:
     settlement_status: SettlementStatus
     cmd_seq: int
 
+    def to_trade(self) -> Trade:
+        """This row as the venue's ``Trade`` (sides resolved by ``Trade.from_fill``, the one place)."""
+        return Trade.from_fill(_StoredMatch(
+            trade_id=self.trade_id, symbol=self.symbol, price=self.price, qty=self.qty,
+            aggressor=Side.BUY if self.aggressor == "buy" else Side.SELL, ts=self.ts,
+            maker_order_id=self.maker_order_id, maker_participant=self.maker_participant,
+            taker_order_id=self.taker_order_id, taker_participant=self.taker_participant,
+        ), self.settlement_status)
+
     @property
     def buyer(self) -> str:
-        return self.taker_participant if self.aggressor == "buy" else self.maker_participant
+        return self.to_trade().buyer
 
     @property
     def seller(self) -> str:
-        return self.maker_participant if self.aggressor == "buy" else self.taker_participant
+        return self.to_trade().seller
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SettlementUpdate:
+class _StoredMatch:
+    """A stored trade row read as the fill it was made from (the row keeps the aggressor as text)."""
+
     trade_id: int
-    status: SettlementStatus
-    tx_hash: str | None = None
-    block: int | None = None
-    gas_used: int | None = None
-    reason: str | None = None
-    updated_ts: int = 0
+    symbol: str
+    price: int
+    qty: int
+    aggressor: Side
+    ts: int
+    maker_order_id: int
+    maker_participant: str
+    taker_order_id: int
+    taker_participant: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

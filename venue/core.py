@@ -37,23 +37,16 @@ from engine import (
     Result,
     ResultCode,
     SetInstrumentStatus,
-    Side,
 )
-from gateway.errors import engine_message
 from gateway.ports import (
-    ApiKey,
     AuditEntry,
-    Listing,
-    Outcome,
     ParticipantView,
     ReconciliationReport,
-    Rejection,
     RejectionRecord,
-    SettlementNotice,
-    SettlementState,
-    TradeRecord,
     Unsubscribe,
 )
+from market.codes import engine_message
+from market.model import ApiKey, Listing, Outcome, Rejection, SettlementNotice, SettlementState, Trade
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,7 +98,7 @@ class _Fanout(Generic[T]):
 
 @dataclasses.dataclass(slots=True)
 class _TradeState:
-    record: TradeRecord
+    record: Trade
     notice: SettlementNotice
 
 
@@ -169,7 +162,7 @@ class VenueCore:
     def participant_ids(self) -> list[str]:
         return sorted(self._wallets)
 
-    def restore_trade(self, record: TradeRecord) -> None:
+    def restore_trade(self, record: Trade) -> None:
         """After a restart: an unsettled trade from the store, so its settlement updates land."""
         notice = SettlementNotice(trade_id=record.trade_id, symbol=record.symbol, buyer=record.buyer,
                                   seller=record.seller, state=record.settlement)
@@ -178,7 +171,7 @@ class VenueCore:
         self._trade_index[record.trade_id] = state
         self._settlement_counts[record.settlement.value] += 1
 
-    def trade(self, trade_id: int) -> TradeRecord | None:
+    def trade(self, trade_id: int) -> Trade | None:
         state = self._trade_index.get(trade_id)
         return state.record if state is not None else None
 
@@ -305,22 +298,8 @@ class VenueCore:
         self._compliance.on_engine_events(result.events)
 
     def _on_fill(self, fill: Fill) -> None:
-        maker_side = fill.aggressor.opposite
-        buyer, seller = (
-            (fill.maker_participant, fill.taker_participant)
-            if maker_side is Side.BUY
-            else (fill.taker_participant, fill.maker_participant)
-        )
-        buy_order, sell_order = (
-            (fill.maker_order_id, fill.taker_order_id)
-            if maker_side is Side.BUY
-            else (fill.taker_order_id, fill.maker_order_id)
-        )
-        record = TradeRecord(
-            trade_id=fill.trade_id, symbol=fill.symbol, price=fill.price, qty=fill.qty,
-            aggressor_buy=fill.aggressor is Side.BUY, ts=fill.ts, buyer=buyer, seller=seller,
-            buy_order_id=buy_order, sell_order_id=sell_order, settlement=SettlementState.PENDING,
-        )
+        record = Trade.from_fill(fill)
+        buyer, seller = record.buyer, record.seller
         notice = SettlementNotice(trade_id=fill.trade_id, symbol=fill.symbol, buyer=buyer, seller=seller,
                                   state=SettlementState.PENDING)
         state = _TradeState(record=record, notice=notice)
@@ -332,7 +311,7 @@ class VenueCore:
         self._publish_notice(notice, previous=None)
         self._send_to_settlement(fill, record)
 
-    def _send_to_settlement(self, fill: Fill, record: TradeRecord) -> None:
+    def _send_to_settlement(self, fill: Fill, record: Trade) -> None:
         if self._compliance is not None:
             decision = self._compliance.check_trade(fill, now_ts=fill.ts)
             if not decision.ok:
@@ -352,9 +331,9 @@ class VenueCore:
             token=listing.token_address,
             seller=seller_wallet,
             buyer=buyer_wallet,
-            quantity=listing.spec.token_amount(fill.qty),
+            quantity=listing.token_amount(fill.qty),
             cash_token=listing.cash_token_address,
-            cash_amount=listing.spec.cash_amount(fill.price, fill.qty),
+            cash_amount=listing.cash_amount(fill.price, fill.qty),
         )
 
     def on_settlement_update(
@@ -404,8 +383,8 @@ class VenueCore:
 
     def trades(
         self, *, symbol: str | None = None, participant: str | None = None, limit: int = 100
-    ) -> list[TradeRecord]:
-        out: list[TradeRecord] = []
+    ) -> list[Trade]:
+        out: list[Trade] = []
         for state in reversed(self._trades):
             r = state.record
             if symbol is not None and r.symbol != symbol:

@@ -32,12 +32,13 @@ from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
-from gateway.ports import ApiKey, AuditEntry, Listing, Role, SettlementNotice, SettlementState, TradeRecord
+from gateway.ports import AuditEntry
 from journal import Journal, Sequencer, recover
+from market.model import ApiKey, Listing, Role, SettlementNotice, SettlementState, SettlementUpdate
 from settlement.chain import Chain, connect, in_process_chain, start_anvil
 from settlement.deploy import DemoAdmin, DemoDeployment, deploy_demo
 from settlement.reconcile import reconcile
-from settlement.service import SettlementService, SettlementUpdate, TradeToSettle
+from settlement.service import SettlementService, TradeToSettle
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.ledger import Ledger
@@ -171,7 +172,7 @@ class StoreAdapter:
     def __init__(self, store: store_pkg.Store, writer: store_pkg.StoreWriter) -> None:
         self.store = store
         self.writer = writer
-        self._settlements: list[store_pkg.SettlementUpdate] = []
+        self._settlements: list[SettlementUpdate] = []
         self._decisions: list[store_pkg.EligibilityDecision] = []
         self._lock = threading.Lock()
 
@@ -179,8 +180,8 @@ class StoreAdapter:
         self.writer.enqueue(cmd_seq, cmd, result)
 
     def record_settlement(self, notice: SettlementNotice) -> None:
-        update = store_pkg.SettlementUpdate(
-            trade_id=notice.trade_id, status=store_pkg.SettlementStatus(notice.state.value),
+        update = SettlementUpdate(
+            trade_id=notice.trade_id, status=notice.state,
             tx_hash=notice.tx_hash, block=notice.block, gas_used=notice.gas_used, reason=notice.reason,
             updated_ts=time.time_ns(),
         )
@@ -401,15 +402,9 @@ class Venue:
                 log.warning("order %s keeps no funding hold: %s", view.order_id, exc)
         unfinished: list[TradeToSettle] = []
         for t in self.store.list_trades():
-            if t.settlement_status not in (store_pkg.SettlementStatus.PENDING, store_pkg.SettlementStatus.SUBMITTED):
+            if t.settlement_status.terminal:
                 continue
-            buy_order, sell_order = ((t.taker_order_id, t.maker_order_id) if t.aggressor == "buy"
-                                     else (t.maker_order_id, t.taker_order_id))
-            self.core.restore_trade(TradeRecord(
-                trade_id=t.trade_id, symbol=t.symbol, price=t.price, qty=t.qty, aggressor_buy=t.aggressor == "buy",
-                ts=t.ts, buyer=t.buyer, seller=t.seller, buy_order_id=buy_order, sell_order_id=sell_order,
-                settlement=SettlementState(t.settlement_status.value),
-            ))
+            self.core.restore_trade(t.to_trade())
             self.gatekeeper.adopt_trade(trade_id=t.trade_id, symbol=t.symbol, price=t.price, qty=t.qty,
                                         buyer=t.buyer, seller=t.seller)
             listing = self.core.listing(t.symbol)
@@ -419,8 +414,8 @@ class Venue:
                 continue
             unfinished.append(TradeToSettle(
                 trade_id=t.trade_id, token=listing.token_address, seller=seller, buyer=buyer,
-                quantity=listing.spec.token_amount(t.qty), cash_token=listing.cash_token_address,
-                cash_amount=listing.spec.cash_amount(t.price, t.qty),
+                quantity=listing.token_amount(t.qty), cash_token=listing.cash_token_address,
+                cash_amount=listing.cash_amount(t.price, t.qty),
             ))
         if unfinished:
             confirmed = self.settlement.recover(unfinished)
@@ -436,7 +431,7 @@ class Venue:
 
     def _on_settlement_update(self, update: SettlementUpdate) -> None:
         self.core.on_settlement_update(
-            update.trade_id, SettlementState(update.status.value), tx_hash=update.tx_hash, block=update.block,
+            update.trade_id, update.status, tx_hash=update.tx_hash, block=update.block,
             gas_used=update.gas_used, reason=update.reason,
         )
 
@@ -450,7 +445,7 @@ class Venue:
             return
         self.ledger.apply_trade(
             listing.token_address, listing.cash_token_address, buyer=buyer, seller=seller,
-            quantity=listing.spec.token_amount(record.qty), cash=listing.spec.cash_amount(record.price, record.qty),
+            quantity=listing.token_amount(record.qty), cash=listing.cash_amount(record.price, record.qty),
         )
 
     def _chain_balances_sync(self) -> dict[tuple[str, str], int]:

@@ -103,7 +103,7 @@ def _note_allowance(world: World, order: Order) -> None:
 PERTURBATIONS: dict[ReasonCode, Perturbation] = {
     p.code: p
     for p in [
-        Perturbation(ReasonCode.INSTRUMENT_UNKNOWN, BOTH, "symbol", _unknown_symbol),
+        Perturbation(ReasonCode.UNKNOWN_INSTRUMENT, BOTH, "symbol", _unknown_symbol),
         Perturbation(ReasonCode.INVALID_ORDER, BOTH, "qty", _zero_qty),
         Perturbation(ReasonCode.PARTICIPANT_UNKNOWN, BOTH, "known", _set(known_participant=False)),
         Perturbation(ReasonCode.PARTICIPANT_SUSPENDED, BOTH, "status",

@@ -26,7 +26,6 @@ from engine import (
     OrderView,
     ResultCode,
     SetInstrumentStatus,
-    Side,
 )
 from gateway.ports import (
     ApiKey,
@@ -40,7 +39,7 @@ from gateway.ports import (
     Role,
     SettlementNotice,
     SettlementState,
-    TradeRecord,
+    Trade,
     Unsubscribe,
 )
 from venueclient.signing import generate_keypair
@@ -97,7 +96,7 @@ class FakeVenue:
         self._event_listeners: dict[int, Callable[[Event], None]] = {}
         self._notice_listeners: dict[int, Callable[[SettlementNotice], None]] = {}
         self._ids = itertools.count(1)
-        self._trades: list[TradeRecord] = []
+        self._trades: list[Trade] = []
         self._notices: dict[int, SettlementNotice] = {}
         self._rejections: list[RejectionRecord] = []
         self._reconciliation = ReconciliationReport(ts=None, ok=True, differences=[])
@@ -152,7 +151,7 @@ class FakeVenue:
         return views
 
     def trades(self, *, symbol: str | None = None, participant: str | None = None,
-               limit: int = 100) -> list[TradeRecord]:
+               limit: int = 100) -> list[Trade]:
         out = [t for t in reversed(self._trades) if symbol is None or t.symbol == symbol]
         if participant is not None:
             out = [t for t in out if participant in (t.buyer, t.seller)]
@@ -268,16 +267,9 @@ class FakeVenue:
         return result
 
     def _on_fill(self, fill: Fill) -> None:
-        maker_buys = fill.aggressor is Side.SELL
-        buyer, seller = ((fill.maker_participant, fill.taker_participant) if maker_buys
-                         else (fill.taker_participant, fill.maker_participant))
-        buy_id, sell_id = ((fill.maker_order_id, fill.taker_order_id) if maker_buys
-                           else (fill.taker_order_id, fill.maker_order_id))
-        self._trades.append(TradeRecord(
-            trade_id=fill.trade_id, symbol=fill.symbol, price=fill.price, qty=fill.qty,
-            aggressor_buy=fill.aggressor is Side.BUY, ts=fill.ts, buyer=buyer, seller=seller,
-            buy_order_id=buy_id, sell_order_id=sell_id, settlement=SettlementState.PENDING,
-        ))
+        trade = Trade.from_fill(fill)
+        buyer, seller = trade.buyer, trade.seller
+        self._trades.append(trade)
         notice = SettlementNotice(trade_id=fill.trade_id, symbol=fill.symbol, buyer=buyer, seller=seller,
                                   state=SettlementState.PENDING)
         self._notices[fill.trade_id] = notice

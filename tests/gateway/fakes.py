@@ -34,7 +34,6 @@ from engine import (
     OrderView,
     Result,
     SetInstrumentStatus,
-    Side,
 )
 from gateway.ports import (
     ApiKey,
@@ -43,8 +42,7 @@ from gateway.ports import (
     Rejection,
     Role,
     SettlementNotice,
-    SettlementState,
-    TradeRecord,
+    Trade,
     Unsubscribe,
 )
 from venueclient.signing import generate_keypair
@@ -91,7 +89,7 @@ class FakeVenue:
         self._last_ts = 0
         self._listeners: list[Callable[[Event], None]] = []
         self._settlement_listeners: list[Callable[[SettlementNotice], None]] = []
-        self.trade_log: list[TradeRecord] = []
+        self.trade_log: list[Trade] = []
         self.submitted: list[OrderCommand] = []
         self.refuse: dict[str, Rejection] = {}
         self.gate: asyncio.Event | None = None
@@ -141,15 +139,7 @@ class FakeVenue:
         result: Result = self.engine.process(cmd)
         for ev in result.events:
             if isinstance(ev, Fill):
-                buy_is_taker = ev.aggressor is Side.BUY
-                self.trade_log.append(TradeRecord(
-                    trade_id=ev.trade_id, symbol=ev.symbol, price=ev.price, qty=ev.qty,
-                    aggressor_buy=buy_is_taker, ts=ev.ts,
-                    buyer=ev.taker_participant if buy_is_taker else ev.maker_participant,
-                    seller=ev.maker_participant if buy_is_taker else ev.taker_participant,
-                    buy_order_id=ev.taker_order_id if buy_is_taker else ev.maker_order_id,
-                    sell_order_id=ev.maker_order_id if buy_is_taker else ev.taker_order_id,
-                    settlement=SettlementState.PENDING))
+                self.trade_log.append(Trade.from_fill(ev))
             for listener in tuple(self._listeners):
                 listener(ev)
         return result
@@ -167,7 +157,7 @@ class FakeVenue:
         return views
 
     def trades(self, *, symbol: str | None = None, participant: str | None = None,
-               limit: int = 100) -> list[TradeRecord]:
+               limit: int = 100) -> list[Trade]:
         out = [t for t in reversed(self.trade_log)
                if (symbol is None or t.symbol == symbol)
                and (participant is None or participant in (t.buyer, t.seller))]

@@ -1,0 +1,49 @@
+"""The venue's shared vocabulary: the nouns every stage exchanges, and the one error-code registry.
+
+``market`` sits directly above ``engine`` and imports nothing else of ours, so every package
+(compliance, settlement, store, gateway, venue) may use it. Nothing here does I/O.
+
+    model.py   Listing, Trade (built only from an engine Fill), SettlementState/SettlementUpdate,
+               SettlementNotice, Role/ApiKey, ParticipantId/Wallet, Rejection, Outcome, OrderAck
+    codes.py   every stable error code, banded by stage, each with its human message
+"""
+
+from market.codes import Code, Stage, code_info, engine_message, message
+from market.model import (
+    ApiKey,
+    Listing,
+    OrderAck,
+    OrderStatus,
+    Outcome,
+    ParticipantId,
+    Rejection,
+    Role,
+    SettlementNotice,
+    SettlementState,
+    SettlementUpdate,
+    Trade,
+    Wallet,
+    normalise_wallet,
+)
+
+__all__ = [
+    "ApiKey",
+    "Code",
+    "Listing",
+    "OrderAck",
+    "OrderStatus",
+    "Outcome",
+    "ParticipantId",
+    "Rejection",
+    "Role",
+    "SettlementNotice",
+    "SettlementState",
+    "SettlementUpdate",
+    "Stage",
+    "Trade",
+    "Wallet",
+    "code_info",
+    "engine_message",
+    "message",
+    "normalise_wallet",
+]
