@@ -45,7 +45,10 @@ def operator_router(
     ctx = OperatorContext(venue, console_auth or ConsoleAuth(), require_operator)
     router = APIRouter(dependencies=[Depends(ctx.bind)])
     router.include_router(routes.sessions)
-    router.include_router(routes.ops, prefix="/v1/operator", tags=["operator"])
+    # the signing middleware already verified every /v1 request; this also documents its headers
+    signed = [Depends(authenticated)] if require_operator is authenticated else []
+    router.include_router(routes.ops, prefix="/v1/operator", tags=["operator"], dependencies=signed)
+    router.include_router(routes.signed_only, prefix="/v1/operator", tags=["operator"], dependencies=signed)
     router.include_router(routes.ops, prefix="/console/api", include_in_schema=False)
     router.include_router(routes.console_only, prefix="/console/api", include_in_schema=False)
     router.include_router(ws.router)

@@ -49,6 +49,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": described[s]} for s in (400, 401, 403, *statuses)}
 
 
+signed_only = APIRouter(responses=_errors())  # mounted under /v1/operator only
 sessions = APIRouter()  # console session lifecycle (no operator auth: the login code or token is the auth)
 ops = APIRouter(responses=_errors())  # mounted under /v1/operator and /console/api
 console_only = APIRouter(responses=_errors(404, 422))  # signed clients use gateway.rest's status route
@@ -58,8 +59,7 @@ pages = APIRouter()
 # ---------------------------------------------------------------- sessions
 
 
-@sessions.post("/v1/operator/console-login", response_model=views.LoginCode, tags=["operator"],
-               responses=_errors())
+@signed_only.post("/console-login", response_model=views.LoginCode)
 async def console_login(ctx: Ctx, name: SignedOperator) -> views.LoginCode:
     """A one-time console login code for the signing operator (open ``path`` in a browser)."""
     code = ctx.auth.issue_login_code(name)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from engine import Fill, L2Snapshot, Level, Side
+from engine import Fill, L2Snapshot, Level
 from gateway import render
 from gateway.decimals import format_price, format_qty
 from gateway.ports import (
@@ -21,8 +21,7 @@ from gateway.ports import (
     ReconciliationReport,
     RejectionRecord,
     SettlementNotice,
-    SettlementState,
-    TradeRecord,
+    Trade,
 )
 
 SettlementText = Literal["pending", "submitted", "confirmed", "failed"]
@@ -187,7 +186,7 @@ def _levels(levels: tuple[Level, ...], listing: Listing) -> list[OperatorLevel]:
                           price_ticks=lv.price, qty_lots=lv.qty, count=lv.count) for lv in levels]
 
 
-def instrument(listing: Listing, snap: L2Snapshot, last: TradeRecord | None) -> OperatorInstrument:
+def instrument(listing: Listing, snap: L2Snapshot, last: Trade | None) -> OperatorInstrument:
     spec = listing.spec
     return OperatorInstrument(
         symbol=listing.symbol, name=listing.name, status=render.status_text(snap.status), md_seq=snap.md_seq,
@@ -201,7 +200,7 @@ def instrument(listing: Listing, snap: L2Snapshot, last: TradeRecord | None) -> 
     )
 
 
-def trade(rec: TradeRecord, listing: Listing | None) -> OperatorTrade:
+def trade(rec: Trade, listing: Listing | None) -> OperatorTrade:
     return OperatorTrade(
         trade_id=rec.trade_id, symbol=rec.symbol,
         price=format_price(rec.price, listing) if listing else None,
@@ -213,16 +212,7 @@ def trade(rec: TradeRecord, listing: Listing | None) -> OperatorTrade:
 
 def fill_trade(fill: Fill, listing: Listing | None) -> OperatorTrade:
     """A fresh fill as the operator's trade view (settlement pending until the venue says otherwise)."""
-    buy_is_maker = fill.aggressor is Side.SELL
-    return trade(TradeRecord(
-        trade_id=fill.trade_id, symbol=fill.symbol, price=fill.price, qty=fill.qty,
-        aggressor_buy=fill.aggressor is Side.BUY, ts=fill.ts,
-        buyer=fill.maker_participant if buy_is_maker else fill.taker_participant,
-        seller=fill.taker_participant if buy_is_maker else fill.maker_participant,
-        buy_order_id=fill.maker_order_id if buy_is_maker else fill.taker_order_id,
-        sell_order_id=fill.taker_order_id if buy_is_maker else fill.maker_order_id,
-        settlement=SettlementState.PENDING,
-    ), listing)
+    return trade(Trade.from_fill(fill), listing)
 
 
 def notice(n: SettlementNotice) -> Notice:
