@@ -21,6 +21,7 @@ from engine import (
     NewOrder,
     OrderView,
 )
+from market.history import OrderRecord, Page, TradeQuery
 from market.model import (
     ApiKey,
     Listing,
@@ -92,6 +93,17 @@ class VenuePort(Protocol):
         ...
 
     def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe: ...
+
+    # -- history (full, from the store; see ``market.history``)
+
+    async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
+        """The order's current or final state (filled, cancelled, expired); None when it is unknown
+        or belongs to another participant (the two are indistinguishable to the caller)."""
+        ...
+
+    async def trade_history(self, query: TradeQuery) -> Page[Trade]:
+        """Trades newest first, the whole history (not only recent memory), paged by cursor."""
+        ...
 
 
 # ---------------------------------------------------------------- operator side

@@ -20,6 +20,7 @@ from engine import (
 from gateway.decimals import format_price, format_qty
 from gateway.errors import engine_message
 from gateway.ports import Listing, SettlementNotice, TradeRecord
+from market.history import OrderRecord
 
 JSON = dict[str, Any]
 
@@ -186,4 +187,24 @@ def settlement(notice: SettlementNotice, participant: str) -> JSON:
         "tx_hash": notice.tx_hash,
         "block": notice.block,
         "reason": notice.reason,
+    }
+
+
+def order_record(rec: OrderRecord, listing: Listing) -> JSON:
+    return {
+        "order_id": rec.order_id,
+        "client_order_id": rec.client_order_id,
+        "symbol": rec.symbol,
+        "side": side_text(rec.side),
+        "type": rec.order_type.name.lower(),
+        "price": None if rec.price is None else format_price(rec.price, listing),
+        "qty": format_qty(rec.qty, listing),
+        "filled_qty": format_qty(rec.filled, listing),
+        "remaining_qty": format_qty(rec.remaining, listing),
+        "tif": rec.tif.name.lower(),
+        "status": rec.state.value,
+        "reason": rec.reason,
+        "expire_ts": rec.expire_ts,
+        "accepted_ts": rec.accepted_ts,
+        "updated_ts": rec.updated_ts,
     }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway import render
 from gateway.deps import AnyKey, OperatorKey, TraderKey
 from gateway.errors import ApiError
 from gateway.orders import Reply
+from gateway.paging import PAGED_RESPONSES, CursorQuery, SinceQuery, UntilQuery, set_next_cursor, trade_query
 from gateway.ports import Listing
 from gateway.schemas import (
     AmendRequest,
@@ -23,6 +24,7 @@ from gateway.schemas import (
     MassCancelRequest,
     NewOrderRequest,
     OrderAck,
+    OrderDetail,
     OrderInfo,
     OwnTradeInfo,
     StatusAck,
@@ -30,6 +32,7 @@ from gateway.schemas import (
     TradeInfo,
 )
 from gateway.state import GatewayState, gateway_state
+from market.history import MAX_PAGE
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": desc}
@@ -95,13 +98,20 @@ async def book(request: Request, key: AnyKey, symbol: SymbolPath,
     return render.book(gw.venue.l2(symbol, depth or gw.config.default_book_depth), listing)
 
 
-@router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], tags=["market data"])
-async def trades(request: Request, key: AnyKey, symbol: SymbolPath,
-           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    """Recent public trades, newest first (no participant information)."""
+@router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], responses=PAGED_RESPONSES,
+            tags=["market data"])
+async def trades(request: Request, response: Response, key: AnyKey, symbol: SymbolPath,
+                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                 since: SinceQuery = None, until: UntilQuery = None,
+                 cursor: CursorQuery = None) -> list[dict[str, Any]]:
+    """Public trades, newest first, from the whole history (no participant information). Paged: a
+    full page sets the ``Next-Cursor`` header; pass it back as ``cursor`` for the next older page."""
     gw = _gw(request)
     listing = _listing(gw, symbol)
-    return [render.trade_record(t, listing) for t in gw.venue.trades(symbol=symbol, limit=limit)]
+    page = await gw.venue.trade_history(trade_query(symbol=symbol, participant=None, since=since, until=until,
+                                                     cursor=cursor, limit=limit))
+    set_next_cursor(response, page.next_cursor)
+    return [render.trade_record(t, listing) for t in page.items]
 
 
 @router.get("/orders", response_model=list[OrderInfo], tags=["orders"])
@@ -119,27 +129,34 @@ async def my_orders(request: Request, key: TraderKey,
     return out
 
 
-@router.get("/orders/{order_id}", response_model=OrderInfo, tags=["orders"])
+@router.get("/orders/{order_id}", response_model=OrderDetail, tags=["orders"])
 async def my_order(request: Request, key: TraderKey,
-             order_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
-    """One of the caller's open orders (another participant's order is reported as unknown)."""
+                   order_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
+    """One of the caller's orders: on the book, or its final state once filled, cancelled or expired
+    (another participant's order is reported as unknown)."""
     gw = _gw(request)
-    view = gw.venue.order(order_id)
-    if view is None or view.participant != key.participant:
+    rec = await gw.venue.order_record(key.participant, order_id)
+    if rec is None or rec.participant != key.participant:
         raise ApiError("UNKNOWN_ORDER", f"unknown order {order_id}")
-    return render.order_view(view, _listing(gw, view.symbol))
+    return render.order_record(rec, _listing(gw, rec.symbol))
 
 
-@router.get("/fills", response_model=list[OwnTradeInfo], tags=["orders"])
-async def my_fills(request: Request, key: TraderKey,
-             symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    """The caller's trades, newest first, with settlement state."""
+@router.get("/fills", response_model=list[OwnTradeInfo], responses=PAGED_RESPONSES, tags=["orders"])
+async def my_fills(request: Request, response: Response, key: TraderKey,
+                   symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+                   limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                   since: SinceQuery = None, until: UntilQuery = None,
+                   cursor: CursorQuery = None) -> list[dict[str, Any]]:
+    """The caller's trades, newest first, with settlement state, from the whole history. Paged: a full
+    page sets the ``Next-Cursor`` header; pass it back as ``cursor`` for the next older page."""
     gw = _gw(request)
     if symbol is not None:
         _listing(gw, symbol)
+    page = await gw.venue.trade_history(trade_query(symbol=symbol, participant=key.participant, since=since,
+                                                     until=until, cursor=cursor, limit=limit))
+    set_next_cursor(response, page.next_cursor)
     out = []
-    for rec in gw.venue.trades(symbol=symbol, participant=key.participant, limit=limit):
+    for rec in page.items:
         listing = gw.venue.listing(rec.symbol)
         if listing is not None and key.participant in (rec.buyer, rec.seller):
             out.append(render.own_trade(rec, key.participant, listing))

@@ -132,6 +132,27 @@ class OrderInfo(BaseModel):
     accepted_ts: int
 
 
+class OrderDetail(BaseModel):
+    """One order as it stands now: on the book, or its final state once filled, cancelled or expired."""
+
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: SideText
+    type: Literal["limit", "market"]
+    price: str | None  # None: market order without a protection price
+    qty: str
+    filled_qty: str
+    remaining_qty: str
+    tif: str
+    status: Literal["open", "partially_filled", "filled", "cancelled", "expired"]
+    reason: str | None = Field(description="why it left the book early: user, mass_cancel, ioc_remainder, "
+                                           "self_trade_prevention, instrument_closed, disconnect, expired")
+    expire_ts: int | None
+    accepted_ts: int
+    updated_ts: int
+
+
 class InstrumentInfo(BaseModel):
     symbol: str
     name: str

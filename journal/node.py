@@ -1,6 +1,8 @@
 """A minimal venue node: sequencer + engine + journal behind a line protocol on stdin/stdout.
 
-    python -m journal.node --dir DIR [--snapshot-every N] [--engine module:Class] [--store-url URL]
+    python -m journal.node --dir DIR [--snapshot-every N] [--engine module:Class]
+
+(``python -m venue.node`` is the same node that also projects into a database, ``--store-url``.)
 
 Used by ``scripts/crash_test.py`` (SIGKILL at random points, restart, verify). On start it
 recovers (latest snapshot + journal replay) and prints ``{"ready": true, "recovered_seq": N, ...}``.
@@ -22,7 +24,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from engine import Command, Fill, Result
 from journal import codec
@@ -55,14 +57,30 @@ def result_summary(seq: int, cmd: Command, result: Result) -> dict[str, Any]:
     }
 
 
+class Projection(Protocol):
+    """Something the node also feeds with every applied command (``venue.node``: the SQL store)."""
+
+    async def start(self, journal: Journal, factory: EngineFactory[Any]) -> None:
+        """Catch up with the journal (it may be ahead after a crash), then accept ``enqueue``."""
+        ...
+
+    def enqueue(self, seq: int, cmd: Command, result: Result) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Node:
     def __init__(
-        self, directory: Path, factory: EngineFactory[Any], snapshot_every: int, store_url: str | None
+        self,
+        directory: Path,
+        factory: EngineFactory[Any],
+        snapshot_every: int,
+        projection: Projection | None = None,
     ) -> None:
         self.directory = directory
         self.factory = factory
         self.snapshot_every = snapshot_every
-        self.store_url = store_url
+        self.projection = projection
         self._since_snapshot = 0
         self._snapshotting = False
         self._stopped = asyncio.Event()
@@ -72,15 +90,9 @@ class Node:
         journal = Journal.open(self.directory)
         engine, recovered = recover(self.directory, journal=journal, factory=self.factory)
         self.sequencer = Sequencer(engine, journal)
-        self.writer: Any = None
-        if self.store_url:
-            from store import Store, StoreWriter, sync_from_journal
-
-            store = Store.open(self.store_url)
-            sync_from_journal(journal, store, factory=self.factory)  # the store may lag the journal after a crash
-            self.writer = StoreWriter(store)
-            self.sequencer.subscribe(self.writer.enqueue)
-            await self.writer.start()
+        if self.projection is not None:
+            await self.projection.start(journal, self.factory)
+            self.sequencer.subscribe(self.projection.enqueue)
         self.sequencer.subscribe(self._count)
         await self.sequencer.start()
         self._emit({"ready": True, "recovered_seq": recovered, "repaired": journal.repaired})
@@ -101,8 +113,8 @@ class Node:
         stop.cancel()
         await asyncio.gather(*self._tasks)
         await self.sequencer.stop()
-        if self.writer is not None:
-            await self.writer.stop()
+        if self.projection is not None:
+            await self.projection.stop()
         journal.close()
 
     def _spawn(self, coro: Any) -> None:
@@ -163,15 +175,21 @@ class Node:
         sys.stdout.flush()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", required=True, type=Path, help="journal + snapshot directory")
     parser.add_argument("--snapshot-every", type=int, default=200, help="commands between snapshots (0: never)")
     parser.add_argument("--engine", default="engine:Engine", help="engine class as module:Class")
-    parser.add_argument("--store-url", default=None, help="also project orders/trades into this database")
-    args = parser.parse_args(argv)
-    node = Node(args.dir, engine_factory(args.engine), args.snapshot_every, args.store_url)
+    return parser
+
+
+def run(args: argparse.Namespace, projection: Projection | None = None) -> None:
+    node = Node(args.dir, engine_factory(args.engine), args.snapshot_every, projection)
     asyncio.run(node.run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

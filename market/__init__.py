@@ -6,9 +6,20 @@
     model.py   Listing, Trade (built only from an engine Fill), SettlementState/SettlementUpdate,
                SettlementNotice, Role/ApiKey, ParticipantId/Wallet, Rejection, Outcome, OrderAck
     codes.py   every stable error code, banded by stage, each with its human message
+    history.py TradeQuery, Page, OrderRecord and the opaque trade cursor (history reads)
 """
 
 from market.codes import Code, Stage, code_info, engine_message, message
+from market.history import (
+    CursorError,
+    HistoricTrade,
+    OrderRecord,
+    Page,
+    TradeQuery,
+    decode_cursor,
+    encode_cursor,
+    page_of,
+)
 from market.model import (
     ApiKey,
     Listing,
@@ -29,10 +40,14 @@ from market.model import (
 __all__ = [
     "ApiKey",
     "Code",
+    "CursorError",
+    "HistoricTrade",
     "Listing",
     "OrderAck",
+    "OrderRecord",
     "OrderStatus",
     "Outcome",
+    "Page",
     "ParticipantId",
     "Rejection",
     "Role",
@@ -41,9 +56,13 @@ __all__ = [
     "SettlementUpdate",
     "Stage",
     "Trade",
+    "TradeQuery",
     "Wallet",
     "code_info",
+    "decode_cursor",
+    "encode_cursor",
     "engine_message",
     "message",
     "normalise_wallet",
+    "page_of",
 ]

@@ -237,6 +237,7 @@ class OrderStatus(StrEnum):
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # a GTD order past its expiry (history; an acknowledgement never says it)
 
     @classmethod
     def of(cls, filled: int, qty: int, cancelled: bool) -> OrderStatus:

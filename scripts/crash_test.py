@@ -65,6 +65,7 @@ SYMBOL = "OMN1"
 SPEC = InstrumentSpec(symbol=SYMBOL, tick_size=10_000, lot_size=10**18, band_low=1, band_high=10_000)
 PARTICIPANTS = [f"p{i}" for i in range(1, 7)]
 DEFAULT_NODE_CMD = "{python} -m journal.node --dir {dir} --engine {engine} --snapshot-every {snapshot_every}"
+STORE_NODE_CMD = "{python} -m venue.node --dir {dir} --engine {engine} --snapshot-every {snapshot_every}"
 
 
 class NodeDied(Exception):
@@ -244,7 +245,10 @@ class Driver:
             "engine": self.args.engine,
             "snapshot_every": str(self.args.snapshot_every),
         }
-        argv = [part.format(**fields) for part in shlex.split(self.args.node_cmd)]
+        template = self.args.node_cmd
+        if self.args.store_url and template == DEFAULT_NODE_CMD:
+            template = STORE_NODE_CMD  # the same node plus the store projection
+        argv = [part.format(**fields) for part in shlex.split(template)]
         if self.args.store_url:
             argv += ["--store-url", self.args.store_url]
         return argv

@@ -109,21 +109,30 @@ class OrderRow(Base):
     accepted_ts: Mapped[int] = mapped_column(BigInteger)
     updated_ts: Mapped[int] = mapped_column(BigInteger)
     cmd_seq: Mapped[int] = mapped_column(BigInteger)  # journal command that created it
+    reason: Mapped[str | None] = mapped_column(String(32))  # why it left the book early (cancel reason, expired)
 
 
 class TradeRow(Base):
+    """History pages are read newest first by ``trade_id`` within one instrument or one side's
+    participant: the composite indexes serve those scans without a sort."""
+
     __tablename__ = "trades"
+    __table_args__ = (
+        Index("ix_trades_symbol_trade_id", "symbol", "trade_id"),
+        Index("ix_trades_maker_participant_trade_id", "maker_participant", "trade_id"),
+        Index("ix_trades_taker_participant_trade_id", "taker_participant", "trade_id"),
+    )
 
     trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    symbol: Mapped[str] = mapped_column(String(32), index=True)
+    symbol: Mapped[str] = mapped_column(String(32))
     price: Mapped[int] = mapped_column(BigInteger)
     qty: Mapped[int] = mapped_column(BigInteger)
     aggressor: Mapped[str] = mapped_column(String(4))
     maker_order_id: Mapped[int] = mapped_column(BigInteger)
-    maker_participant: Mapped[str] = mapped_column(String(64), index=True)
+    maker_participant: Mapped[str] = mapped_column(String(64))
     taker_order_id: Mapped[int] = mapped_column(BigInteger)
-    taker_participant: Mapped[str] = mapped_column(String(64), index=True)
-    ts: Mapped[int] = mapped_column(BigInteger)
+    taker_participant: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[int] = mapped_column(BigInteger, index=True)
     settlement_status: Mapped[str] = mapped_column(String(16))
     cmd_seq: Mapped[int] = mapped_column(BigInteger)
 

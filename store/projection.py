@@ -12,139 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
-
-from engine import (
-    Command,
-    Fill,
-    InstrumentStatusChanged,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
-    Result,
-)
+from engine import Command, Result
+from store.apply import Item
 from store.errors import ProjectionGapError, StoreError
-from store.models import InstrumentRow, OrderRow, ProjectionStateRow, SettlementRow, TradeRow
-from store.records import OrderStatus, SettlementStatus
+from store.repository import Store
 
 if TYPE_CHECKING:
     from journal import EngineFactory, EngineLike, Journal
-    from store.repository import Store
 
 log = logging.getLogger(__name__)
-
-Item = tuple[int, Command, Result]
-PROJECTION = "orders_trades"
-
-
-def project_items(session: Session, items: Sequence[Item]) -> int:
-    """Apply items to the orders/trades tables; returns the new ``last_seq``."""
-    state = session.get(ProjectionStateRow, PROJECTION)
-    if state is None:
-        state = ProjectionStateRow(name=PROJECTION, last_seq=0)
-        session.add(state)
-    orders: dict[int, OrderRow | None] = {}
-    trade_ids: list[int] = []
-
-    def order(order_id: int) -> OrderRow | None:
-        if order_id not in orders:
-            with session.no_autoflush:
-                orders[order_id] = session.get(OrderRow, order_id)
-            if orders[order_id] is None:
-                log.warning("projection: order %d is not in the store", order_id)
-        return orders[order_id]
-
-    for cmd_seq, _cmd, result in items:
-        if cmd_seq <= state.last_seq:
-            continue
-        if cmd_seq != state.last_seq + 1:
-            raise ProjectionGapError(f"store has commands up to {state.last_seq}, got {cmd_seq}: sync from the journal")
-        for ev in result.events:
-            if isinstance(ev, OrderAccepted):
-                row = OrderRow(
-                    order_id=ev.order_id,
-                    client_order_id=ev.client_order_id,
-                    participant=ev.participant,
-                    session=ev.session,
-                    symbol=ev.symbol,
-                    side=ev.side.name.lower(),
-                    order_type=ev.order_type.name.lower(),
-                    tif=ev.tif.name.lower(),
-                    price=ev.price,
-                    qty=ev.qty,
-                    remaining=ev.qty,
-                    filled=0,
-                    status=OrderStatus.OPEN.value,
-                    expire_ts=ev.expire_ts,
-                    accepted_ts=ev.ts,
-                    updated_ts=ev.ts,
-                    cmd_seq=cmd_seq,
-                )
-                session.add(row)
-                orders[ev.order_id] = row
-            elif isinstance(ev, Fill):
-                session.add(
-                    TradeRow(
-                        trade_id=ev.trade_id,
-                        symbol=ev.symbol,
-                        price=ev.price,
-                        qty=ev.qty,
-                        aggressor=ev.aggressor.name.lower(),
-                        maker_order_id=ev.maker_order_id,
-                        maker_participant=ev.maker_participant,
-                        taker_order_id=ev.taker_order_id,
-                        taker_participant=ev.taker_participant,
-                        ts=ev.ts,
-                        settlement_status=SettlementStatus.PENDING.value,
-                        cmd_seq=cmd_seq,
-                    )
-                )
-                trade_ids.append(ev.trade_id)
-                for oid, remaining in (
-                    (ev.maker_order_id, ev.maker_remaining),
-                    (ev.taker_order_id, ev.taker_remaining),
-                ):
-                    o = order(oid)
-                    if o is not None:
-                        o.filled += ev.qty
-                        o.remaining = remaining
-                        o.status = (OrderStatus.FILLED if remaining == 0 else OrderStatus.PARTIALLY_FILLED).value
-                        o.updated_ts = ev.ts
-            elif isinstance(ev, OrderAmended):
-                o = order(ev.order_id)
-                if o is not None:
-                    o.price, o.qty, o.remaining = ev.price, ev.qty, ev.remaining
-                    o.status = (OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.OPEN).value
-                    o.updated_ts = ev.ts
-            elif isinstance(ev, OrderCancelled | OrderExpired):
-                o = order(ev.order_id)
-                if o is not None:
-                    o.remaining = 0
-                    o.status = (OrderStatus.CANCELLED if isinstance(ev, OrderCancelled) else OrderStatus.EXPIRED).value
-                    o.updated_ts = ev.ts
-            elif isinstance(ev, InstrumentStatusChanged):
-                session.execute(
-                    sa.update(InstrumentRow)
-                    .where(InstrumentRow.symbol == ev.symbol)
-                    .values(status=ev.status.name.lower())
-                )
-        state.last_seq = cmd_seq
-    session.flush()
-    if trade_ids:
-        # A settlement update can arrive before its trade is projected: mirror it now.
-        settled = sa.select(SettlementRow.status).where(SettlementRow.trade_id == TradeRow.trade_id).scalar_subquery()
-        session.execute(
-            sa.update(TradeRow)
-            .where(TradeRow.trade_id.in_(trade_ids), sa.exists().where(SettlementRow.trade_id == TradeRow.trade_id))
-            .values(settlement_status=settled)
-            .execution_options(synchronize_session=False)
-        )
-    return state.last_seq
 
 
 class StoreWriter:
@@ -162,6 +40,7 @@ class StoreWriter:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.written_seq = 0
@@ -186,6 +65,20 @@ class StoreWriter:
     async def flush(self) -> None:
         """Wait until everything enqueued so far is written (or the writer gave up)."""
         await self._idle.wait()
+
+    async def wait_written(self, seq: int, timeout: float) -> bool:
+        """Wait until commands up to ``seq`` are in the store (read-your-writes for history reads);
+        False if that did not happen within ``timeout`` seconds (a slow or failing database)."""
+        if self.written_seq >= seq:
+            return True
+        if self.needs_resync:
+            return False  # nothing more gets written until the store is synced from the journal
+        try:
+            async with self._progress:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self.written_seq >= seq), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         self._stopping = True
@@ -227,6 +120,8 @@ class StoreWriter:
                 continue
             for _ in batch:
                 self._queue.popleft()
+            async with self._progress:
+                self._progress.notify_all()
 
 
 def _factory(factory: EngineFactory[Any] | None) -> EngineFactory[Any]:

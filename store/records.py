@@ -106,6 +106,7 @@ class StoredOrder:
     accepted_ts: int
     updated_ts: int
     cmd_seq: int
+    reason: str | None = None  # why it left the book early: cancel reason ("user", ...) or "expired"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import Command, Result
 from store import audit
+from store.apply import PROJECTION, project_items
 from store.db import DEFAULT_URL, create_db_engine, translate_errors
 from store.errors import AuditChainError, DuplicateError, InvalidRecordError, NotFoundError
 from store.migrate import upgrade
@@ -29,7 +30,6 @@ from store.models import (
     TradeRow,
     WalletRow,
 )
-from store.projection import PROJECTION, project_items
 from store.records import (
     ApiKeyRecord,
     AuditEntry,
@@ -305,6 +305,47 @@ class Store:
             q = q.limit(limit)
         return [_trade(r) for r in self._run("list trades", lambda s: s.scalars(q).all())]
 
+    def trade_page(
+        self,
+        *,
+        symbol: str | None = None,
+        participant: str | None = None,
+        since_ts: int | None = None,
+        until_ts: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> tuple[int, list[StoredTrade]]:
+        """Up to ``limit`` trades newest first (``trade_id`` descending) with ``since_ts <= ts <
+        until_ts`` and ``trade_id < before_id``, of one instrument and/or one participant (either
+        side). Also returns the highest trade id the store held when the read began (0: none); the
+        page holds nothing above it, so a caller can add the not yet projected trades above it
+        without duplicates or gaps."""
+
+        def read(s: Session) -> tuple[int, list[TradeRow]]:
+            horizon = s.scalar(sa.select(sa.func.max(TradeRow.trade_id))) or 0
+            q = sa.select(TradeRow).where(TradeRow.trade_id <= horizon)
+            if before_id is not None:
+                q = q.where(TradeRow.trade_id < before_id)
+            if symbol is not None:
+                q = q.where(TradeRow.symbol == symbol)
+            if since_ts is not None:
+                q = q.where(TradeRow.ts >= since_ts)
+            if until_ts is not None:
+                q = q.where(TradeRow.ts < until_ts)
+            q = q.order_by(TradeRow.trade_id.desc()).limit(limit)
+            if participant is None:
+                return horizon, list(s.scalars(q).all())
+            # one index range scan per side ((maker|taker)_participant, trade_id) instead of an OR
+            sides = [
+                *s.scalars(q.where(TradeRow.maker_participant == participant)).all(),
+                *s.scalars(q.where(TradeRow.taker_participant == participant)).all(),
+            ]
+            unique = {row.trade_id: row for row in sides}
+            return horizon, [unique[i] for i in sorted(unique, reverse=True)[:limit]]
+
+        horizon, rows = self._run("trade page", read)
+        return horizon, [_trade(r) for r in rows]
+
     def project(self, items: Sequence[tuple[int, Command, Result]]) -> int:
         """Apply sequencer output to orders/trades in one transaction (see ``store.projection``)."""
         return self._run("project orders/trades", lambda s: project_items(s, items))
@@ -561,6 +602,7 @@ def _order(r: OrderRow) -> StoredOrder:
         accepted_ts=r.accepted_ts,
         updated_ts=r.updated_ts,
         cmd_seq=r.cmd_seq,
+        reason=r.reason,
     )
 
 

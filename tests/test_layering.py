@@ -22,7 +22,6 @@ ALLOWED: dict[str, set[str]] = {
     "gateway": {"engine", "market", "venueclient"},
     "venue": OURS - {"venue", "loadtests"},
 }
-EXCEPTIONS = {"journal/node.py": {"store"}}  # the crash-test node process also writes the store
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -40,7 +39,7 @@ def test_package_imports_only_its_allowed_layers(package: str) -> None:
     bad: list[str] = []
     for path in sorted((ROOT / package).rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        extra = imported_packages(path) - {package} - ALLOWED[package] - EXCEPTIONS.get(rel, set())
+        extra = imported_packages(path) - {package} - ALLOWED[package]
         if extra:
             bad.append(f"{rel} imports {sorted(extra)}")
     assert not bad, bad

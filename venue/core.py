@@ -46,7 +46,9 @@ from gateway.ports import (
     Unsubscribe,
 )
 from market.codes import engine_message
+from market.history import OrderRecord, Page, TradeQuery
 from market.model import ApiKey, Listing, Outcome, Rejection, SettlementNotice, SettlementState, Trade
+from venue.history import VenueHistory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,6 +146,8 @@ class VenueCore:
         self._reconciliation = ReconciliationReport(ts=None, ok=True, differences=[])
         self._clock = clock or time.time_ns
         self._unsubscribe = sequencer.subscribe(self._on_command)
+        self.history = VenueHistory(recent_trades=lambda: (s.record for s in reversed(self._trades)),
+                                    current_trade=self.trade, live_order=engine.order)
 
     # ------------------------------------------------------------ registry
 
@@ -395,6 +399,12 @@ class VenueCore:
             if len(out) >= limit:
                 break
         return out
+
+    async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
+        return await self.history.order_record(participant, order_id)
+
+    async def trade_history(self, query: TradeQuery) -> Page[Trade]:
+        return await self.history.trade_history(query)
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         return self._events.add(listener)

@@ -307,6 +307,7 @@ class Venue:
             operator_actions=ChainActions(self),
         )
         self.core.subscribe_settlements(self._on_notice)
+        self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         await self.sequencer.start()
         await self.writer.start()
         await self.load_reference_data()

@@ -128,6 +128,11 @@ class VenueClient:
 
     async def request(self, method: str, path: str, *, body: JSON | None = None,
                       params: dict[str, Any] | None = None) -> Any:
+        data, _ = await self._send(method, path, body=body, params=params)
+        return data
+
+    async def _send(self, method: str, path: str, *, body: JSON | None = None,
+                    params: dict[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"content-type": "application/json"} if content is not None else None
         clean = {k: v for k, v in (params or {}).items() if v is not None}
@@ -141,7 +146,11 @@ class VenueClient:
             data = resp.text
         if resp.status_code >= 400:
             raise _error_from(data, resp.status_code, resp.headers.get("retry-after"))
-        return data
+        return data, resp.headers
+
+    async def _page(self, path: str, params: dict[str, Any]) -> tuple[list[JSON], str | None]:
+        data, headers = await self._send("GET", path, params=params)
+        return data, headers.get("next-cursor")
 
     async def instruments(self) -> list[JSON]:
         result: list[JSON] = await self.request("GET", "/v1/instruments")
@@ -162,6 +171,19 @@ class VenueClient:
     async def my_fills(self, symbol: str | None = None, limit: int = 100) -> list[JSON]:
         result: list[JSON] = await self.request("GET", "/v1/fills", params={"symbol": symbol, "limit": limit})
         return result
+
+    async def fills_page(self, symbol: str | None = None, *, since: int | None = None, until: int | None = None,
+                         cursor: str | None = None, limit: int = 100) -> tuple[list[JSON], str | None]:
+        """One page of the caller's whole fill history, newest first, and the cursor of the next
+        (older) page (None: this was the last)."""
+        return await self._page("/v1/fills", {"symbol": symbol, "since": since, "until": until, "cursor": cursor,
+                                              "limit": limit})
+
+    async def trades_page(self, symbol: str, *, since: int | None = None, until: int | None = None,
+                          cursor: str | None = None, limit: int = 100) -> tuple[list[JSON], str | None]:
+        """One page of an instrument's public trade history, newest first, and the next cursor."""
+        return await self._page(f"/v1/instruments/{symbol}/trades", {"since": since, "until": until,
+                                                                      "cursor": cursor, "limit": limit})
 
     async def place(self, symbol: str, side: str, qty: Number, price: Number | None = None, *,
                     order_type: str = "limit", tif: str = "gtc", expire_ts: int | None = None,

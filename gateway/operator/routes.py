@@ -32,8 +32,10 @@ from gateway.operator.context import (
 )
 from gateway.operator.feed import instrument_view
 from gateway.orders import STATUSES
+from gateway.paging import PAGED_RESPONSES, CursorQuery, SinceQuery, UntilQuery, set_next_cursor, trade_query
 from gateway.schemas import ErrorResponse
 from gateway.state import gateway_state
+from market.history import MAX_PAGE
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +124,21 @@ async def set_instrument_status(request: Request, ctx: Ctx, name: OperatorName, 
     return view
 
 
-@ops.get("/trades", response_model=views.OperatorTrades, responses=_errors(404))
-async def trades(ctx: Ctx, _: OperatorName, symbol: Annotated[str | None, Query(max_length=32)] = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> views.OperatorTrades:
+@ops.get("/trades", response_model=views.OperatorTrades, responses={**_errors(404), **PAGED_RESPONSES})
+async def trades(ctx: Ctx, _: OperatorName, response: Response,
+                 symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+                 participant: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                 since: SinceQuery = None, until: UntilQuery = None,
+                 cursor: CursorQuery = None) -> views.OperatorTrades:
+    """Every trade, newest first, from the whole history (the store), optionally of one instrument
+    and/or one participant. Paged like ``GET /v1/fills``: a full page sets ``Next-Cursor``."""
     if symbol is not None:
         ctx.listing(symbol)
-    return views.OperatorTrades(trades=[views.trade(t, ctx.venue.listing(t.symbol))
-                                        for t in ctx.venue.trades(symbol=symbol, limit=limit)])
+    page = await ctx.venue.trade_history(trade_query(symbol=symbol, participant=participant, since=since,
+                                                     until=until, cursor=cursor, limit=limit))
+    set_next_cursor(response, page.next_cursor)
+    return views.OperatorTrades(trades=[views.trade(t, ctx.venue.listing(t.symbol)) for t in page.items])
 
 
 # ---------------------------------------------------------------- participants

@@ -42,6 +42,8 @@ from gateway.ports import (
     Trade,
     Unsubscribe,
 )
+from market.history import OrderRecord, Page, TradeQuery
+from venue.history import VenueHistory
 from venueclient.signing import generate_keypair
 
 SYMBOL = "OMN-2027"
@@ -156,6 +158,16 @@ class FakeVenue:
         if participant is not None:
             out = [t for t in out if participant in (t.buyer, t.seller)]
         return out[:limit]
+
+    async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
+        return await self._history().order_record(participant, order_id)
+
+    async def trade_history(self, query: TradeQuery) -> Page[Trade]:
+        return await self._history().trade_history(query)
+
+    def _history(self) -> VenueHistory:  # the core's history without a store: memory only
+        return VenueHistory(recent_trades=lambda: reversed(self._trades), current_trade=lambda _: None,
+                            live_order=self.order)
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         return self._add(self._event_listeners, listener)

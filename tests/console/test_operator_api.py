@@ -456,3 +456,28 @@ def test_ws_batches_a_burst_of_trades_per_tick(
     notices = seen["settlements"]
     assert notices["truncated"] is True and len(notices["notices"]) == 200
     assert notices["counts"]["pending"] == 250
+
+
+def test_operator_trades_are_paged_through_the_whole_history(
+    client: httpx.Client, server: LiveServer, venue: FakeVenue
+) -> None:
+    ids = []
+    for _ in range(5):
+        submit(server, venue, "alice", Side.SELL, 1, 10_000)
+        outcome = submit(server, venue, "bob", Side.BUY, 1, 10_000)
+        ids += [e.trade_id for e in outcome.result.events if type(e).__name__ == "Fill"]
+    seen: list[int] = []
+    params: dict[str, Any] = {"limit": 2, "symbol": SYMBOL}
+    for _ in range(5):
+        resp = client.get("/v1/operator/trades", params=params)
+        assert resp.status_code == 200, resp.text
+        seen += [t["trade_id"] for t in resp.json()["trades"]]
+        cursor = resp.headers.get("next-cursor")
+        if cursor is None:
+            break
+        params["cursor"] = cursor
+    assert seen == sorted(ids, reverse=True)
+    by_carol = client.get("/v1/operator/trades", params={"participant": "carol"}).json()["trades"]
+    assert by_carol == []
+    bad = client.get("/v1/operator/trades", params={"cursor": "nope"})
+    assert (bad.status_code, error(bad)) == (400, "INVALID_FIELD")

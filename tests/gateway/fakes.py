@@ -45,6 +45,8 @@ from gateway.ports import (
     Trade,
     Unsubscribe,
 )
+from market.history import OrderRecord, Page, TradeQuery
+from venue.history import VenueHistory
 from venueclient.signing import generate_keypair
 
 OrderCommand = NewOrder | AmendOrder | CancelOrder | MassCancel
@@ -162,6 +164,16 @@ class FakeVenue:
                if (symbol is None or t.symbol == symbol)
                and (participant is None or participant in (t.buyer, t.seller))]
         return out[:limit]
+
+    async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
+        return await self._history().order_record(participant, order_id)
+
+    async def trade_history(self, query: TradeQuery) -> Page[Trade]:
+        return await self._history().trade_history(query)
+
+    def _history(self) -> VenueHistory:  # the core's history without a store: memory only
+        return VenueHistory(recent_trades=lambda: reversed(self.trade_log), current_trade=lambda _: None,
+                            live_order=self.order)
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         self._listeners.append(listener)
