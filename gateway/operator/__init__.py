@@ -25,7 +25,8 @@ from fastapi import APIRouter, Depends
 from gateway.deps import authenticated
 from gateway.operator import routes, ws
 from gateway.operator.console_auth import ConsoleAuth, ConsoleAuthError, ConsoleSession
-from gateway.operator.context import OperatorContext, OperatorVenue, RequireOperator
+from gateway.operator.context import OperatorContext, RequireOperator
+from gateway.operator.port import OperatorVenue
 
 
 def operator_router(

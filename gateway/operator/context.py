@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Path
 from pydantic import Field
@@ -19,15 +19,12 @@ from starlette.requests import HTTPConnection, Request
 from gateway.errors import ApiError
 from gateway.operator.console_auth import ConsoleAuth, ConsoleAuthError
 from gateway.operator.feed import Feed
-from gateway.ports import ApiKey, Listing, OperatorPort, ParticipantView, Role, VenuePort
+from gateway.operator.port import OperatorVenue
+from gateway.ports import ApiKey, Listing, ParticipantView, Role
 from gateway.schemas import Strict
 
 RequireOperator = Callable[[Request], ApiKey | Awaitable[ApiKey]]
 PARTICIPANT_STATUSES = ("active", "suspended")
-
-
-class OperatorVenue(VenuePort, OperatorPort, Protocol):
-    """The venue core implements both ports in one object."""
 
 
 class OperatorContext:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine import BookDelta, Event, Fill, InstrumentStatusChanged
 from gateway import render
 from gateway.operator import views
+from gateway.operator.port import OperatorVenue
 from gateway.ports import SettlementNotice
 from gateway.streams import Hub, Subscriber, dumps
-
-if TYPE_CHECKING:
-    from gateway.operator.context import OperatorVenue
 
 log = logging.getLogger(__name__)
 
