@@ -79,8 +79,9 @@ CursorQuery = Annotated[str | None, Query(min_length=1, max_length=64,
                                           description="the Next-Cursor header of the previous page")]
 
 
-def _trade_query(*, symbol: str | None, participant: str | None, since: int | None, until: int | None,
+def trade_query(*, symbol: str | None, participant: str | None, since: int | None, until: int | None,
                  cursor: str | None, limit: int) -> TradeQuery:
+    """The history query of a paged trade route (the operator's trade listing builds it the same way)."""
     try:
         before_id = None if cursor is None else decode_cursor(cursor)
     except CursorError as exc:
@@ -89,7 +90,7 @@ def _trade_query(*, symbol: str | None, participant: str | None, since: int | No
                       limit=limit)
 
 
-def _set_next_cursor(response: Response, cursor: str | None) -> None:
+def set_next_cursor(response: Response, cursor: str | None) -> None:
     if cursor is not None:
         response.headers[NEXT_CURSOR] = cursor
 
@@ -133,9 +134,9 @@ async def trades(request: Request, response: Response, key: AnyKey, symbol: Symb
     full page sets the ``Next-Cursor`` header; pass it back as ``cursor`` for the next older page."""
     gw = _gw(request)
     listing = _listing(gw, symbol)
-    page = await gw.venue.trade_history(_trade_query(symbol=symbol, participant=None, since=since, until=until,
+    page = await gw.venue.trade_history(trade_query(symbol=symbol, participant=None, since=since, until=until,
                                                      cursor=cursor, limit=limit))
-    _set_next_cursor(response, page.next_cursor)
+    set_next_cursor(response, page.next_cursor)
     return [render.trade_record(t, listing) for t in page.items]
 
 
@@ -177,9 +178,9 @@ async def my_fills(request: Request, response: Response, key: TraderKey,
     gw = _gw(request)
     if symbol is not None:
         _listing(gw, symbol)
-    page = await gw.venue.trade_history(_trade_query(symbol=symbol, participant=key.participant, since=since,
+    page = await gw.venue.trade_history(trade_query(symbol=symbol, participant=key.participant, since=since,
                                                      until=until, cursor=cursor, limit=limit))
-    _set_next_cursor(response, page.next_cursor)
+    set_next_cursor(response, page.next_cursor)
     out = []
     for rec in page.items:
         listing = gw.venue.listing(rec.symbol)
