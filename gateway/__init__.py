@@ -10,8 +10,9 @@ Exception tree::
     └── ApiError   a refused request: stable ``code`` + ``message`` (rendered, never a 500)
 """
 
-from gateway.app import GatewayState, create_app
+from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, GatewayError
+from gateway.state import GatewayState
 
 __all__ = ["ApiError", "GatewayConfig", "GatewayError", "GatewayState", "create_app"]

@@ -8,10 +8,8 @@ authenticates with its own login message. ``/health``, ``/docs`` and ``/openapi.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,6 +25,7 @@ from gateway.errors import ApiError, error_body
 from gateway.orders import OrderService
 from gateway.ports import VenuePort
 from gateway.ratelimit import RateLimiter
+from gateway.state import GatewayState
 from gateway.streams import Hub
 from gateway.validation import from_validation_errors, parse_object
 from gateway.ws import websocket_endpoint
@@ -41,21 +40,8 @@ _API_PREFIX = "/v1/"
 _WS_PATH = "/v1/ws"
 
 
-@dataclass(slots=True)
-class GatewayState:
-    venue: VenuePort
-    config: GatewayConfig
-    auth: Authenticator
-    limiter: RateLimiter
-    orders: OrderService
-    hub: Hub
-
-
 def _error_response(err: ApiError) -> JSONResponse:
-    headers = None
-    if err.retry_after is not None:
-        headers = {"Retry-After": str(max(1, math.ceil(err.retry_after)))}
-    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers() or None)
 
 
 class SignedRequests:

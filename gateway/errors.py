@@ -8,10 +8,11 @@ maps a code to its HTTP status and renders errors.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine import ResultCode
-from market.codes import engine_message
+from market.codes import REGISTRY, engine_message
 
 # Gateway (pre-engine) codes -> HTTP status (names and messages: ``market.codes``).
 GATEWAY_CODES: dict[str, int] = {
@@ -49,9 +50,31 @@ GATEWAY_CODES: dict[str, int] = {
     "INTERNAL_ERROR": 500,
 }
 
+# Console session codes (gateway authentication for the operator console) -> HTTP status.
+CONSOLE_SESSION_CODES: dict[str, int] = {
+    "MISSING_SESSION": 401,
+    "INVALID_LOGIN_CODE": 401,
+    "INVALID_SESSION": 401,
+    "SESSION_EXPIRED": 401,
+    "SESSION_REVOKED": 401,
+    "SESSION_TOO_OLD": 401,
+}
+
+# Codes of other stages that the gateway answers with a status of their own (default: 422).
+_OTHER_STAGES: dict[str, int] = {
+    "UNKNOWN_PARTICIPANT": 404,  # operator
+    "NO_WALLET": 409,  # gate; also the operator's "freeze a participant without a wallet"
+    "CHAIN_ERROR": 502,  # the chain node failed during an operator action
+}
+
+# Every code a gateway answer may carry (the OpenAPI lists them as the enum of ``error.code``).
+ERROR_CODES: tuple[str, ...] = tuple(sorted(
+    (REGISTRY.keys() | GATEWAY_CODES.keys() | CONSOLE_SESSION_CODES.keys()) - {ResultCode.OK.name}))
+
+
 def http_status(code: str) -> int:
     """One fixed HTTP status per code: input problems 400, unknown things 404, venue refusals 422."""
-    status = GATEWAY_CODES.get(code)
+    status = GATEWAY_CODES.get(code) or CONSOLE_SESSION_CODES.get(code) or _OTHER_STAGES.get(code)
     if status is not None:
         return status
     if code in ("UNKNOWN_INSTRUMENT", "UNKNOWN_ORDER"):
@@ -68,7 +91,8 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": err}
 
 
-__all__ = ["GATEWAY_CODES", "ApiError", "GatewayError", "engine_message", "error_body", "http_status"]
+__all__ = ["CONSOLE_SESSION_CODES", "ERROR_CODES", "GATEWAY_CODES",
+            "ApiError", "GatewayError", "engine_message", "error_body", "http_status"]
 
 
 class GatewayError(Exception):
@@ -90,3 +114,9 @@ class ApiError(GatewayError):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, retry_after=self.retry_after)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with the error response."""
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}

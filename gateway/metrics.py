@@ -257,7 +257,7 @@ def metrics_router(venue: VenueState | None = None) -> APIRouter:
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    async def metrics() -> Response:  # async: the scrape reads live venue state on the event loop
         body = generate_latest(REGISTRY)
         if venue_registry is not None:
             body += generate_latest(venue_registry)

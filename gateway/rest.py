@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -11,6 +11,7 @@ from gateway import render
 from gateway.deps import AnyKey, OperatorKey, TraderKey
 from gateway.errors import ApiError
 from gateway.orders import Reply
+from gateway.paging import PAGED_RESPONSES, CursorQuery, SinceQuery, UntilQuery, set_next_cursor, trade_query
 from gateway.ports import Listing
 from gateway.schemas import (
     AmendRequest,
@@ -30,10 +31,8 @@ from gateway.schemas import (
     StatusRequest,
     TradeInfo,
 )
-from market.history import MAX_PAGE, CursorError, TradeQuery, decode_cursor
-
-if TYPE_CHECKING:
-    from gateway.app import GatewayState
+from gateway.state import GatewayState, gateway_state
+from market.history import MAX_PAGE
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": desc}
@@ -58,8 +57,7 @@ router = APIRouter(prefix="/v1", responses=_ERRORS)
 
 
 def _gw(request: Request) -> GatewayState:
-    gw: GatewayState = request.app.state.gateway
-    return gw
+    return gateway_state(request)
 
 
 def _listing(gw: GatewayState, symbol: str) -> Listing:
@@ -70,32 +68,8 @@ def _json(reply: Reply) -> JSONResponse:
     return JSONResponse(reply.body, status_code=reply.status)
 
 
-NEXT_CURSOR = "Next-Cursor"
-_PAGED: dict[int | str, dict[str, Any]] = {200: {"headers": {NEXT_CURSOR: {
-    "description": "set on a full page: pass it as `cursor` for the next (older) page", "schema": {"type": "string"}}}}}
-SinceQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="only trades at or after this ts (ns)")]
-UntilQuery = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="only trades before this ts (ns)")]
-CursorQuery = Annotated[str | None, Query(min_length=1, max_length=64,
-                                          description="the Next-Cursor header of the previous page")]
-
-
-def _trade_query(*, symbol: str | None, participant: str | None, since: int | None, until: int | None,
-                 cursor: str | None, limit: int) -> TradeQuery:
-    try:
-        before_id = None if cursor is None else decode_cursor(cursor)
-    except CursorError as exc:
-        raise ApiError("INVALID_FIELD", f"cursor: {exc}") from None
-    return TradeQuery(symbol=symbol, participant=participant, since_ts=since, until_ts=until, before_id=before_id,
-                      limit=limit)
-
-
-def _set_next_cursor(response: Response, cursor: str | None) -> None:
-    if cursor is not None:
-        response.headers[NEXT_CURSOR] = cursor
-
-
 @router.get("/instruments", response_model=list[InstrumentInfo], tags=["market data"])
-def instruments(request: Request, key: AnyKey) -> list[dict[str, Any]]:
+async def instruments(request: Request, key: AnyKey) -> list[dict[str, Any]]:
     """All listed instruments with their increments, limits and current status."""
     gw = _gw(request)
     out = []
@@ -107,7 +81,7 @@ def instruments(request: Request, key: AnyKey) -> list[dict[str, Any]]:
 
 
 @router.get("/instruments/{symbol}", response_model=InstrumentInfo, tags=["market data"])
-def instrument(request: Request, key: AnyKey, symbol: SymbolPath) -> dict[str, Any]:
+async def instrument(request: Request, key: AnyKey, symbol: SymbolPath) -> dict[str, Any]:
     gw = _gw(request)
     listing = _listing(gw, symbol)
     info = render.instrument(listing)
@@ -116,7 +90,7 @@ def instrument(request: Request, key: AnyKey, symbol: SymbolPath) -> dict[str, A
 
 
 @router.get("/instruments/{symbol}/book", response_model=BookSnapshot, tags=["market data"])
-def book(request: Request, key: AnyKey, symbol: SymbolPath,
+async def book(request: Request, key: AnyKey, symbol: SymbolPath,
          depth: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> dict[str, Any]:
     """L2 snapshot (aggregated levels, best first) with the instrument's market-data sequence."""
     gw = _gw(request)
@@ -124,7 +98,8 @@ def book(request: Request, key: AnyKey, symbol: SymbolPath,
     return render.book(gw.venue.l2(symbol, depth or gw.config.default_book_depth), listing)
 
 
-@router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], responses=_PAGED, tags=["market data"])
+@router.get("/instruments/{symbol}/trades", response_model=list[TradeInfo], responses=PAGED_RESPONSES,
+            tags=["market data"])
 async def trades(request: Request, response: Response, key: AnyKey, symbol: SymbolPath,
                  limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
                  since: SinceQuery = None, until: UntilQuery = None,
@@ -133,14 +108,14 @@ async def trades(request: Request, response: Response, key: AnyKey, symbol: Symb
     full page sets the ``Next-Cursor`` header; pass it back as ``cursor`` for the next older page."""
     gw = _gw(request)
     listing = _listing(gw, symbol)
-    page = await gw.venue.trade_history(_trade_query(symbol=symbol, participant=None, since=since, until=until,
+    page = await gw.venue.trade_history(trade_query(symbol=symbol, participant=None, since=since, until=until,
                                                      cursor=cursor, limit=limit))
-    _set_next_cursor(response, page.next_cursor)
+    set_next_cursor(response, page.next_cursor)
     return [render.trade_record(t, listing) for t in page.items]
 
 
 @router.get("/orders", response_model=list[OrderInfo], tags=["orders"])
-def my_orders(request: Request, key: TraderKey,
+async def my_orders(request: Request, key: TraderKey,
               symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None) -> list[dict[str, Any]]:
     """The caller's open orders."""
     gw = _gw(request)
@@ -166,7 +141,7 @@ async def my_order(request: Request, key: TraderKey,
     return render.order_record(rec, _listing(gw, rec.symbol))
 
 
-@router.get("/fills", response_model=list[OwnTradeInfo], responses=_PAGED, tags=["orders"])
+@router.get("/fills", response_model=list[OwnTradeInfo], responses=PAGED_RESPONSES, tags=["orders"])
 async def my_fills(request: Request, response: Response, key: TraderKey,
                    symbol: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -177,9 +152,9 @@ async def my_fills(request: Request, response: Response, key: TraderKey,
     gw = _gw(request)
     if symbol is not None:
         _listing(gw, symbol)
-    page = await gw.venue.trade_history(_trade_query(symbol=symbol, participant=key.participant, since=since,
+    page = await gw.venue.trade_history(trade_query(symbol=symbol, participant=key.participant, since=since,
                                                      until=until, cursor=cursor, limit=limit))
-    _set_next_cursor(response, page.next_cursor)
+    set_next_cursor(response, page.next_cursor)
     out = []
     for rec in page.items:
         listing = gw.venue.listing(rec.symbol)

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.errors import ERROR_CODES
+
 MAX_ID = 2**63 - 1
 
 ClientOrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -76,7 +78,8 @@ class StatusRequest(Strict):
 
 
 class ErrorDetail(BaseModel):
-    code: str
+    code: str = Field(description="stable error code (``market.codes``; one HTTP status per code)",
+                      json_schema_extra={"enum": list(ERROR_CODES)})
     message: str
     retry_after: float | None = None
 

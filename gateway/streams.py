@@ -50,6 +50,12 @@ class Subscriber(Protocol):
         ...
 
 
+class Observer(Protocol):
+    def on_event(self, event: Event) -> None: ...
+
+    def on_notice(self, notice: SettlementNotice) -> None: ...
+
+
 class Hub:
     def __init__(self, venue: VenuePort) -> None:
         self._venue = venue
@@ -59,6 +65,7 @@ class Hub:
         self._private: dict[tuple[str, str], set[Subscriber]] = {}  # (participant, channel)
         self._last_book_md: dict[str, int] = {}
         self._unsubscribe: list[Callable[[], None]] = []
+        self._observers: dict[int, Observer] = {}
 
     def start(self) -> None:
         if not self._unsubscribe:
@@ -107,6 +114,17 @@ class Hub:
         elif participant is not None:
             self._private.get((participant, channel), set()).discard(sub)
 
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Every event and settlement notice, after the channel fan-out (the operator's live feed);
+        returns the function that ends the observation."""
+        key = id(observer)
+        self._observers[key] = observer
+
+        def stop() -> None:
+            self._observers.pop(key, None)
+
+        return stop
+
     def drop(self, sub: Subscriber) -> None:
         for subs in (*self._book.values(), *self._trades.values(), *self._private.values()):
             subs.discard(sub)
@@ -126,6 +144,11 @@ class Hub:
             self._dispatch(event)
         except Exception:  # a rendering bug must never break the venue's fan-out
             log.exception("stream fan-out failed for %r", event)
+        for observer in tuple(self._observers.values()):
+            try:
+                observer.on_event(event)
+            except Exception:
+                log.exception("observer %r failed on %r", observer, event)
 
     def _dispatch(self, event: Event) -> None:
         match event:
@@ -169,6 +192,11 @@ class Hub:
                 pass
 
     def _on_settlement(self, notice: SettlementNotice) -> None:
+        for observer in tuple(self._observers.values()):
+            try:
+                observer.on_notice(notice)
+            except Exception:
+                log.exception("observer %r failed on %r", observer, notice)
         try:
             for participant in {notice.buyer, notice.seller}:
                 subs = self._private.get((participant, "settlements"))

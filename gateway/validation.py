@@ -38,6 +38,8 @@ def from_validation_errors(errors: Sequence[Mapping[str, Any]]) -> ApiError:
         return ApiError("MALFORMED_JSON", "body must be a JSON object")
     if last in DECIMAL_FIELDS and kind == "string_type":
         return ApiError("INVALID_DECIMAL", f"{field} must be a decimal string like \"12.34\", not a JSON number")
+    if loc and loc[0] == "query" and kind in ("less_than_equal", "less_than"):
+        return ApiError("INVALID_FIELD", f"{field}: {err.get('msg', 'out of range')}")  # a bound, like ge=1
     if kind in ("less_than_equal", "less_than", "string_too_long", "too_long") or (
         kind == "int_parsing_size"
     ):

@@ -1,52 +1,36 @@
-"""Websocket sessions: login once, heartbeats, order entry, market data and private channels.
+"""Trader websocket sessions (``/v1/ws``): order entry, market data and private channels on the
+gateway's framing (``gateway.framing``: welcome, login, heartbeat, replies, close codes).
 
-Protocol (JSON text frames, each request has ``op`` and an optional ``req_id`` echoed back):
-
-* server -> ``{"op": "welcome", "session_id", "nonce", "heartbeat_timeout_s"}`` on connect;
 * ``login``: ``key_id``, ``ts`` (ms), ``signature`` over ``login_payload(ts, nonce)``, optional
-  ``cancel_on_disconnect``; must come first and within ``login_timeout_s``;
-* ``heartbeat``; any frame counts as liveness, silence longer than ``heartbeat_timeout_s`` closes
-  the session (code 4008) after cancelling its orders if cancel-on-disconnect was asked for;
+  ``cancel_on_disconnect``; a session that ends (heartbeat timeout included) cancels its orders
+  when cancel-on-disconnect was asked for;
 * ``new_order`` / ``amend`` / ``cancel`` / ``mass_cancel`` with the REST bodies' fields;
   orders carry this session's id, so cancel-on-disconnect cancels exactly them;
 * ``subscribe`` / ``unsubscribe``: ``channel`` in book, trades (both need ``symbol``), status,
   orders, fills, settlements.
-
-Replies: ``{"op", "req_id", "ok": true, "result": {...}}`` or ``{"op", "req_id", "ok": false,
-"error": {"code", "message"}}``. A bad frame gets an error reply; it never ends the session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
-import time
-from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Coroutine
+from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
-from starlette.websockets import WebSocket, WebSocketState
+from pydantic import BaseModel
+from starlette.websockets import WebSocket
 
 from engine import CancelReason
-from gateway import metrics
 from gateway.errors import ApiError
+from gateway.framing import FramedSession, ReqId
 from gateway.orders import Reply
 from gateway.ports import ApiKey, Role
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest, Strict, Symbol
+from gateway.state import GatewayState, gateway_state
 from gateway.streams import PRIVATE_CHANNELS, dumps
-from gateway.validation import from_validation_errors, parse_object
-
-if TYPE_CHECKING:
-    from gateway.app import GatewayState
 
 log = logging.getLogger(__name__)
 
-CLOSE_HEARTBEAT_TIMEOUT = 4008
-CLOSE_LOGIN_TIMEOUT = 4001
-CLOSE_SLOW_CONSUMER = 4009
-_PRE_LOGIN_FRAMES = 16
 
 
 class LoginMessage(Strict):
@@ -65,10 +49,6 @@ class SubscribeMessage(Strict):
     symbol: Symbol | None = None
 
 
-class HeartbeatMessage(Strict):
-    op: Literal["heartbeat"]
-    req_id: str | int | None = None
-
 
 _ORDER_MODELS: dict[str, type[BaseModel]] = {
     "new_order": NewOrderRequest,
@@ -78,93 +58,25 @@ _ORDER_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _req_id(msg: dict[str, Any]) -> str | int | None:
-    rid = msg.get("req_id")
-    if isinstance(rid, bool) or not isinstance(rid, (str, int)):
-        return None
-    if isinstance(rid, str) and len(rid) > 64:
-        return None
-    if isinstance(rid, int) and abs(rid) > 2**63:
-        return None
-    return rid
+class Session(FramedSession):
+    kind = "trader"
 
-
-class Session:
     def __init__(self, ws: WebSocket, gw: GatewayState) -> None:
-        self.ws = ws
+        super().__init__(ws, gw.config, gw.limiter)
         self.gw = gw
-        self.id = "ws-" + secrets.token_hex(8)
-        self.nonce = secrets.token_hex(16)
         self.key: ApiKey | None = None
         self.cancel_on_disconnect = False
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=gw.config.ws_queue_max)
-        self._last_seen = time.monotonic()
-        self._close: tuple[int, str] | None = None
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pre_login = 0
-        self._wake = asyncio.Event()
 
-    # ------------------------------------------------------------ outbound
-
-    def push(self, text: str) -> None:
-        if self._close is not None:
-            return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
-            self._end(CLOSE_SLOW_CONSUMER, "SLOW_CONSUMER")
-
-    def _reply(self, op: str, rid: str | int | None, reply: Reply) -> None:
+    def _reply(self, op: str, rid: ReqId, reply: Reply) -> None:
         if reply.ok:
-            self.push(dumps({"op": op, "req_id": rid, "ok": True, "result": reply.body}))
+            self.ok(op, rid, reply.body)
         else:
             self.push(dumps({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"]}))
 
-    def _fail(self, op: str, rid: str | int | None, err: ApiError) -> None:
-        self.push(dumps({"op": op, "req_id": rid, "ok": False, **err.body()}))
-
-    def _end(self, code: int, reason: str) -> None:
-        if self._close is None:
-            self._close = (code, reason)
-            self._wake.set()
-
-    # ------------------------------------------------------------ lifecycle
-
-    async def run(self) -> None:
-        await self.ws.accept()
-        metrics.ws_session_opened("trader")
-        try:
-            await self._run()
-        finally:
-            metrics.ws_session_closed("trader")
-
-    async def _run(self) -> None:
-        self.push(dumps({"op": "welcome", "session_id": self.id, "nonce": self.nonce,
-                         "heartbeat_timeout_s": self.gw.config.heartbeat_timeout_s}))
-        tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer()),
-                 asyncio.create_task(self._watchdog())]
-        reader, writer, watchdog = tasks
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            reader.cancel()
-            watchdog.cancel()
-            self.gw.hub.drop(self)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._cancel_on_disconnect())
-            if self._close is not None and not writer.done() and not self._queue.full():
-                self._queue.put_nowait(None)  # flush what was queued before the close
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.shield(writer), timeout=1.0)
-            writer.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)  # retrieve every outcome
-            if self.ws.application_state != WebSocketState.DISCONNECTED:
-                code, reason = self._close or (1000, "")
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code, reason)
-
-    async def _cancel_on_disconnect(self) -> None:
+    async def _closing(self) -> None:
+        self.gw.hub.drop(self)
         if self.key is None or not self.cancel_on_disconnect:
             return
         if self._tasks:  # commands already read reach the venue before the mass cancel
@@ -172,106 +84,25 @@ class Session:
         await self.gw.orders.mass_cancel(self.key.participant, MassCancelRequest(), session=self.id,
                                          reason=CancelReason.DISCONNECT)
 
-    async def _writer(self) -> None:
-        while True:
-            text = await self._queue.get()
-            if text is None:
-                return
-            await self.ws.send_text(text)
-
-    async def _watchdog(self) -> None:
-        cfg = self.gw.config
-        while self._close is None:
-            now = time.monotonic()
-            if self.key is None:
-                limit, code, reason = cfg.login_timeout_s, CLOSE_LOGIN_TIMEOUT, "LOGIN_TIMEOUT"
-            else:
-                limit, code, reason = cfg.heartbeat_timeout_s, CLOSE_HEARTBEAT_TIMEOUT, "HEARTBEAT_TIMEOUT"
-            remaining = self._last_seen + limit - now
-            if remaining <= 0:
-                self._end(code, reason)
-                break
-            self._wake.clear()  # set by _end and at login only: no per-frame wake-ups
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=remaining)
-
-    async def _reader(self) -> None:
-        while self._close is None:
-            frame = await self.ws.receive()
-            if frame["type"] == "websocket.disconnect":
-                return
-            self._last_seen = time.monotonic()  # the watchdog reads it when its current wait ends
-            try:
-                self._handle(frame)
-            except ApiError as err:
-                self._fail("error", None, err)
-            except Exception:  # a bug in one message must not end the session
-                log.exception("websocket frame failed")
-                self._fail("error", None, ApiError("INTERNAL_ERROR", "internal error"))
-
-    # ------------------------------------------------------------ inbound
-
-    def _handle(self, frame: Mapping[str, Any]) -> None:
-        text = frame.get("text")
-        if text is None:
-            raise ApiError("MALFORMED_JSON", "send JSON text frames, not binary")
-        if len(text) > self.gw.config.max_ws_message_bytes:
-            raise ApiError("MESSAGE_TOO_LARGE", f"messages are limited to {self.gw.config.max_ws_message_bytes} bytes")
-        msg = parse_object(text)
-        rid = _req_id(msg)
-        op = msg.get("op")
-        if not isinstance(op, str):
-            self._fail("error", rid, ApiError("UNKNOWN_OP", "each message needs a string field 'op'"))
-            return
-        op_name = op if len(op) <= 32 else "error"
-        try:
-            self._dispatch(op, msg, rid)
-        except ValidationError as exc:
-            self._fail(op_name, rid, from_validation_errors(exc.errors()))
-        except ApiError as err:
-            self._fail(op_name, rid, err)
-
-    def _dispatch(self, op: str, msg: dict[str, Any], rid: str | int | None) -> None:
-        if self.key is None:
-            if op == "heartbeat":
-                HeartbeatMessage.model_validate(msg)
-                self.push(dumps({"op": "heartbeat", "req_id": rid, "ok": True, "result": {"ts": _now_ms()}}))
-                return
-            self._pre_login += 1
-            if self._pre_login > _PRE_LOGIN_FRAMES:
-                self._end(CLOSE_LOGIN_TIMEOUT, "TOO_MANY_FRAMES_BEFORE_LOGIN")
-                return
-            if op != "login":
-                raise ApiError("NOT_LOGGED_IN", "log in first (op 'login')")
-            self._login(LoginMessage.model_validate(msg), rid)
-            return
-        retry_after = self.gw.limiter.take(self.key.key_id)
-        if retry_after is not None:
-            raise ApiError("RATE_LIMITED", f"rate limit exceeded; retry in {retry_after:.3f} s",
-                           retry_after=round(retry_after, 3))
-        if op == "heartbeat":
-            HeartbeatMessage.model_validate(msg)
-            self.push(dumps({"op": "heartbeat", "req_id": rid, "ok": True, "result": {"ts": _now_ms()}}))
-        elif op == "login":
-            raise ApiError("ALREADY_LOGGED_IN", "this connection is already logged in")
-        elif op in ("subscribe", "unsubscribe"):
+    def _command(self, op: str, msg: dict[str, Any], rid: ReqId) -> None:
+        if op in ("subscribe", "unsubscribe"):
             self._subscribe(SubscribeMessage.model_validate(msg), rid)
         elif op in _ORDER_MODELS:
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self._order(op, _ORDER_MODELS[op].model_validate(body), rid)
         else:
-            raise ApiError("UNKNOWN_OP", f"unknown op {op[:32]!r}")
+            super()._command(op, msg, rid)
 
-    def _login(self, msg: LoginMessage, rid: str | int | None) -> None:
-        key = self.gw.auth.verify_login(msg.key_id, msg.ts, msg.signature, self.nonce)
+    def _login(self, msg: dict[str, Any], rid: ReqId) -> None:
+        login = LoginMessage.model_validate(msg)
+        key = self.gw.auth.verify_login(login.key_id, login.ts, login.signature, self.nonce)
         self.key = key
-        self.cancel_on_disconnect = msg.cancel_on_disconnect and key.role is Role.TRADER
-        self._wake.set()  # the watchdog switches from the login to the heartbeat timeout
-        self.push(dumps({"op": "login", "req_id": rid, "ok": True, "result": {
-            "participant": key.participant, "role": str(key.role), "session_id": self.id,
-            "cancel_on_disconnect": self.cancel_on_disconnect}}))
+        self.cancel_on_disconnect = login.cancel_on_disconnect and key.role is Role.TRADER
+        self.logged_in(key.key_id)
+        self.ok("login", rid, {"participant": key.participant, "role": str(key.role), "session_id": self.id,
+                               "cancel_on_disconnect": self.cancel_on_disconnect})
 
-    def _subscribe(self, msg: SubscribeMessage, rid: str | int | None) -> None:
+    def _subscribe(self, msg: SubscribeMessage, rid: ReqId) -> None:
         assert self.key is not None
         hub = self.gw.hub
         channel = msg.channel
@@ -302,7 +133,7 @@ class Session:
         else:
             hub.subscribe_private(self, self.key.participant, channel)
 
-    def _order(self, op: str, msg: BaseModel, rid: str | int | None) -> None:
+    def _order(self, op: str, msg: BaseModel, rid: ReqId) -> None:
         assert self.key is not None
         if self.key.role is not Role.TRADER:
             raise ApiError("FORBIDDEN", "order entry is for trading participants")
@@ -326,24 +157,19 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _finish(self, op: str, rid: str | int | None, coro: Coroutine[Any, Any, Reply]) -> None:
+    async def _finish(self, op: str, rid: ReqId, coro: Coroutine[Any, Any, Reply]) -> None:
         try:
             reply = await coro
             self._reply(op, rid, reply)
         except ApiError as err:
-            self._fail(op, rid, err)
+            self.fail(op, rid, err)
         except Exception:
             log.exception("websocket %s failed", op)
-            self._fail(op, rid, ApiError("INTERNAL_ERROR", "internal error"))
+            self.fail(op, rid, ApiError("INTERNAL_ERROR", "internal error"))
         finally:
             self._in_flight -= 1
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 async def websocket_endpoint(ws: WebSocket) -> None:
-    gw: GatewayState = ws.app.state.gateway
-    await Session(ws, gw).run()
+    await Session(ws, gateway_state(ws)).run()
 

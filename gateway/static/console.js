@@ -24,6 +24,7 @@
     loading: false,
     queued: [],
     wsError: "",
+    heartbeatTimer: null,
     refreshTimer: null,
   };
 
@@ -149,7 +150,10 @@
     if (!state.session) return;
     const inMs = state.session.expires_at * 1000 - Date.now() - 5 * 60 * 1000;
     state.refreshTimer = setTimeout(async () => {
-      try { saveSession(await api("POST", "/console/api/session/refresh")); }
+      try {
+        saveSession(await api("POST", "/console/api/session/refresh"));
+        if (state.ws) state.ws.close(); // the refresh retired the old token: log in again with the new one
+      }
       catch (err) { banner("error", `Session refresh failed — ${err.message}`); }
     }, Math.max(inMs, 10_000));
   }
@@ -176,6 +180,7 @@
     state.session = null;
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(state.refreshTimer);
+    clearInterval(state.heartbeatTimer);
     if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
     if (session && !reason) {
       fetch("/console/api/session", { method: "DELETE", headers: { Authorization: `Bearer ${session.token}` } })
@@ -300,18 +305,18 @@
     state.ws = ws;
     state.wsError = "";
     setConnection("connecting", "warn");
-    ws.onopen = () => ws.send(JSON.stringify({ op: "login", token: state.session.token }));
     ws.onmessage = (msg) => {
       let data;
       try { data = JSON.parse(msg.data); } catch (_) { return; }
-      onMessage(data);
+      onMessage(ws, data);
     };
     ws.onclose = (event) => {
+      clearInterval(state.heartbeatTimer);
       if (state.ws !== ws) return;
       state.ws = null;
       setConnection("offline", "bad");
       if (!state.session) return;
-      if (event.code === 4401) { // login refused: retrying cannot help
+      if (event.code === CLOSE_SESSION_ENDED) { // the console session expired or was logged out
         logout(state.wsError || "session ended; log in again");
         return;
       }
@@ -320,8 +325,26 @@
     };
   }
 
-  function onMessage(m) {
-    if (m.type === "welcome") {
+  // The gateway's websocket framing: replies carry "op" (and "ok"), live pushes carry "channel".
+  const CLOSE_SESSION_ENDED = 4003;
+
+  function send(ws, message) {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  }
+
+  function onMessage(ws, m) {
+    if (m.channel === "operator") {
+      if (state.loading) state.queued.push(m);
+      else apply(m);
+      return;
+    }
+    if (m.op === "welcome") {
+      send(ws, { op: "login", token: state.session.token });
+      clearInterval(state.heartbeatTimer);
+      state.heartbeatTimer = setInterval(() => send(ws, { op: "heartbeat" }), m.heartbeat_timeout_s * 1000 / 3);
+    } else if (m.op === "login" && !m.ok) { // refused: retrying with the same token cannot help
+      logout(`${m.error.code}: ${m.error.message}`);
+    } else if (m.op === "login") {
       setConnection("syncing", "warn");
       sync().then(() => {
         state.wsBackoff = 500;
@@ -330,19 +353,14 @@
         banner("error", `Loading the console failed — ${err.message}`);
         if (state.ws) state.ws.close(); // reconnects with backoff and tries again
       });
-    } else if (state.loading && m.type !== "error") {
-      state.queued.push(m);
-    } else {
-      apply(m);
+    } else if (m.ok === false) {
+      state.wsError = `${m.error.code}: ${m.error.message}`; // a 4003 close that follows logs out with it
+      banner("error", state.wsError);
     }
   }
 
   function apply(m) {
     switch (m.type) {
-      case "hello":
-      case "heartbeat":
-      case "pong":
-        break;
       case "trades": {
         const known = new Set(state.trades.map((t) => t.trade_id));
         const fresh = m.trades.filter((t) => !known.has(t.trade_id));
@@ -386,14 +404,6 @@
       case "audit":
         state.audit = { chain_ok: m.chain_ok, entries: m.entries };
         renderAudit();
-        break;
-      case "resync":
-        setConnection("syncing", "warn");
-        sync().then(() => setConnection("live", "ok"), (err) => banner("error", `Resync failed — ${err.message}`));
-        break;
-      case "error":
-        state.wsError = `${m.code}: ${m.message}`; // a 4401 close that follows logs out with it
-        banner("error", state.wsError);
         break;
       default:
         break;

@@ -66,20 +66,20 @@ def test_trade_appears_in_the_tape_and_the_book_updates(
     expect(page.get_by_test_id("trades-table")).to_contain_text("No trades yet.")
 
     order(server, venue, "alice", Side.SELL, 25, 10_050)
-    expect(page.get_by_test_id(f"best-ask-{SYMBOL}")).to_have_text("100.5")
+    expect(page.get_by_test_id(f"best-ask-{SYMBOL}")).to_have_text("100.50")
     order(server, venue, "bob", Side.BUY, 10, 10_000)
-    expect(page.get_by_test_id(f"best-bid-{SYMBOL}")).to_have_text("100")
+    expect(page.get_by_test_id(f"best-bid-{SYMBOL}")).to_have_text("100.00")
 
     outcome = order(server, venue, "bob", Side.BUY, 10, 10_050)
     assert outcome.result is not None
     fill = next(e for e in outcome.result.events if type(e).__name__ == "Fill")
     row = page.get_by_test_id(f"trade-{fill.trade_id}")
     expect(row).to_be_visible()
-    expect(page.get_by_test_id(f"trade-price-{fill.trade_id}")).to_have_text("100.5")
+    expect(page.get_by_test_id(f"trade-price-{fill.trade_id}")).to_have_text("100.50")
     expect(page.get_by_test_id(f"trade-qty-{fill.trade_id}")).to_have_text("10")
     expect(row).to_contain_text("bob")
     expect(row).to_contain_text("alice")
-    expect(page.get_by_test_id(f"last-{SYMBOL}")).to_have_text("100.5")
+    expect(page.get_by_test_id(f"last-{SYMBOL}")).to_have_text("100.50")
     expect(page.get_by_test_id(f"depth-{SYMBOL}")).to_contain_text("15")  # 25 - 10 left at 100.5
     expect(page.get_by_test_id(f"settlement-state-{fill.trade_id}")).to_have_text("pending")
 
@@ -106,7 +106,7 @@ def test_halt_from_the_console_rejects_orders_and_resume_reopens(
     expect(status).to_have_text("open")
     after = order(server, venue, "alice", Side.SELL, 5, 10_000)
     assert after.result is not None and after.result.code is ResultCode.OK
-    expect(page.get_by_test_id(f"best-ask-{SYMBOL}")).to_have_text("100")
+    expect(page.get_by_test_id(f"best-ask-{SYMBOL}")).to_have_text("100.00")
 
 
 def test_settlement_moves_through_the_pipeline_to_confirmed_with_tx_hash(

@@ -84,7 +84,7 @@ def test_console_sees_real_trades_settle_and_a_halt_reject_orders(page: Any, rea
 
     trade_id = real.call(cross())
     expect(page.get_by_test_id(f"trade-{trade_id}")).to_be_visible()
-    expect(page.get_by_test_id(f"trade-price-{trade_id}")).to_have_text("45010")
+    expect(page.get_by_test_id(f"trade-price-{trade_id}")).to_have_text("45010.00")
     state = page.get_by_test_id(f"settlement-state-{trade_id}")
     expect(state).to_have_text("confirmed", timeout=60_000)
     tx_hash = page.get_by_test_id(f"settlement-tx-{trade_id}").get_attribute("title")

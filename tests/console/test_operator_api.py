@@ -35,13 +35,13 @@ def console(server: LiveServer, bearer: dict[str, str]) -> Iterator[httpx.Client
 
 
 class Ws:
-    """A small sync websocket client speaking JSON."""
+    """A small sync websocket client speaking JSON (the gateway's framing: welcome first)."""
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
-        hello = self.receive_json()
-        assert hello["type"] == "hello"
-        self.nonce: str = hello["nonce"]
+        welcome = self.receive_json()
+        assert welcome["op"] == "welcome"
+        self.nonce: str = welcome["nonce"]
 
     def send_json(self, message: Any) -> None:
         self.conn.send(json.dumps(message))
@@ -172,8 +172,8 @@ def test_instruments_show_book_and_status(client: httpx.Client, server: LiveServ
     assert [i["symbol"] for i in body["instruments"]] == [SYMBOL, OTHER_SYMBOL]
     inst = body["instruments"][0]
     assert inst["status"] == "open"
-    assert inst["asks"] == [{"price": "101", "qty": "5", "price_ticks": 10_100, "qty_lots": 5, "count": 1}]
-    assert inst["bids"][0]["price"] == "99" and inst["bids"][0]["qty_lots"] == 7
+    assert inst["asks"] == [{"price": "101.00", "qty": "5", "price_ticks": 10_100, "qty_lots": 5, "count": 1}]
+    assert inst["bids"][0]["price"] == "99.00" and inst["bids"][0]["qty_lots"] == 7
     assert inst["price_increment"] == "0.01"
     one = client.get(f"/v1/operator/instruments/{SYMBOL}", params={"depth": 1}).json()
     assert one["symbol"] == SYMBOL and len(one["asks"]) == 1
@@ -234,7 +234,7 @@ def test_trades_and_settlements(client: httpx.Client, server: LiveServer, venue:
     fill = next(e for e in outcome.result.events if type(e).__name__ == "Fill")
     trades = client.get("/v1/operator/trades", params={"symbol": SYMBOL}).json()["trades"]
     assert [(t["trade_id"], t["buyer"], t["seller"], t["price"], t["aggressor"]) for t in trades] == [
-        (fill.trade_id, "bob", "alice", "100", "buy")
+        (fill.trade_id, "bob", "alice", "100.00", "buy")
     ]
     assert client.get("/v1/operator/trades", params={"symbol": "NOPE"}).status_code == 404
 
@@ -312,17 +312,21 @@ def test_audit_chain_break_is_reported(client: httpx.Client, console: httpx.Clie
 
 def test_ws_requires_login_first(ws: Ws) -> None:
     ws.send_json({"op": "subscribe"})
-    assert ws.receive_json()["code"] == "NOT_LOGGED_IN"
+    assert ws.receive_json()["error"]["code"] == "NOT_LOGGED_IN"
+    for _ in range(16):  # the trader websocket's rule: 16 frames without a login end the session
+        ws.send_json({"op": "subscribe"})
     with pytest.raises(ConnectionClosed) as closed:
-        ws.receive_json()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        for _ in range(17):
+            ws.receive_json()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
 
 
 def test_ws_refuses_bad_token(ws: Ws) -> None:
     ws.send_json({"op": "login", "token": "nope.nope"})
-    assert ws.receive_json()["code"] == "INVALID_SESSION"
-    with pytest.raises(ConnectionClosed):
-        ws.receive_json()
+    reply = ws.receive_json()
+    assert (reply["op"], reply["ok"], reply["error"]["code"]) == ("login", False, "INVALID_SESSION")
+    ws.send_json({"op": "subscribe"})
+    assert ws.receive_json()["error"]["code"] == "NOT_LOGGED_IN"
 
 
 def _signed_login(ws: Ws, key_id: str, private_key: bytes) -> None:
@@ -331,9 +335,15 @@ def _signed_login(ws: Ws, key_id: str, private_key: bytes) -> None:
                   "signature": sign(private_key, login_payload(ts, ws.nonce))})
 
 
+def _logged_in(reply: dict[str, Any]) -> str:
+    assert (reply["op"], reply["ok"], reply["result"]["role"]) == ("login", True, "operator"), reply
+    name: str = reply["result"]["operator"]
+    return name
+
+
 def test_ws_signed_login_with_an_operator_key(ws: Ws, venue: FakeVenue) -> None:
     _signed_login(ws, "op-key", venue.private_keys["op-key"])
-    assert ws.receive_json() == {"type": "welcome", "operator": "ops-alice"}
+    assert _logged_in(ws.receive_json()) == "ops-alice"
 
 
 def test_ws_signed_login_refuses_trader_keys_and_bad_signatures(server: LiveServer, venue: FakeVenue) -> None:
@@ -344,9 +354,9 @@ def test_ws_signed_login_refuses_trader_keys_and_bad_signatures(server: LiveServ
         with connect(f"ws://127.0.0.1:{server.port}/v1/operator/ws", open_timeout=5) as conn:
             ws = Ws(conn)
             _signed_login(ws, key_id, private)
-            assert ws.receive_json()["code"] == code
-            with pytest.raises(ConnectionClosed):
-                ws.receive_json()
+            assert ws.receive_json()["error"]["code"] == code
+            ws.send_json({"op": "subscribe"})
+            assert ws.receive_json()["error"]["code"] == "NOT_LOGGED_IN"
 
 
 def test_ws_pushes_trades_books_status_settlements_rejections(
@@ -354,9 +364,10 @@ def test_ws_pushes_trades_books_status_settlements_rejections(
 ) -> None:
     token = bearer["Authorization"].split()[1]
     ws.send_json({"op": "login", "token": token})
-    assert ws.receive_json() == {"type": "welcome", "operator": "ops-alice"}
-    ws.send_json({"op": "ping"})
-    assert ws.receive_json() == {"type": "pong"}
+    assert _logged_in(ws.receive_json()) == "ops-alice"
+    ws.send_json({"op": "heartbeat", "req_id": 1})
+    beat = ws.receive_json()
+    assert (beat["op"], beat["req_id"], beat["ok"]) == ("heartbeat", 1, True)
 
     submit(server, venue, "alice", Side.SELL, 2, 10_000)
     outcome = submit(server, venue, "bob", Side.BUY, 2, 10_000)
@@ -376,15 +387,32 @@ def test_ws_pushes_trades_books_status_settlements_rejections(
     assert rejections["counts"] == {"INSTRUMENT_HALTED": 1}
 
     ws.send_json({"op": "trade"})
-    assert _receive_until(ws, {"error"})["error"]["code"] == "UNKNOWN_OP"
+    assert _receive_until(ws, {"trade"})["trade"]["error"]["code"] == "UNKNOWN_OP"
+
+
+def test_ws_ends_a_console_session_that_was_logged_out(
+    client: httpx.Client, ws: Ws, bearer: dict[str, str]
+) -> None:
+    ws.send_json({"op": "login", "token": bearer["Authorization"].split()[1]})
+    _logged_in(ws.receive_json())
+    assert client.delete("/console/api/session", headers=bearer, auth=None).json() == {"ok": True}
+    ws.send_json({"op": "heartbeat"})
+    reply = _receive_until(ws, {"heartbeat"})["heartbeat"]
+    assert (reply["ok"], reply["error"]["code"]) == (False, "SESSION_REVOKED")
+    with pytest.raises(ConnectionClosed) as closed:
+        for _ in range(50):
+            ws.receive_json()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
 
 
 def _receive_until(ws: Ws, wanted: set[str], limit: int = 50) -> dict[str, Any]:
     seen: dict[str, Any] = {}
+    """Live pushes by ``type``, replies by ``op``."""
     for _ in range(limit):
         message = ws.receive_json()
-        if message["type"] in wanted:
-            seen.setdefault(message["type"], message)
+        kind = message["type"] if message.get("channel") == "operator" else message["op"]
+        if kind in wanted:
+            seen.setdefault(kind, message)
         if wanted <= seen.keys():
             return seen
     raise AssertionError(f"did not see {wanted - seen.keys()} in {limit} messages")
@@ -409,7 +437,7 @@ def test_ws_batches_a_burst_of_trades_per_tick(
     server: LiveServer, ws: Ws, venue: FakeVenue, bearer: dict[str, str]
 ) -> None:
     ws.send_json({"op": "login", "token": bearer["Authorization"].split()[1]})
-    assert ws.receive_json()["type"] == "welcome"
+    _logged_in(ws.receive_json())
 
     async def burst() -> list[int]:  # one coroutine: all fills land within one push tick
         ids = []
@@ -428,3 +456,28 @@ def test_ws_batches_a_burst_of_trades_per_tick(
     notices = seen["settlements"]
     assert notices["truncated"] is True and len(notices["notices"]) == 200
     assert notices["counts"]["pending"] == 250
+
+
+def test_operator_trades_are_paged_through_the_whole_history(
+    client: httpx.Client, server: LiveServer, venue: FakeVenue
+) -> None:
+    ids = []
+    for _ in range(5):
+        submit(server, venue, "alice", Side.SELL, 1, 10_000)
+        outcome = submit(server, venue, "bob", Side.BUY, 1, 10_000)
+        ids += [e.trade_id for e in outcome.result.events if type(e).__name__ == "Fill"]
+    seen: list[int] = []
+    params: dict[str, Any] = {"limit": 2, "symbol": SYMBOL}
+    for _ in range(5):
+        resp = client.get("/v1/operator/trades", params=params)
+        assert resp.status_code == 200, resp.text
+        seen += [t["trade_id"] for t in resp.json()["trades"]]
+        cursor = resp.headers.get("next-cursor")
+        if cursor is None:
+            break
+        params["cursor"] = cursor
+    assert seen == sorted(ids, reverse=True)
+    by_carol = client.get("/v1/operator/trades", params={"participant": "carol"}).json()["trades"]
+    assert by_carol == []
+    bad = client.get("/v1/operator/trades", params={"cursor": "nope"})
+    assert (bad.status_code, error(bad)) == (400, "INVALID_FIELD")
