@@ -16,7 +16,14 @@ ARTIFACTS_DIR = REPO_ROOT / "contracts" / "artifacts"
 NODE_MODULES = REPO_ROOT / "node_modules"
 TREX_ARTIFACTS_DIR = NODE_MODULES / "@tokenysolutions" / "t-rex" / "artifacts" / "contracts"
 
-OUR_CONTRACTS = ("DvPSettlement", "DemoSecurityToken", "DemoIdentityRegistry", "DemoCompliance", "DemoStablecoin")
+OUR_CONTRACTS = (
+    "DvPSettlement",
+    "DemoSecurityToken",
+    "DemoIdentityRegistry",
+    "DemoCompliance",
+    "DemoStablecoin",
+    "NoteAttestationResolver",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
