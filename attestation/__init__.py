@@ -67,6 +67,7 @@ from attestation.schemas import (
     Statement,
     decode_statement,
     encode_statement,
+    statement_from_fields,
 )
 from attestation.verify import (
     AttestRequest,
@@ -138,6 +139,7 @@ __all__ = [
     "registry_abi",
     "resolver_abi",
     "sign_attest",
+    "statement_from_fields",
     "typed_data",
     "verify_attest_signature",
 ]

@@ -170,3 +170,40 @@ def decode_statement(kind: Kind, data: bytes) -> Statement:
     if kind is Kind.ACCRUAL:
         return AccrualStatement(as_of=v[0], accrued_sats_per_note=v[1])
     return NavStatement(as_of=v[0], nav_per_note_e6=v[1], currency=v[2])
+
+
+_FIELDS: dict[Kind, tuple[str, ...]] = {k: tuple(f.split()[1] for f in s.split(",")) for k, s in SCHEMAS.items()}
+
+
+def statement_from_fields(kind: Kind, fields: dict[str, str], *, now: int) -> Statement:
+    """Build a statement from ``name=value`` text (a CLI); ``as_of`` / ``period_end`` default to ``now``.
+
+    Raises ``InvalidStatementError`` naming the unknown, missing or malformed field."""
+    names = _FIELDS[kind]
+    unknown = sorted(set(fields) - set(names))
+    if unknown:
+        raise InvalidStatementError(f"{kind.name} has no field {', '.join(unknown)} (fields: {', '.join(names)})")
+    values: dict[str, str] = {"as_of": str(now), "period_end": str(now)} | fields
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise InvalidStatementError(f"{kind.name} needs {', '.join(missing)}")
+    parsed: dict[str, int | str] = {}
+    for name in names:
+        if name == "currency":
+            parsed[name] = values[name]
+            continue
+        try:
+            parsed[name] = int(values[name])
+        except ValueError as exc:
+            raise InvalidStatementError(f"{name} must be an integer, got {values[name]!r}") from exc
+    statement: Statement
+    if kind is Kind.HASHRATE:
+        statement = HashrateStatement(**parsed)  # type: ignore[arg-type]
+    elif kind is Kind.CUSTODY:
+        statement = CustodyStatement(**parsed)  # type: ignore[arg-type]
+    elif kind is Kind.ACCRUAL:
+        statement = AccrualStatement(**parsed)  # type: ignore[arg-type]
+    else:
+        statement = NavStatement(**parsed)  # type: ignore[arg-type]
+    statement.values()  # range checks
+    return statement

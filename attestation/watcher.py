@@ -36,7 +36,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3.exceptions import Web3Exception
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
 
 from attestation.contracts import AttestationDeployment, eas_abi, resolver_abi
 from attestation.errors import AttestationConfigError, AttestationSyncError, InvalidStatementError
@@ -119,7 +119,7 @@ class SeriesReference:
 
     series: str
     head: int
-    notes_outstanding: Decimal
+    notes_outstanding: Decimal | None  # None: the series is not a readable ERC-20
     latest: dict[Kind, AttestationRecord]
     ages_s: dict[Kind, int]  # now - as_of, per kind present in ``latest``
     accrued_btc_per_note: Decimal | None
@@ -142,7 +142,7 @@ class AttestationBatch:
     series: frozenset[str]
     records: tuple[AttestationRecord, ...] = ()
     registered: tuple[tuple[tuple[str, str, Kind], bool], ...] = ()
-    supply: tuple[tuple[str, Decimal], ...] = ()
+    supply: tuple[tuple[str, Decimal | None], ...] = ()
 
 
 @contextmanager
@@ -165,7 +165,7 @@ def _address_topic(address: str) -> str:
 class _State:
     records: dict[bytes, AttestationRecord] = field(default_factory=dict)
     registered: dict[tuple[str, str, Kind], bool] = field(default_factory=dict)
-    supply: dict[str, Decimal] = field(default_factory=dict)
+    supply: dict[str, Decimal | None] = field(default_factory=dict)
 
 
 class AttestationWatcher:
@@ -273,12 +273,12 @@ class AttestationWatcher:
         series = _cs(series)
         now = int(self._wall())
         latest = {k: r for k in Kind if (r := self.latest(series, k)) is not None}
-        notes = self._state.supply.get(series, Decimal(0))
+        notes = self._state.supply.get(series)
         accrual, custody, nav, hashrate = (latest.get(k) for k in (Kind.ACCRUAL, Kind.CUSTODY, Kind.NAV, Kind.HASHRATE))
         accrued_sats = getattr(accrual.statement, "accrued_sats_per_note", None) if accrual else None
         custody_sats = getattr(custody.statement, "btc_balance_sats", None) if custody else None
         coverage: Decimal | None = None
-        if accrued_sats is not None and custody_sats is not None and accrued_sats * notes > 0:
+        if accrued_sats is not None and custody_sats is not None and notes is not None and accrued_sats * notes > 0:
             coverage = Decimal(custody_sats) / (Decimal(accrued_sats) * notes)
         nav_statement = nav.statement if nav is not None and isinstance(nav.statement, NavStatement) else None
         return SeriesReference(
@@ -456,12 +456,19 @@ class AttestationWatcher:
         with _rpc("isAttestor"):
             return bool(self._resolver.functions.isAttestor(series, attester, int(kind)).call(block_identifier=head))
 
-    def _read_supply(self, series: str, head: int) -> Decimal:
+    def _read_supply(self, series: str, head: int) -> Decimal | None:
+        """Notes outstanding (``totalSupply`` / 10^decimals); None when ``series`` is not an ERC-20."""
         token = self._w3.eth.contract(address=Web3.to_checksum_address(series), abi=_ERC20)
-        with _rpc("totalSupply"):
-            if series not in self._decimals:
-                self._decimals[series] = int(token.functions.decimals().call())
-            supply = int(token.functions.totalSupply().call(block_identifier=max(head, 0)))
+        try:
+            with _rpc("totalSupply"):
+                if series not in self._decimals:
+                    self._decimals[series] = int(token.functions.decimals().call())
+                supply = int(token.functions.totalSupply().call(block_identifier=max(head, 0)))
+        except AttestationSyncError as exc:
+            if isinstance(exc.__cause__, (BadFunctionCallOutput, ContractLogicError)):
+                log.warning("attestation watcher: %s is not an ERC-20 token: %s", series, exc)
+                return None
+            raise
         scale = Decimal(10) ** self._decimals[series]
         return Decimal(supply) / scale
 
