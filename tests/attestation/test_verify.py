@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from eth_account.messages import encode_typed_data
 
 from attestation import (
@@ -55,3 +56,27 @@ def test_watcher_proof_of_a_submitted_attestation_verifies(notes: Notes) -> None
     proofs = [r.delegation for r in w.records(notes.series)]
     assert [p.request.nonce for p in proofs if p is not None] == [0, 1]
     assert all(p is not None and p.verifies() for p in proofs)
+
+
+def test_readme_snippet_verifies_a_published_attestation(notes: Notes) -> None:
+    import re
+    from pathlib import Path
+
+    from attestation import eas_abi
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("#### Verify an attestation yourself"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    signed = notes.publisher.sign(notes.series, CustodyStatement(as_of=notes.now(), btc_balance_sats=7),
+                                  private_key=notes.key(notes.custodian))
+    published = notes.publisher.submit(signed, submitter=notes.outsider)
+    r = signed.request
+    att = {"uid": published.uid, "attester": r.attester, "schema": r.schema, "recipient": r.recipient,
+           "data": r.data, "nonce": r.nonce, "deadline": r.deadline, "signature": signed.signature.to_hex()}
+    scope = {"eas": notes.chain.contract(notes.deployment.eas, eas_abi()), "att": att}
+    exec(compile(code.group(1), "README.md", "exec"), scope)  # raises AssertionError if it does not verify
+    assert scope["signer"] == notes.custodian
+    att["data"] = encode_statement(CustodyStatement(as_of=notes.now(), btc_balance_sats=8))
+    with pytest.raises(AssertionError):  # altered data: another signer is recovered
+        exec(compile(code.group(1), "README.md", "exec"), dict(scope, att=att))
