@@ -17,7 +17,7 @@ from typing import Any
 from eth_account import Account
 from web3.types import TxReceipt
 
-from attestation.contracts import AttestationDeployment, contracts_of, eas_abi
+from attestation.contracts import AttestationDeployment, contracts_of, eas_abi, resolver_abi
 from attestation.errors import AttestationRejectedError
 from attestation.schemas import Kind, Role, Statement, encode_statement
 from attestation.verify import AttestRequest, Eip712Domain, Signature, sign_attest
@@ -48,13 +48,13 @@ class Published:
 
 @cache
 def _eas_errors() -> dict[bytes, Any]:
-    return error_selectors([eas_abi()])
+    return error_selectors([eas_abi(), resolver_abi()])
 
 
 def _reason(exc: TransactionRevertedError) -> str:
     reason = exc.reason or exc.message
     marker = "unknown revert 0x"
-    if marker in reason:  # an EAS error our settlement decoder does not know
+    if marker in reason:  # an EAS or resolver error the settlement decoder does not know
         raw = reason[reason.index(marker) + len(marker) - 2:].split()[0]
         return decode_revert(raw, extra_errors=_eas_errors())
     return reason

@@ -16,14 +16,7 @@ ARTIFACTS_DIR = REPO_ROOT / "contracts" / "artifacts"
 NODE_MODULES = REPO_ROOT / "node_modules"
 TREX_ARTIFACTS_DIR = NODE_MODULES / "@tokenysolutions" / "t-rex" / "artifacts" / "contracts"
 
-OUR_CONTRACTS = (
-    "DvPSettlement",
-    "DemoSecurityToken",
-    "DemoIdentityRegistry",
-    "DemoCompliance",
-    "DemoStablecoin",
-    "NoteAttestationResolver",
-)
+OUR_CONTRACTS = ("DvPSettlement", "DemoSecurityToken", "DemoIdentityRegistry", "DemoCompliance", "DemoStablecoin")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
