@@ -14,6 +14,9 @@ Public API::
     w = AttestationWatcher(chain.w3, dep, series=[token], on_ignored=cb); w.poll_once(); await w.run(stop)
     w.latest(token, Kind.NAV) -> AttestationRecord | None; w.reference(token) -> SeriesReference
     demo_statements(ProductionModel(...), notes=..., issued_at=..., maturity=..., t=..., ...) (model.py)
+    who = register_demo_attestors(pub, token, issuer=owner)
+    DemoAttestor(pub, token, who, model, issued_at=..., maturity=..., btc_price=lambda t: Decimal(...))
+        .publish(t) -> list[Published]; await .run(stop, interval_s=30)
 
 Exceptions (``code`` attribute is stable)::
 
@@ -36,6 +39,7 @@ from attestation.contracts import (
     registry_abi,
     resolver_abi,
 )
+from attestation.demo import DemoAttestor, DemoAttestors, register_demo_attestors
 from attestation.errors import (
     AttestationConfigError,
     AttestationError,
@@ -105,6 +109,8 @@ __all__ = [
     "CustodyStatement",
     "DelegatedAttestation",
     "DelegationProof",
+    "DemoAttestor",
+    "DemoAttestors",
     "DemoStatements",
     "Eip712Domain",
     "HashrateStatement",
@@ -136,6 +142,7 @@ __all__ = [
     "network_ph_s",
     "realised_ph_s_e3",
     "recover_attester",
+    "register_demo_attestors",
     "registry_abi",
     "resolver_abi",
     "sign_attest",

@@ -258,9 +258,10 @@ class AttestationWatcher:
             return Standing.UNREGISTERED_SIGNER
         return Standing.COUNTING
 
-    def latest(self, series: str, kind: Kind) -> AttestationRecord | None:
-        """The counting attestation of ``kind`` for ``series`` with the greatest ``as_of``."""
-        now = self._wall()
+    def latest(self, series: str, kind: Kind, *, now: float | None = None) -> AttestationRecord | None:
+        """The counting attestation of ``kind`` for ``series`` with the greatest ``as_of`` (expiry judged
+        at ``now``, default the wall clock)."""
+        now = self._wall() if now is None else now
         best: AttestationRecord | None = None
         for r in self._state.records.values():
             if r.series != _cs(series) or r.kind is not kind or self.standing(r, now=now) is not Standing.COUNTING:
@@ -269,10 +270,12 @@ class AttestationWatcher:
                 best = r
         return best
 
-    def reference(self, series: str) -> SeriesReference:
+    def reference(self, series: str, *, now: float | None = None) -> SeriesReference:
+        """Latest counting attestations of ``series`` and the figures derived from them; ages are
+        ``now - as_of`` (``now`` defaults to the wall clock)."""
         series = _cs(series)
-        now = int(self._wall())
-        latest = {k: r for k in Kind if (r := self.latest(series, k)) is not None}
+        now = int(self._wall() if now is None else now)
+        latest = {k: r for k in Kind if (r := self.latest(series, k, now=now)) is not None}
         notes = self._state.supply.get(series)
         accrual, custody, nav, hashrate = (latest.get(k) for k in (Kind.ACCRUAL, Kind.CUSTODY, Kind.NAV, Kind.HASHRATE))
         accrued_sats = getattr(accrual.statement, "accrued_sats_per_note", None) if accrual else None

@@ -182,3 +182,12 @@ async def test_run_polls_until_stopped(notes: Notes) -> None:
     stop.set()
     await asyncio.wait_for(task, 10)
     assert w.latest(notes.series, Kind.CUSTODY) is not None and w.polls >= 1
+
+
+def test_ages_at_a_given_time(notes: Notes) -> None:
+    t = notes.now()
+    notes.publisher.attest(notes.series, CustodyStatement(as_of=t - 30, btc_balance_sats=5), attester=notes.custodian)
+    w = watcher(notes, Clock(t))
+    w.poll_once()
+    assert w.reference(notes.series).ages_s == {Kind.CUSTODY: 30}
+    assert w.reference(notes.series, now=t + 3_600).ages_s == {Kind.CUSTODY: 3_630}
