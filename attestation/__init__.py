@@ -4,6 +4,7 @@ Public API::
 
     dep = deploy_attestation(chain, deployer)            # EAS + SchemaRegistry (npm artifacts) + resolver
     dep = deploy_resolver(chain, deployer, eas_address)  # real chain: the chain's EAS from configuration
+    # CLI: python -m attestation.deploy --rpc URL --key-file K (--eas ADDRESS | --with-eas) --out dep.json
     dep.schema_uid(Kind.NAV), dep.kind_of(uid), dep.to_json() / AttestationDeployment.from_json(text)
     pub = Publisher(chain, dep)
     pub.set_attestor(token, attestor, Role.CUSTODIAN | Role.AUDITOR, admin=token_owner)  # Role(0) removes

@@ -46,3 +46,24 @@ def test_venue_attest_direct_and_delegated(anvil: Chain, tmp_path: Path, capsys:
     assert main(["attest", "nav", "nav_per_note_e6=1", *common]) == 1
     assert "invalid_statement: NAV needs currency" in capsys.readouterr().err
     assert main(["attest", "nav", "oops", *common]) == 2
+
+
+def test_deploy_cli_next_to_an_existing_eas_and_with_eas(anvil: Chain, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from attestation import AttestationDeployment
+    from attestation.deploy import main as deploy_main
+
+    key = tmp_path / "deployer.key"
+    key.write_text(anvil.private_key(anvil.accounts[3]).hex())
+    rpc = anvil.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    base = ["--rpc", rpc, "--key-file", str(key)]
+    assert deploy_main([*base, "--with-eas", "--out", str(tmp_path / "a.json")]) == 0
+    first = AttestationDeployment.load(tmp_path / "a.json")
+    assert deploy_main([*base, "--eas", first.eas, "--out", str(tmp_path / "b.json")]) == 0
+    second = AttestationDeployment.load(tmp_path / "b.json")
+    assert second.eas == first.eas and second.resolver != first.resolver
+    assert set(second.schemas.values()).isdisjoint(first.schemas.values())  # schema UIDs name their resolver
+    capsys.readouterr()
+    assert deploy_main(["--rpc", rpc, "--key-file", str(key), "--eas", anvil.accounts[5], "--out",
+                        str(tmp_path / "c.json")]) == 1
+    assert "attestation_config: no EAS contract" in capsys.readouterr().err
