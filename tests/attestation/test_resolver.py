@@ -176,3 +176,23 @@ def test_series_owner_registers_on_the_reference_trex_token(series_notes: Notes)
     with pytest.raises(AttestationRejectedError, match="NotSeriesAdmin"):
         series_notes.publisher.set_attestor(series_notes.series, series_notes.outsider, Role.AUDITOR,
                                             admin=series_notes.outsider)
+
+
+def test_resolver_checks_statements_the_python_side_would_refuse(notes: Notes) -> None:
+    from eth_abi.abi import encode
+
+    from attestation import eas_abi
+    from attestation.publish import _rejections
+
+    eas = notes.chain.contract(notes.deployment.eas, eas_abi())
+    t = notes.now()
+    bad = {
+        Kind.HASHRATE: (encode(["uint64", "uint64", "uint64", "uint16"], [t, t, 1, 1]), "period_start"),
+        Kind.NAV: (encode(["uint64", "uint256", "string"], [t, 1, ""]), "currency is empty"),
+    }
+    for kind, (data, reason) in bad.items():
+        request = (notes.deployment.schema_uid(kind), (notes.series, 0, True, b"\0" * 32, data, 0))
+        with pytest.raises(AttestationRejectedError, match=reason), _rejections("raw"):
+            notes.chain.transact(eas.functions.attest(request), notes.auditor)
+    with pytest.raises(AttestationRejectedError, match="InvalidRoles"):
+        notes.publisher.set_attestor(notes.series, notes.outsider, Role(16), admin=notes.issuer)
