@@ -189,7 +189,7 @@ class AttestationWatcher:
         self.deployment = deployment
         self._eas = w3.eth.contract(address=Web3.to_checksum_address(deployment.eas), abi=eas_abi())
         self._resolver = w3.eth.contract(address=Web3.to_checksum_address(deployment.resolver), abi=resolver_abi())
-        self._series: set[str] = {Web3.to_checksum_address(s) for s in series}
+        self._series: frozenset[str] = frozenset(Web3.to_checksum_address(s) for s in series)
         self.confirmations = confirmations
         self.resync_interval_s = resync_interval_s
         self.poll_interval_s = poll_interval_s
@@ -216,11 +216,12 @@ class AttestationWatcher:
 
     @property
     def series(self) -> frozenset[str]:
-        return frozenset(self._series)
+        return self._series
 
     def track(self, series: str) -> None:
         """Follow another series (synced in full on the next poll)."""
-        self._series.add(Web3.to_checksum_address(series))
+        # replaced, never mutated: a fetch running in a worker thread keeps the set it started with
+        self._series = self._series | {Web3.to_checksum_address(series)}
 
     def request_full_resync(self) -> None:
         self._force_full = True
@@ -303,7 +304,7 @@ class AttestationWatcher:
 
     def fetch(self) -> AttestationBatch:
         """Read what changed up to the head (RPC only; safe in a worker thread)."""
-        series = frozenset(self._series)
+        series = self._series
         with _rpc("block number"):
             head = int(self._w3.eth.block_number) - self.confirmations
         start = self.deployment.start_block
