@@ -44,6 +44,8 @@ BENCHES: dict[str, Bench] = {
                      key_columns=3),
     "settlement": Bench(name="settlement", argv=("benchmarks/settlement.py",),
                         quick_args=("--trades", "300", "--skip-in-process"), key_columns=1),
+    "attestation": Bench(name="attestation", argv=("benchmarks/attestation.py",),
+                         quick_args=("--attestations", "20"), key_columns=1),
     "journal": Bench(name="journal", argv=("benchmarks/journal.py",),
                      quick_args=("--commands", "5000", "--engine", "engine:Engine"), key_columns=1),
     "load": Bench(name="load", argv=("-m", "loadtests.run"),
@@ -51,7 +53,7 @@ BENCHES: dict[str, Bench] = {
                               "--chain", "anvil"),
                   key_columns=3, timeout_s=1800.0),
 }
-DEFAULT = ("engine", "gateway", "settlement", "journal")
+DEFAULT = ("engine", "gateway", "settlement", "journal", "attestation")
 
 
 @dataclass(slots=True)

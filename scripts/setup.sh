@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup on a fresh machine: Python venv + package, npm toolchain (solc, anvil, T-REX
-# artifacts), and Debian chromium for the console's browser tests (only with --browser).
+# and EAS artifacts), and Debian chromium for the console's browser tests (only with --browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +16,7 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ ! -x node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] || [ ! -d node_modules/solc ] \
-    || [ ! -d node_modules/@tokenysolutions/t-rex ]; then
+    || [ ! -d node_modules/@tokenysolutions/t-rex ] || [ ! -d node_modules/@ethereum-attestation-service/eas-contracts ]; then
     if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi
 fi
 

@@ -1,4 +1,4 @@
-"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments."""
+"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments, attest."""
 
 from __future__ import annotations
 
@@ -79,6 +79,17 @@ def _build_parser() -> argparse.ArgumentParser:
     ilist = isub.add_parser("list", help="list instruments")
     _common(ilist)
 
+    attest = sub.add_parser("attest", help="publish one signed attestation (EAS) about a note series")
+    attest.add_argument("kind", choices=["hashrate", "custody", "accrual", "nav"])
+    attest.add_argument("fields", nargs="*", metavar="NAME=VALUE",
+                        help="statement fields, e.g. btc_balance_sats=150000000 (as_of/period_end default: now)")
+    attest.add_argument("--rpc", required=True, help="JSON-RPC URL of the chain")
+    attest.add_argument("--deployment", type=Path, required=True, help="attestation deployment JSON file")
+    attest.add_argument("--series", required=True, help="the note series (token address)")
+    attest.add_argument("--key-file", type=Path, required=True, help="file with the attestor's private key (hex)")
+    attest.add_argument("--submitter-key-file", type=Path,
+                        help="submit as an EIP-712 delegated attestation from this account (default: direct)")
+
     keys = sub.add_parser("keys", help="manage API keys")
     ksub = keys.add_subparsers(dest="action", required=True)
     kcreate = ksub.add_parser("create", help="create an Ed25519 key pair; the venue stores only the public key")
@@ -102,6 +113,8 @@ def _config(args: argparse.Namespace) -> VenueConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.command == "attest":
+        return _attest(args)
     try:
         config = _config(args)
     except ConfigError as exc:
@@ -160,6 +173,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _attest(args: argparse.Namespace) -> int:
+    """``venue attest``: sign one statement with the given key and publish it (direct or delegated)."""
+    import time
+
+    from attestation import AttestationDeployment, AttestationError, Kind, Publisher, statement_from_fields
+    from settlement import SettlementError, connect
+
+    try:
+        fields = dict(f.split("=", 1) for f in args.fields if "=" in f)
+        if len(fields) != len(args.fields):
+            print("venue: invalid_statement: fields are NAME=VALUE", file=sys.stderr)
+            return 2
+        statement = statement_from_fields(Kind[args.kind.upper()], fields, now=int(time.time()))
+        key = bytes.fromhex(args.key_file.read_text().strip().removeprefix("0x"))
+        submitter_key = (bytes.fromhex(args.submitter_key_file.read_text().strip().removeprefix("0x"))
+                         if args.submitter_key_file else None)
+        deployment = AttestationDeployment.load(args.deployment)
+        with connect(args.rpc, private_keys=[k for k in (key, submitter_key) if k]) as chain:
+            publisher = Publisher(chain, deployment)
+            attester = chain.accounts[0]
+            if submitter_key is None:
+                published = publisher.attest(args.series, statement, attester=attester)
+            else:
+                signed = publisher.sign(args.series, statement, private_key=key)
+                published = publisher.submit(signed, submitter=chain.accounts[-1])
+    except (AttestationError, SettlementError) as exc:
+        print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"venue: invalid_input: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"uid": "0x" + published.uid.hex(), "tx_hash": published.tx_hash,
+                      "block": published.block_number, "gas_used": published.gas_used,
+                      "kind": args.kind, "series": args.series, "attester": attester}))
     return 0
 
 
