@@ -13,7 +13,7 @@ IMPLEMENTATIONS = ("python", "compiled")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # every engine test function runs once per implementation (the state machines are separate classes)
-    if "engine_cls" in metafunc.fixturenames:
+    if "engine_cls" in metafunc.fixturenames and getattr(metafunc.module, "PER_IMPLEMENTATION", True):
         metafunc.parametrize("engine_cls", IMPLEMENTATIONS, indirect=True)
 
 
