@@ -517,6 +517,10 @@ Sequence.register(ResultBatch)
 
 # ==================================================================== book internals
 
+# Orders and levels stay out of the cyclic GC (a large book made every full collection walk them):
+# their only cycles are the book links, which leave with the order (``Level.unlink``) or are cut
+# when the side is freed (``BookSide.__dealloc__``).
+@cython.no_gc
 @cython.freelist(256)
 cdef class Order:
     cdef int64_t order_id, price, key, qty, remaining, expire_ts, accepted_ts
@@ -527,6 +531,7 @@ cdef class Order:
     cdef Order prev, next
 
 
+@cython.no_gc
 @cython.freelist(256)
 cdef class Level:
     cdef int64_t price, key, qty, count
@@ -582,8 +587,19 @@ cdef class BookSide:
 
     def __dealloc__(self):
         cdef Py_ssize_t i
+        cdef Level level
+        cdef Order order, nxt
         if self.lv != NULL:
             for i in range(self.n):
+                level = <Level>self.lv[i]
+                order = level.head
+                level.head = level.tail = None
+                while order is not None:  # cut the links: orders and levels are not GC-tracked
+                    nxt = order.next
+                    order.prev = order.next = None
+                    order.level = None
+                    order = nxt
+                level = None
                 Py_XDECREF(self.lv[i])
             free(self.lv)
         free(self.keys)
