@@ -720,7 +720,7 @@ def _spec_error(spec) -> bool:
         return True
     if any(type(n) is not int for n in numbers):
         return True
-    if spec.min_qty > QTY_LIMIT or spec.max_qty > QTY_LIMIT or any(n > SPEC_LIMIT for n in numbers):
+    if spec.min_qty > QTY_LIMIT or spec.max_qty > QTY_LIMIT or spec.band_low > SPEC_LIMIT or spec.band_high > SPEC_LIMIT:
         return True
     return (
         not spec.symbol

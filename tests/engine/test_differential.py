@@ -79,7 +79,7 @@ class Stream:
                                   "band_low": 90, "band_high": 110}
         if rng.random() < 0.3:
             key = rng.choice(list(fields))
-            fields[key] = rng.choice((0, -3, 2**41, 2**54, 10**30, "1", 5))
+            fields[key] = rng.choice((0, -3, 2**41, 2**54, 10**30, "1", 5, 10**18))
         return InstrumentSpec(symbol=symbol, status=rng.choice((InstrumentStatus.OPEN, InstrumentStatus.PRE_OPEN)),
                               **fields)
 
