@@ -421,22 +421,24 @@ def _peer_lightmatchingengine() -> Runner | None:
 
         def play(ops: Sequence[tuple[int, int, bool, int, int]]) -> None:
             for kind, oid, buy, qty, price in ops:
+                # its id map keeps filled orders (cancelling one fails an assertion): check leaves_qty
                 if kind == NEW:
                     order, _ = add(SYMBOL, price, qty, buy_side if buy else sell_side)
                     if order.leaves_qty:
-                        live[oid] = order.order_id
+                        live[oid] = order
                 elif kind == IOC:
                     order, _ = add(SYMBOL, price, qty, buy_side if buy else sell_side)
                     if order.leaves_qty:
                         cancel(order.order_id, SYMBOL)
                 else:
-                    peer_id = live.pop(oid, None)
-                    if peer_id is None or cancel(peer_id, SYMBOL) is None:
+                    order = live.pop(oid, None)
+                    if order is None or not order.leaves_qty:
                         continue
+                    cancel(order.order_id, SYMBOL)
                     if kind == MOVE:
                         order, _ = add(SYMBOL, price, qty, buy_side if buy else sell_side)
                         if order.leaves_qty:
-                            live[oid] = order.order_id
+                            live[oid] = order
 
         play(stream.setup_ops)
         gc.collect()

@@ -17,9 +17,10 @@ at import. ``implementations()`` names both for tests and benchmarks.
 """
 
 import logging
+from typing import TYPE_CHECKING
 
-from engine.codes import CancelReason, ResultCode
 from engine.batch import ResultBatch
+from engine.codes import CancelReason, ResultCode
 from engine.engine import Engine as ReferenceEngine
 from engine.errors import EngineError, InvariantError, SnapshotError, UnknownInstrumentError
 from engine.instrument import InstrumentSpec, InstrumentStatus
@@ -62,9 +63,10 @@ except ImportError as _exc:  # not built: no compiler at install time, or a sour
     )
 
 CompiledEngine: type[ReferenceEngine] | None = None if _core is None else _core.Engine
-Engine: type[ReferenceEngine] = (
-    CompiledEngine if CompiledEngine is not None and _core.use_compiled() else ReferenceEngine
-)
+if TYPE_CHECKING:  # one API: type checkers see the reference, whose behaviour the compiled core matches
+    from engine.engine import Engine
+else:
+    Engine = CompiledEngine if CompiledEngine is not None and _core.use_compiled() else ReferenceEngine
 
 
 def implementations() -> dict[str, type[ReferenceEngine]]:
@@ -86,8 +88,6 @@ __all__ = [
     "Command",
     "CompiledEngine",
     "Engine",
-    "ReferenceEngine",
-    "ResultBatch",
     "EngineError",
     "Event",
     "Fill",
@@ -107,7 +107,9 @@ __all__ = [
     "OrderRejected",
     "OrderType",
     "OrderView",
+    "ReferenceEngine",
     "Result",
+    "ResultBatch",
     "ResultCode",
     "SetInstrumentStatus",
     "Side",

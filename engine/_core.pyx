@@ -720,7 +720,7 @@ def _spec_error(spec) -> bool:
         return True
     if any(type(n) is not int for n in numbers):
         return True
-    if spec.min_qty > QTY_LIMIT or spec.max_qty > QTY_LIMIT or spec.band_low > SPEC_LIMIT or spec.band_high > SPEC_LIMIT:
+    if max(spec.min_qty, spec.max_qty) > QTY_LIMIT or max(spec.band_low, spec.band_high) > SPEC_LIMIT:
         return True
     return (
         not spec.symbol
@@ -923,6 +923,21 @@ cdef class Engine:
         Py_INCREF(book.symbol)
         e.p0 = <PyObject*>book.symbol
 
+    cdef inline void _level_delta(self, Book book, int side, Level level, int64_t ts) except *:
+        self._seq += 1
+        book.md_seq += 1
+        cdef Ev* e = self.out.push()
+        e.kind = K_DELTA
+        e.seq = self._seq
+        e.md_seq = book.md_seq
+        e.ts = ts
+        e.side = side
+        e.i0 = level.price
+        e.i1 = level.qty
+        e.i2 = level.count
+        Py_INCREF(book.symbol)
+        e.p0 = <PyObject*>book.symbol
+
     cdef inline void _ev_order(self, int kind, Order order, int64_t remaining, int reason, int64_t ts) except *:
         self._seq += 1
         cdef Ev* e = self.out.push()
@@ -1100,11 +1115,14 @@ cdef class Engine:
             if market or tif == IOC or tif == FOK:
                 self._ev_order(K_CANCELLED, order, order.remaining, R_IOC, ts)
             else:
-                self._rest(book, order)
+                if self._ndirty:  # not reached today (matching flushes every level it touched)
+                    self._rest(book, order)
+                    self._flush_all(ts)
+                else:  # the resting level is the command's only pending delta: emit it at once
+                    self._level_delta(book, side, (book.bids if is_buy else book.asks).add(order), ts)
                 self._index(order)
                 if order.has_expiry:
                     self._push_expiry(order)
-                self._flush_all(ts)
         return self.out.finish(C_OK, 1, oid, None)
 
     cdef inline void _rest(self, Book book, Order order) except *:
@@ -1112,11 +1130,12 @@ cdef class Engine:
         self._touch(book, order.side, level.price)
 
     cdef inline void _index(self, Order order) except *:
-        self._orders[order.order_id] = order
+        oid = order.order_id  # one int object for both indexes
+        self._orders[oid] = order
         parts = self._by_participant.get(order.participant)
         if parts is None:
             parts = self._by_participant[order.participant] = {}
-        (<dict>parts)[order.order_id] = order
+        (<dict>parts)[oid] = order
         if order.has_expiry:
             self._gtd_live += 1
 

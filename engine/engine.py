@@ -27,9 +27,16 @@ Rules beyond the message docstrings (decided here, tested in ``tests/engine``):
   or a quantity increase loses it: the order leaves the book and re-enters with the same id as an
   incoming order, trading if it crosses (post-only orders are rejected ``POST_ONLY_WOULD_CROSS``
   instead), then rests at the back of its level.
-- Event order for a new order: ``OrderAccepted``; per trade a ``Fill`` then the maker level's
-  ``BookDelta`` (likewise cancels/expiries of makers met while matching); then the resting
-  ``BookDelta`` or ``_OrderCancelled(IOC_REMAINDER)``.
+- One ``BookDelta`` per price level per command: a command emits exactly one delta for each level
+  it changed, with the level's final aggregate, right after the last event that changed it.
+- Event order for a new order: ``OrderAccepted``; per price level met while matching, its fills
+  (and cancels/expiries/STP amendments of makers met there) then that level's ``BookDelta`` when
+  the taker leaves the level; an STP cancel of the taker follows that delta; then the resting
+  ``BookDelta`` or ``OrderCancelled(IOC_REMAINDER)``. Mass cancel, close and ``AdvanceTime`` put a
+  level's delta after its last cancel/expiry; an amend that moves the price emits the old level's
+  delta right after ``OrderAmended``.
+- Numbers are 64-bit (``engine/limits.py``): larger ``ts`` is ``INVALID_TIME``, larger ``expire_ts``
+  ``INVALID_ORDER_FLAGS``; quantities and prices beyond 64 bits are simply out of range.
 - Closing an instrument emits ``InstrumentStatusChanged`` and then cancels every resting order in
   priority order (bids, then asks) with reason ``INSTRUMENT_CLOSED``.
 - Mass cancel goes through matching orders in order-id order; a mass cancel never rejects for
@@ -127,7 +134,7 @@ def _spec_error(spec: InstrumentSpec) -> bool:
         return True
     if any(type(n) is not int for n in numbers):
         return True
-    if spec.min_qty > QTY_LIMIT or spec.max_qty > QTY_LIMIT or spec.band_low > SPEC_LIMIT or spec.band_high > SPEC_LIMIT:
+    if max(spec.min_qty, spec.max_qty) > QTY_LIMIT or max(spec.band_low, spec.band_high) > SPEC_LIMIT:
         return True
     return (
         not spec.symbol
