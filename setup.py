@@ -12,7 +12,9 @@ from setuptools.command.build_ext import build_ext
 
 
 class OptionalBuildExt(build_ext):
-    """``build_ext`` that reports a failed compile instead of failing the install."""
+    """``build_ext`` that reports a failed compile (once) instead of failing the install."""
+
+    skipped = False
 
     def run(self) -> None:
         try:
@@ -26,13 +28,18 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:
             self._skip(exc)
 
-    @staticmethod
-    def _skip(exc: Exception) -> None:
-        print(
-            f"WARNING: engine: compiled core not built ({type(exc).__name__}: {exc}); "
-            "the pure-Python reference engine will be used",
-            file=sys.stderr,
-        )
+    def copy_extensions_to_source(self) -> None:
+        if not self.skipped:  # nothing was built to copy
+            super().copy_extensions_to_source()
+
+    def _skip(self, exc: Exception) -> None:
+        if not self.skipped:
+            print(
+                f"WARNING: engine: compiled core not built ({type(exc).__name__}: {exc}); "
+                "the pure-Python reference engine will be used",
+                file=sys.stderr,
+            )
+        self.skipped = True
 
 
 def _extensions() -> list[Extension]:
