@@ -20,7 +20,7 @@ What makes it fast:
 
 cimport cython
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
-from libc.stdint cimport int64_t
+from libc.stdint cimport int16_t, int64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memmove, memset
 from libc.stdlib cimport getenv
@@ -256,14 +256,14 @@ cdef inline bint _is_i64(object v):
 
 # ==================================================================== event buffer
 
+# 96 bytes. ``seq`` and ``ts`` are not stored: every event takes the next ``seq`` and carries its
+# command's ``ts``, so they come from the command's record.
 ctypedef struct Ev:
-    int kind
-    int side
-    int code
-    int flag
-    int64_t seq
+    int16_t kind
+    int16_t side
+    int16_t code
+    int16_t flag
     int64_t md_seq
-    int64_t ts
     int64_t i0
     int64_t i1
     int64_t i2
@@ -281,6 +281,8 @@ ctypedef struct Rec:
     int64_t oid
     PyObject* oid_obj  # a rejection's order id as given (owned), else NULL
     Py_ssize_t end  # events of this command: [previous end, end)
+    int64_t seq0  # engine seq before the command: its events are seq0 + 1, seq0 + 2, ...
+    int64_t ts  # the command's ts (as validated), the ts of its events
 
 
 cdef class ResultBatch:
@@ -403,14 +405,14 @@ cdef class ResultBatch:
         if r.end == start:
             events = _NO_EVENTS
         else:
-            events = tuple([self.event(j) for j in range(start, r.end)])
+            events = tuple([self.event(j, r.seq0 + 1 + (j - start), r.ts) for j in range(start, r.end)])
         o = M_RESULT.new()
         _put(o, M_RESULT.off[0], CODES[r.code])
         _put(o, M_RESULT.off[1], events)
         _put(o, M_RESULT.off[2], self.order_id(i))
         return o
 
-    cdef object event(self, Py_ssize_t j):
+    cdef object event(self, Py_ssize_t j, int64_t seq, int64_t ts):
         cdef Ev* e = &self.ev[j]
         cdef int k = e.kind
         cdef _Maker m
@@ -419,9 +421,9 @@ cdef class ResultBatch:
             m = M_DELTA
             o = m.new()
             off = m.off
-            _put(o, off[0], e.seq)
+            _put(o, off[0], seq)
             _put(o, off[1], e.md_seq)
-            _put(o, off[2], e.ts)
+            _put(o, off[2], ts)
             _put(o, off[3], <object>e.p0)
             _put(o, off[4], SIDES[e.side])
             _put(o, off[5], e.i0)
@@ -432,9 +434,9 @@ cdef class ResultBatch:
             m = M_FILL
             o = m.new()
             off = m.off
-            _put(o, off[0], e.seq)
+            _put(o, off[0], seq)
             _put(o, off[1], e.md_seq)
-            _put(o, off[2], e.ts)
+            _put(o, off[2], ts)
             _put(o, off[3], e.i0)
             _put(o, off[4], <object>e.p0)
             _put(o, off[5], e.i1)
@@ -452,8 +454,8 @@ cdef class ResultBatch:
             m = M_ACCEPTED
             o = m.new()
             off = m.off
-            _put(o, off[0], e.seq)
-            _put(o, off[1], e.ts)
+            _put(o, off[0], seq)
+            _put(o, off[1], ts)
             _put(o, off[2], e.i0)
             _put(o, off[3], _get(cmd, N_COID))
             _put(o, off[4], _get(cmd, N_PART))
@@ -471,8 +473,8 @@ cdef class ResultBatch:
             m = M_CANCELLED if k == K_CANCELLED else M_EXPIRED
             o = m.new()
             off = m.off
-            _put(o, off[0], e.seq)
-            _put(o, off[1], e.ts)
+            _put(o, off[0], seq)
+            _put(o, off[1], ts)
             _put(o, off[2], e.i0)
             _put(o, off[3], <object>e.p0)
             _put(o, off[4], <object>e.p1)
@@ -485,8 +487,8 @@ cdef class ResultBatch:
             m = M_AMENDED
             o = m.new()
             off = m.off
-            _put(o, off[0], e.seq)
-            _put(o, off[1], e.ts)
+            _put(o, off[0], seq)
+            _put(o, off[1], ts)
             _put(o, off[2], e.i0)
             _put(o, off[3], <object>e.p0)
             _put(o, off[4], <object>e.p1)
@@ -501,7 +503,7 @@ cdef class ResultBatch:
             m = M_REJECTED
             o = m.new()
             off = m.off
-            _put(o, off[0], e.seq)
+            _put(o, off[0], seq)
             _put(o, off[1], cmd.ts)
             _put(o, off[2], cmd.participant)
             _put(o, off[3], cmd.client_order_id if type(cmd) is _NewOrder else "")
@@ -813,22 +815,28 @@ cdef class Engine:
         return batch
 
     cdef int _dispatch(self, cmd) except -1:
+        cdef int64_t seq0 = self._seq
         t = type(cmd)
         if t is _AmendOrder:
-            return self._amend(cmd)
-        if t is _NewOrder:
-            return self._new_order(cmd)
-        if t is _CancelOrder:
-            return self._cancel(cmd)
-        if t is MassCancel:
-            return self._mass_cancel(cmd)
-        if t is AdvanceTime:
-            return self._advance_time(cmd)
-        if t is AddInstrument:
-            return self._add_instrument(cmd)
-        if t is SetInstrumentStatus:
-            return self._set_status(cmd)
-        raise TypeError(f"not an engine command: {t.__name__}")
+            self._amend(cmd)
+        elif t is _NewOrder:
+            self._new_order(cmd)
+        elif t is _CancelOrder:
+            self._cancel(cmd)
+        elif t is MassCancel:
+            self._mass_cancel(cmd)
+        elif t is AdvanceTime:
+            self._advance_time(cmd)
+        elif t is AddInstrument:
+            self._add_instrument(cmd)
+        elif t is SetInstrumentStatus:
+            self._set_status(cmd)
+        else:
+            raise TypeError(f"not an engine command: {t.__name__}")
+        cdef Rec* r = &self.out.rec[self.out.nrec - 1]
+        r.seq0 = seq0
+        r.ts = self._clock  # events only follow a valid ts, which became the clock
+        return 0
 
     def symbols(self):
         return tuple(self._books)
@@ -909,9 +917,7 @@ cdef class Engine:
         book.md_seq += 1
         cdef Ev* e = self.out.push()
         e.kind = K_DELTA
-        e.seq = self._seq
         e.md_seq = book.md_seq
-        e.ts = ts
         e.side = side
         e.i0 = price
         if level is None:
@@ -928,9 +934,7 @@ cdef class Engine:
         book.md_seq += 1
         cdef Ev* e = self.out.push()
         e.kind = K_DELTA
-        e.seq = self._seq
         e.md_seq = book.md_seq
-        e.ts = ts
         e.side = side
         e.i0 = level.price
         e.i1 = level.qty
@@ -942,8 +946,6 @@ cdef class Engine:
         self._seq += 1
         cdef Ev* e = self.out.push()
         e.kind = kind
-        e.seq = self._seq
-        e.ts = ts
         e.i0 = order.order_id
         e.i1 = remaining
         e.side = order.side
@@ -957,8 +959,6 @@ cdef class Engine:
         self._seq += 1
         cdef Ev* e = self.out.push()
         e.kind = K_AMENDED
-        e.seq = self._seq
-        e.ts = ts
         e.i0 = order.order_id
         e.i1 = order.price
         e.i2 = order.qty
@@ -974,7 +974,6 @@ cdef class Engine:
         self._seq += 1
         cdef Ev* e = self.out.push()
         e.kind = K_REJECTED
-        e.seq = self._seq
         e.code = code
         Py_INCREF(cmd)
         e.p0 = <PyObject*>cmd
@@ -1102,8 +1101,6 @@ cdef class Engine:
         self._seq += 1
         cdef Ev* e = self.out.push()
         e.kind = K_ACCEPTED
-        e.seq = self._seq
-        e.ts = ts
         e.i0 = oid
         Py_INCREF(cmd)
         e.p0 = <PyObject*>cmd
@@ -1228,9 +1225,7 @@ cdef class Engine:
                     book.md_seq += 1
                     e = self.out.push()
                     e.kind = K_FILL
-                    e.seq = self._seq
                     e.md_seq = book.md_seq
-                    e.ts = ts
                     e.i0 = trade_id
                     e.i1 = price
                     e.i2 = qty
