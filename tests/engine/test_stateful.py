@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-import pytest
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine import (
@@ -35,8 +35,8 @@ from engine import (
     OrderExpired,
     OrderRejected,
     OrderType,
-    Result,
     ReferenceEngine,
+    Result,
     ResultCode,
     SetInstrumentStatus,
     Side,
