@@ -480,8 +480,8 @@ cdef class ResultBatch:
             _put(o, off[4], <object>e.p1)
             _put(o, off[5], SIDES[e.side])
             _put(o, off[6], e.i1)
-            if k == K_CANCELLED:
-                _put(o, off[7], REASONS[e.code])
+            if k == K_CANCELLED:  # a mass cancel's reason outside CancelReason is kept as given
+                _put(o, off[7], REASONS[e.code] if e.p2 == NULL else <object>e.p2)
             return o
         if k == K_AMENDED:
             m = M_AMENDED
@@ -1449,18 +1449,27 @@ cdef class Engine:
                         and (session is None or o.session == session)):
                     chosen.append(o)
             chosen.sort(key=_by_id)
-            self._cancel_many(chosen, int(cmd.reason), ts)
+            reason = cmd.reason
+            if type(reason) is CancelReason:
+                self._cancel_many(chosen, int(reason), ts, None)
+            else:
+                self._cancel_many(chosen, 0, ts, reason)
         return self._done(C_OK)
 
-    cdef void _cancel_many(self, list chosen, int reason, int64_t ts) except *:
+    cdef void _cancel_many(self, list chosen, int reason, int64_t ts, object other_reason) except *:
         cdef dict last = _last_touch(chosen)
         cdef Py_ssize_t i
         cdef Order order
         cdef Book book
+        cdef Ev* e
         for i in range(len(chosen)):
             order = <Order>chosen[i]
             book = <Book>self._books[order.symbol]
             self._cancel_resting(book, order, reason, ts)
+            if other_reason is not None:  # the cancel is the last event pushed
+                e = &self.out.ev[self.out.nev - 1]
+                Py_INCREF(other_reason)
+                e.p2 = <PyObject*>other_reason
             if last[(order.symbol, order.side, order.price)] == i:
                 self._flush(book, order.side, order.price, ts)
 
@@ -1534,7 +1543,7 @@ cdef class Engine:
         self._object_event(
             InstrumentStatusChanged(seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=cmd.symbol, status=status))
         if book.status == CLOSED:
-            self._cancel_many(book.bids.orders() + book.asks.orders(), R_CLOSED, ts)
+            self._cancel_many(book.bids.orders() + book.asks.orders(), R_CLOSED, ts, None)
         return self._done(C_OK)
 
     # ================================================================ invariants

@@ -125,7 +125,7 @@ class Stream:
             return MassCancel(ts=self.tick(), participant=participant,
                               symbol=rng.choice((None, *SYMBOLS, "NOPE")),
                               side=rng.choice((None, Side.BUY, Side.SELL)), session=rng.choice((None, "", "s1")),
-                              reason=rng.choice((CancelReason.MASS_CANCEL, CancelReason.DISCONNECT)))
+                              reason=rng.choice((CancelReason.MASS_CANCEL, CancelReason.DISCONNECT, 2, "x")))  # type: ignore[arg-type]
         if roll < 0.95:
             ts = self.ts + rng.choice((-2, 0, 1, 3, 10)) if rng.random() > 0.02 else "x"
             if isinstance(ts, int) and ts > self.ts:
@@ -216,7 +216,8 @@ def test_every_result_code_is_reached() -> None:
             stream.learn(cmd, result)
             seen.add(result.code)
             kinds.update(type(e).__name__ for e in result.events)
-            reasons.update(e.reason for e in result.events if isinstance(e, OrderCancelled))
+            reasons.update(e.reason for e in result.events
+                           if isinstance(e, OrderCancelled) and isinstance(e.reason, CancelReason))
             decrements += sum(isinstance(e, OrderAmended) and e.priority_kept and not isinstance(cmd, AmendOrder)
                               for e in result.events)
             expired_in_match += isinstance(cmd, NewOrder) and any(isinstance(e, OrderExpired) for e in result.events)
