@@ -96,7 +96,8 @@ def parse_tables(text: str, key_columns: int) -> list[tuple[str, str]]:
     return rows
 
 
-_ENGINE_STREAM = re.compile(r"== (?P<stream>\w+): (?P<ops>[\d,]+) ops, (?P<rate>[\d,]+) ops/s overall")
+_ENGINE_STREAM = re.compile(r"== (?P<stream>[\w-]+): (?P<ops>[\d,]+) ops, (?P<rate>[\d,]+) ops/s overall")
+_ENGINE_LATENCY = re.compile(r"== latency, (?P<impl>\w+) engine, (?P<stream>[\w-]+)")
 
 
 def parse_engine(text: str) -> list[tuple[str, str]]:
@@ -109,6 +110,11 @@ def parse_engine(text: str) -> list[tuple[str, str]]:
         line = raw.strip()
         words = line.split()
         overall = _ENGINE_STREAM.match(line)
+        latency = _ENGINE_LATENCY.match(line)
+        if latency:
+            stream = f"{latency['stream']} ({latency['impl']})"
+        elif line.startswith("== ") and not overall:
+            stream = ""
         if overall:
             stream = overall["stream"]
             rows.append((f"{stream} stream, all operations", f"{overall['rate']} ops/s ({overall['ops']} ops)"))

@@ -27,9 +27,16 @@ Rules beyond the message docstrings (decided here, tested in ``tests/engine``):
   or a quantity increase loses it: the order leaves the book and re-enters with the same id as an
   incoming order, trading if it crosses (post-only orders are rejected ``POST_ONLY_WOULD_CROSS``
   instead), then rests at the back of its level.
-- Event order for a new order: ``OrderAccepted``; per trade a ``Fill`` then the maker level's
-  ``BookDelta`` (likewise cancels/expiries of makers met while matching); then the resting
-  ``BookDelta`` or ``_OrderCancelled(IOC_REMAINDER)``.
+- One ``BookDelta`` per price level per command: a command emits exactly one delta for each level
+  it changed, with the level's final aggregate, right after the last event that changed it.
+- Event order for a new order: ``OrderAccepted``; per price level met while matching, its fills
+  (and cancels/expiries/STP amendments of makers met there) then that level's ``BookDelta`` when
+  the taker leaves the level; an STP cancel of the taker follows that delta; then the resting
+  ``BookDelta`` or ``OrderCancelled(IOC_REMAINDER)``. Mass cancel, close and ``AdvanceTime`` put a
+  level's delta after its last cancel/expiry; an amend that moves the price emits the old level's
+  delta right after ``OrderAmended``.
+- Numbers are 64-bit (``engine/limits.py``): larger ``ts`` is ``INVALID_TIME``, larger ``expire_ts``
+  ``INVALID_ORDER_FLAGS``; quantities and prices beyond 64 bits are simply out of range.
 - Closing an instrument emits ``InstrumentStatusChanged`` and then cancels every resting order in
   priority order (bids, then asks) with reason ``INSTRUMENT_CLOSED``.
 - Mass cancel goes through matching orders in order-id order; a mass cancel never rejects for
@@ -40,14 +47,16 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine._fast import fast_constructor
+from engine.batch import ResultBatch
 from engine.book import Book, BookSide, Level, Order
 from engine.codes import CancelReason, ResultCode
 from engine.errors import InvariantError, SnapshotError, UnknownInstrumentError
 from engine.instrument import InstrumentSpec, InstrumentStatus
+from engine.limits import INT64_MAX, QTY_LIMIT, SPEC_LIMIT
 from engine.messages import (
     AddInstrument,
     AdvanceTime,
@@ -125,6 +134,8 @@ def _spec_error(spec: InstrumentSpec) -> bool:
         return True
     if any(type(n) is not int for n in numbers):
         return True
+    if max(spec.min_qty, spec.max_qty) > QTY_LIMIT or max(spec.band_low, spec.band_high) > SPEC_LIMIT:
+        return True
     return (
         not spec.symbol
         or spec.tick_size <= 0
@@ -151,6 +162,8 @@ class Engine:
         # lazy min-heap of (expire_ts, order_id); entries of gone orders are skipped and compacted
         self._expiries: list[tuple[int, int]] = []
         self._gtd_live = 0
+        # price levels changed by the command at hand whose BookDelta is still due: (symbol, side, price)
+        self._dirty: dict[tuple[str, Side, int], None] = {}
         self._handlers: dict[type, Callable[[Any], Result]] = {
             NewOrder: self._new_order,
             CancelOrder: self._cancel,
@@ -176,6 +189,18 @@ class Engine:
         if handler is None:
             raise TypeError(f"not an engine command: {type(cmd).__name__}")
         return handler(cmd)
+
+    def process_many(self, commands: Iterable[Command]) -> ResultBatch:
+        """Process ``commands`` in order; one call for a whole batch (same results as ``process``)."""
+        handlers = self._handlers
+        results: list[Result] = []
+        append = results.append
+        for cmd in commands:
+            handler = handlers.get(type(cmd))
+            if handler is None:
+                raise TypeError(f"not an engine command: {type(cmd).__name__}")
+            append(handler(cmd))
+        return ResultBatch(results)
 
     def symbols(self) -> tuple[str, ...]:
         return tuple(self._books)
@@ -247,7 +272,7 @@ class Engine:
         if tif is _GTD:
             if cmd.expire_ts is None:
                 return ResultCode.MISSING_EXPIRY
-            if type(cmd.expire_ts) is not int:
+            if type(cmd.expire_ts) is not int or not -INT64_MAX <= cmd.expire_ts <= INT64_MAX:
                 return ResultCode.INVALID_ORDER_FLAGS
             if cmd.expire_ts <= cmd.ts:
                 return ResultCode.EXPIRY_IN_PAST
@@ -255,7 +280,7 @@ class Engine:
 
     def _new_order(self, cmd: NewOrder) -> Result:
         ts = cmd.ts
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return self._reject(cmd, cmd.symbol, None, ResultCode.INVALID_TIME)
         self._clock = ts
         book = self._books.get(cmd.symbol)
@@ -318,6 +343,7 @@ class Engine:
                 self._rest(book, order, events, ts)
                 if order.expire_ts is not None:
                     self._push_expiry(order)
+                self._flush_all(events, ts)
         return _Result(code=_OK, events=tuple(events), order_id=oid)
 
     def _rest(self, book: Book, order: Order, events: list[Event], ts: int) -> None:
@@ -330,14 +356,7 @@ class Engine:
         parts[order.order_id] = order
         if order.expire_ts is not None:
             self._gtd_live += 1
-        self._seq += 1
-        book.md_seq += 1
-        events.append(
-            _BookDelta(
-                seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=order.symbol, side=side, price=level.price,
-                qty=level.qty, count=level.count,
-            )
-        )
+        self._dirty[(order.symbol, side, level.price)] = None
 
     def _push_expiry(self, order: Order) -> None:
         assert order.expire_ts is not None
@@ -360,15 +379,34 @@ class Engine:
             self._gtd_live -= 1
         return level
 
-    def _delta(self, book: Book, side: Side, level: Level, events: list[Event], ts: int) -> None:
+    def _delta(self, book: Book, side: Side, price: int, events: list[Event], ts: int) -> None:
+        """Emit the level's current aggregate (0/0 when it is gone)."""
+        level = (book.bids if side is _BUY else book.asks).levels.get(price if side is _SELL else -price)
         self._seq += 1
         book.md_seq += 1
         events.append(
             _BookDelta(
-                seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=book.spec.symbol, side=side, price=level.price,
-                qty=level.qty, count=level.count,
+                seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=book.spec.symbol, side=side, price=price,
+                qty=0 if level is None else level.qty, count=0 if level is None else level.count,
             )
         )
+
+    def _flush(self, book: Book, side: Side, price: int, events: list[Event], ts: int) -> None:
+        """Emit the delta of one level if the command changed it (and forget it)."""
+        dirty = self._dirty
+        key = (book.spec.symbol, side, price)
+        if key in dirty:
+            del dirty[key]
+            self._delta(book, side, price, events, ts)
+
+    def _flush_all(self, events: list[Event], ts: int) -> None:
+        """Emit every level delta still due, in the order the levels were first changed."""
+        dirty = self._dirty
+        if dirty:
+            books = self._books
+            for symbol, side, price in dirty:
+                self._delta(books[symbol], side, price, events, ts)
+            dirty.clear()
 
     def _cancel_resting(
         self, book: Book, order: Order, reason: CancelReason, events: list[Event], ts: int
@@ -382,7 +420,7 @@ class Engine:
                 side=order.side, remaining=remaining, reason=reason,
             )
         )
-        self._delta(book, order.side, level, events, ts)
+        self._dirty[(order.symbol, order.side, level.price)] = None
 
     def _expire_resting(self, book: Book, order: Order, events: list[Event], ts: int) -> None:
         remaining = order.remaining
@@ -394,7 +432,7 @@ class Engine:
                 side=order.side, remaining=remaining,
             )
         )
-        self._delta(book, order.side, level, events, ts)
+        self._dirty[(order.symbol, order.side, level.price)] = None
 
     def _cancel_taker(self, taker: Order, remaining: int, events: list[Event], ts: int) -> None:
         self._seq += 1
@@ -418,17 +456,25 @@ class Engine:
     # ================================================================ matching
 
     def _match(self, book: Book, taker: Order, opp: BookSide, limit_key: int, events: list[Event], ts: int) -> bool:
-        """Match ``taker`` against ``opp`` up to ``limit_key``; False if STP ended the taker."""
+        """Match ``taker`` against ``opp`` up to ``limit_key``; False if STP ended the taker.
+
+        Each level met gets one ``BookDelta`` when the taker leaves it (after the level's last fill,
+        maker cancel or expiry, before an STP cancel of the taker)."""
         levels = opp.levels
         symbol = book.spec.symbol
         participant = taker.participant
         aggressor = taker.side
         maker_side = opp.side
+        dirty = self._dirty
         while True:
             key = opp.best
             if key is None or key > limit_key:
                 return True
             level = levels[key]
+            price = level.price
+            dirty_key = (symbol, maker_side, price)
+            ended = -1  # >= 0: STP ended the taker with this much open (its cancel follows the delta)
+            filled = False
             maker = level.head
             while maker is not None:
                 nxt = maker.next
@@ -438,16 +484,18 @@ class Engine:
                 elif maker.participant == participant:
                     mode = taker.stp
                     if mode is StpMode.CANCEL_NEWEST:
-                        self._cancel_taker(taker, taker.remaining, events, ts)
-                        return False
+                        ended = taker.remaining
+                        break
                     if mode is StpMode.CANCEL_OLDEST:
                         self._cancel_resting(book, maker, _STP, events, ts)
                     elif mode is StpMode.CANCEL_BOTH:
                         self._cancel_resting(book, maker, _STP, events, ts)
-                        self._cancel_taker(taker, taker.remaining, events, ts)
-                        return False
-                    elif self._decrement(book, taker, maker, level, events, ts):
-                        return False
+                        ended = taker.remaining
+                        break
+                    else:
+                        ended = self._decrement(book, taker, maker, level, events, ts)
+                        if ended >= 0:
+                            break
                 else:
                     taker_rem = taker.remaining
                     maker_rem = maker.remaining
@@ -459,35 +507,34 @@ class Engine:
                     level.qty -= qty
                     trade_id = self._next_trade_id
                     self._next_trade_id = trade_id + 1
-                    seq = self._seq + 1
-                    md_seq = book.md_seq + 1
+                    self._seq += 1
+                    book.md_seq += 1
                     events.append(
                         _Fill(
-                            seq=seq, md_seq=md_seq, ts=ts, trade_id=trade_id, symbol=symbol, price=level.price,
+                            seq=self._seq, md_seq=book.md_seq, ts=ts, trade_id=trade_id, symbol=symbol, price=price,
                             qty=qty, aggressor=aggressor, maker_order_id=maker.order_id,
                             maker_participant=maker.participant, maker_remaining=maker_rem,
                             taker_order_id=taker.order_id, taker_participant=participant, taker_remaining=taker_rem,
                         )
                     )
+                    dirty[dirty_key] = None
                     if not maker_rem:
                         self._drop(book, maker)
-                    self._seq = seq + 1
-                    book.md_seq = md_seq + 1
-                    events.append(
-                        _BookDelta(
-                            seq=seq + 1, md_seq=md_seq + 1, ts=ts, symbol=symbol, side=maker_side,
-                            price=level.price, qty=level.qty, count=level.count,
-                        )
-                    )
                     if not taker_rem:
-                        return True
+                        filled = True
+                        break
                 maker = nxt
-        return True
+            if dirty_key in dirty:
+                del dirty[dirty_key]
+                self._delta(book, maker_side, price, events, ts)
+            if ended >= 0:
+                self._cancel_taker(taker, ended, events, ts)
+                return False
+            if filled:
+                return True
 
-    def _decrement(
-        self, book: Book, taker: Order, maker: Order, level: Level, events: list[Event], ts: int
-    ) -> bool:
-        """STP DECREMENT of one maker; True if the taker reached zero (and is cancelled)."""
+    def _decrement(self, book: Book, taker: Order, maker: Order, level: Level, events: list[Event], ts: int) -> int:
+        """STP DECREMENT of one maker; if the taker reached zero, its open quantity to cancel, else -1."""
         qty = min(taker.remaining, maker.remaining)
         if maker.remaining == qty:
             self._cancel_resting(book, maker, _STP, events, ts)
@@ -496,15 +543,14 @@ class Engine:
             maker.qty -= qty
             level.qty -= qty
             self._amended(maker, True, events, ts)
-            self._delta(book, maker.side, level, events, ts)
+            self._dirty[(book.spec.symbol, maker.side, level.price)] = None
         if taker.remaining == qty:
-            self._cancel_taker(taker, qty, events, ts)
             taker.remaining = 0
-            return True
+            return qty
         taker.remaining -= qty
         taker.qty -= qty
         self._amended(taker, True, events, ts)
-        return False
+        return -1
 
     def _fillable(self, opp: BookSide, limit_key: int, participant: str, stp: StpMode, ts: int, needed: int) -> int:
         total = 0
@@ -544,7 +590,7 @@ class Engine:
 
     def _cancel(self, cmd: CancelOrder) -> Result:
         ts = cmd.ts
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return self._reject(cmd, "", cmd.order_id, ResultCode.INVALID_TIME)
         self._clock = ts
         order = self._owned(cmd.participant, cmd.order_id)
@@ -554,13 +600,15 @@ class Engine:
         events: list[Event] = []
         if order.expire_ts is not None and order.expire_ts <= ts:
             self._expire_resting(book, order, events, ts)
+            self._flush_all(events, ts)
             return self._reject(cmd, order.symbol, order.order_id, ResultCode.UNKNOWN_ORDER, events)
         self._cancel_resting(book, order, CancelReason.USER, events, ts)
+        self._flush_all(events, ts)
         return _Result(code=_OK, events=tuple(events), order_id=order.order_id)
 
     def _amend(self, cmd: AmendOrder) -> Result:
         ts = cmd.ts
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return self._reject(cmd, "", cmd.order_id, ResultCode.INVALID_TIME)
         self._clock = ts
         order = self._owned(cmd.participant, cmd.order_id)
@@ -571,6 +619,7 @@ class Engine:
         events: list[Event] = []
         if order.expire_ts is not None and order.expire_ts <= ts:
             self._expire_resting(book, order, events, ts)
+            self._flush_all(events, ts)
             return self._reject(cmd, symbol, order.order_id, ResultCode.UNKNOWN_ORDER, events)
         spec = book.spec
         if spec.status is not _OPEN:
@@ -612,7 +661,7 @@ class Engine:
             assert level is not None
             level.qty -= cut
             self._amended(order, True, events, ts)
-            self._delta(book, side, level, events, ts)
+            self._delta(book, side, new_price, events, ts)
             return _Result(code=_OK, events=tuple(events), order_id=order.order_id)
 
         level = self._drop(book, order)
@@ -621,7 +670,8 @@ class Engine:
         order.qty = new_qty
         order.remaining = new_qty - filled
         self._amended(order, False, events, ts)
-        self._delta(book, side, level, events, ts)
+        if new_price != level.price:  # the old level is done with; at the same price the re-entry's delta covers it
+            self._delta(book, side, level.price, events, ts)
         alive = True
         limit_key = -new_key  # the order's limit as seen from the opposite side's keys
         best = opp.best
@@ -629,12 +679,13 @@ class Engine:
             alive = self._match(book, order, opp, limit_key, events, ts)
         if alive and order.remaining:
             self._rest(book, order, events, ts)
+        self._flush_all(events, ts)
         return _Result(code=_OK, events=tuple(events), order_id=order.order_id)
 
     def _mass_cancel(self, cmd: MassCancel) -> Result:
         ts = cmd.ts
         symbol = cmd.symbol
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return self._reject(cmd, symbol or "", None, ResultCode.INVALID_TIME)
         self._clock = ts
         if symbol is not None and symbol not in self._books:
@@ -652,30 +703,47 @@ class Engine:
                 and (session is None or o.session == session)
             ]
             chosen.sort(key=_by_id)
-            for order in chosen:
-                self._cancel_resting(self._books[order.symbol], order, cmd.reason, events, ts)
+            self._cancel_many(chosen, cmd.reason, events, ts)
         return _Result(code=_OK, events=tuple(events))
 
     def _advance_time(self, cmd: AdvanceTime) -> Result:
         ts = cmd.ts
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         heap = self._expiries
         orders = self._orders
         events: list[Event] = []
+        due: list[Order] = []
         while heap and heap[0][0] <= ts:
             expire_ts, oid = heapq.heappop(heap)
             order = orders.get(oid)
             if order is not None and order.expire_ts == expire_ts:
-                self._expire_resting(self._books[order.symbol], order, events, ts)
+                due.append(order)
+        if due:
+            last = _last_touch(due)
+            for i, order in enumerate(due):
+                book = self._books[order.symbol]
+                self._expire_resting(book, order, events, ts)
+                if last[(order.symbol, order.side, order.price)] == i:
+                    self._flush(book, order.side, order.price, events, ts)
         return _Result(code=_OK, events=tuple(events))
+
+    def _cancel_many(self, chosen: list[Order], reason: CancelReason, events: list[Event], ts: int) -> None:
+        """Cancel ``chosen`` in that order; each level's delta follows its last cancel."""
+        last = _last_touch(chosen)
+        books = self._books
+        for i, order in enumerate(chosen):
+            book = books[order.symbol]
+            self._cancel_resting(book, order, reason, events, ts)
+            if last[(order.symbol, order.side, order.price)] == i:
+                self._flush(book, order.side, order.price, events, ts)
 
     # ================================================================ instruments
 
     def _add_instrument(self, cmd: AddInstrument) -> Result:
         ts = cmd.ts
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         spec = cmd.spec
@@ -689,7 +757,7 @@ class Engine:
 
     def _set_status(self, cmd: SetInstrumentStatus) -> Result:
         ts = cmd.ts
-        if type(ts) is not int or ts < self._clock:
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
         self._clock = ts
         book = self._books.get(cmd.symbol)
@@ -704,8 +772,7 @@ class Engine:
             InstrumentStatusChanged(seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=cmd.symbol, status=cmd.status)
         ]
         if cmd.status is _CLOSED:
-            for order in book.bids.orders() + book.asks.orders():
-                self._cancel_resting(book, order, CancelReason.INSTRUMENT_CLOSED, events, ts)
+            self._cancel_many(book.bids.orders() + book.asks.orders(), CancelReason.INSTRUMENT_CLOSED, events, ts)
         return _Result(code=_OK, events=tuple(events))
 
     # ================================================================ rejections
@@ -885,9 +952,14 @@ def _check(ok: bool, message: str) -> None:
 
 
 def _int(value: Any) -> int:
-    if type(value) is not int:
+    if type(value) is not int or not -INT64_MAX <= value <= INT64_MAX:
         raise SnapshotError(f"expected an integer, got {value!r}")
     return value
+
+
+def _last_touch(orders: list[Order]) -> dict[tuple[str, Side, int], int]:
+    """Index of the last order at each (symbol, side, price) level."""
+    return {(o.symbol, o.side, o.price): i for i, o in enumerate(orders)}
 
 
 def _by_id(order: Order) -> int:

@@ -28,7 +28,7 @@ from engine.messages import Command, Result
 from journal import codec
 from journal.errors import SequencerFailedError, SequencerStoppedError
 from journal.journal import Journal
-from journal.snapshot import EngineLike, encode_snapshot, write_snapshot_bytes
+from journal.snapshot import EngineLike, batch_processor, encode_snapshot, write_snapshot_bytes
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +224,20 @@ class Sequencer:
                     records = [(p.seq, p.cmd.ts, p.payload) for p in batch]
                     await asyncio.to_thread(self.journal.append_encoded, records)
                 self.batches += 1
-                for pending in batch:
+                # One engine call per batch when the engine has process_many (an exception there fails
+                # the whole batch: fail-stop, every command is journaled and recovery replays them).
+                many = batch_processor(self.engine)
+                try:
+                    results = None if many is None else many([p.cmd for p in batch])
+                except Exception:
+                    log.error(
+                        "engine raised on commands %d-%d; they are journaled, replay will meet them again",
+                        batch[0].seq, batch[-1].seq,
+                    )
+                    raise
+                for i, pending in enumerate(batch):
                     try:
-                        result = self.engine.process(pending.cmd)
+                        result = self.engine.process(pending.cmd) if results is None else results[i]
                     except Exception:
                         log.error(
                             "engine raised on command %d; it is journaled, replay will meet it again", pending.seq

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, overload
@@ -40,6 +40,13 @@ class EngineLike(Protocol):
 
 
 E = TypeVar("E", bound=EngineLike)
+REPLAY_BATCH = 4096  # commands per ``process_many`` call during recovery
+
+
+def batch_processor(engine: EngineLike) -> Callable[[Sequence[Command]], Sequence[Result]] | None:
+    """The engine's ``process_many`` (one call per batch; both real engines have it), else None."""
+    many: Callable[[Sequence[Command]], Sequence[Result]] | None = getattr(engine, "process_many", None)
+    return many
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,9 +184,20 @@ def recover(
             except (KeyError, TypeError, ValueError) as exc:
                 raise SnapshotError(f"{snap.path.name}: engine rejected the snapshot: {exc}") from exc
             seq = snap.command_seq
+        many = batch_processor(engine)
+        chunk: list[Command] = []
         for cmd_seq, cmd in jr.replay(after_seq=seq):
-            engine.process(cmd)
+            if many is None:
+                engine.process(cmd)
+            else:
+                chunk.append(cmd)
+                if len(chunk) >= REPLAY_BATCH:
+                    many(chunk)  # compact results, never turned into event objects
+                    chunk = []
             seq = cmd_seq
+        if chunk:
+            assert many is not None
+            many(chunk)
         if seq != jr.last_seq:
             raise JournalError(f"replay ended at {seq}, journal says {jr.last_seq}")
         return engine, seq

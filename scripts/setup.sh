@@ -8,7 +8,8 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+# the stamp covers the compiled engine core too: a changed .pyx is rebuilt by the editable install
+stamp=.venv/.installed-$(cat pyproject.toml setup.py engine/_core.pyx | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e ".[dev]"

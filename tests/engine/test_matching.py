@@ -9,6 +9,7 @@ from engine import (
     CancelReason,
     Engine,
     Fill,
+    MassCancel,
     OrderAccepted,
     OrderCancelled,
     ResultCode,
@@ -130,3 +131,37 @@ def test_determinism_same_stream_same_events() -> None:
         return out
 
     assert run() == run()
+
+
+# ------------------------------------------------------------------ one BookDelta per level per command
+
+
+def test_sweep_gives_one_delta_per_level_after_its_last_fill(venue: Venue) -> None:
+    for _ in range(3):
+        ok(venue.sell(1, 100, "s1"))
+    ok(venue.sell(2, 101, "s2"))
+    res = ok(venue.buy(5, 101))
+    assert kinds(res) == ["OrderAccepted", "Fill", "Fill", "Fill", "BookDelta", "Fill", "BookDelta"]
+    first, second = of(res, BookDelta)
+    assert (first.price, first.qty, first.count) == (100, 0, 0)
+    assert (second.price, second.qty, second.count) == (101, 0, 0)
+    md = [e.md_seq for e in res.events if isinstance(e, Fill | BookDelta)]
+    assert md == list(range(md[0], md[0] + len(md)))
+
+
+def test_amend_up_at_same_price_gives_one_delta(venue: Venue) -> None:
+    ok(venue.sell(5, 100, "s1"))
+    ok(venue.sell(5, 100, "s2"))
+    res = ok(venue.amend(1, "s1", qty=8))
+    assert kinds(res) == ["OrderAmended", "BookDelta"]
+    delta = of(res, BookDelta)[0]
+    assert (delta.price, delta.qty, delta.count) == (100, 13, 2)
+
+
+def test_mass_cancel_gives_one_delta_per_level_after_its_last_cancel(venue: Venue) -> None:
+    ok(venue.buy(1, 100))
+    ok(venue.buy(1, 99))
+    ok(venue.buy(1, 100))
+    res = ok(venue.engine.process(MassCancel(ts=venue.tick(), participant="alice")))
+    assert kinds(res) == ["OrderCancelled", "OrderCancelled", "BookDelta", "OrderCancelled", "BookDelta"]
+    assert [(d.price, d.qty) for d in of(res, BookDelta)] == [(99, 0), (100, 0)]

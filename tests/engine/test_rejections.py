@@ -254,3 +254,29 @@ def test_ill_typed_amend_and_instrument_commands_are_rejected() -> None:
     assert v.engine.process(AdvanceTime(ts=float(v.tick()))).code is R.INVALID_TIME  # type: ignore[arg-type]
     assert v.engine.spec(SYM) is not None and v.engine.spec(SYM).status is InstrumentStatus.OPEN  # type: ignore[union-attr]
     v.engine.validate()
+
+
+# ------------------------------------------------------------------ 64-bit limits (engine/limits.py)
+
+
+def test_spec_limits_and_unlimited_unit_sizes() -> None:
+    v = Venue()
+    assert v.add("Q1", max_qty=2**40 + 1).code is R.INVALID_INSTRUMENT_SPEC
+    assert v.add("Q2", band_high=2**53 + 1).code is R.INVALID_INSTRUMENT_SPEC
+    assert v.add("Q3", lot_size=10**18, tick_size=10**18, max_qty=2**40, band_high=2**53).code is R.OK
+
+
+def test_numbers_beyond_64_bits_are_rejected_like_any_out_of_range_value(venue: Venue) -> None:
+    assert venue.buy(10**30, 100).code is R.QUANTITY_ABOVE_MAX
+    assert venue.buy(-(10**30), 100).code is R.INVALID_QUANTITY
+    assert venue.buy(1, 10**30).code is R.PRICE_OUTSIDE_BAND
+    assert venue.buy(1, -(10**30)).code is R.INVALID_PRICE
+    assert venue.buy(1, 100, tif=TimeInForce.GTD, expire_ts=2**63).code is R.INVALID_ORDER_FLAGS
+    res = venue.engine.process(NewOrder(ts=2**63, participant="a", symbol=SYM, side=Side.BUY, qty=1, price=100))
+    assert res.code is R.INVALID_TIME
+    assert venue.engine.process(AdvanceTime(ts=2**63)).code is R.INVALID_TIME
+    oid = ok(venue.buy(5, 100)).order_id
+    assert oid is not None
+    assert venue.amend(oid, "alice", qty=10**30).code is R.QUANTITY_ABOVE_MAX
+    assert venue.amend(oid, "alice", price=10**30).code is R.PRICE_OUTSIDE_BAND
+    assert venue.book() == ([(100, 5, 1)], [])

@@ -1,13 +1,15 @@
 """Hypothesis state machine over the engine: after every step the book invariants hold, and every
 event stream obeys conservation, price-time priority, FOK all-or-nothing and STP rules. At the end
 the whole command stream is replayed into a fresh engine and must give the identical events
-(the machine also swaps in snapshot-restored engines mid-stream, so this checks restore too)."""
+(the machine also swaps in snapshot-restored engines mid-stream, so this checks restore too; each
+snapshot also goes through the other implementation). The machine runs once per implementation."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -19,6 +21,7 @@ from engine import (
     BookDelta,
     CancelOrder,
     Command,
+    CompiledEngine,
     Engine,
     Event,
     Fill,
@@ -32,6 +35,7 @@ from engine import (
     OrderExpired,
     OrderRejected,
     OrderType,
+    ReferenceEngine,
     Result,
     ResultCode,
     SetInstrumentStatus,
@@ -64,9 +68,12 @@ class Ledger:
 
 
 class EngineMachine(RuleBasedStateMachine):
+    engine_cls: type[Engine] = ReferenceEngine
+    other_cls: type[Engine] | None = CompiledEngine
+
     def __init__(self) -> None:
         super().__init__()
-        self.engine = Engine()
+        self.engine = self.engine_cls()
         self.ts = 1_000
         self.commands: list[Command] = []
         self.events: list[Event] = []
@@ -310,8 +317,12 @@ class EngineMachine(RuleBasedStateMachine):
     @rule()
     def restore_from_snapshot(self) -> None:
         data = json.loads(json.dumps(self.engine.snapshot()))
-        restored = Engine.from_snapshot(data)
-        assert restored.snapshot() == data
+        if self.other_cls is not None:  # through the other implementation and back
+            twin = self.other_cls.from_snapshot(data)
+            assert twin.snapshot() == data
+            data = json.loads(json.dumps(twin.snapshot()))
+        restored = self.engine_cls.from_snapshot(data)
+        assert type(restored) is self.engine_cls and restored.snapshot() == data
         self.engine = restored
 
     # ------------------------------------------------------------ invariants
@@ -347,15 +358,32 @@ class EngineMachine(RuleBasedStateMachine):
             assert view is not None and view.qty == entry.qty == entry.filled + view.remaining
 
     def teardown(self) -> None:
-        replay = Engine()
+        replay = self.engine_cls()
         events: list[Event] = []
         for cmd in self.commands:
             events.extend(replay.process(cmd).events)
         assert events == self.events, "replay gave different events"
         assert replay.snapshot() == self.engine.snapshot()
+        batched = self.engine_cls()  # the same stream through the batch entry point, in uneven batches
+        events = []
+        for start in range(0, len(self.commands), 7):
+            for result in batched.process_many(self.commands[start:start + 7]):
+                events.extend(result.events)
+        assert events == self.events, "process_many gave different events"
+        assert batched.snapshot() == self.engine.snapshot()
 
 
-EngineMachine.TestCase.settings = settings(
+class CompiledEngineMachine(EngineMachine):
+    engine_cls = CompiledEngine if CompiledEngine is not None else ReferenceEngine
+    other_cls = ReferenceEngine
+
+
+_SETTINGS = settings(
     max_examples=100, stateful_step_count=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+EngineMachine.TestCase.settings = _SETTINGS
+CompiledEngineMachine.TestCase.settings = _SETTINGS
 test_engine_state_machine = EngineMachine.TestCase
+test_compiled_engine_state_machine = pytest.mark.skipif(
+    CompiledEngine is None, reason="compiled core not built"
+)(CompiledEngineMachine.TestCase)

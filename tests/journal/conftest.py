@@ -5,19 +5,21 @@ from typing import Any
 
 import pytest
 
+from engine import ReferenceEngine
 from journal import EngineFactory
 from journal.snapshot import default_engine_factory
 from tests.journal.fakes import FakeEngine
 
 FACTORIES: dict[str, Callable[[], EngineFactory[Any]]] = {
     "fake": lambda: EngineFactory(new=FakeEngine, from_snapshot=FakeEngine.from_snapshot),
-    "engine": default_engine_factory,
+    "engine": default_engine_factory,  # the compiled engine when it is built
+    "reference": lambda: EngineFactory(new=ReferenceEngine, from_snapshot=ReferenceEngine.from_snapshot),
 }
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 def factory(request: pytest.FixtureRequest) -> EngineFactory[Any]:
-    """Every journal contract test runs against the real engine and a minimal fake (which keeps
+    """Every journal contract test runs against both real engines and a minimal fake (which keeps
     the journal's contract independent of matching details)."""
     return FACTORIES[request.param]()
 
