@@ -14,6 +14,21 @@ Protocol (JSON text frames, each request has ``op`` and an optional ``req_id`` e
 
 Replies: ``{"op", "req_id", "ok": true, "result": {...}}`` or ``{"op", "req_id", "ok": false,
 "error": {"code", "message"}}``. A bad frame gets an error reply; it never ends the session.
+After login every reply also carries ``remaining``: the messages this connection may still send
+now (the smaller of its API key's and its connection's token buckets).
+
+Abuse limits (``GatewayConfig``) and close codes:
+
+* 4001 ``LOGIN_TIMEOUT``: no login within ``login_timeout_s`` of connecting (heartbeats do not
+  extend it); 4001 ``TOO_MANY_FRAMES_BEFORE_LOGIN``: more than ``ws_pre_login_frames`` frames of
+  any kind (heartbeats, oversized or binary frames included) before login;
+* 1009 (protocol level, by the server): a message above ``max_ws_message_bytes`` is refused from
+  its frame header, before its payload is read (``gateway.server.uvicorn_options``);
+* 4008 ``HEARTBEAT_TIMEOUT``;
+* 4009 ``SLOW_CONSUMER``: the session's outbound queue passed ``ws_queue_max_bytes`` bytes (or
+  ``ws_queue_max`` messages) because the client does not read;
+* ``subscribe``/``unsubscribe`` beyond ``ws_subscribe_per_s`` get SUBSCRIBE_RATE_LIMITED; any
+  message beyond the key's or the connection's bucket gets RATE_LIMITED with ``retry_after``.
 """
 
 from __future__ import annotations
@@ -32,8 +47,10 @@ from starlette.websockets import WebSocket, WebSocketState
 from engine import CancelReason
 from gateway import metrics
 from gateway.errors import ApiError
+from gateway.guards import client_address, guards_of
 from gateway.orders import Reply
 from gateway.ports import ApiKey, Role
+from gateway.ratelimit import TokenBucket
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest, Strict, Symbol
 from gateway.streams import PRIVATE_CHANNELS, dumps
 from gateway.validation import from_validation_errors, parse_object
@@ -46,7 +63,6 @@ log = logging.getLogger(__name__)
 CLOSE_HEARTBEAT_TIMEOUT = 4008
 CLOSE_LOGIN_TIMEOUT = 4001
 CLOSE_SLOW_CONSUMER = 4009
-_PRE_LOGIN_FRAMES = 16
 
 
 class LoginMessage(Strict):
@@ -97,8 +113,16 @@ class Session:
         self.nonce = secrets.token_hex(16)
         self.key: ApiKey | None = None
         self.cancel_on_disconnect = False
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=gw.config.ws_queue_max)
-        self._last_seen = time.monotonic()
+        cfg = gw.config
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=cfg.ws_queue_max)
+        self._queued_bytes = 0  # characters of queued text (our JSON is ASCII: = bytes)
+        self.max_queued_bytes = 0  # high-water mark, for tests and diagnostics
+        self._opened = time.monotonic()
+        self._last_seen = self._opened
+        self._bucket = TokenBucket(rate_per_s=cfg.ws_rate_per_s, burst=cfg.ws_rate_burst)
+        self._subscribe_bucket = TokenBucket(rate_per_s=cfg.ws_subscribe_per_s, burst=cfg.ws_subscribe_burst)
+        self._guards = guards_of(ws.app)
+        self._address = client_address(ws.scope)
         self._close: tuple[int, str] | None = None
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -110,19 +134,41 @@ class Session:
     def push(self, text: str) -> None:
         if self._close is not None:
             return
+        size = len(text)
+        if self._queued_bytes + size > self.gw.config.ws_queue_max_bytes:
+            self._slow()
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
-            self._end(CLOSE_SLOW_CONSUMER, "SLOW_CONSUMER")
+            self._slow()
+            return
+        self._queued_bytes += size
+        if self._queued_bytes > self.max_queued_bytes:
+            self.max_queued_bytes = self._queued_bytes
+
+    def _slow(self) -> None:
+        metrics.abuse("slow_consumer")
+        self._end(CLOSE_SLOW_CONSUMER, "SLOW_CONSUMER")
+
+    def _remaining(self) -> int:
+        if self.key is None:
+            return 0
+        return min(self.gw.limiter.remaining(self.key.key_id), self._bucket.remaining)
 
     def _reply(self, op: str, rid: str | int | None, reply: Reply) -> None:
         if reply.ok:
-            self.push(dumps({"op": op, "req_id": rid, "ok": True, "result": reply.body}))
+            self.push(dumps({"op": op, "req_id": rid, "ok": True, "result": reply.body,
+                             "remaining": self._remaining()}))
         else:
-            self.push(dumps({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"]}))
+            self.push(dumps({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"],
+                             "remaining": self._remaining()}))
 
     def _fail(self, op: str, rid: str | int | None, err: ApiError) -> None:
-        self.push(dumps({"op": op, "req_id": rid, "ok": False, **err.body()}))
+        body = {"op": op, "req_id": rid, "ok": False, **err.body()}
+        if self.key is not None:
+            body["remaining"] = self._remaining()
+        self.push(dumps(body))
 
     def _end(self, code: int, reason: str) -> None:
         if self._close is None:
@@ -177,18 +223,22 @@ class Session:
             text = await self._queue.get()
             if text is None:
                 return
+            self._queued_bytes -= len(text)
             await self.ws.send_text(text)
 
     async def _watchdog(self) -> None:
         cfg = self.gw.config
         while self._close is None:
             now = time.monotonic()
-            if self.key is None:
-                limit, code, reason = cfg.login_timeout_s, CLOSE_LOGIN_TIMEOUT, "LOGIN_TIMEOUT"
+            if self.key is None:  # from connecting: pre-login frames never extend it
+                deadline, code, reason = self._opened + cfg.login_timeout_s, CLOSE_LOGIN_TIMEOUT, "LOGIN_TIMEOUT"
             else:
-                limit, code, reason = cfg.heartbeat_timeout_s, CLOSE_HEARTBEAT_TIMEOUT, "HEARTBEAT_TIMEOUT"
-            remaining = self._last_seen + limit - now
+                deadline = self._last_seen + cfg.heartbeat_timeout_s
+                code, reason = CLOSE_HEARTBEAT_TIMEOUT, "HEARTBEAT_TIMEOUT"
+            remaining = deadline - now
             if remaining <= 0:
+                if self.key is None:
+                    metrics.abuse("login_timeout")
                 self._end(code, reason)
                 break
             self._wake.clear()  # set by _end and at login only: no per-frame wake-ups
@@ -212,10 +262,17 @@ class Session:
     # ------------------------------------------------------------ inbound
 
     def _handle(self, frame: Mapping[str, Any]) -> None:
+        if self.key is None:  # every frame counts before login: heartbeats, binary, oversized
+            self._pre_login += 1
+            if self._pre_login > self.gw.config.ws_pre_login_frames:
+                metrics.abuse("pre_login_frames")
+                self._end(CLOSE_LOGIN_TIMEOUT, "TOO_MANY_FRAMES_BEFORE_LOGIN")
+                return
         text = frame.get("text")
         if text is None:
             raise ApiError("MALFORMED_JSON", "send JSON text frames, not binary")
         if len(text) > self.gw.config.max_ws_message_bytes:
+            metrics.abuse("oversized_message")
             raise ApiError("MESSAGE_TOO_LARGE", f"messages are limited to {self.gw.config.max_ws_message_bytes} bytes")
         msg = parse_object(text)
         rid = _req_id(msg)
@@ -237,21 +294,24 @@ class Session:
                 HeartbeatMessage.model_validate(msg)
                 self.push(dumps({"op": "heartbeat", "req_id": rid, "ok": True, "result": {"ts": _now_ms()}}))
                 return
-            self._pre_login += 1
-            if self._pre_login > _PRE_LOGIN_FRAMES:
-                self._end(CLOSE_LOGIN_TIMEOUT, "TOO_MANY_FRAMES_BEFORE_LOGIN")
-                return
             if op != "login":
                 raise ApiError("NOT_LOGGED_IN", "log in first (op 'login')")
             self._login(LoginMessage.model_validate(msg), rid)
             return
+        retry_after = self._bucket.take()
+        if retry_after is not None:
+            metrics.abuse("rate_limited_connection")
+            raise ApiError("RATE_LIMITED", f"connection rate limit exceeded; retry in {retry_after:.3f} s",
+                           retry_after=round(retry_after, 3))
         retry_after = self.gw.limiter.take(self.key.key_id)
         if retry_after is not None:
+            metrics.abuse("rate_limited_key")
             raise ApiError("RATE_LIMITED", f"rate limit exceeded; retry in {retry_after:.3f} s",
                            retry_after=round(retry_after, 3))
         if op == "heartbeat":
             HeartbeatMessage.model_validate(msg)
-            self.push(dumps({"op": "heartbeat", "req_id": rid, "ok": True, "result": {"ts": _now_ms()}}))
+            self.push(dumps({"op": "heartbeat", "req_id": rid, "ok": True, "result": {"ts": _now_ms()},
+                             "remaining": self._remaining()}))
         elif op == "login":
             raise ApiError("ALREADY_LOGGED_IN", "this connection is already logged in")
         elif op in ("subscribe", "unsubscribe"):
@@ -263,16 +323,27 @@ class Session:
             raise ApiError("UNKNOWN_OP", f"unknown op {op[:32]!r}")
 
     def _login(self, msg: LoginMessage, rid: str | int | None) -> None:
+        retry_after = self._guards.addresses.take(self._address)  # logins cost the source address
+        if retry_after is not None:
+            metrics.abuse("rate_limited_address")
+            raise ApiError("RATE_LIMITED", f"too many logins from this address; retry in {retry_after:.3f} s",
+                           retry_after=round(retry_after, 3))
         key = self.gw.auth.verify_login(msg.key_id, msg.ts, msg.signature, self.nonce)
         self.key = key
         self.cancel_on_disconnect = msg.cancel_on_disconnect and key.role is Role.TRADER
         self._wake.set()  # the watchdog switches from the login to the heartbeat timeout
         self.push(dumps({"op": "login", "req_id": rid, "ok": True, "result": {
             "participant": key.participant, "role": str(key.role), "session_id": self.id,
-            "cancel_on_disconnect": self.cancel_on_disconnect}}))
+            "cancel_on_disconnect": self.cancel_on_disconnect}, "remaining": self._remaining()}))
 
     def _subscribe(self, msg: SubscribeMessage, rid: str | int | None) -> None:
         assert self.key is not None
+        retry_after = self._subscribe_bucket.take()
+        if retry_after is not None:
+            metrics.abuse("subscribe_rate_limited")
+            raise ApiError("SUBSCRIBE_RATE_LIMITED",
+                           f"at most {self.gw.config.ws_subscribe_per_s:g} subscribe/unsubscribe per second "
+                           f"per connection; retry in {retry_after:.3f} s", retry_after=round(retry_after, 3))
         hub = self.gw.hub
         channel = msg.channel
         if channel in ("book", "trades"):
@@ -287,7 +358,7 @@ class Session:
                                               "orders, fills or settlements")
         # the reply goes first so the client knows the subscription before its snapshot arrives
         self.push(dumps({"op": msg.op, "req_id": rid, "ok": True,
-                         "result": {"channel": channel, "symbol": msg.symbol}}))
+                         "result": {"channel": channel, "symbol": msg.symbol}, "remaining": self._remaining()}))
         if msg.op == "unsubscribe":
             hub.unsubscribe(self, channel, symbol=msg.symbol, participant=self.key.participant)
         elif channel == "book":
