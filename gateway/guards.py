@@ -185,6 +185,7 @@ class ConnectionCounter:
 
 @dataclass(slots=True)
 class Guards:
+    config: GatewayConfig
     addresses: RateLimiter  # unauthenticated / bad-signature traffic per source address
     connections: ConnectionCounter
     refusals: VenueRefusals = field(default_factory=VenueRefusals)
@@ -192,7 +193,7 @@ class Guards:
 
     @classmethod
     def from_config(cls, cfg: GatewayConfig) -> Guards:
-        guards = cls(addresses=RateLimiter(rate_per_s=cfg.address_rate_per_s, burst=cfg.address_rate_burst),
+        guards = cls(config=cfg, addresses=RateLimiter(rate_per_s=cfg.address_rate_per_s, burst=cfg.address_rate_burst),
                      connections=ConnectionCounter(cfg.max_connections_per_address))
         guards.readiness.add_provider(guards.refusals)
         return guards

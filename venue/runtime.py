@@ -30,9 +30,11 @@ import store as store_pkg
 from engine import RULES_VERSION, AddInstrument, Engine, InstrumentSpec, InstrumentStatus, ResultCode
 from gateway.app import create_app
 from gateway.config import GatewayConfig
+from gateway.guards import guards_of
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
 from gateway.ports import ApiKey, AuditEntry, Listing, Role, SettlementNotice, SettlementState, TradeRecord
+from gateway.server import uvicorn_options
 from journal import Journal, Sequencer, recover
 from settlement.chain import Chain, connect, in_process_chain, start_anvil
 from settlement.deploy import DemoAdmin, DemoDeployment, deploy_demo
@@ -568,8 +570,14 @@ class Venue:
 
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
         """Run the HTTP/websocket server until ``stop()`` is called or the server exits (Ctrl-C)."""
+        ready = guards_of(self.app).readiness  # GET /health/ready (hook: gateway.guards)
+        ready.add("stopping", lambda: "venue is stopping" if self._stop.is_set() else None)
+        ready.add("journal", lambda: None if self.sequencer.running else
+                  f"journal cannot write: {self.sequencer.failure!r}")
+        ready.add("store_backlog", lambda: None if self.writer.pending <= 100_000 else
+                  f"store backlog {self.writer.pending} commands (bound 100000)")
         server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.host, port=self.config.port,
-                                               log_level="warning", lifespan="on"))
+                                               log_level="warning", lifespan="on", **uvicorn_options(self.app)))
         self._served.clear()
         self._server = server
         serve_task = asyncio.create_task(server.serve(), name="uvicorn")
