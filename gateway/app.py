@@ -116,6 +116,7 @@ class SignedRequests:
         if scope.get("query_string"):
             target = target + b"?" + scope["query_string"]
         key = self.gw.auth.verify_rest(scope["method"], target, headers, body)
+        scope.setdefault("state", {})["api_key"] = key  # also on a 429: the quota headers name its bucket
         retry_after = self.gw.limiter.take(key.key_id)
         if retry_after is not None:
             raise ApiError("RATE_LIMITED", f"rate limit exceeded; retry in {retry_after:.3f} s",
