@@ -33,6 +33,7 @@ from engine import AmendOrder, CancelOrder, Event, InstrumentStatus, L2Snapshot,
 from gateway import metrics
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError
+from gateway.fair import FairScheduler
 from gateway.ports import ApiKey, Listing, Outcome, SettlementNotice, TradeRecord, Unsubscribe, VenuePort
 from gateway.ratelimit import RateLimiter
 
@@ -188,13 +189,15 @@ class Guards:
     config: GatewayConfig
     addresses: RateLimiter  # unauthenticated / bad-signature traffic per source address
     connections: ConnectionCounter
+    fair: FairScheduler  # websocket order commands inside the venue, admitted round-robin per session
     refusals: VenueRefusals = field(default_factory=VenueRefusals)
     readiness: Readiness = field(default_factory=Readiness)
 
     @classmethod
     def from_config(cls, cfg: GatewayConfig) -> Guards:
         guards = cls(config=cfg, addresses=RateLimiter(rate_per_s=cfg.address_rate_per_s, burst=cfg.address_rate_burst),
-                     connections=ConnectionCounter(cfg.max_connections_per_address))
+                     connections=ConnectionCounter(cfg.max_connections_per_address),
+                     fair=FairScheduler(cfg.venue_in_flight))
         guards.readiness.add_provider(guards.refusals)
         return guards
 

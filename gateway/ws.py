@@ -398,6 +398,13 @@ class Session:
         task.add_done_callback(self._tasks.discard)
 
     async def _finish(self, op: str, rid: str | int | None, coro: Coroutine[Any, Any, Reply]) -> None:
+        fair = self._guards.fair  # round-robin across sessions once the venue has enough in flight
+        try:
+            await fair.acquire(self.id)
+        except BaseException:
+            coro.close()
+            self._in_flight -= 1
+            raise
         try:
             reply = await coro
             self._reply(op, rid, reply)
@@ -407,6 +414,7 @@ class Session:
             log.exception("websocket %s failed", op)
             self._fail(op, rid, ApiError("INTERNAL_ERROR", "internal error"))
         finally:
+            fair.release()
             self._in_flight -= 1
 
 

@@ -184,7 +184,7 @@ async def test_subscriber_that_does_not_read_is_cut_off_by_bytes(venue: FakeVenu
         original(self, *args)
         sessions.append(self)
 
-    ws_module.Session.__init__ = remember  # type: ignore[method-assign]
+    ws_module.Session.__init__ = remember  # type: ignore[method-assign,assignment]
     try:
         async with serve(app) as url:
             before = metrics.abuse_count("slow_consumer")
@@ -463,7 +463,10 @@ async def test_ready_reports_every_failing_check(venue: FakeVenue) -> None:
     ready = guards_of(app).readiness
     backlog = [0]
     ready.add("store_backlog", lambda: None if backlog[0] <= 10 else f"store backlog {backlog[0]} (bound 10)")
-    ready.add("chain_watcher", lambda: 1 / 0 and None)  # a broken check is a reason, not a 500
+    def broken() -> str | None:
+        raise ZeroDivisionError
+
+    ready.add("chain_watcher", broken)  # a broken check is a reason, not a 500
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
         r = await http.get("/health/ready")
         assert r.status_code == 503
