@@ -84,22 +84,24 @@ class VenueRefusals:
     per state change (refusing <-> accepting, or a different failure), a counter for every refusal."""
 
     def __init__(self) -> None:
-        self.failing: str | None = None  # "ExceptionType: message" while the venue refuses
+        self.failing: str | None = None  # "ExceptionType: message" (the first of the run) while refusing
+        self._kind: str | None = None  # the exception type: a new type is a new state
         self.refused = 0
 
     def refused_with(self, exc: BaseException) -> None:
         self.refused += 1
-        metrics.venue_refused(type(exc).__name__)
-        state = f"{type(exc).__name__}: {exc}"[:300]
-        if state != self.failing:
-            self.failing = state
+        kind = type(exc).__name__
+        metrics.venue_refused(kind)
+        if kind != self._kind:
+            self._kind = kind
+            self.failing = f"{kind}: {exc}"[:300]
             log.error("the venue refuses commands (%s); further refusals are counted in "
-                      "venue_gateway_refused_commands, not logged", state)
+                      "venue_gateway_refused_commands, not logged", self.failing)
 
     def answered(self) -> None:
         if self.failing is not None:
             log.warning("the venue answers commands again after %d refusals", self.refused)
-            self.failing = None
+            self.failing = self._kind = None
 
     def readiness(self) -> list[str]:
         return [] if self.failing is None else [f"venue refuses commands: {self.failing}"]
