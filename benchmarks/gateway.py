@@ -67,8 +67,7 @@ async def _serve(port: int, venue_kind: str) -> None:
     from tests.gateway.fakes import FakeVenue, make_listing
 
     listing = make_listing("OMN-A", max_qty=10**9)
-    config = GatewayConfig(rate_per_s=1e9, rate_burst=10**9, ws_rate_per_s=1e9, ws_rate_burst=10**9,
-                           ws_max_in_flight=10_000)
+    config = GatewayConfig(rate_per_s=1e9, rate_burst=10**9, ws_max_in_flight=10_000)
     cleanup: list[Any] = []
     venue: Any
     if venue_kind == "fake":

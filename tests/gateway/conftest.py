@@ -22,8 +22,7 @@ def venue(keys: dict[str, Keyring]) -> FakeVenue:
 
 @pytest.fixture
 def config() -> GatewayConfig:
-    return GatewayConfig(heartbeat_timeout_s=10.0, rate_per_s=1000.0, rate_burst=1000, ws_rate_per_s=1000.0,
-                         ws_rate_burst=1000)
+    return GatewayConfig(heartbeat_timeout_s=10.0, rate_per_s=1000.0, rate_burst=1000)
 
 
 @pytest.fixture

@@ -485,3 +485,21 @@ async def test_venue_client_still_works_with_the_guarded_server(venue: FakeVenue
         assert (await stream.place("OMN-A", "buy", "1", "90"))["status"] == "open"
         assert len(await alice.my_orders()) == 1
         await stream.close()
+
+
+async def test_failed_logins_are_limited_per_address_and_good_ones_are_not(venue: FakeVenue,
+                                                                            keys: dict[str, Keyring]) -> None:
+    app = create_app(venue, config=GatewayConfig(address_rate_per_s=0.001, address_rate_burst=3))
+    async with serve(app) as url:
+        for _ in range(5):  # honest logins never spend the address's bucket
+            conn = await _logged_in(url, keys["alice"])
+            await conn.close()
+        conn, _ = await _raw(url)
+        codes = []
+        for i in range(5):
+            ts = time.time_ns() // 1_000_000
+            await conn.send(json.dumps({"op": "login", "req_id": i, "key_id": keys["alice"].key_id, "ts": ts,
+                                        "signature": base64.b64encode(b"\x01" * 64).decode()}))
+            codes.append(json.loads(await asyncio.wait_for(conn.recv(), 5))["error"]["code"])
+        assert codes == ["BAD_SIGNATURE"] * 3 + ["RATE_LIMITED"] * 2
+        await conn.close()
