@@ -44,7 +44,7 @@ from benchmarks.gateway import _free_port, _keys, _private_key  # noqa: E402
 VICTIM, NOISY = "bench0", "bench1"
 
 
-async def _serve(port: int, fair: bool) -> None:
+async def _serve(port: int, fair: bool, key_rate: float) -> None:
     import uvicorn
 
     from engine import AddInstrument, Engine
@@ -55,7 +55,8 @@ async def _serve(port: int, fair: bool) -> None:
     from venue.core import VenueCore
 
     listing = make_listing("OMN-A", max_qty=10**9)
-    config = GatewayConfig() if fair else GatewayConfig(venue_in_flight=10**9)
+    limits: dict[str, Any] = {} if not key_rate else {"rate_per_s": key_rate, "rate_burst": int(2 * key_rate)}
+    config = GatewayConfig(**limits) if fair else GatewayConfig(venue_in_flight=10**9, **limits)
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         engine = Engine()
         journal = Journal.open(Path(tmp))
@@ -71,12 +72,12 @@ async def _serve(port: int, fair: bool) -> None:
         journal.close()
 
 
-def _start_server(fair: bool) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(fair: bool, key_rate: float) -> tuple[subprocess.Popen[bytes], str]:
     import socket
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--mode", "fair" if fair else "fifo"],
-                            cwd=REPO)
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--mode", "fair" if fair else "fifo",
+                             "--key-rate", str(key_rate)], cwd=REPO)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -116,49 +117,57 @@ async def _victim(url: str, orders: int, seed: int, rate: float) -> list[float]:
     return latencies
 
 
-async def _noisy(url: str, rate: float, stop: asyncio.Event, counts: dict[str, int]) -> None:
-    """Offers ``rate`` orders/s (paced in 10 ms slices), up to 64 in flight; refusals are counted."""
+async def _noisy(url: str, rate: float, in_flight: int, stop: asyncio.Event, counts: dict[str, int]) -> None:
+    """Offers ``rate`` orders/s (paced in 10 ms slices), up to ``in_flight`` awaiting acks; refusals are counted,
+    and a connection the gateway closes (4029 after too many refusals) is opened again."""
     from venueclient import ApiError, VenueClient
 
     rng = random.Random(7)
+    sent = 0
+    start = time.perf_counter()
     async with VenueClient(url, f"k-{NOISY}", _private_key(NOISY)) as client:
-        stream = await client.connect(heartbeat_interval=5)
-        window = asyncio.Semaphore(64)
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def one(i: int) -> None:
-            side, qty, price = _order(rng)
-            try:
-                await stream.place("OMN-A", side, qty, price, client_order_id=f"n-{i}")
-                counts["acked"] += 1
-            except ApiError as err:
-                counts[err.code] = counts.get(err.code, 0) + 1
-            finally:
-                window.release()
-
-        start = time.perf_counter()
-        sent = 0
         while not stop.is_set():
-            due = int((time.perf_counter() - start) * rate)
-            while sent < due and not stop.is_set():
-                await window.acquire()
-                task = asyncio.create_task(one(sent))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                sent += 1
-            await asyncio.sleep(0.01)
-        await asyncio.gather(*tasks)
-        counts["offered"] = sent
-        await stream.close()
+            stream = await client.connect(heartbeat_interval=5)
+            window = asyncio.Semaphore(in_flight)
+            tasks: set[asyncio.Task[None]] = set()
+
+            async def one(i: int, stream: Any = stream, window: asyncio.Semaphore = window) -> None:
+                side, qty, price = _order(rng)
+                try:
+                    await stream.place("OMN-A", side, qty, price, client_order_id=f"n-{i}")
+                    counts["acked"] += 1
+                except ApiError as err:
+                    counts[err.code] = counts.get(err.code, 0) + 1
+                except Exception:
+                    counts["lost"] = counts.get("lost", 0) + 1
+                finally:
+                    window.release()
+
+            while not stop.is_set() and not stream.closed.is_set():
+                due = int((time.perf_counter() - start) * rate)
+                while sent < due and not stop.is_set() and not stream.closed.is_set():
+                    await window.acquire()
+                    task = asyncio.create_task(one(sent))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    sent += 1
+                await asyncio.sleep(0.01)
+            await asyncio.gather(*tasks)
+            if stream.closed.is_set():
+                counts["closed"] = counts.get("closed", 0) + 1
+            else:
+                await stream.close()
+    counts["offered"] = sent
 
 
-async def _row(name: str, fair: bool, noisy_rate: float, orders: int, victim_rate: float) -> dict[str, Any]:
-    proc, url = _start_server(fair)
+async def _row(name: str, fair: bool, noisy_rate: float, orders: int, victim_rate: float,
+               key_rate: float, window: int) -> dict[str, Any]:
+    proc, url = _start_server(fair, key_rate)
     try:
         await _victim(url, 50, 99, victim_rate)  # warm-up
         counts: dict[str, int] = {"acked": 0}
         stop = asyncio.Event()
-        noisy = asyncio.create_task(_noisy(url, noisy_rate, stop, counts)) if noisy_rate else None
+        noisy = asyncio.create_task(_noisy(url, noisy_rate, window, stop, counts)) if noisy_rate else None
         if noisy is not None:
             await asyncio.sleep(1.0)  # the neighbour reaches its steady state first
         started = time.perf_counter()
@@ -178,24 +187,27 @@ async def _row(name: str, fair: bool, noisy_rate: float, orders: int, victim_rat
 async def _main(args: argparse.Namespace) -> None:
     from gateway import GatewayConfig
 
-    rate = args.noisy_rate or GatewayConfig().rate_per_s
-    victim_rate = args.victim_rate
-    rows = [await _row("alone", True, 0.0, args.orders, victim_rate),
-            await _row("noisy, fair", True, rate, args.orders, victim_rate),
-            await _row("noisy, fifo", False, rate, args.orders, victim_rate)]
+    rate = args.noisy_rate or args.key_rate or GatewayConfig().rate_per_s
+    common = {"orders": args.orders, "victim_rate": args.victim_rate, "key_rate": args.key_rate,
+              "window": args.window}
+    rows = [await _row("alone", True, 0.0, **common),
+            await _row("noisy, fair", True, rate, **common),
+            await _row("noisy, fifo", False, rate, **common)]
     for row in rows:
         print(json.dumps(row), file=sys.stderr)
     base = rows[0]
-    print(f"victim ack latency, one order at a time at {victim_rate:g}/s, journal venue; neighbour offers "
-          f"{rate:g} orders/s "
-          f"(64 in flight); {os.cpu_count()} cores\n")
-    print("| row | victim p50 ms | victim p99 ms | p99 / alone | neighbour acked | neighbour refused |")
-    print("|---|---|---|---|---|---|")
+    limit = args.key_rate or GatewayConfig().rate_per_s
+    print(f"victim ack latency, one order at a time at {args.victim_rate:g}/s, journal venue; key limit "
+          f"{limit:g}/s; neighbour offers {rate:g} orders/s ({args.window} in flight)"
+          f"; {os.cpu_count()} cores\n")
+    print("| row | victim p50 ms | victim p99 ms | p99 / alone | neighbour acked | neighbour refused | "
+          "neighbour closed |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         noisy = r["noisy"] or {}
-        refused = sum(v for k, v in noisy.items() if k not in ("acked", "offered"))
+        refused = sum(v for k, v in noisy.items() if k not in ("acked", "offered", "closed"))
         print(f"| {r['row']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['p99'] / base['p99']:.2f} | "
-              f"{noisy.get('acked', '-')} | {refused if noisy else '-'} |")
+              f"{noisy.get('acked', '-')} | {refused if noisy else '-'} | {noisy.get('closed', 0) if noisy else '-'} |")
 
 
 def main() -> None:
@@ -203,11 +215,13 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=400)
     parser.add_argument("--victim-rate", type=float, default=50.0, help="orders/s the victim sends at most")
     parser.add_argument("--noisy-rate", type=float, default=0.0, help="orders/s the neighbour offers (0 = key limit)")
+    parser.add_argument("--key-rate", type=float, default=0.0, help="per-key limit (0 = GatewayConfig's default)")
+    parser.add_argument("--window", type=int, default=64, help="the neighbour's orders awaiting acks")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["fair", "fifo"], default="fair", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(_serve(args.serve, args.mode == "fair"))
+        asyncio.run(_serve(args.serve, args.mode == "fair", args.key_rate))
     else:
         asyncio.run(_main(args))
 

@@ -20,14 +20,14 @@ class GatewayConfig:
     max_ws_message_bytes: int = 64 * 1024  # also the server's protocol-level limit (uvicorn ws_max_size)
     ws_queue_max: int = 10_000  # outbound messages buffered per websocket before it is dropped as slow
     ws_queue_max_bytes: int = 4 * 1024 * 1024  # outbound bytes buffered per websocket (ditto, close 4009)
-    ws_rate_per_s: float = 100.0  # token bucket per websocket connection (messages after login)
-    ws_rate_burst: int = 200
+    ws_rate_per_s: float | None = None  # token bucket per websocket connection (messages after login); None: rate_per_s
+    ws_rate_burst: int | None = None  # None: rate_burst
     ws_subscribe_per_s: float = 5.0  # subscribe/unsubscribe per connection (each may send a full snapshot)
     ws_subscribe_burst: int = 20
     ws_pre_login_frames: int = 16  # frames of any kind (heartbeats, oversized ones) before login
     address_rate_per_s: float = 20.0  # per source address: unauthenticated / bad-signature requests, logins
     address_rate_burst: int = 40
-    max_connections_per_address: int = 64  # open TCP connections (HTTP + websocket) per source address
+    max_connections_per_address: int = 256  # open TCP connections (HTTP + websocket) per source address
     header_timeout_s: float = 5.0  # a request's line + headers must arrive within this
     body_timeout_s: float = 10.0  # a request's body must arrive within this
     ws_max_in_flight: int = 256  # order commands awaiting the venue per websocket

@@ -98,11 +98,13 @@ _REFUSED = Counter(
 )
 _ABUSE = Counter(
     "venue_gateway_abuse", "Traffic the gateway refused or cut off to protect other clients, by kind "
-    "(rate_limited_key, rate_limited_address, rate_limited_connection, subscribe_rate_limited, slow_consumer, "
+    "(rate_limited_key, rate_limited_address, rate_limited_connection, rate_limit_disconnect, "
+    "subscribe_rate_limited, slow_consumer, "
     "oversized_message, pre_login_frames, login_timeout, connection_cap, header_timeout, body_timeout)",
     ["kind"], registry=REGISTRY,
 )
-ABUSE_KINDS = ("rate_limited_key", "rate_limited_address", "rate_limited_connection", "subscribe_rate_limited",
+ABUSE_KINDS = ("rate_limited_key", "rate_limited_address", "rate_limited_connection", "rate_limit_disconnect",
+               "subscribe_rate_limited",
                "slow_consumer", "oversized_message", "pre_login_frames", "login_timeout", "connection_cap",
                "header_timeout", "body_timeout")
 for _abuse in ABUSE_KINDS:

@@ -45,6 +45,14 @@ class TokenBucket:
     def remaining(self) -> int:
         return int(self._tokens)
 
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        return int(self._burst)
+
 
 class RateLimiter:
     """Buckets by name; full buckets are forgotten, so the table only holds recently active names."""

@@ -28,7 +28,9 @@ Abuse limits (``GatewayConfig``) and close codes:
 * 4009 ``SLOW_CONSUMER``: the session's outbound queue passed ``ws_queue_max_bytes`` bytes (or
   ``ws_queue_max`` messages) because the client does not read;
 * ``subscribe``/``unsubscribe`` beyond ``ws_subscribe_per_s`` get SUBSCRIBE_RATE_LIMITED; any
-  message beyond the key's or the connection's bucket gets RATE_LIMITED with ``retry_after``.
+  message beyond the key's or the connection's bucket gets RATE_LIMITED with ``retry_after``;
+* 4029 ``RATE_LIMIT_EXCEEDED``: the client kept sending while refused (more RATE_LIMITED replies
+  than the connection's burst, refilled at its rate).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 CLOSE_HEARTBEAT_TIMEOUT = 4008
 CLOSE_LOGIN_TIMEOUT = 4001
 CLOSE_SLOW_CONSUMER = 4009
+CLOSE_RATE_LIMIT = 4029
 
 
 class LoginMessage(Strict):
@@ -119,7 +122,9 @@ class Session:
         self.max_queued_bytes = 0  # high-water mark, for tests and diagnostics
         self._opened = time.monotonic()
         self._last_seen = self._opened
-        self._bucket = TokenBucket(rate_per_s=cfg.ws_rate_per_s, burst=cfg.ws_rate_burst)
+        self._bucket = TokenBucket(rate_per_s=cfg.rate_per_s if cfg.ws_rate_per_s is None else cfg.ws_rate_per_s,
+                                   burst=cfg.rate_burst if cfg.ws_rate_burst is None else cfg.ws_rate_burst)
+        self._refusals = TokenBucket(rate_per_s=self._bucket.rate, burst=self._bucket.burst)
         self._subscribe_bucket = TokenBucket(rate_per_s=cfg.ws_subscribe_per_s, burst=cfg.ws_subscribe_burst)
         self._guards = guards_of(ws.app)
         self._address = client_address(ws.scope)
@@ -301,11 +306,13 @@ class Session:
         retry_after = self._bucket.take()
         if retry_after is not None:
             metrics.abuse("rate_limited_connection")
+            self._refused()
             raise ApiError("RATE_LIMITED", f"connection rate limit exceeded; retry in {retry_after:.3f} s",
                            retry_after=round(retry_after, 3))
         retry_after = self.gw.limiter.take(self.key.key_id)
         if retry_after is not None:
             metrics.abuse("rate_limited_key")
+            self._refused()
             raise ApiError("RATE_LIMITED", f"rate limit exceeded; retry in {retry_after:.3f} s",
                            retry_after=round(retry_after, 3))
         if op == "heartbeat":
@@ -322,13 +329,25 @@ class Session:
         else:
             raise ApiError("UNKNOWN_OP", f"unknown op {op[:32]!r}")
 
+    def _refused(self) -> None:
+        """A client that keeps sending while refused costs the venue a parse and a reply per
+        message: after a burst's worth of refusals (refilled at the connection's rate) it is closed."""
+        if self._refusals.take() is not None:
+            metrics.abuse("rate_limit_disconnect")
+            self._end(CLOSE_RATE_LIMIT, "RATE_LIMIT_EXCEEDED")
+
     def _login(self, msg: LoginMessage, rid: str | int | None) -> None:
-        retry_after = self._guards.addresses.take(self._address)  # logins cost the source address
+        addresses = self._guards.addresses  # failed logins cost the source address, like 401s on REST
+        retry_after = addresses.peek(self._address)
         if retry_after is not None:
             metrics.abuse("rate_limited_address")
-            raise ApiError("RATE_LIMITED", f"too many logins from this address; retry in {retry_after:.3f} s",
-                           retry_after=round(retry_after, 3))
-        key = self.gw.auth.verify_login(msg.key_id, msg.ts, msg.signature, self.nonce)
+            raise ApiError("RATE_LIMITED", f"too many failed logins from this address; retry in "
+                                           f"{retry_after:.3f} s", retry_after=round(retry_after, 3))
+        try:
+            key = self.gw.auth.verify_login(msg.key_id, msg.ts, msg.signature, self.nonce)
+        except ApiError:
+            addresses.take(self._address)
+            raise
         self.key = key
         self.cancel_on_disconnect = msg.cancel_on_disconnect and key.role is Role.TRADER
         self._wake.set()  # the watchdog switches from the login to the heartbeat timeout

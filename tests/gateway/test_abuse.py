@@ -503,3 +503,16 @@ async def test_failed_logins_are_limited_per_address_and_good_ones_are_not(venue
             codes.append(json.loads(await asyncio.wait_for(conn.recv(), 5))["error"]["code"])
         assert codes == ["BAD_SIGNATURE"] * 3 + ["RATE_LIMITED"] * 2
         await conn.close()
+
+
+async def test_a_client_that_keeps_sending_while_refused_is_closed(venue: FakeVenue, keys: dict[str, Keyring]) -> None:
+    """Each refused message still costs a parse and a reply: a flood past the limit ends the connection."""
+    app = create_app(venue, config=GatewayConfig(rate_per_s=0.001, rate_burst=5))
+    before = metrics.abuse_count("rate_limit_disconnect")
+    async with serve(app) as url:
+        conn = await _logged_in(url, keys["alice"])
+        for i in range(40):
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await conn.send(json.dumps({"op": "heartbeat", "req_id": i}))
+        assert await _closed_with(conn) == (4029, "RATE_LIMIT_EXCEEDED")
+    assert metrics.abuse_count("rate_limit_disconnect") == before + 1
