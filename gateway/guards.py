@@ -235,12 +235,12 @@ _UNAUTHENTICATED = frozenset({401})
 
 
 class AbuseGuard:
-    """Pure ASGI middleware outside the signing middleware, for ``/v1`` HTTP requests:
+    """Pure ASGI middleware outside the signing middleware, for HTTP requests:
 
-    * a source address whose bucket is empty is refused (429 RATE_LIMITED) before its signature
+    * (``/v1``) a source address whose bucket is empty is refused (429 RATE_LIMITED) before its signature
       is checked; each request answered 401 (missing/bad/expired signature, unknown key) spends a
       token of its address, so unauthenticated traffic is limited per address, signed traffic per key;
-    * the body must arrive within ``body_timeout_s`` (else 408 REQUEST_TIMEOUT);
+    * (every path) the body must arrive within ``body_timeout_s`` (else 408 REQUEST_TIMEOUT);
     * authenticated responses carry ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining`` (the key's
       token bucket: requests that may be sent right now).
     """
@@ -252,11 +252,12 @@ class AbuseGuard:
         self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        api = str(scope.get("path", "")).startswith("/v1/")
         address = client_address(scope)
-        retry_after = self.guards.addresses.peek(address)
+        retry_after = self.guards.addresses.peek(address) if api else None
         if retry_after is not None:
             metrics.abuse("rate_limited_address")
             err = ApiError("RATE_LIMITED", f"too many unauthenticated requests from this address; retry in "
@@ -301,7 +302,7 @@ class AbuseGuard:
                 await _send_error(send, ApiError("REQUEST_TIMEOUT", f"the request body did not arrive within "
                                                                     f"{self.config.body_timeout_s:g} s"))
             return
-        if status in _UNAUTHENTICATED:
+        if api and status in _UNAUTHENTICATED:
             self.guards.addresses.take(address)
 
 
