@@ -167,6 +167,7 @@ async def _row(name: str, fair: bool, noisy_rate: float, orders: int, victim_rat
         await _victim(url, 50, 99, victim_rate)  # warm-up
         counts: dict[str, int] = {"acked": 0}
         stop = asyncio.Event()
+        noisy_started = time.perf_counter()
         noisy = asyncio.create_task(_noisy(url, noisy_rate, window, stop, counts)) if noisy_rate else None
         if noisy is not None:
             await asyncio.sleep(1.0)  # the neighbour reaches its steady state first
@@ -176,6 +177,7 @@ async def _row(name: str, fair: bool, noisy_rate: float, orders: int, victim_rat
         stop.set()
         if noisy is not None:
             await noisy
+            counts["acked_per_s"] = int(counts["acked"] / (time.perf_counter() - noisy_started))
     finally:
         proc.terminate()
         proc.wait(10)
@@ -200,14 +202,15 @@ async def _main(args: argparse.Namespace) -> None:
     print(f"victim ack latency, one order at a time at {args.victim_rate:g}/s, journal venue; key limit "
           f"{limit:g}/s; neighbour offers {rate:g} orders/s ({args.window} in flight)"
           f"; {os.cpu_count()} cores\n")
-    print("| row | victim p50 ms | victim p99 ms | p99 / alone | neighbour acked | neighbour refused | "
+    print("| row | victim p50 ms | victim p99 ms | p99 / alone | neighbour acked (per s) | neighbour refused | "
           "neighbour closed |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         noisy = r["noisy"] or {}
-        refused = sum(v for k, v in noisy.items() if k not in ("acked", "offered", "closed"))
+        refused = sum(v for k, v in noisy.items() if k not in ("acked", "offered", "closed", "acked_per_s"))
         print(f"| {r['row']} | {r['p50']:.2f} | {r['p99']:.2f} | {r['p99'] / base['p99']:.2f} | "
-              f"{noisy.get('acked', '-')} | {refused if noisy else '-'} | {noisy.get('closed', 0) if noisy else '-'} |")
+              f"{noisy.get('acked', '-')} ({noisy.get('acked_per_s', '-')}) | {refused if noisy else '-'} | "
+              f"{noisy.get('closed', 0) if noisy else '-'} |")
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ class GatewayConfig:
     header_timeout_s: float = 5.0  # a request's line + headers must arrive within this
     body_timeout_s: float = 10.0  # a request's body must arrive within this
     ws_max_in_flight: int = 256  # order commands awaiting the venue per websocket
-    venue_in_flight: int = 128  # websocket commands of all sessions inside the venue at once (gateway.fair)
+    venue_in_flight: int = 32  # websocket commands of all sessions inside the venue at once (gateway.fair)
     idempotency_max_per_participant: int = 100_000  # remembered client order ids (oldest forgotten)
     default_book_depth: int = 50
     max_trades_limit: int = 1000
