@@ -24,7 +24,7 @@ from gateway.ports import (
     Trade,
 )
 
-SettlementText = Literal["pending", "submitted", "confirmed", "failed"]
+SettlementText = Literal["pending", "submitted", "confirmed", "final", "failed"]
 
 
 class OperatorLevel(BaseModel):
