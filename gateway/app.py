@@ -22,6 +22,7 @@ from gateway import rest
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, error_body
+from gateway.guards import AbuseGuard, GuardedVenue, Guards, health_router
 from gateway.orders import OrderService
 from gateway.ports import VenuePort
 from gateway.ratelimit import RateLimiter
@@ -101,6 +102,7 @@ class SignedRequests:
         if scope.get("query_string"):
             target = target + b"?" + scope["query_string"]
         key = self.gw.auth.verify_rest(scope["method"], target, headers, body)
+        scope.setdefault("state", {})["api_key"] = key  # also on a 429: the quota headers name its bucket
         retry_after = self.gw.limiter.take(key.key_id)
         if retry_after is not None:
             raise ApiError("RATE_LIMITED", f"rate limit exceeded; retry in {retry_after:.3f} s",
@@ -142,12 +144,13 @@ def create_app(
     """The gateway app. ``extra_routers`` (e.g. ``gateway.operator``'s) are mounted as they are;
     their ``/v1`` routes are signed like ours and can use ``gateway.deps.OperatorKey``."""
     cfg = config or GatewayConfig()
+    guards = Guards.from_config(cfg)  # abuse limits + readiness (gateway.guards)
     state = GatewayState(
         venue=venue,
         config=cfg,
         auth=Authenticator(venue, window_s=cfg.signature_window_s),
         limiter=RateLimiter(rate_per_s=cfg.rate_per_s, burst=cfg.rate_burst),
-        orders=OrderService(venue, cfg),
+        orders=OrderService(GuardedVenue(venue, guards.refusals), cfg),
         hub=Hub(venue),
     )
 
@@ -172,6 +175,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = state
+    app.state.guards = guards
+    app.include_router(health_router())
     app.include_router(rest.router)
     for router in extra_routers:
         app.include_router(router)
@@ -210,4 +215,5 @@ def create_app(
         return JSONResponse(error_body("INTERNAL_ERROR", "internal error"), status_code=500)
 
     app.add_middleware(SignedRequests, state=state)
+    app.add_middleware(AbuseGuard, guards=guards, limiter=state.limiter, config=cfg)  # outside SignedRequests
     return app

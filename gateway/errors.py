@@ -26,6 +26,8 @@ GATEWAY_CODES: dict[str, int] = {
     "WRONG_TICK": 400,
     "WRONG_LOT": 400,
     "BODY_TOO_LARGE": 413,
+    "DUPLICATE_JSON_KEY": 400,
+    "REQUEST_TIMEOUT": 408,
     "CLIENT_ORDER_ID_REUSED": 409,
     # auth
     "MISSING_AUTH": 401,
@@ -45,6 +47,7 @@ GATEWAY_CODES: dict[str, int] = {
     "UNKNOWN_CHANNEL": 400,
     "MESSAGE_TOO_LARGE": 413,
     "TOO_MANY_IN_FLIGHT": 429,
+    "SUBSCRIBE_RATE_LIMITED": 429,
     # server side
     "VENUE_ERROR": 503,
     "INTERNAL_ERROR": 500,

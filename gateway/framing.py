@@ -4,16 +4,30 @@
 JSON text frames; each request has ``op`` and an optional ``req_id`` echoed back:
 
 * server -> ``{"op": "welcome", "session_id", "nonce", "heartbeat_timeout_s"}`` on connect;
-* ``login`` must come first (what it carries is the session kind's business) and within the login
-  timeout; more than 16 frames before a login close the session (4001);
-* ``heartbeat`` -> ``{"op": "heartbeat", "req_id", "ok": true, "result": {"ts"}}``; any frame counts
-  as liveness, silence longer than ``heartbeat_timeout_s`` closes the session (4008);
+* ``login`` must come first (what it carries is the session kind's business) and within
+  ``login_timeout_s`` of connecting (pre-login heartbeats do not extend it); more than
+  ``ws_pre_login_frames`` frames of any kind before a login (heartbeats, binary and oversized
+  frames included) close the session (4001). Failed logins spend a token of the source address's
+  bucket (``gateway.guards``); while it is empty, logins from that address get RATE_LIMITED;
+* ``heartbeat`` -> ``{"op": "heartbeat", "req_id", "ok": true, "result": {"ts"}}``; after login any
+  frame counts as liveness, silence longer than ``heartbeat_timeout_s`` closes the session (4008);
 * replies ``{"op", "req_id", "ok": true, "result"}`` or ``{"op", "req_id", "ok": false, "error":
-  {"code", "message"}}``; a bad frame gets an error reply and never ends the session;
-* pushes carry ``channel`` instead of ``op``; a client that does not read them closes with 4009.
+  {"code", "message"}}``; a bad frame gets an error reply and never ends the session. After login
+  every reply also carries ``remaining``: the messages this connection may still send now (the
+  smaller of its rate key's and its connection's token buckets);
+* every message after login spends a token of the connection's bucket (``ws_rate_per_s``) and of
+  its rate key's (the API key's); beyond either it gets RATE_LIMITED with ``retry_after``;
+* pushes carry ``channel`` instead of ``op``; a client that does not read them is closed once its
+  outbound queue passes ``ws_queue_max_bytes`` bytes (or ``ws_queue_max`` messages): 4009.
 
-Close codes: 4001 login timeout, 4003 session ended (an operator's console session expired or was
-logged out), 4008 heartbeat timeout, 4009 slow consumer.
+A message above ``max_ws_message_bytes`` is refused by the server from its frame header (close
+1009, ``gateway.server.uvicorn_options``); behind a server without that limit it gets
+MESSAGE_TOO_LARGE here and counts against the pre-login limit.
+
+Close codes: 4001 login timeout / too many frames before login, 4003 session ended (an operator's
+console session expired or was logged out), 4008 heartbeat timeout, 4009 slow consumer, 4029 the
+client kept sending while refused (more RATE_LIMITED replies than the connection's burst, refilled
+at its rate).
 """
 
 from __future__ import annotations
@@ -33,7 +47,8 @@ from starlette.websockets import WebSocket, WebSocketState
 from gateway import metrics
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError
-from gateway.ratelimit import RateLimiter
+from gateway.guards import client_address, guards_of
+from gateway.ratelimit import RateLimiter, TokenBucket
 from gateway.schemas import Strict
 from gateway.streams import dumps
 from gateway.validation import from_validation_errors, parse_object
@@ -44,7 +59,7 @@ CLOSE_LOGIN_TIMEOUT = 4001
 CLOSE_SESSION_ENDED = 4003
 CLOSE_HEARTBEAT_TIMEOUT = 4008
 CLOSE_SLOW_CONSUMER = 4009
-_PRE_LOGIN_FRAMES = 16
+CLOSE_RATE_LIMIT = 4029
 
 ReqId = str | int | None
 
@@ -84,7 +99,16 @@ class FramedSession(ABC):
         self.nonce = secrets.token_hex(16)
         self.rate_key: str | None = None  # set at login; None = not logged in
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=config.ws_queue_max)
-        self._last_seen = time.monotonic()
+        self._queued_bytes = 0  # characters of queued text (our JSON is ASCII: = bytes)
+        self.max_queued_bytes = 0  # high-water mark, for tests and diagnostics
+        self._opened = time.monotonic()
+        self._last_seen = self._opened
+        self._bucket = TokenBucket(
+            rate_per_s=config.rate_per_s if config.ws_rate_per_s is None else config.ws_rate_per_s,
+            burst=config.rate_burst if config.ws_rate_burst is None else config.ws_rate_burst)
+        self._refusals = TokenBucket(rate_per_s=self._bucket.rate, burst=self._bucket.burst)
+        self.guards = guards_of(ws.app)
+        self._address = client_address(ws.scope)
         self._close: tuple[int, str] | None = None
         self._pre_login = 0
         self._wake = asyncio.Event()
@@ -94,16 +118,40 @@ class FramedSession(ABC):
     def push(self, text: str) -> None:
         if self._close is not None:
             return
+        size = len(text)
+        if self._queued_bytes + size > self.config.ws_queue_max_bytes:
+            self._slow()
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.end(CLOSE_SLOW_CONSUMER, "SLOW_CONSUMER")
+            self._slow()
+            return
+        self._queued_bytes += size
+        if self._queued_bytes > self.max_queued_bytes:
+            self.max_queued_bytes = self._queued_bytes
+
+    def _slow(self) -> None:
+        metrics.abuse("slow_consumer")
+        self.end(CLOSE_SLOW_CONSUMER, "SLOW_CONSUMER")
+
+    def remaining(self) -> int:
+        """Messages this connection may send right now (0 before login)."""
+        if self.rate_key is None:
+            return 0
+        return min(self.limiter.remaining(self.rate_key), self._bucket.remaining)
+
+    def reply(self, body: dict[str, Any]) -> None:
+        """Queue a reply (``op``, ``req_id``, ``ok``, ...); after login it carries ``remaining``."""
+        if self.rate_key is not None:
+            body["remaining"] = self.remaining()
+        self.push(dumps(body))
 
     def ok(self, op: str, rid: ReqId, result: Any) -> None:
-        self.push(dumps({"op": op, "req_id": rid, "ok": True, "result": result}))
+        self.reply({"op": op, "req_id": rid, "ok": True, "result": result})
 
     def fail(self, op: str, rid: ReqId, err: ApiError) -> None:
-        self.push(dumps({"op": op, "req_id": rid, "ok": False, **err.body()}))
+        self.reply({"op": op, "req_id": rid, "ok": False, **err.body()})
 
     def end(self, code: int, reason: str) -> None:
         if self._close is None:
@@ -158,18 +206,22 @@ class FramedSession(ABC):
             text = await self._queue.get()
             if text is None:
                 return
+            self._queued_bytes -= len(text)
             await self.ws.send_text(text)
 
     async def _watchdog(self) -> None:
         cfg = self.config
         while self._close is None:
             now = time.monotonic()
-            if self.rate_key is None:
-                limit, code, reason = cfg.login_timeout_s, CLOSE_LOGIN_TIMEOUT, "LOGIN_TIMEOUT"
+            if self.rate_key is None:  # from connecting: pre-login frames never extend it
+                deadline, code, reason = self._opened + cfg.login_timeout_s, CLOSE_LOGIN_TIMEOUT, "LOGIN_TIMEOUT"
             else:
-                limit, code, reason = cfg.heartbeat_timeout_s, CLOSE_HEARTBEAT_TIMEOUT, "HEARTBEAT_TIMEOUT"
-            remaining = self._last_seen + limit - now
+                deadline = self._last_seen + cfg.heartbeat_timeout_s
+                code, reason = CLOSE_HEARTBEAT_TIMEOUT, "HEARTBEAT_TIMEOUT"
+            remaining = deadline - now
             if remaining <= 0:
+                if self.rate_key is None:
+                    metrics.abuse("login_timeout")
                 self.end(code, reason)
                 break
             self._wake.clear()  # set by end() and at login only: no per-frame wake-ups
@@ -193,10 +245,17 @@ class FramedSession(ABC):
     # ------------------------------------------------------------ inbound
 
     def _handle(self, frame: Mapping[str, Any]) -> None:
+        if self.rate_key is None:  # every frame counts before login: heartbeats, binary, oversized
+            self._pre_login += 1
+            if self._pre_login > self.config.ws_pre_login_frames:
+                metrics.abuse("pre_login_frames")
+                self.end(CLOSE_LOGIN_TIMEOUT, "TOO_MANY_FRAMES_BEFORE_LOGIN")
+                return
         text = frame.get("text")
         if text is None:
             raise ApiError("MALFORMED_JSON", "send JSON text frames, not binary")
         if len(text) > self.config.max_ws_message_bytes:
+            metrics.abuse("oversized_message")
             raise ApiError("MESSAGE_TOO_LARGE", f"messages are limited to {self.config.max_ws_message_bytes} bytes")
         msg = parse_object(text)
         rid = _req_id(msg)
@@ -217,16 +276,20 @@ class FramedSession(ABC):
             if op == "heartbeat":
                 self._heartbeat(msg, rid)
                 return
-            self._pre_login += 1
-            if self._pre_login > _PRE_LOGIN_FRAMES:
-                self.end(CLOSE_LOGIN_TIMEOUT, "TOO_MANY_FRAMES_BEFORE_LOGIN")
-                return
             if op != "login":
                 raise ApiError("NOT_LOGGED_IN", "log in first (op 'login')")
-            self._login(msg, rid)
+            self._address_login(msg, rid)
             return
+        retry_after = self._bucket.take()
+        if retry_after is not None:
+            metrics.abuse("rate_limited_connection")
+            self._refused()
+            raise ApiError("RATE_LIMITED", f"connection rate limit exceeded; retry in {retry_after:.3f} s",
+                           retry_after=round(retry_after, 3))
         retry_after = self.limiter.take(self.rate_key)
         if retry_after is not None:
+            metrics.abuse("rate_limited_key")
+            self._refused()
             raise ApiError("RATE_LIMITED", f"rate limit exceeded; retry in {retry_after:.3f} s",
                            retry_after=round(retry_after, 3))
         if op == "heartbeat":
@@ -235,6 +298,28 @@ class FramedSession(ABC):
             raise ApiError("ALREADY_LOGGED_IN", "this connection is already logged in")
         else:
             self._command(op, msg, rid)
+
+    def _refused(self) -> None:
+        """A client that keeps sending while refused costs a parse and a reply per message: after
+        a burst's worth of refusals (refilled at the connection's rate) it is closed (4029)."""
+        if self._refusals.take() is not None:
+            metrics.abuse("rate_limit_disconnect")
+            self.end(CLOSE_RATE_LIMIT, "RATE_LIMIT_EXCEEDED")
+
+    def _address_login(self, msg: dict[str, Any], rid: ReqId) -> None:
+        """``_login``, limited per source address: failed logins (like 401s on REST) spend a token
+        of the address's bucket; while it is empty, logins from that address are refused unchecked."""
+        addresses = self.guards.addresses
+        retry_after = addresses.peek(self._address)
+        if retry_after is not None:
+            metrics.abuse("rate_limited_address")
+            raise ApiError("RATE_LIMITED", f"too many failed logins from this address; retry in "
+                                           f"{retry_after:.3f} s", retry_after=round(retry_after, 3))
+        try:
+            self._login(msg, rid)
+        except ApiError:
+            addresses.take(self._address)
+            raise
 
     def _heartbeat(self, msg: dict[str, Any], rid: ReqId) -> None:
         HeartbeatMessage.model_validate(msg)

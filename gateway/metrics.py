@@ -92,6 +92,51 @@ _REQUEST_LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+_REFUSED = Counter(
+    "venue_gateway_refused_commands", "Commands the venue refused by raising (journal failed, stopping), by "
+    "exception type; only the first of each run of refusals is logged", ["error"], registry=REGISTRY,
+)
+_ABUSE = Counter(
+    "venue_gateway_abuse", "Traffic the gateway refused or cut off to protect other clients, by kind "
+    "(rate_limited_key, rate_limited_address, rate_limited_connection, rate_limit_disconnect, "
+    "subscribe_rate_limited, slow_consumer, "
+    "oversized_message, pre_login_frames, login_timeout, connection_cap, header_timeout, body_timeout)",
+    ["kind"], registry=REGISTRY,
+)
+ABUSE_KINDS = ("rate_limited_key", "rate_limited_address", "rate_limited_connection", "rate_limit_disconnect",
+               "subscribe_rate_limited",
+               "slow_consumer", "oversized_message", "pre_login_frames", "login_timeout", "connection_cap",
+               "header_timeout", "body_timeout")
+for _abuse in ABUSE_KINDS:
+    _ABUSE.labels(_abuse)
+
+
+def venue_refused(error: str) -> None:
+    _REFUSED.labels(error).inc()
+
+
+def abuse(kind: str) -> None:
+    """One refused or cut-off request/connection; ``kind`` is one of ``ABUSE_KINDS``."""
+    if kind not in ABUSE_KINDS:
+        raise ValueError(f"unknown abuse kind {kind!r}")
+    _ABUSE.labels(kind).inc()
+
+
+def connection_refused() -> None:
+    _ABUSE.labels("connection_cap").inc()
+
+
+def abuse_count(kind: str) -> float:
+    """Current value (tests and the console read it)."""
+    value = REGISTRY.get_sample_value("venue_gateway_abuse_total", {"kind": kind})
+    return value or 0.0
+
+
+def refused_count(error: str) -> float:
+    value = REGISTRY.get_sample_value("venue_gateway_refused_commands_total", {"error": error})
+    return value or 0.0
+
+
 for _kind in ORDER_KINDS:  # so dashboards see zeros, not missing series
     _ORDERS_RECEIVED.labels(_kind)
     _ORDERS_ACCEPTED.labels(_kind)

@@ -9,6 +9,10 @@ book deltas, trades and status changes, so it is not contiguous on the book chan
 therefore also carries ``prev_md_seq`` (the md_seq of the previous book delta of that
 instrument). A client with last applied sequence ``last`` ignores deltas with ``md_seq <= last``
 and has a gap when ``prev_md_seq > last``: it resubscribes for a fresh snapshot.
+
+Snapshots are built and encoded once per book version: while no event of an instrument has
+arrived since the last ``subscribe_book``, every new subscriber gets the same encoded text (a
+subscribe storm costs one dictionary lookup per subscribe, not a full-depth snapshot).
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class Hub:
         self._last_book_md: dict[str, int] = {}
         self._unsubscribe: list[Callable[[], None]] = []
         self._observers: dict[int, Observer] = {}
+        self._snapshots: dict[str, str] = {}  # symbol -> encoded snapshot, dropped on the symbol's next event
+        self.snapshots_built = 0
 
     def start(self) -> None:
         if not self._unsubscribe:
@@ -76,16 +82,22 @@ class Hub:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        self._snapshots.clear()
 
     # ------------------------------------------------------------ subscriptions
 
     def subscribe_book(self, sub: Subscriber, symbol: str) -> None:
         """Queues the snapshot and registers for deltas in one synchronous step (no delta can slip in)."""
-        listing = self._venue.listing(symbol)
-        assert listing is not None
-        snap = self._venue.l2(symbol)
-        msg = {"channel": "book", "type": "snapshot", **render.book(snap, listing)}
-        sub.push(dumps(msg))
+        text = self._snapshots.get(symbol)
+        if text is None:
+            listing = self._venue.listing(symbol)
+            assert listing is not None
+            snap = self._venue.l2(symbol)
+            text = dumps({"channel": "book", "type": "snapshot", **render.book(snap, listing)})
+            self.snapshots_built += 1
+            if self._unsubscribe:  # only while we hear the events that make it stale
+                self._snapshots[symbol] = text
+        sub.push(text)
         self._book.setdefault(symbol, set()).add(sub)
 
     def subscribe_trades(self, sub: Subscriber, symbol: str) -> None:
@@ -140,6 +152,12 @@ class Hub:
                 sub.push(text)
 
     def _on_event(self, event: Event) -> None:
+        if self._snapshots:
+            symbol = getattr(event, "symbol", None)
+            if isinstance(symbol, str):
+                self._snapshots.pop(symbol, None)
+            else:  # an event without an instrument: be safe
+                self._snapshots.clear()
         try:
             self._dispatch(event)
         except Exception:  # a rendering bug must never break the venue's fan-out

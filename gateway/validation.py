@@ -51,10 +51,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ApiError("DUPLICATE_JSON_KEY", f"key {name[:64]!r} appears more than once in one object")
+            seen.add(name)
+    return obj
+
+
 def parse_object(raw: bytes | str) -> dict[str, Any]:
-    """Strict JSON object: no NaN/Infinity literals; any parse failure is MALFORMED_JSON."""
+    """Strict JSON object: no NaN/Infinity literals, no key twice in one object (at any depth:
+    ``{"side": "buy", "side": "sell"}`` is DUPLICATE_JSON_KEY, never "last one wins"); any other
+    parse failure is MALFORMED_JSON."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError, UnicodeDecodeError):
         raise ApiError("MALFORMED_JSON", "body is not valid JSON") from None
     if not isinstance(value, dict):

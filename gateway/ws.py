@@ -7,7 +7,13 @@ gateway's framing (``gateway.framing``: welcome, login, heartbeat, replies, clos
 * ``new_order`` / ``amend`` / ``cancel`` / ``mass_cancel`` with the REST bodies' fields;
   orders carry this session's id, so cancel-on-disconnect cancels exactly them;
 * ``subscribe`` / ``unsubscribe``: ``channel`` in book, trades (both need ``symbol``), status,
-  orders, fills, settlements.
+  orders, fills, settlements; beyond ``ws_subscribe_per_s`` (burst ``ws_subscribe_burst``) per
+  connection they get SUBSCRIBE_RATE_LIMITED (a book subscribe queues a full-depth snapshot).
+
+Order commands enter the venue through the gateway's fair admission (``gateway.fair``): once
+``venue_in_flight`` commands of all sessions are inside the venue, sessions wait in their own FIFO
+queues and freed slots are handed out round-robin, so one session pipelining hundreds of orders
+does not put them all in front of another session's single order.
 """
 
 from __future__ import annotations
@@ -21,16 +27,17 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
 from engine import CancelReason
+from gateway import metrics
 from gateway.errors import ApiError
 from gateway.framing import FramedSession, ReqId
 from gateway.orders import Reply
 from gateway.ports import ApiKey, Role
+from gateway.ratelimit import TokenBucket
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest, Strict, Symbol
 from gateway.state import GatewayState, gateway_state
-from gateway.streams import PRIVATE_CHANNELS, dumps
+from gateway.streams import PRIVATE_CHANNELS
 
 log = logging.getLogger(__name__)
-
 
 
 class LoginMessage(Strict):
@@ -47,7 +54,6 @@ class SubscribeMessage(Strict):
     req_id: str | int | None = None
     channel: str
     symbol: Symbol | None = None
-
 
 
 _ORDER_MODELS: dict[str, type[BaseModel]] = {
@@ -68,12 +74,14 @@ class Session(FramedSession):
         self.cancel_on_disconnect = False
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._subscribe_bucket = TokenBucket(rate_per_s=gw.config.ws_subscribe_per_s,
+                                             burst=gw.config.ws_subscribe_burst)
 
     def _reply(self, op: str, rid: ReqId, reply: Reply) -> None:
         if reply.ok:
             self.ok(op, rid, reply.body)
         else:
-            self.push(dumps({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"]}))
+            self.reply({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"]})
 
     async def _closing(self) -> None:
         self.gw.hub.drop(self)
@@ -104,6 +112,12 @@ class Session(FramedSession):
 
     def _subscribe(self, msg: SubscribeMessage, rid: ReqId) -> None:
         assert self.key is not None
+        retry_after = self._subscribe_bucket.take()
+        if retry_after is not None:
+            metrics.abuse("subscribe_rate_limited")
+            raise ApiError("SUBSCRIBE_RATE_LIMITED",
+                           f"at most {self.gw.config.ws_subscribe_per_s:g} subscribe/unsubscribe per second "
+                           f"per connection; retry in {retry_after:.3f} s", retry_after=round(retry_after, 3))
         hub = self.gw.hub
         channel = msg.channel
         if channel in ("book", "trades"):
@@ -117,8 +131,7 @@ class Session(FramedSession):
             raise ApiError("UNKNOWN_CHANNEL", f"unknown channel {channel[:32]!r}; use book, trades, status, "
                                               "orders, fills or settlements")
         # the reply goes first so the client knows the subscription before its snapshot arrives
-        self.push(dumps({"op": msg.op, "req_id": rid, "ok": True,
-                         "result": {"channel": channel, "symbol": msg.symbol}}))
+        self.ok(msg.op, rid, {"channel": channel, "symbol": msg.symbol})
         if msg.op == "unsubscribe":
             hub.unsubscribe(self, channel, symbol=msg.symbol, participant=self.key.participant)
         elif channel == "book":
@@ -158,6 +171,13 @@ class Session(FramedSession):
         task.add_done_callback(self._tasks.discard)
 
     async def _finish(self, op: str, rid: ReqId, coro: Coroutine[Any, Any, Reply]) -> None:
+        fair = self.guards.fair  # round-robin across sessions once the venue has enough in flight
+        try:
+            await fair.acquire(self.id)
+        except BaseException:
+            coro.close()
+            self._in_flight -= 1
+            raise
         try:
             reply = await coro
             self._reply(op, rid, reply)
@@ -167,6 +187,7 @@ class Session(FramedSession):
             log.exception("websocket %s failed", op)
             self.fail(op, rid, ApiError("INTERNAL_ERROR", "internal error"))
         finally:
+            fair.release()
             self._in_flight -= 1
 
 

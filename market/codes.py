@@ -152,6 +152,8 @@ _GATEWAY: dict[str, tuple[int, str]] = {
     "WRONG_LOT": (2008, "the quantity is not a multiple of the instrument's lot"),
     "BODY_TOO_LARGE": (2009, "the request body is too large"),
     "CLIENT_ORDER_ID_REUSED": (2010, "the client order id was already used for a different order"),
+    "DUPLICATE_JSON_KEY": (2011, "a key appears more than once in one JSON object"),
+    "REQUEST_TIMEOUT": (2012, "the request body did not arrive in time"),
     # auth
     "MISSING_AUTH": (2101, "the request is not signed"),
     "UNKNOWN_KEY": (2102, "unknown API key"),
@@ -170,6 +172,7 @@ _GATEWAY: dict[str, tuple[int, str]] = {
     "UNKNOWN_CHANNEL": (2304, "unknown channel"),
     "MESSAGE_TOO_LARGE": (2305, "the message is too large"),
     "TOO_MANY_IN_FLIGHT": (2306, "too many requests in flight on this session"),
+    "SUBSCRIBE_RATE_LIMITED": (2307, "too many subscribe/unsubscribe requests on this connection; retry later"),
     # server side
     "VENUE_ERROR": (2901, "the venue could not process the command; retry later"),
     "INTERNAL_ERROR": (2902, "internal error"),

@@ -30,8 +30,8 @@ class VenueConfig:
     settlement_batch: int = 50
     confirmations: int = 0
     snapshot_every: int = 50_000  # commands between engine snapshots
-    rate_limit_per_s: float = 200.0
-    rate_limit_burst: int = 400
+    rate_limit_per_s: float = 100.0  # per API key; the measured capacity default (docs/gateway-abuse.md)
+    rate_limit_burst: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

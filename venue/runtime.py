@@ -27,8 +27,10 @@ import store as store_pkg
 from engine import AddInstrument, Engine, ResultCode
 from gateway.app import create_app
 from gateway.config import GatewayConfig
+from gateway.guards import guards_of
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
+from gateway.server import uvicorn_options
 from journal import Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
@@ -267,8 +269,14 @@ class Venue:
 
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
         """Run the HTTP/websocket server until ``stop()`` is called or the server exits (Ctrl-C)."""
+        ready = guards_of(self.app).readiness  # GET /health/ready (hook: gateway.guards)
+        ready.add("stopping", lambda: "venue is stopping" if self._stop.is_set() else None)
+        ready.add("journal", lambda: None if self.sequencer.running else
+                  f"journal cannot write: {self.sequencer.failure!r}")
+        ready.add("store_backlog", lambda: None if self.writer.pending <= 100_000 else
+                  f"store backlog {self.writer.pending} commands (bound 100000)")
         server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.host, port=self.config.port,
-                                               log_level="warning", lifespan="on"))
+                                               log_level="warning", lifespan="on", **uvicorn_options(self.app)))
         self._served.clear()
         self._server = server
         serve_task = asyncio.create_task(server.serve(), name="uvicorn")
