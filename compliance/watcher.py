@@ -48,9 +48,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_tester.exceptions import TransactionFailed as _TesterReverted
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
+
+try:  # the in-process EVM is an optional extra (omn-venue[embedded])
+    from eth_tester.exceptions import TransactionFailed as _TesterReverted
+except ImportError:  # pragma: no cover - production install: no eth-tester, so no such revert
+    class _TesterReverted(Exception):  # type: ignore[no-redef]
+        """Never raised: eth-tester is not installed."""
 
 from compliance import abi
 from compliance.cache import ChainStateCache

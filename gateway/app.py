@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import rest
+from gateway import apidocs, rest
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, error_body
@@ -170,9 +170,12 @@ def create_app(
             "codes. Websocket: `/v1/ws` (see the README)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by gateway.apidocs from vendored assets (FastAPI's default loads a CDN)
+        redoc_url=None,
     )
     app.state.gateway = state
     app.include_router(rest.router)
+    app.include_router(apidocs.router)
     for router in extra_routers:
         app.include_router(router)
     app.add_api_websocket_route(_WS_PATH, websocket_endpoint)
