@@ -167,7 +167,7 @@ def create_app(
             "signed with the participant's Ed25519 key: headers `OMN-Key`, `OMN-Timestamp` (ms) and "
             "`OMN-Signature` = base64 signature of `ts\\nMETHOD\\npath?query\\nbody`. Prices and "
             "quantities are decimal strings. Errors: `{\"error\": {\"code\", \"message\"}}` with stable "
-            "codes. Websocket: `/v1/ws` (see the README)."
+            "codes. Websocket: `/v1/ws` (protocol: docs/api/asyncapi.yaml)."
         ),
         lifespan=lifespan,
         docs_url=None,  # served by gateway.apidocs from vendored assets (FastAPI's default loads a CDN)
