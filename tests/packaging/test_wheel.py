@@ -32,6 +32,9 @@ RUNTIME_FILES = (
     "gateway/static/swagger/LICENSE",
     "settlement/contract_artifacts/DvPSettlement.json",
     "settlement/contract_artifacts/DemoSecurityToken.json",
+    "settlement/contract_artifacts/NoteAttestationResolver.json",
+    "attestation/abi/EAS.json",
+    "attestation/abi/SchemaRegistry.json",
     "store/migrations/env.py",
     "store/migrations/versions/0001_initial_schema.py",
 )
@@ -72,10 +75,14 @@ def test_wheel_holds_the_files_the_venue_reads_at_run_time(wheel: Path) -> None:
 
 
 def test_installed_wheel_runs_the_demo_with_console_and_docs(installed: Path, tmp_path: Path) -> None:
-    where = _run([str(installed), "-c", "from settlement.artifacts import artifacts_dir; print(artifacts_dir())"],
+    where = _run([str(installed), "-c", "from settlement.artifacts import artifacts_dir; print(artifacts_dir())\n"
+                  "from attestation import eas_abi, registry_abi, resolver_abi\n"
+                  "print(len(eas_abi()), len(registry_abi()), len(resolver_abi()))"],
                  timeout=60, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
-    assert "site-packages" in where.stdout and str(REPO) not in where.stdout
+    packaged, abi_sizes = where.stdout.splitlines()
+    assert "site-packages" in packaged and str(REPO) not in packaged
+    assert all(int(n) > 0 for n in abi_sizes.split())
 
     port = free_port()
     venue = installed.parent / "venue"
