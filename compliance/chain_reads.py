@@ -8,8 +8,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eth_tester.exceptions import TransactionFailed as _TesterReverted
 from web3 import Web3
+
+try:  # the in-process EVM is an optional extra (omn-venue[embedded])
+    from eth_tester.exceptions import TransactionFailed as _TesterReverted
+except ImportError:  # pragma: no cover - production install: no eth-tester, so no such revert
+    class _TesterReverted(Exception):  # type: ignore[no-redef]
+        """Never raised: eth-tester is not installed."""
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
 
 from compliance import abi
