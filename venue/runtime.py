@@ -36,6 +36,7 @@ from settlement.service import SettlementService
 from venue.boot import StartupError, check_rules_version, deploy_or_load, open_chain
 from venue.config import VenueConfig
 from venue.core import VenueCore
+from venue.expiry import ExpiryClock
 from venue.ledger import Ledger
 from venue.listings import ListingError, ListingRules, load_rules
 from venue.operations import Reconciler
@@ -45,9 +46,6 @@ from venue.storage import StoreAdapter
 __all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain", "serve"]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- the venue
 
 
 class Venue:
@@ -110,7 +108,9 @@ class Venue:
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
         self.app = self._build_app()
+        self.expiries = ExpiryClock.follow(self.sequencer, self.engine.open_orders(), self.core.subscribe_events)
         self._tasks = [
+            asyncio.create_task(self.expiries.run(self._stop), name="gtd-expiry"),
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
             self.settlement.start(),
             asyncio.create_task(self._flush_loop(), name="store-flush"),
