@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig:
     signature_window_s: float = 10.0  # accepted |now - ts| for signed requests and logins
+    replay_memory_path: Path | None = None  # accepted signatures kept across restarts (None: in memory only)
     rate_per_s: float = 200.0  # token bucket refill per API key (REST requests + websocket messages)
     rate_burst: int = 400  # bucket size
     heartbeat_timeout_s: float = 30.0  # websocket closes (and cancels, if opted in) after this silence

@@ -41,9 +41,10 @@ from venue.ledger import Ledger
 from venue.listings import ListingError, ListingRules, load_rules
 from venue.operations import Reconciler
 from venue.reference import ReferenceData, listing_from_record, read_store
+from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
 
-__all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain", "serve"]
+__all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class Venue:
         self.config = config
         self._fresh_chain = fresh_chain
         self._gateway_config = gateway or GatewayConfig(
-            rate_per_s=config.rate_limit_per_s, rate_burst=config.rate_limit_burst)
+            rate_per_s=config.rate_limit_per_s, rate_burst=config.rate_limit_burst,
+            signature_window_s=config.signature_window_s, replay_memory_path=config.data_dir / "replay-memory.log")
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._server: uvicorn.Server | None = None
@@ -99,6 +101,7 @@ class Venue:
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
         )
+        self.core.pipeline.remember_client_ids(self.journal.replay(0))  # retries after a restart stay idempotent
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         await self.sequencer.start()
         await self.writer.start()
@@ -271,6 +274,9 @@ class Venue:
                                                log_level="warning", lifespan="on"))
         self._served.clear()
         self._server = server
+        # uvicorn restores the handler it found and re-raises the signal it caught: with the default
+        # SIGTERM handler the process would die before ``stop()``; ours turns it into a drain
+        restore = drain_on_sigterm(self._stop)
         serve_task = asyncio.create_task(server.serve(), name="uvicorn")
         stop_wait = asyncio.create_task(self._stop.wait())
         try:
@@ -282,16 +288,8 @@ class Venue:
             server.should_exit = True
             await serve_task
         finally:
+            restore()
             stop_wait.cancel()
             self._server = None
             self._served.set()
 
-
-async def serve(config: VenueConfig) -> None:
-    venue = Venue(config)
-    await venue.start()
-    try:
-        await venue.serve(on_ready=lambda: print(
-            f"venue listening on {venue.base_url}\nconsole: {venue.console_url()}", flush=True))
-    finally:
-        await venue.stop()
