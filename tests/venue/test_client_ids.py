@@ -5,8 +5,8 @@ CLIENT_ORDER_ID_REUSED and never reaches the sequencer."""
 from __future__ import annotations
 
 from compliance import Gatekeeper
-from engine import AddInstrument, CancelOrder, NewOrder, Side, TimeInForce
-from tests.compliance.world import SYMBOL
+from engine import AddInstrument, AmendOrder, CancelOrder, Command, NewOrder, Side, TimeInForce
+from tests.compliance.world import SELLER_WALLET, SYMBOL, TOKEN
 from tests.venue.test_pipeline import WORLD, _order, venue  # noqa: F401  (the fixture)
 from venue.core import VenueCore
 
@@ -17,7 +17,7 @@ async def test_a_journaled_client_order_id_is_refused_after_recovery(
     core, gk = venue
     ioc = NewOrder(ts=1, participant="buyer", symbol=SYMBOL, side=Side.BUY, qty=WORLD.qty, price=WORLD.price,
                    tif=TimeInForce.IOC, client_order_id="ioc-1")
-    journal = [(1, AddInstrument(ts=1, spec=core.listing(SYMBOL).spec)),  # type: ignore[union-attr]
+    journal: list[tuple[int, Command]] = [(1, AddInstrument(ts=1, spec=core.listing(SYMBOL).spec)),  # type: ignore[union-attr]
                (2, ioc), (3, CancelOrder(ts=2, participant="buyer", order_id=1)),
                (4, _order("seller", Side.SELL, "ioc-1"))]  # the same id under another participant
     assert core.pipeline.remember_client_ids(journal) == 2
@@ -30,3 +30,16 @@ async def test_a_journaled_client_order_id_is_refused_after_recovery(
     assert other.rejection is None and other.ack is not None and other.ack.order_id is not None
     theirs = await core.submit("seller", _order("seller", Side.SELL, "ioc-1"))
     assert theirs.rejection is not None and theirs.rejection.code == "CLIENT_ORDER_ID_REUSED"
+
+
+async def test_a_frozen_seller_cannot_reprice_a_resting_order(venue: tuple[VenueCore, Gatekeeper]) -> None:  # noqa: F811
+    """Issue 12 item 7 through the pipeline: the re-price runs the gate like a new order."""
+    core, gk = venue
+    placed = await core.submit("seller", _order("seller", Side.SELL, "s-1"))
+    assert placed.ack is not None and placed.ack.order_id is not None
+    gk.cache.set_frozen(TOKEN, SELLER_WALLET, True)
+    amend = AmendOrder(ts=0, participant="seller", order_id=placed.ack.order_id, price=WORLD.price - 1)
+    refused = await core.submit("seller", amend)
+    assert refused.rejection is not None and refused.rejection.code == "WALLET_FROZEN"
+    view = core.order(placed.ack.order_id)
+    assert view is not None and view.price == WORLD.price
