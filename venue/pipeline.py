@@ -175,14 +175,14 @@ class OrderPipeline:
             self.rejections.record(participant, symbol, result.code.name, engine_message(result.code))
         return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=amend_coid))
 
-    def remember_client_ids(self, commands: Iterable[tuple[int, Command]]) -> int:
-        """Recovery: the client order ids of journaled new orders (all of them, not only open ones),
-        so a retry after a restart cannot create a second order. Returns how many were read."""
+    def remember_client_ids(self, ids: Iterable[tuple[str, str]]) -> int:
+        """Recovery: ``(participant, client_order_id)`` of every journaled new order (``Journal.
+        client_order_ids``; all of them, not only open ones), so a retry after a restart cannot
+        create a second order. Returns how many were read."""
         seen = 0
-        for _, cmd in commands:
-            if isinstance(cmd, NewOrder) and cmd.client_order_id:
-                self._recovered_ids.setdefault(cmd.participant, set()).add(cmd.client_order_id)
-                seen += 1
+        for participant, coid in ids:
+            self._recovered_ids.setdefault(participant, set()).add(coid)
+            seen += 1
         return seen
 
     def _reused(self, cmd: NewOrder) -> Rejection | None:

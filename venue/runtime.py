@@ -101,7 +101,7 @@ class Venue:
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
         )
-        self.core.pipeline.remember_client_ids(self.journal.replay(0))  # retries after a restart stay idempotent
+        self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         await self.sequencer.start()
         await self.writer.start()

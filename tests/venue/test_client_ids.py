@@ -4,23 +4,30 @@ CLIENT_ORDER_ID_REUSED and never reaches the sequencer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from compliance import Gatekeeper
-from engine import AddInstrument, AmendOrder, CancelOrder, Command, NewOrder, Side, TimeInForce
+from engine import AddInstrument, AmendOrder, CancelOrder, NewOrder, Side, TimeInForce
+from journal import Journal
 from tests.compliance.world import SELLER_WALLET, SYMBOL, TOKEN
 from tests.venue.test_pipeline import WORLD, _order, venue  # noqa: F401  (the fixture)
 from venue.core import VenueCore
 
 
 async def test_a_journaled_client_order_id_is_refused_after_recovery(
-    venue: tuple[VenueCore, Gatekeeper],  # noqa: F811
+    venue: tuple[VenueCore, Gatekeeper], tmp_path: Path,  # noqa: F811
 ) -> None:
     core, gk = venue
     ioc = NewOrder(ts=1, participant="buyer", symbol=SYMBOL, side=Side.BUY, qty=WORLD.qty, price=WORLD.price,
                    tif=TimeInForce.IOC, client_order_id="ioc-1")
-    journal: list[tuple[int, Command]] = [(1, AddInstrument(ts=1, spec=core.listing(SYMBOL).spec)),  # type: ignore[union-attr]
-               (2, ioc), (3, CancelOrder(ts=2, participant="buyer", order_id=1)),
-               (4, _order("seller", Side.SELL, "ioc-1"))]  # the same id under another participant
-    assert core.pipeline.remember_client_ids(journal) == 2
+    directory = tmp_path / "journal"
+    with Journal.open(directory) as journal:
+        journal.append_batch([(1, AddInstrument(ts=1, spec=core.listing(SYMBOL).spec)),  # type: ignore[union-attr]
+                              (2, ioc), (3, CancelOrder(ts=2, participant="buyer", order_id=1)),
+                              (4, _order("seller", Side.SELL, "ioc-1")),  # the same id, another participant
+                              (5, _order("seller", Side.SELL, ""))])  # no id: nothing to remember
+    with Journal.open(directory) as journal:
+        assert core.pipeline.remember_client_ids(journal.client_order_ids()) == 2
     again = await core.submit("buyer", ioc)
     assert again.rejection is not None and again.rejection.code == "CLIENT_ORDER_ID_REUSED"
     assert again.ack is not None and again.ack.client_order_id == "ioc-1"
