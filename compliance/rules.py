@@ -179,6 +179,14 @@ class Gatekeeper(LedgerAccess):
             extra_cash = 0
         extra_notes = max(0, rules.token_amount(remaining - order.remaining))
         if extra_cash == 0 and extra_notes == 0:
+            if price == order.price:
+                return ACCEPTED  # only a reduction: always allowed, it lowers risk
+            # a re-priced order is a new order at the new price: eligibility, maturity and rules, no funding
+            failure = self._check_order(participant, symbol, order.side, total, price, now_ts,
+                                        funding_qty=0, funding_cash=0, existing_buyer=True)
+            if failure is not None:
+                return self._log.reject(CheckKind.AMEND, participant, symbol, failure, now_ts, side=order.side,
+                                        qty=total, price=price, order_id=order.order_id)
             return ACCEPTED
         failure = self._check_order(
             participant, symbol, order.side, total, price, now_ts,
@@ -196,10 +204,10 @@ class Gatekeeper(LedgerAccess):
                             price=price, order_id=order.order_id)
 
     def check_trade(self, fill: Fill, *, now_ts: int) -> Decision:
-        """Before settlement: both sides' eligibility again (not funding, not maturity: the trade
-        was made before the cut-off). The refused side is in ``Decision.participant``."""
+        """Before settlement: both sides' eligibility again, maturity included (not funding). The
+        refused side is in ``Decision.participant``."""
         for pid in (fill.maker_participant, fill.taker_participant):
-            failure = self._eligibility(pid, fill.symbol, now_ts, maturity=False)
+            failure = self._eligibility(pid, fill.symbol, now_ts, maturity=True)
             if failure is not None:
                 decision = self._log.reject(CheckKind.TRADE, pid, fill.symbol, failure, now_ts, qty=fill.qty,
                                         price=fill.price, trade_id=fill.trade_id)

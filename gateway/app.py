@@ -148,7 +148,7 @@ def create_app(
     state = GatewayState(
         venue=venue,
         config=cfg,
-        auth=Authenticator(venue, window_s=cfg.signature_window_s),
+        auth=Authenticator(venue, window_s=cfg.signature_window_s, memory_path=cfg.replay_memory_path),
         limiter=RateLimiter(rate_per_s=cfg.rate_per_s, burst=cfg.rate_burst),
         orders=OrderService(GuardedVenue(venue, guards.refusals), cfg),
         hub=Hub(venue),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,6 +15,7 @@ class GatewayConfig:
     # saturate it; honest clients see `remaining` / X-RateLimit-Remaining and slow down first.
     rate_per_s: float = 100.0  # token bucket refill per API key (REST requests + websocket messages)
     rate_burst: int = 200  # bucket size
+    replay_memory_path: Path | None = None  # accepted signatures kept across restarts (None: in memory only)
     heartbeat_timeout_s: float = 30.0  # websocket closes (and cancels, if opted in) after this silence
     login_timeout_s: float = 10.0  # a websocket must log in within this
     max_body_bytes: int = 64 * 1024

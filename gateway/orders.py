@@ -6,6 +6,9 @@ with the same content gets that reply again (also while the first is still in fl
 for it); a duplicate with different content is refused with CLIENT_ORDER_ID_REUSED. Requests
 refused before reaching the venue (bad input) are not remembered, so they can be corrected and
 resent under the same id. The memory is per gateway process and bounded (oldest ids forgotten).
+Across a restart: resting orders are seeded from the book (a resend gets that order), and the venue
+refuses with CLIENT_ORDER_ID_REUSED every other id its journal holds (a filled IOC, a cancelled
+order), so a retry after a restart never creates a second order.
 """
 
 from __future__ import annotations

@@ -287,6 +287,13 @@ class Journal:
         for seq, payload in self.replay_raw(after_seq):
             yield seq, codec.decode(payload)
 
+    def client_order_ids(self) -> Iterator[tuple[str, str]]:
+        """``(participant, client_order_id)`` of every journaled new order that has one (recovery)."""
+        for _, payload in self.replay_raw(0):
+            ids = codec.client_order_id_of(payload)
+            if ids is not None:
+                yield ids
+
     def replay_raw(self, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
         segments = list(self._segments)
         limit_seq = self._last_seq

@@ -111,6 +111,20 @@ def _config(args: argparse.Namespace) -> VenueConfig:
     return load_config(getattr(args, "config", None), overrides)
 
 
+async def _serve(config: VenueConfig) -> None:
+    """``venue run``: serve until Ctrl-C or SIGTERM, then drain (``Venue.stop``) and exit 0."""
+    from venue.runtime import Venue
+
+    venue = Venue(config)
+    await venue.start()
+    try:
+        await venue.serve(on_ready=lambda: print(
+            f"venue listening on {venue.base_url}\nconsole: {venue.console_url()}", flush=True))
+    finally:
+        await venue.stop()
+        print("venue stopped: journal closed, store flushed", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "attest":
@@ -124,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "run":
-            asyncio.run(runtime.serve(config))
+            asyncio.run(_serve(config))
         elif args.command == "demo":
             from venue.demo import run_demo
 

@@ -32,6 +32,7 @@ class VenueConfig:
     snapshot_every: int = 50_000  # commands between engine snapshots
     rate_limit_per_s: float = 100.0  # per API key; the measured capacity default (docs/gateway-abuse.md)
     rate_limit_burst: int = 200
+    signature_window_s: float = 10.0  # accepted |now - ts| of signed requests (the replay memory spans it)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

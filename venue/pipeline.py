@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from compliance.model import Hold
@@ -136,6 +136,9 @@ class OrderPipeline:
         self._projection = projection
         self._clock = clock
         self._amending: set[int] = set()  # one amend per order in flight: its funding delta is from the current order
+        # per participant, the client order ids of the new orders the journal held at recovery: the
+        # gateway answers retries within one process, these refuse retries of orders from before it
+        self._recovered_ids: dict[str, set[str]] = {}
         self.events: Fanout[Event] = Fanout()
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
@@ -172,7 +175,27 @@ class OrderPipeline:
             self.rejections.record(participant, symbol, result.code.name, engine_message(result.code))
         return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=amend_coid))
 
+    def remember_client_ids(self, ids: Iterable[tuple[str, str]]) -> int:
+        """Recovery: ``(participant, client_order_id)`` of every journaled new order (``Journal.
+        client_order_ids``; all of them, not only open ones), so a retry after a restart cannot
+        create a second order. Returns how many were read."""
+        seen = 0
+        for participant, coid in ids:
+            self._recovered_ids.setdefault(participant, set()).add(coid)
+            seen += 1
+        return seen
+
+    def _reused(self, cmd: NewOrder) -> Rejection | None:
+        known = self._recovered_ids.get(cmd.participant)
+        if not cmd.client_order_id or known is None or cmd.client_order_id not in known:
+            return None
+        return Rejection(code="CLIENT_ORDER_ID_REUSED",
+                         message=f"client_order_id {cmd.client_order_id!r} was already used before the venue "
+                                 "restarted; query the order instead of resending it")
+
     def _gate_check(self, cmd: OrderCommand) -> tuple[Rejection | None, Hold | None]:
+        if isinstance(cmd, NewOrder) and (reused := self._reused(cmd)) is not None:
+            return reused, None
         if isinstance(cmd, AmendOrder) and cmd.order_id in self._amending:
             return Rejection(code="AMEND_IN_FLIGHT", message=f"order {cmd.order_id} has an amend in flight; "
                              "retry when it is answered"), None

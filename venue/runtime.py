@@ -38,18 +38,17 @@ from settlement.service import SettlementService
 from venue.boot import StartupError, check_rules_version, deploy_or_load, open_chain
 from venue.config import VenueConfig
 from venue.core import VenueCore
+from venue.expiry import ExpiryClock
 from venue.ledger import Ledger
 from venue.listings import ListingError, ListingRules, load_rules
 from venue.operations import Reconciler
 from venue.reference import ReferenceData, listing_from_record, read_store
+from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
 
-__all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain", "serve"]
+__all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain"]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- the venue
 
 
 class Venue:
@@ -60,7 +59,8 @@ class Venue:
         self.config = config
         self._fresh_chain = fresh_chain
         self._gateway_config = gateway or GatewayConfig(
-            rate_per_s=config.rate_limit_per_s, rate_burst=config.rate_limit_burst)
+            rate_per_s=config.rate_limit_per_s, rate_burst=config.rate_limit_burst,
+            signature_window_s=config.signature_window_s, replay_memory_path=config.data_dir / "replay-memory.log")
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self._server: uvicorn.Server | None = None
@@ -103,6 +103,7 @@ class Venue:
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
         )
+        self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         await self.sequencer.start()
         await self.writer.start()
@@ -112,7 +113,9 @@ class Venue:
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
         self.app = self._build_app()
+        self.expiries = ExpiryClock.follow(self.sequencer, self.engine.open_orders(), self.core.subscribe_events)
         self._tasks = [
+            asyncio.create_task(self.expiries.run(self._stop), name="gtd-expiry"),
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
             self.settlement.start(),
             asyncio.create_task(self._flush_loop(), name="store-flush"),
@@ -279,6 +282,9 @@ class Venue:
                                                log_level="warning", lifespan="on", **uvicorn_options(self.app)))
         self._served.clear()
         self._server = server
+        # uvicorn restores the handler it found and re-raises the signal it caught: with the default
+        # SIGTERM handler the process would die before ``stop()``; ours turns it into a drain
+        restore = drain_on_sigterm(self._stop)
         serve_task = asyncio.create_task(server.serve(), name="uvicorn")
         stop_wait = asyncio.create_task(self._stop.wait())
         try:
@@ -290,16 +296,8 @@ class Venue:
             server.should_exit = True
             await serve_task
         finally:
+            restore()
             stop_wait.cancel()
             self._server = None
             self._served.set()
 
-
-async def serve(config: VenueConfig) -> None:
-    venue = Venue(config)
-    await venue.start()
-    try:
-        await venue.serve(on_ready=lambda: print(
-            f"venue listening on {venue.base_url}\nconsole: {venue.console_url()}", flush=True))
-    finally:
-        await venue.stop()

@@ -198,8 +198,11 @@ def test_amend_down_is_always_accepted_even_when_frozen(tight: World) -> None:
     tight.frozen = True
     gk, _ = tight.build()
     view = _view(9, "buyer", Side.BUY, 100, 5, 5)
-    d = gk.check_amend(participant="buyer", order=view, new_price=90, new_qty=3, now_ts=NOW)
+    d = gk.check_amend(participant="buyer", order=view, new_price=None, new_qty=3, now_ts=NOW)
     assert d.ok and d.hold is None
+    # a re-price is a new order at the new price (issue 12 item 7): it runs the eligibility checks
+    assert gk.check_amend(participant="buyer", order=view, new_price=90, new_qty=3,
+                          now_ts=NOW).code is ReasonCode.WALLET_FROZEN
     up = gk.check_amend(participant="buyer", order=view, new_price=None, new_qty=6, now_ts=NOW)
     assert up.code is ReasonCode.WALLET_FROZEN
 
