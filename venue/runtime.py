@@ -40,6 +40,7 @@ from venue.ledger import Ledger
 from venue.listings import ListingError, ListingRules, load_rules
 from venue.operations import Reconciler
 from venue.reference import ReferenceData, listing_from_record, read_store
+from venue.safeguards import install as safeguard
 from venue.storage import StoreAdapter
 
 __all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain", "serve"]
@@ -95,7 +96,7 @@ class Venue:
             on_update=self._on_settlement_update, max_batch=cfg.settlement_batch, confirmations=cfg.confirmations,
         )
         self.ledger = Ledger()
-        self.reference = ReferenceData(gate=self.gatekeeper, tracker=self.cache)
+        self.reference = ReferenceData(gate=self.gatekeeper, tracker=self.cache, transferability=self.cache)
         self.core = VenueCore(
             engine=engine, sequencer=self.sequencer, reference=self.reference, compliance=self.gatekeeper,
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
@@ -107,12 +108,13 @@ class Venue:
         await self.load_reference_data()
         await asyncio.to_thread(self.watcher.poll_once)
         self.recover_positions()
+        self.safeguards = safeguard(cfg, self.core, self.sequencer, self.watcher, self.gatekeeper, self.store_adapter)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
         self.app = self._build_app()
         self._tasks = [
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
-            self.settlement.start(),
+            self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self._flush_loop(), name="store-flush"),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
             asyncio.create_task(self._reference_loop(), name="reference-data"),
