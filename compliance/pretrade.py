@@ -19,18 +19,29 @@ from __future__ import annotations
 
 from compliance.cache import ChainStateCache
 from compliance.codes import ReasonCode
-from compliance.transferability import TransferRefusal, check_transfer, check_wallet
+from compliance.transferability import check_transfer
 from engine import Side
 
 
 def entry_failure(
     cache: ChainStateCache, token: str, wallet: str | None, side: Side, amount: int,
 ) -> tuple[ReasonCode, str] | None:
-    if wallet is None or amount <= 0:
+    """``check_wallet``'s token-compliance part, stopping at the first counterparty the token allows
+    (O(1) in the usual case; a refused wallet costs one pass over the tracked wallets)."""
+    if wallet is None or amount <= 0 or not cache.follows_transfers(token):
         return None
-    verdict = check_wallet(cache, token, wallet, side, amount)
-    if verdict.reason is not TransferRefusal.TOKEN_COMPLIANCE_REFUSED:
-        return None  # paused / frozen / unverified are eligibility, reported with their own codes
+    w = wallet.lower()
+    known = False
+    for other in cache.iter_wallets():
+        if other == w:
+            continue
+        sender, receiver = (w, other) if side is Side.SELL else (other, w)
+        can = cache.can_transfer(token, sender, receiver, amount)
+        if can:
+            return None
+        known = known or can is False
+    if not known:
+        return None  # nothing known yet: the pre-settlement check decides for the actual counterparty
     verb = "buy" if side is Side.BUY else "sell"
     return (ReasonCode.TOKEN_COMPLIANCE_REFUSED,
             f"the token's compliance would refuse to let {wallet} {verb} {amount} units with any known counterparty")
