@@ -188,10 +188,10 @@ async def test_a_token_pause_cancels_every_participants_resting_orders(make_venu
 async def test_kyc_expiry_suspension_in_the_store_and_last_key_revoked_cancel_resting_orders(
     make_venue: VenueFactory, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    venue = await make_venue(investors=3)
-    for who in ("inv-1", "inv-2", "inv-3"):
+    venue = await make_venue(investors=4)
+    for who in ("inv-1", "inv-2", "inv-3", "inv-4"):
         assert code(await submit(venue, order(who, Side.BUY, LOW))) == "OK"
-    assert venue.gatekeeper.open_holds() == 3
+    assert venue.gatekeeper.open_holds() == 4
 
     # inv-1: its KYC on file now ends tomorrow (the reload takes the store's change) ...
     tomorrow = dt.date.today() + dt.timedelta(days=1)
@@ -206,10 +206,14 @@ async def test_kyc_expiry_suspension_in_the_store_and_last_key_revoked_cancel_re
     venue.store.update_participant("inv-2", status=store_pkg.ParticipantStatus.SUSPENDED)
     # inv-3: its only API key is revoked
     venue.store.revoke_api_key("inv-3-key")
+    # inv-4: suspended through the operator API
+    await venue.core.set_participant_status("inv-4", "suspended", operator="ops")
+    assert venue.core.open_orders("inv-4") == []
 
     await until(lambda: not any(venue.core.open_orders(w) for w in ("inv-1", "inv-2", "inv-3")))
     assert venue.gatekeeper.open_holds() == 0
-    await until(lambda: actions(venue).count("orders.cancel_ineligible") == 3, 3)
+    await until(lambda: actions(venue).count("orders.cancel_ineligible") == 4, 3)
     reasons = {e["participant"]: e["reason"] for e in cancels(venue)}
-    assert reasons == {"inv-1": "KYC_EXPIRED", "inv-2": "PARTICIPANT_SUSPENDED", "inv-3": "KEY_REVOKED"}
+    assert reasons == {"inv-1": "KYC_EXPIRED", "inv-2": "PARTICIPANT_SUSPENDED", "inv-3": "KEY_REVOKED",
+                       "inv-4": "PARTICIPANT_SUSPENDED"}
     assert code(await submit(venue, order("inv-2", Side.BUY, LOW))) == "PARTICIPANT_SUSPENDED"
