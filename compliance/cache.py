@@ -8,7 +8,7 @@ the watcher applies updates on the same thread/event loop that runs the checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from compliance.errors import ConfigError
@@ -85,6 +85,14 @@ class ChainStateCache:
     @property
     def transfer_probes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         return tuple(sorted(self._transfer_probes.items()))
+
+    def follows_transfers(self, token: str) -> bool:
+        """Cheap: is ``token``'s compliance followed (``track_transferability``)?"""
+        return token.lower() in self._transfer_probes
+
+    def iter_wallets(self) -> Iterator[str]:
+        """The tracked wallets without a copy (do not track wallets while iterating)."""
+        return iter(self._wallets)
 
     def request_transfer_check(self, token: str, sender: str, receiver: str, amount: int) -> None:
         """Ask the watcher to read this exact ``canTransfer`` on its next poll."""

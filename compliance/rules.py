@@ -40,6 +40,7 @@ from compliance.model import (
     ParticipantStatus,
     normalize_address,
 )
+from compliance.pretrade import entry_failure, transfer_failure
 from engine import (
     Fill,
     OrderView,
@@ -212,11 +213,27 @@ class Gatekeeper(LedgerAccess):
                 decision = self._log.reject(CheckKind.TRADE, pid, fill.symbol, failure, now_ts, qty=fill.qty,
                                         price=fill.price, trade_id=fill.trade_id)
                 return Decision(ok=False, code=decision.code, message=decision.message, participant=pid)
+        refused = self._token_refusal(fill)  # the token's own canTransfer (compliance.pretrade)
+        if refused is not None:
+            decision = self._log.reject(CheckKind.TRADE, refused[0], fill.symbol, refused[1], now_ts, qty=fill.qty,
+                                        price=fill.price, trade_id=fill.trade_id)
+            return Decision(ok=False, code=decision.code, message=decision.message, participant=refused[0])
         if self._log.record_acceptances:
             self._log.emit(DecisionRecord(ts=now_ts, kind=CheckKind.TRADE, participant=fill.taker_participant,
                                       symbol=fill.symbol, ok=True, code=None, message="accepted",
                                       qty=fill.qty, price=fill.price, trade_id=fill.trade_id))
         return ACCEPTED
+
+    def _token_refusal(self, fill: Fill) -> tuple[str, _Failure] | None:
+        rules = self._rules[fill.symbol]
+        maker_buys = fill.aggressor is Side.SELL
+        buyer, seller = ((fill.maker_participant, fill.taker_participant) if maker_buys
+                         else (fill.taker_participant, fill.maker_participant))
+        bw, sw = self._wallet(buyer), self._wallet(seller)
+        found = transfer_failure(self.cache, rules.token, sw, bw, rules.token_amount(fill.qty))
+        if found is None:
+            return None
+        return (seller if found[0] == sw else buyer), (found[1], found[2])
 
     def eligibility(self, participant: str, symbol: str, now_ts: int) -> Decision:
         """Order-independent eligibility only (no rules, no funding, nothing recorded)."""
@@ -249,7 +266,8 @@ class Gatekeeper(LedgerAccess):
             return ReasonCode.INVALID_ORDER, f"quantity must be a positive integer number of lots, got {qty!r}"
         if price is not None and (isinstance(price, bool) or not isinstance(price, int) or price <= 0):
             return ReasonCode.INVALID_ORDER, f"price must be a positive integer number of ticks, got {price!r}"
-        failure = self._eligibility(participant, symbol, now_ts, maturity=True)
+        failure = self._eligibility(participant, symbol, now_ts, maturity=True) or entry_failure(
+            self.cache, rules.token, self._participants[participant].wallet, side, rules.token_amount(qty))
         if failure is not None:
             return failure
         p = self._participants[participant]

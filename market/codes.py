@@ -67,6 +67,7 @@ class GateCode(StrEnum):
     IDENTITY_NOT_VERIFIED = "IDENTITY_NOT_VERIFIED"
     COUNTRY_MISMATCH = "COUNTRY_MISMATCH"
     WALLET_FROZEN = "WALLET_FROZEN"
+    TOKEN_COMPLIANCE_REFUSED = "TOKEN_COMPLIANCE_REFUSED"
     LOCKED_UP = "LOCKED_UP"
     ORDER_TOO_SMALL = "ORDER_TOO_SMALL"
     ORDER_TOO_LARGE = "ORDER_TOO_LARGE"
@@ -123,6 +124,7 @@ _GATE: dict[GateCode, tuple[int, str]] = {
     GateCode.IDENTITY_NOT_VERIFIED: (1204, "the wallet's identity is not verified in the on-chain registry"),
     GateCode.COUNTRY_MISMATCH: (1205, "the on-chain investor country differs from the participant's jurisdiction"),
     GateCode.WALLET_FROZEN: (1206, "the wallet is frozen on chain"),
+    GateCode.TOKEN_COMPLIANCE_REFUSED: (1207, "the token's own compliance (canTransfer) would refuse the transfer"),
     GateCode.LOCKED_UP: (1301, "the instrument is in its lock-up period: sells are refused"),
     GateCode.ORDER_TOO_SMALL: (1302, "the order is below the instrument's minimum size"),
     GateCode.ORDER_TOO_LARGE: (1303, "the order is above the instrument's maximum size"),
@@ -138,6 +140,7 @@ _GATE: dict[GateCode, tuple[int, str]] = {
 # Refusals of the venue's gate stage that are not compliance rules.
 _GATE_VENUE: dict[str, tuple[int, str]] = {
     "AMEND_IN_FLIGHT": (1901, "the order has an amend in flight; retry when it is answered"),
+    "SETTLEMENT_BACKLOG": (1902, "too much notional is waiting for settlement; retry when trades settle"),
 }
 
 _GATEWAY: dict[str, tuple[int, str]] = {

@@ -27,6 +27,12 @@ class VenueConfig:
     port: int = 8700
     settler_key: str | None = None  # hex private key; dev chains use their first funded account
     deployment_file: Path | None = None  # None = data_dir/deployment.json
+    # order-entry safeguards (``venue.guards``): refuse new orders when the chain view is older than
+    # this (CHAIN_STATE_STALE; None = off) or when unsettled trade notional, in whole cash-token units,
+    # reaches a cap (SETTLEMENT_BACKLOG; venue-wide and per participant, as buyer or seller)
+    max_chain_lag_s: float | None = 10.0
+    max_unsettled_notional: int | None = 100_000_000
+    max_unsettled_notional_participant: int | None = 25_000_000
     settlement_batch: int = 50
     confirmations: int = 0
     snapshot_every: int = 50_000  # commands between engine snapshots

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from engine import Command, MassCancel, Result
+from engine import Command, MassCancel, OrderCancelled, Result
 from market.model import AuditEntry, Listing, ParticipantView, ReconciliationReport
 from settlement.chain import Chain
 from settlement.reconcile import reconcile
@@ -117,8 +117,11 @@ class Operations:
             self._audit_log.set_participant_status(participant, status)
         self.audit(operator, "participant.status", {"participant": participant, "status": status})
         if status != "active":
-            # a suspended participant keeps nothing on the book
-            await self._sequencer.submit(MassCancel(ts=0, participant=participant))
+            # a suspended participant keeps nothing on the book (its holds are released in post-trade)
+            result = await self._sequencer.submit(MassCancel(ts=0, participant=participant))
+            cancelled = sum(isinstance(e, OrderCancelled) for e in result.events)
+            self.audit(operator, "orders.cancel_ineligible", {
+                "participant": participant, "symbol": None, "reason": "PARTICIPANT_SUSPENDED", "cancelled": cancelled})
 
     async def freeze_wallet(self, participant: str, frozen: bool, *, operator: str) -> str:
         wallet = self._reference.wallet_of(participant)

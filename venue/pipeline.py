@@ -84,6 +84,12 @@ class Gate(Protocol):
     def on_command(self, seq: int, events: tuple[Event, ...]) -> None: ...
 
 
+class EntryGuard(Protocol):
+    """Venue-wide refusals before the gate (``venue.guards``: chain staleness, settlement backlog)."""
+
+    def refuse(self, cmd: NewOrder | AmendOrder, order: OrderView | None) -> Rejection | None: ...
+
+
 class OrderReader(Protocol):
     def order(self, order_id: int) -> OrderView | None: ...
 
@@ -139,6 +145,7 @@ class OrderPipeline:
         # per participant, the client order ids of the new orders the journal held at recovery: the
         # gateway answers retries within one process, these refuse retries of orders from before it
         self._recovered_ids: dict[str, set[str]] = {}
+        self.guard: EntryGuard | None = None  # set by the runtime wiring (``venue.safeguards``)
         self.events: Fanout[Event] = Fanout()
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
@@ -148,7 +155,7 @@ class OrderPipeline:
             raise ValueError("command participant does not match the authenticated participant")
         symbol = self._symbol_of(cmd)
         # ---- 1. gate
-        refusal, hold = self._gate_check(cmd)
+        refusal, hold = self._guarded(cmd) or self._gate_check(cmd)
         if refusal is not None:
             self.rejections.record(participant, symbol, refusal.code, refusal.message)
             return Outcome(rejection=refusal, ack=OrderAck.rejected(refusal, client_order_id=_coid(cmd),
@@ -219,6 +226,15 @@ class OrderPipeline:
             code = str(decision.code)
             return Rejection(code=code, message=decision.message or message(code)), None
         return None, decision.hold
+
+    def _guarded(self, cmd: OrderCommand) -> tuple[Rejection, None] | None:
+        if self.guard is None or not isinstance(cmd, NewOrder | AmendOrder):
+            return None  # cancels always pass
+        order = self._orders.order(cmd.order_id) if isinstance(cmd, AmendOrder) else None
+        if isinstance(cmd, AmendOrder) and (order is None or order.participant != cmd.participant):
+            return None  # the engine answers UNKNOWN_ORDER
+        refusal = self.guard.refuse(cmd, order)
+        return None if refusal is None else (refusal, None)
 
     def _symbol_of(self, cmd: OrderCommand) -> str:
         if isinstance(cmd, NewOrder):

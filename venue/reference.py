@@ -97,6 +97,20 @@ class WalletTracker(Protocol):
     def track_cash_token(self, token: str) -> object: ...
 
 
+class TransferTracker(Protocol):
+    """``compliance.ChainStateCache``: follow a token's own compliance (``canTransfer``)."""
+
+    def track_transferability(self, token: str, probe_amounts: Iterable[int] = (1,)) -> None: ...
+
+
+def transfer_probes(listing: Listing) -> tuple[int, ...]:
+    """``canTransfer`` probe amounts of a listing: its smallest and largest order (answers in between
+    follow from the modules' monotonicity)."""
+    spec = listing.spec
+    smallest = listing.token_amount(max(1, spec.min_qty))
+    return tuple(sorted({smallest, listing.token_amount(spec.max_qty)} if spec.max_qty else {smallest}))
+
+
 class ReferenceData:
     def __init__(
         self,
@@ -106,7 +120,13 @@ class ReferenceData:
         wallets: dict[str, str] | None = None,
         gate: ParticipantGate | None = None,
         tracker: WalletTracker | None = None,
+        transferability: TransferTracker | None = None,
+        on_keys_revoked: Callable[[list[ApiKey]], object] | None = None,
     ) -> None:
+        """``transferability``: each listing's token compliance is followed from its listing on;
+        ``on_keys_revoked`` receives the keys ``apply`` drops (see ``venue.enforcement``)."""
+        self._transferability = transferability
+        self.on_keys_revoked = on_keys_revoked
         self._listings = {listing.symbol: listing for listing in listings}
         self._keys = {key.key_id: key for key in keys}
         self._wallets = dict(wallets or {})
@@ -126,6 +146,9 @@ class ReferenceData:
 
     def wallet_of(self, participant: str) -> str | None:
         return self._wallets.get(participant)
+
+    def keys_of(self, participant: str) -> list[ApiKey]:
+        return [k for k in self._keys.values() if k.participant == participant]
 
     def participant_ids(self) -> list[str]:
         return sorted(self._wallets)
@@ -148,6 +171,8 @@ class ReferenceData:
         if self._tracker is not None:
             self._tracker.track_token(listing.token_address)
             self._tracker.track_cash_token(listing.cash_token_address)
+        if self._transferability is not None:
+            self._transferability.track_transferability(listing.token_address, transfer_probes(listing))
 
     def add_key(self, key: ApiKey) -> None:
         self._keys[key.key_id] = key
@@ -179,11 +204,21 @@ class ReferenceData:
             current = self._gate.participant(p.id) if self._gate is not None else None
             known = current is not None if self._gate is not None else p.id in self._wallets
             held = (current.wallet if current is not None else self._wallets.get(p.id)) or ""
-            if not known or held.lower() != (wallet or "").lower():
+            if not known or held.lower() != (wallet or "").lower() or _changed(current, p):
                 self.register_participant(p, wallet)
         active = {key.key_id: key for key in keys if key.revoked_ts is None}
-        for key_id in [k for k in self._keys if k not in active]:
-            del self._keys[key_id]
+        dropped = [self._keys.pop(key_id) for key_id in [k for k in self._keys if k not in active]]
+        if dropped and self.on_keys_revoked is not None:
+            self.on_keys_revoked(dropped)
         for key_id, record in active.items():
             if key_id not in self._keys:
                 self._keys[key_id] = api_key_from_record(record)
+
+
+def _changed(current: compliance.Participant | None, p: store_pkg.Participant) -> bool:
+    """The store's status or KYC expiry differs from the gate's record (an operator change made in
+    the store while the venue runs): the gate takes the store's values."""
+    if current is None:
+        return False
+    fresh = compliance_participant(p, current.wallet)
+    return (current.status, current.kyc_expiry_ts) != (fresh.status, fresh.kyc_expiry_ts)

@@ -43,6 +43,7 @@ from venue.ledger import Ledger
 from venue.listings import ListingError, ListingRules, load_rules
 from venue.operations import Reconciler
 from venue.reference import ReferenceData, listing_from_record, read_store
+from venue.safeguards import install as safeguard
 from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
 
@@ -97,7 +98,7 @@ class Venue:
             on_update=self._on_settlement_update, max_batch=cfg.settlement_batch, confirmations=cfg.confirmations,
         )
         self.ledger = Ledger()
-        self.reference = ReferenceData(gate=self.gatekeeper, tracker=self.cache)
+        self.reference = ReferenceData(gate=self.gatekeeper, tracker=self.cache, transferability=self.cache)
         self.core = VenueCore(
             engine=engine, sequencer=self.sequencer, reference=self.reference, compliance=self.gatekeeper,
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
@@ -110,6 +111,7 @@ class Venue:
         await self.load_reference_data()
         await asyncio.to_thread(self.watcher.poll_once)
         self.recover_positions()
+        self.safeguards = safeguard(cfg, self.core, self.sequencer, self.watcher, self.gatekeeper, self.store_adapter)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
         self.app = self._build_app()
@@ -117,7 +119,7 @@ class Venue:
         self._tasks = [
             asyncio.create_task(self.expiries.run(self._stop), name="gtd-expiry"),
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
-            self.settlement.start(),
+            self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self._flush_loop(), name="store-flush"),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
             asyncio.create_task(self._reference_loop(), name="reference-data"),

@@ -124,6 +124,7 @@ PERTURBATIONS: dict[ReasonCode, Perturbation] = {
         Perturbation(ReasonCode.IDENTITY_NOT_VERIFIED, BOTH, "verified", _set(verified=False)),
         Perturbation(ReasonCode.COUNTRY_MISMATCH, BOTH, "country", _set(country=250)),
         Perturbation(ReasonCode.WALLET_FROZEN, BOTH, "frozen", _set(frozen=True)),
+        Perturbation(ReasonCode.TOKEN_COMPLIANCE_REFUSED, BOTH, "token_compliance", _set(token_refuses=True)),
         Perturbation(ReasonCode.LOCKED_UP, SELL, "lockup", _rule(lockup_until_ts=NOW + 1)),
         Perturbation(ReasonCode.ORDER_TOO_SMALL, BOTH, "size", _too_small),
         Perturbation(ReasonCode.ORDER_TOO_LARGE, BOTH, "size", _too_large),

@@ -51,6 +51,7 @@ class World:
     synced_wallet: bool = True
     synced_at: int = NOW
     max_chain_lag_ns: int | None = None
+    token_refuses: bool = False  # the token's canTransfer refuses the trader against every counterparty
 
     def need_cash(self, qty: int | None = None, price: int | None = None) -> int:
         return (self.price if price is None else price) * self.tick * (self.qty if qty is None else qty)
@@ -103,5 +104,10 @@ class World:
             cache.set_allowance(TOKEN, wallet, SETTLE, note_allow)
             cache.set_balance(CASH, wallet, cash_bal)
             cache.set_allowance(CASH, wallet, SETTLE, cash_allow)
+        if self.token_refuses:
+            cache.track_transferability(TOKEN, (1,))
+            for other in sorted(cache.wallets - {trader_wallet.lower()}):
+                cache.set_can_transfer(TOKEN, trader_wallet, other, 1, False)  # as a seller
+                cache.set_can_transfer(TOKEN, other, trader_wallet, 1, False)  # as a buyer
         cache.mark_synced(10, self.synced_at)
         return gk, records
