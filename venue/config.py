@@ -32,6 +32,8 @@ class VenueConfig:
     snapshot_every: int = 50_000  # commands between engine snapshots
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
+    eas_address: str | None = None  # a real chain's EAS (Base: 0x4200...0021); dev chains deploy their own
+    attestation_file: Path | None = None  # None = data_dir/attestation.json (EAS + resolver deployment)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -45,6 +47,10 @@ class VenueConfig:
     @property
     def deployment_path(self) -> Path:
         return self.deployment_file or self.data_dir / "deployment.json"
+
+    @property
+    def attestation_path(self) -> Path:
+        return self.attestation_file or self.data_dir / "attestation.json"
 
 
 _ENV_PREFIX = "VENUE_"
