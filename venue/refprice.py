@@ -34,7 +34,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Protocol
 
-from attestation import AttestationWatcher, IgnoredAttestation, Kind, SeriesReference
+from attestation import IgnoredAttestation, Kind, SeriesReference
 from engine import (
     AmendOrder,
     CancelOrder,
@@ -73,6 +73,14 @@ class Collar:
     below_pct: Decimal
     above_pct: Decimal
     nav_ticks: Fraction
+
+
+class ReferenceSource(Protocol):
+    """``attestation.AttestationWatcher`` as the monitor reads it."""
+
+    def track(self, series: str) -> None: ...
+
+    def reference(self, series: str, *, now: float | None = None) -> SeriesReference: ...
 
 
 class Venue(Protocol):
@@ -123,7 +131,7 @@ def premium(price: int | Fraction, nav: Fraction) -> Decimal:
 class ReferenceMonitor:
     def __init__(
         self,
-        watcher: AttestationWatcher,
+        watcher: ReferenceSource,
         *,
         venue: Venue,
         orders: Orders,

@@ -204,7 +204,7 @@ class Venue:
         self.core.on_settlement_update(update.trade_id, update.status, tx_hash=update.tx_hash, block=update.block,
                                        gas_used=update.gas_used, reason=update.reason)
 
-    def rebaseline(self) -> None:
+    def rebaseline(self) -> None:  # current chain balances become the ledger baseline (after funding)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
     # -------------------------------------------------- background loops
