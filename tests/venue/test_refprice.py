@@ -248,7 +248,7 @@ _STEP = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(_STEP, min_size=1, max_size=40))
 def test_no_trade_ever_prints_outside_the_collar_in_force(steps: list[tuple[object, ...]]) -> None:
     async def run() -> None:
