@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine import Fill
 from gateway.deps import AnyKey, OperatorKey
 from gateway.errors import ApiError
+from gateway.operator.console_auth import ConsoleAuth
 from gateway.render import JSON
 from gateway.state import gateway_state
 
@@ -49,7 +50,9 @@ class ResumeRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def reference_router(port: ReferencePort) -> APIRouter:
+def reference_router(port: ReferencePort, *, console_auth: ConsoleAuth | None = None) -> APIRouter:
+    """The signed ``/v1`` routes, and with ``console_auth`` the same two for console sessions
+    under ``/console/api`` (``Authorization: Bearer <session token>``)."""
     router = APIRouter(prefix="/v1", tags=["reference"])
 
     @router.get("/instruments/{symbol}/reference")
@@ -63,7 +66,7 @@ def reference_router(port: ReferencePort) -> APIRouter:
         return view
 
     @router.post("/instruments/{symbol}/resume")
-    async def resume(symbol: SymbolPath, body: ResumeRequest, key: OperatorKey, request: Request) -> dict[str, Any]:
+    async def resume(symbol: SymbolPath, body: ResumeRequest, key: OperatorKey) -> dict[str, Any]:
         """Reopen an instrument the venue halted (stale attestation, custody shortfall); audited."""
         if port.reference_view(symbol) is None:
             raise ApiError("UNKNOWN_INSTRUMENT", f"unknown instrument {symbol!r}")
@@ -72,7 +75,36 @@ def reference_router(port: ReferencePort) -> APIRouter:
         code = await port.resume(symbol, operator=key.participant, reason=body.reason)
         return {"symbol": symbol, "result": code}
 
-    return router
+    if console_auth is None:
+        return router
+    console = APIRouter(prefix="/console/api", include_in_schema=False)
+
+    def session(request: Request) -> str:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError("MISSING_AUTH", "a console session token is required")
+        return console_auth.verify(token.strip())
+
+    @console.get("/instruments/{symbol}/reference")
+    async def console_reference(symbol: SymbolPath, operator: str = Depends(session)) -> dict[str, Any]:
+        view = port.reference_view(symbol)
+        if view is None:
+            raise ApiError("UNKNOWN_INSTRUMENT", f"unknown instrument {symbol!r}")
+        return view
+
+    @console.post("/instruments/{symbol}/resume")
+    async def console_resume(symbol: SymbolPath, body: ResumeRequest,
+                             operator: str = Depends(session)) -> dict[str, Any]:
+        if port.reference_view(symbol) is None:
+            raise ApiError("UNKNOWN_INSTRUMENT", f"unknown instrument {symbol!r}")
+        if not body.reason.strip():
+            raise ApiError("RESUME_REASON_REQUIRED", "a resume needs a reason")
+        return {"symbol": symbol, "result": await port.resume(symbol, operator=operator, reason=body.reason)}
+
+    outer = APIRouter()
+    outer.include_router(router)
+    outer.include_router(console)
+    return outer
 
 
 def attach_reference(app: FastAPI, port: ReferencePort) -> Callable[[], None]:

@@ -132,7 +132,7 @@ class Venue:
         app = create_app(
             self.core, config=self._gateway_config,
             extra_routers=[operator_router(self.core, console_auth=self.console_auth), metrics_router(self.core),
-                           reference_router(self.attestations)],
+                           reference_router(self.attestations, console_auth=self.console_auth)],
         )
         app.add_middleware(MetricsMiddleware)
         attach_reference(app, self.attestations)
