@@ -127,3 +127,23 @@ async def test_an_attestation_whose_signer_was_removed_is_ignored_and_alerted(ru
     assert ref["status"] == "OPEN"
     assert all(a["attester"] != custodian for a in ref["attestations"])
     assert any(a["code"] == "UNREGISTERED_SIGNER" for a in ref["alerts"])
+
+
+async def test_the_readme_web3_snippet_verifies_an_attestation_exactly_as_the_api_serves_it(
+    running: RunningVenue,
+) -> None:
+    import re
+    from pathlib import Path
+
+    from attestation import eas_abi
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("#### Verify an attestation yourself"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    ref = await _reference(running)
+    att = next(a for a in ref["attestations"] if a["kind"] == "NAV")  # the JSON object, unchanged
+    venue = running.venue
+    scope = {"eas": venue.chain.contract(ref["eas"], eas_abi()), "att": att}
+    await asyncio.to_thread(exec, compile(code.group(1), "README.md", "exec"), scope)
+    assert scope["signer"] == att["attester"]
