@@ -133,6 +133,8 @@ async def demo_market(venue: Venue, *, investors: int) -> tuple[dict[str, dict[s
     keys = await onboard(venue, demo_accounts(investors))
     attestor = await asyncio.to_thread(demo_attestor, venue, listing)
     await list_instrument(venue, listing, rules)
+    if venue.attestations.monitor is not None:
+        venue.attestations.monitor.refresh_prices()  # the first NAV is in force (and the collar on) at once
     await asyncio.to_thread(venue.watcher.poll_once)
     venue.rebaseline()
     return keys, attestor
