@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from attestation import CustodyStatement, Kind, NavStatement, Publisher, Role
 from engine import InstrumentStatus
 from tests.venue.conftest import RunningVenue
 from venue.demo import SYMBOL
-from venueclient import VenueClient
+from venueclient import ApiError, VenueClient
 
 
 def _client(running: RunningVenue, who: str = "inv-1") -> VenueClient:
@@ -107,6 +109,32 @@ async def test_a_custody_shortfall_halts_and_full_custody_resumes(running: Runni
     await asyncio.to_thread(pub.attest, token, CustodyStatement(as_of=now + 1, btc_balance_sats=full * 2),
                             attester=custodian)
     await _until(lambda: venue.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN)
+
+
+async def test_the_operator_resumes_an_automatic_halt_with_an_audited_reason(running: RunningVenue) -> None:
+    venue = running.venue
+    pub, token = _publisher(running)
+    custodian = await asyncio.to_thread(venue.chain.new_account)
+    await asyncio.to_thread(pub.set_attestor, token, custodian, Role.CUSTODIAN, admin=venue.deployment.admin)
+    last = venue.attestations.watcher.latest(token, Kind.CUSTODY)
+    assert last is not None and isinstance(last.statement, CustodyStatement)
+    short = CustodyStatement(as_of=int(time.time()), btc_balance_sats=last.statement.btc_balance_sats // 2)
+    await asyncio.to_thread(pub.attest, token, short, attester=custodian)
+    await _until(lambda: venue.core.l2(SYMBOL, 0).status is InstrumentStatus.HALTED)
+    operator = _client(running, "operator")
+    try:
+        with pytest.raises(ApiError):
+            await operator.request("POST", f"/v1/instruments/{SYMBOL}/resume", body={"reason": ""})
+        answer = await operator.request("POST", f"/v1/instruments/{SYMBOL}/resume",
+                                        body={"reason": "custodian confirmed the balance by phone"})
+    finally:
+        await operator.aclose()
+    assert answer == {"symbol": SYMBOL, "result": "OK"}
+    assert venue.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN
+    entry = next(e for e in venue.core.audit_log(50) if e.action == "instrument.resume")
+    assert entry.actor == "operator" and "custodian confirmed" in str(entry.details)
+    await asyncio.sleep(2.5)  # the monitor ran twice: the operator's decision stands on the same evidence
+    assert venue.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN
 
 
 async def test_an_attestation_whose_signer_was_removed_is_ignored_and_alerted(running: RunningVenue) -> None:
