@@ -29,6 +29,7 @@ from attestation import (
     deploy_resolver,
 )
 from engine import Fill, InstrumentStatus
+from market.model import AuditEntry
 from settlement.chain import Chain
 from venue.boot import StartupError
 from venue.config import VenueConfig
@@ -107,12 +108,15 @@ class Attestations:
         return cls(chain, open_deployment(chain, config, deployer, fresh=fresh))
 
     def attach(self, venue: Venue, *, pipeline: OrderPipeline, orders: Orders, sequencer: Enqueue,
-               audit: Callable[[str, str, Mapping[str, object]], None]) -> ReferenceMonitor:
+               audit: Callable[[str, str, Mapping[str, object]], None],
+               history: Callable[[int], list[AuditEntry]] | None = None) -> ReferenceMonitor:
         """Build the monitor; the NAV collar goes into the pipeline's gate, and the premium stamp
         sees every event before the gateway's fan-out (it subscribes first)."""
         self.monitor = ReferenceMonitor(self.watcher, venue=venue, orders=orders, sequencer=sequencer, audit=audit)
         pipeline.price_check = self.monitor.check
         pipeline.events.add(self.monitor.on_event)
+        if history is not None:  # a restart: the monitor's own halts are its halts again
+            self.monitor.restore(history(5_000))
         for ignored in self._pending_ignored:
             self.monitor.on_ignored(ignored)
         self._pending_ignored.clear()

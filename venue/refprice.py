@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import math
 import time
@@ -48,7 +49,7 @@ from engine import (
     Result,
 )
 from market.codes import message
-from market.model import Listing, Outcome, Rejection
+from market.model import AuditEntry, Listing, Outcome, Rejection
 from venue.listings import ListingRules
 
 log = logging.getLogger(__name__)
@@ -302,6 +303,24 @@ class ReferenceMonitor:
                                                          "reason": "fresh attestations",
                                                          "result": _code(result)})
                 self._notify(symbol)
+
+    def restore(self, entries: list[AuditEntry]) -> list[str]:
+        """After a restart: the instruments whose last status change (audit log, any order; an
+        operator's status change counts) was a halt of this monitor are its halts again, so fresh
+        attestations reopen them."""
+        last: dict[str, AuditEntry] = {}
+        for entry in sorted(entries, key=lambda e: e.id):
+            mine = entry.action in ("instrument.halt", "instrument.resume", "instrument.matured")
+            if mine or (entry.action == "instrument.status" and entry.actor != ACTOR):  # an operator's change
+                symbol = json.loads(entry.details).get("symbol")
+                if isinstance(symbol, str):
+                    last[symbol] = entry
+        for symbol, entry in last.items():
+            details = json.loads(entry.details)
+            if entry.action == "instrument.halt" and entry.actor == ACTOR:
+                self.auto_halts[symbol] = Alert(ts=entry.ts, symbol=symbol, code=str(details.get("reason")),
+                                                message=str(details.get("message", "")))
+        return sorted(self.auto_halts)
 
     async def _halt(self, symbol: str, code: str, text: str) -> None:
         result = await self._venue.set_status(symbol, InstrumentStatus.HALTED, operator=ACTOR)

@@ -103,7 +103,7 @@ class Venue:
         )
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
-                                 audit=self.core.operations.audit)
+                                 audit=self.core.operations.audit, history=self.core.audit_log)
         await self.sequencer.start()
         await self.writer.start()
         await self.load_reference_data()

@@ -273,3 +273,28 @@ def test_no_trade_ever_prints_outside_the_collar_in_force(steps: list[tuple[obje
             await w.sequencer.stop()
 
     asyncio.run(run())
+
+
+async def test_after_a_restart_the_monitors_own_halt_is_restored_and_fresh_attestations_reopen(world: World) -> None:
+    import json
+
+    from market.model import AuditEntry
+
+    world.source.age_s = 9_999
+    await world.monitor.evaluate()
+    assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.HALTED
+    entries = [AuditEntry(id=i + 1, ts=0, actor=a, action=b, details=json.dumps(d), hash="")
+               for i, (a, b, d) in enumerate(world.audit)]
+    restarted = ReferenceMonitor(world.source, venue=world.core, orders=world.engine, sequencer=world.sequencer,
+                                 audit=lambda *_: None, clock=lambda: world.clock[0])
+    restarted.set_rules(SYMBOL, RULES)
+    assert restarted.restore(entries) == [SYMBOL]
+    world.source.age_s, world.source.evidence = 5, 9
+    await restarted.evaluate()
+    assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN
+    # an operator's own halt is not the monitor's: it is never reopened automatically
+    operator_halt = AuditEntry(id=99, ts=0, actor="op", action="instrument.halt",
+                               details=json.dumps({"symbol": SYMBOL, "reason": "manual"}), hash="")
+    other = ReferenceMonitor(world.source, venue=world.core, orders=world.engine, sequencer=world.sequencer,
+                             audit=lambda *_: None)
+    assert other.restore([*entries, operator_halt]) == []
