@@ -148,6 +148,7 @@ class ReferenceMonitor:
         self._clock = clock
         self._rules: dict[str, ListingRules] = {}
         self._nav: dict[str, Fraction] = {}  # NAV in force, ticks
+        self._collars: dict[str, Collar | None] = {}
         self._premiums: OrderedDict[int, Decimal] = OrderedDict()
         self.auto_halts: dict[str, Alert] = {}  # symbol -> the halt the monitor made
         self._override: dict[str, tuple[bytes, ...]] = {}  # operator resumed against this evidence
@@ -160,6 +161,7 @@ class ReferenceMonitor:
     def set_rules(self, symbol: str, rules: ListingRules) -> None:
         listing = self._venue.listing(symbol)
         self._rules[symbol] = rules
+        self._collars.pop(symbol, None)
         if listing is not None:
             self.watcher.track(listing.token_address)
 
@@ -186,8 +188,13 @@ class ReferenceMonitor:
         return self._nav.get(symbol)
 
     def collar(self, symbol: str) -> Collar | None:
+        """The collar in force (cached: computed once per NAV or rules change)."""
+        if symbol in self._collars:
+            return self._collars[symbol]
         nav, rules = self._nav.get(symbol), self._rules.get(symbol)
-        return None if nav is None or rules is None else collar_of(nav, rules)
+        collar = None if nav is None or rules is None else collar_of(nav, rules)
+        self._collars[symbol] = collar
+        return collar
 
     def check(self, cmd: NewOrder | AmendOrder | CancelOrder | object) -> Rejection | None:
         """The pipeline's ``price_check``: a priced order or amend outside the collar in force."""
@@ -247,6 +254,7 @@ class ReferenceMonitor:
             if self._nav.get(symbol) == nav:
                 continue
             self._nav[symbol] = nav
+            self._collars.pop(symbol, None)
             collar = self.collar(symbol)
             if collar is not None:
                 for view in self._orders.open_orders(symbol=symbol):
