@@ -38,6 +38,7 @@ from venue.pipeline import OrderPipeline
 from venue.refprice import Enqueue, Orders, ReferenceMonitor, Venue
 
 JSON = dict[str, Any]
+DEV_CHAIN_IDS = frozenset({31337, 1337})  # anvil / hardhat / ganache by URL: the demo EAS is deployed there
 
 
 def open_deployment(chain: Chain, config: VenueConfig, deployer: str, *, fresh: bool = False) -> AttestationDeployment:
@@ -49,7 +50,7 @@ def open_deployment(chain: Chain, config: VenueConfig, deployer: str, *, fresh: 
     try:
         if config.eas_address:
             dep = deploy_resolver(chain, deployer, config.eas_address)
-        elif config.chain in ("inprocess", "anvil"):
+        elif config.chain in ("inprocess", "anvil") or int(chain.w3.eth.chain_id) in DEV_CHAIN_IDS:
             dep = deploy_attestation(chain, deployer)
         else:
             raise StartupError("a real chain needs eas_address (VENUE_EAS_ADDRESS) or an attestation_file")

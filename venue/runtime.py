@@ -73,7 +73,7 @@ class Venue:
         self.chain = await asyncio.to_thread(open_chain, cfg)
         self.deployment = await asyncio.to_thread(deploy_or_load, self.chain, cfg, fresh=self._fresh_chain)
         self.admin = DemoAdmin(self.chain, self.deployment)
-        self.attestations = await asyncio.to_thread(Attestations.open, self.chain, cfg, self.deployment.admin,
+        self.attestations = await asyncio.to_thread(Attestations.open, self.chain, cfg, self.deployment.settler,
                                                     fresh=self._fresh_chain)
 
         check_rules_version(cfg.journal_dir)
