@@ -41,7 +41,7 @@ from gateway.render import JSON
 log = logging.getLogger(__name__)
 
 PRIVATE_CHANNELS = ("orders", "fills", "settlements")
-PUBLIC_CHANNELS = ("book", "trades", "status")
+PUBLIC_CHANNELS = ("book", "trades", "status", "reference")
 
 
 def dumps(msg: JSON) -> str:
@@ -72,6 +72,10 @@ class Hub:
         self._observers: dict[int, Observer] = {}
         self._snapshots: dict[str, str] = {}  # symbol -> encoded snapshot, dropped on the symbol's next event
         self.snapshots_built = 0
+        # reference channel and trade annotations (NAV, premium/discount), set by gateway.reference
+        self._reference: dict[str, set[Subscriber]] = {}
+        self.reference_view: Callable[[str], JSON | None] | None = None
+        self.trade_extras: Callable[[Fill], JSON] | None = None
 
     def start(self) -> None:
         if not self._unsubscribe:
@@ -112,6 +116,18 @@ class Hub:
         sub.push(dumps({"channel": "status", "type": "snapshot", "instruments": instruments}))
         self._status.add(sub)
 
+    def subscribe_reference(self, sub: Subscriber, symbol: str) -> None:
+        """Queues the current reference figures of ``symbol``, then every update."""
+        view = self.reference_view(symbol) if self.reference_view is not None else None
+        sub.push(dumps({"channel": "reference", "type": "snapshot", "symbol": symbol, "reference": view}))
+        self._reference.setdefault(symbol, set()).add(sub)
+
+    def publish_reference(self, symbol: str) -> None:
+        subs = self._reference.get(symbol)
+        if subs and self.reference_view is not None:
+            self._send(subs, {"channel": "reference", "type": "update", "symbol": symbol,
+                              "reference": self.reference_view(symbol)})
+
     def subscribe_private(self, sub: Subscriber, participant: str, channel: str) -> None:
         self._private.setdefault((participant, channel), set()).add(sub)
 
@@ -123,6 +139,8 @@ class Hub:
             self._trades.get(symbol, set()).discard(sub)
         elif channel == "status":
             self._status.discard(sub)
+        elif channel == "reference" and symbol is not None:
+            self._reference.get(symbol, set()).discard(sub)
         elif participant is not None:
             self._private.get((participant, channel), set()).discard(sub)
 
@@ -138,7 +156,8 @@ class Hub:
         return stop
 
     def drop(self, sub: Subscriber) -> None:
-        for subs in (*self._book.values(), *self._trades.values(), *self._private.values()):
+        for subs in (*self._book.values(), *self._trades.values(), *self._private.values(),
+                     *self._reference.values()):
             subs.discard(sub)
         self._status.discard(sub)
 
@@ -188,15 +207,16 @@ class Hub:
                 listing = self._venue.listing(event.symbol)
                 if listing is None:
                     return
+                extras = self.trade_extras(event) if self.trade_extras is not None else {}
                 trade_subs = self._trades.get(event.symbol)
                 if trade_subs:
                     self._send(trade_subs, {"channel": "trades", "md_seq": event.md_seq,
-                                            **render.public_trade(event, listing)})
+                                            **render.public_trade(event, listing), **extras})
                 for participant in {event.maker_participant, event.taker_participant}:
                     subs = self._private.get((participant, "fills"))
                     if subs:
                         for fill in render.own_fill(event, participant, listing):
-                            self._send(subs, {"channel": "fills", **fill})
+                            self._send(subs, {"channel": "fills", **fill, **extras})
             case InstrumentStatusChanged():
                 self._send(self._status, {"channel": "status", "type": "update", "symbol": event.symbol,
                                           "status": render.status_text(event.status), "md_seq": event.md_seq,

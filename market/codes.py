@@ -141,6 +141,7 @@ _GATE: dict[GateCode, tuple[int, str]] = {
 _GATE_VENUE: dict[str, tuple[int, str]] = {
     "AMEND_IN_FLIGHT": (1901, "the order has an amend in flight; retry when it is answered"),
     "SETTLEMENT_BACKLOG": (1902, "too much notional is waiting for settlement; retry when trades settle"),
+    "PRICE_OUTSIDE_NAV_COLLAR": (1903, "the price is outside the instrument's collar around its NAV"),
 }
 
 _GATEWAY: dict[str, tuple[int, str]] = {
@@ -196,6 +197,11 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "UNKNOWN_PARTICIPANT": (4001, "no such participant"),
     "NO_CHAIN_ADMIN": (4002, "no chain admin is configured"),
     "NO_COMPLIANCE": (4003, "no compliance component is configured"),
+    # automatic halts and life cycle (venue.attestations); reasons of a halt, also in the audit log
+    "ATTESTATION_STALE": (4101, "the latest NAV or custody attestation is older than the listing allows"),
+    "CUSTODY_SHORTFALL": (4102, "the custodian's BTC balance covers less than the BTC accrued to the notes"),
+    "UNREGISTERED_SIGNER": (4103, "an attestation from a signer not registered for the series was ignored"),
+    "RESUME_REASON_REQUIRED": (4104, "resuming a halted instrument needs a reason"),
 }
 
 

@@ -39,6 +39,8 @@ class VenueConfig:
     rate_limit_per_s: float = 100.0  # per API key; the measured capacity default (docs/gateway-abuse.md)
     rate_limit_burst: int = 200
     signature_window_s: float = 10.0  # accepted |now - ts| of signed requests (the replay memory spans it)
+    eas_address: str | None = None  # a real chain's EAS (Base: 0x4200...0021); dev chains deploy their own
+    attestation_file: Path | None = None  # None = data_dir/attestation.json (EAS + resolver deployment)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -52,6 +54,10 @@ class VenueConfig:
     @property
     def deployment_path(self) -> Path:
         return self.deployment_file or self.data_dir / "deployment.json"
+
+    @property
+    def attestation_path(self) -> Path:
+        return self.attestation_file or self.data_dir / "attestation.json"
 
 
 _ENV_PREFIX = "VENUE_"

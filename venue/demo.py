@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import store as store_pkg
+from attestation import DemoAttestor, ProductionModel, Publisher, demo_statements, register_demo_attestors
 from compliance.countries import ALPHA2_TO_NUMERIC
 from engine import InstrumentSpec, InstrumentStatus
 from gateway.ports import ApiKey, Listing, Role
@@ -32,6 +34,10 @@ from venueclient import VenueClient, generate_keypair
 SYMBOL = "OMN-2029A"
 CASH_DECIMALS = 6
 FAIR_PRICE = Decimal("45000.00")  # USDC per note (1 PH/s for 36 months)
+DAY_S = 86_400
+ISSUED_DAYS_AGO = 60
+MAX_AGE_S = 600  # a NAV or custody attestation older than this halts the instrument
+ATTEST_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,8 +75,13 @@ def demo_listing(venue: Venue) -> tuple[Listing, ListingRules]:
         token_address=venue.deployment.token, cash_token_address=venue.deployment.stablecoin,
         token_decimals=0, cash_decimals=CASH_DECIMALS, maturity_ts=maturity,
     )
+    issued = dt.datetime.fromtimestamp(now / 1e9 - ISSUED_DAYS_AGO * DAY_S, tz=dt.UTC).date()
     rules = ListingRules(blocked_jurisdictions=("RU", "KP", "IR"), holding_cap=2_000, max_holders=500,
-                         trading_end_ts=maturity - 7 * 24 * 3600 * 10**9)
+                         trading_end_ts=maturity - 7 * 24 * 3600 * 10**9,
+                         nav_collar_below_pct="20", nav_collar_above_pct="10", attestation_max_age_s=MAX_AGE_S,
+                         hashrate_ph_s_per_note="1", tenor_months=36, issue_date=issued.isoformat(),
+                         maturity_date=dt.datetime.fromtimestamp(maturity / 1e9, tz=dt.UTC).date().isoformat(),
+                         expense_ratio_bps=200, settlement_asset="USDC (demo stablecoin)", identifier="XSOMN2029A07")
     return listing, rules
 
 
@@ -111,9 +122,49 @@ def _new_key(venue: Venue, participant: str, role: Role) -> dict[str, str]:
 
 
 async def start_demo_market(venue: Venue, *, investors: int) -> dict[str, dict[str, str]]:
+    keys, _ = await demo_market(venue, investors=investors)
+    return keys
+
+
+async def demo_market(venue: Venue, *, investors: int) -> tuple[dict[str, dict[str, str]], DemoAttestor]:
+    """Onboard the accounts (notes minted), publish the first attestations (so the series has a
+    NAV and full custody before it opens), then list the instrument."""
     listing, rules = demo_listing(venue)
+    keys = await onboard(venue, demo_accounts(investors))
+    attestor = await asyncio.to_thread(demo_attestor, venue, listing)
     await list_instrument(venue, listing, rules)
-    return await onboard(venue, demo_accounts(investors))
+    if venue.attestations.monitor is not None:
+        venue.attestations.monitor.refresh_prices()  # the first NAV is in force (and the collar on) at once
+    await asyncio.to_thread(venue.watcher.poll_once)
+    venue.rebaseline()
+    return keys, attestor
+
+
+def demo_attestor(venue: Venue, listing: Listing) -> DemoAttestor:
+    """Register a custodian, an administrator and a facility for the series (the token's owner
+    does it) and publish the model's statements once; ``DemoAttestor.run`` keeps publishing. The BTC
+    price is scaled so the first NAV is the market maker's fair price, then drifts slowly."""
+    publisher = Publisher(venue.chain, venue.attestations.deployment)
+    token = listing.token_address
+    who = register_demo_attestors(publisher, token, issuer=venue.deployment.admin)
+    now = int(time.time())
+    issued_at = now - ISSUED_DAYS_AGO * DAY_S
+    maturity = int((listing.maturity_ts or (now + 3 * 365 * DAY_S) * 10**9) / 10**9)
+    model = ProductionModel(ph_s_per_note=Decimal(1), network_ph_s=Decimal(750_000), epoch=issued_at,
+                            halving_at=issued_at + 900 * DAY_S)
+    unit = demo_statements(model, notes=1, issued_at=issued_at, maturity=maturity, t=now, period_s=3_600,
+                           btc_price=Decimal(1)).nav.nav_per_note
+    base = (FAIR_PRICE / unit).quantize(Decimal("0.01"))
+
+    def btc_price(t: int) -> Decimal:  # +-3 % over a 20-minute cycle, so the demo shows NAV moving
+        return (base * (1 + Decimal(math.sin((t - now) / 190.0)) * Decimal("0.03"))).quantize(Decimal("0.01"))
+
+    attestor = DemoAttestor(publisher, token, who, model, issued_at=issued_at, maturity=maturity,
+                            btc_price=btc_price)
+    attestor.publish(now)
+    venue.attestations.watcher.track(token)
+    venue.attestations.watcher.poll_once()
+    return attestor
 
 
 async def list_instrument(venue: Venue, listing: Listing, rules: ListingRules) -> None:
@@ -166,8 +217,10 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
                            "participants or instruments (from an earlier demo?): use a fresh database")
     stop = asyncio.Event()
     bots: asyncio.Task[list[Any]] | None = None
+    attesting: asyncio.Task[None] | None = None
     try:
-        keys = await start_demo_market(venue, investors=investors)
+        keys, attestor = await demo_market(venue, investors=investors)
+        attesting = asyncio.create_task(attestor.run(stop, interval_s=ATTEST_EVERY_S), name="demo-attestor")
         ready = asyncio.Event()
         server = asyncio.create_task(venue.serve(on_ready=ready.set))
         await asyncio.wait({asyncio.create_task(ready.wait()), server}, return_when=asyncio.FIRST_COMPLETED)
@@ -184,6 +237,9 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
         if bots is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(bots, 10)
+        if attesting is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(attesting, 30)
         await venue.stop()
 
 
@@ -196,6 +252,8 @@ def _print_banner(venue: Venue, keys: dict[str, dict[str, str]]) -> None:
         f"  metrics:          {venue.base_url}/metrics",
         f"  instrument:       {SYMBOL}  token {venue.deployment.token}  cash {venue.deployment.stablecoin}",
         f"  DvP contract:     {venue.deployment.settlement}",
+        f"  EAS / resolver:   {venue.attestations.deployment.eas} / {venue.attestations.deployment.resolver}",
+        f"  reference:        {venue.base_url}/v1/instruments/{SYMBOL}/reference (signed like every /v1 call)",
         "  API keys (Ed25519, private keys shown once):",
     ]
     for participant, secret in keys.items():

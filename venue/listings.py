@@ -28,6 +28,19 @@ class ListingRules:
     max_holders: int | None = None
     lockup_until_ts: int | None = None
     trading_end_ts: int | None = None
+    # reference price (issue 14): NAV collar in percent of the NAV in force ("20" = NAV - 20 %), the
+    # maximum age of the latest NAV / custody attestation before the instrument halts
+    nav_collar_below_pct: str | None = None
+    nav_collar_above_pct: str | None = None
+    attestation_max_age_s: int | None = None
+    # note series metadata shown in the API and console
+    hashrate_ph_s_per_note: str | None = None
+    tenor_months: int | None = None
+    issue_date: str | None = None  # ISO date
+    maturity_date: str | None = None  # ISO date
+    expense_ratio_bps: int | None = None
+    settlement_asset: str | None = None
+    identifier: str | None = None  # ISIN-like series identifier
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -149,6 +149,7 @@ class OrderPipeline:
         self.events: Fanout[Event] = Fanout()
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
+        self.price_check: Callable[[OrderCommand], Rejection | None] | None = None  # NAV collar (venue.attestations)
 
     async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
         if cmd.participant != participant:
@@ -206,6 +207,8 @@ class OrderPipeline:
         if isinstance(cmd, AmendOrder) and cmd.order_id in self._amending:
             return Rejection(code="AMEND_IN_FLIGHT", message=f"order {cmd.order_id} has an amend in flight; "
                              "retry when it is answered"), None
+        if self.price_check is not None and (collar := self.price_check(cmd)) is not None:
+            return collar, None
         if self._gate is None:
             return None, None
         seq = self._sequencer.next_seq

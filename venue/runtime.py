@@ -6,8 +6,7 @@ Wiring and lifecycle only; the behaviour lives in the parts (see ``venue.core`` 
     journal -> engine ──┴─> sequencer ──────────────────────────┴─> VenueCore -> gateway app (uvicorn)
                                                                      └─> settlement service -> chain
 
-The in-process EVM is not thread-safe, and the settlement service, the chain watcher and operator
-chain actions do their RPC in worker threads, so every provider request goes through one lock.
+The in-process EVM is not thread-safe and RPC runs in worker threads: every provider request takes one lock.
 """
 
 from __future__ import annotations
@@ -30,11 +29,13 @@ from gateway.config import GatewayConfig
 from gateway.guards import guards_of
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
+from gateway.reference import attach_reference, reference_router
 from gateway.server import uvicorn_options
 from journal import Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
 from settlement.service import SettlementService
+from venue.attestations import Attestations
 from venue.boot import StartupError, check_rules_version, deploy_or_load, open_chain
 from venue.config import VenueConfig
 from venue.core import VenueCore
@@ -78,6 +79,8 @@ class Venue:
         self.chain = await asyncio.to_thread(open_chain, cfg)
         self.deployment = await asyncio.to_thread(deploy_or_load, self.chain, cfg, fresh=self._fresh_chain)
         self.admin = DemoAdmin(self.chain, self.deployment)
+        self.attestations = await asyncio.to_thread(Attestations.open, self.chain, cfg, self.deployment.settler,
+                                                    fresh=self._fresh_chain)
 
         check_rules_version(cfg.journal_dir)
         self.journal = Journal.open(cfg.journal_dir)
@@ -106,6 +109,8 @@ class Venue:
         )
         self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
+        self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
+                                 audit=self.core.operations.audit, history=self.core.audit_log)
         await self.sequencer.start()
         await self.writer.start()
         await self.load_reference_data()
@@ -123,6 +128,7 @@ class Venue:
             asyncio.create_task(self._flush_loop(), name="store-flush"),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
             asyncio.create_task(self._reference_loop(), name="reference-data"),
+            *self.attestations.start(self._stop),
         ]
         self._unobserve = observe_venue(self.core)
         self.store.append_audit("venue", "venue.start", {"chain": cfg.chain, "db": self.store.dialect,
@@ -135,9 +141,11 @@ class Venue:
     def _build_app(self) -> FastAPI:
         app = create_app(
             self.core, config=self._gateway_config,
-            extra_routers=[operator_router(self.core, console_auth=self.console_auth), metrics_router(self.core)],
+            extra_routers=[operator_router(self.core, console_auth=self.console_auth), metrics_router(self.core),
+                           reference_router(self.attestations, console_auth=self.console_auth)],
         )
         app.add_middleware(MetricsMiddleware)
+        attach_reference(app, self.attestations)
         return app
 
     async def stop(self) -> None:
@@ -146,10 +154,8 @@ class Venue:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._served.wait(), 10)
         self.settlement.stop()
-        # Every background loop watches the stop event and finishes the worker-thread call it has in
-        # flight (a settlement batch, a store write, a chain poll): cancelling would leave that thread
-        # using the store or the chain after they are closed. Only a loop stuck past the grace
-        # period is cancelled.
+        # Every background loop watches the stop event and finishes its worker-thread call in flight
+        # (cancelling would leave that thread using a closed store or chain); only a stuck one is cancelled.
         if self._tasks:
             _, stuck = await asyncio.wait(self._tasks, timeout=30)
             for task in stuck:
@@ -183,11 +189,11 @@ class Venue:
             if result.code is not ResultCode.OK:
                 raise StartupError(f"engine refused instrument {listing.symbol}: {result.code.name}")
         self.reference.add_listing(listing, rules)
+        self.attestations.set_rules(listing.symbol, rules)
         self.cache.track_spender(self.deployment.settlement)
 
     def register_participant(self, p: store_pkg.Participant, wallet: str | None) -> None:
         self.reference.register_participant(p, wallet)
-
     def recover_positions(self) -> None:
         """After a restart: funding holds of the orders the journal put back on the book, the
         obligations of trades not yet settled, and those trades back into the settlement service
@@ -208,8 +214,7 @@ class Venue:
         self.core.on_settlement_update(update.trade_id, update.status, tx_hash=update.tx_hash, block=update.block,
                                        gas_used=update.gas_used, reason=update.reason)
 
-    def rebaseline(self) -> None:
-        """Accept current chain balances as the ledger's new starting point (after funding)."""
+    def rebaseline(self) -> None:  # current chain balances become the ledger baseline (after funding)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
     # -------------------------------------------------- background loops

@@ -26,6 +26,8 @@
     wsError: "",
     heartbeatTimer: null,
     refreshTimer: null,
+    reference: new Map(), // symbol -> /instruments/{symbol}/reference (NAV, collar, attestations, halt reason)
+    referenceTimer: null,
   };
 
   // ------------------------------------------------------------ DOM helpers
@@ -204,6 +206,70 @@
     $("logout").hidden = false;
     $("operator-name").textContent = state.session.operator;
     connect(); // the snapshot is loaded once the websocket is logged in (see sync)
+    if (!state.referenceTimer) state.referenceTimer = setInterval(loadReferences, 2000);
+  }
+
+  // NAV, premium/discount, collar, attestation freshness and halt reason per instrument. Venues
+  // without attestations answer 404: the card then shows no reference block.
+  async function loadReferences() {
+    if (!state.session) return;
+    const symbols = [...state.instruments.keys()];
+    const views = await Promise.all(symbols.map(async (sym) => {
+      try {
+        const resp = await fetch(`/console/api/instruments/${encodeURIComponent(sym)}/reference`,
+          { headers: { Accept: "application/json", Authorization: `Bearer ${state.session.token}` } });
+        return resp.ok ? [sym, await resp.json()] : null;
+      } catch (_) { return null; }
+    }));
+    let changed = false;
+    for (const v of views) if (v) { state.reference.set(v[0], v[1]); changed = true; }
+    if (changed) renderInstruments();
+  }
+
+  function pct(text) {
+    if (text === null || text === undefined) return "—";
+    const n = Number(text) * 100;
+    return `${n >= 0 ? "+" : ""}${n.toFixed(2)}%`;
+  }
+
+  function referenceBlock(sym) {
+    const ref = state.reference.get(sym);
+    if (!ref) return el("div", { class: "muted small", testid: `reference-${sym}` }, "");
+    const fresh = Object.entries(ref.freshness).map(([kind, f]) =>
+      pill(`${kind.toLowerCase()} ${f.age_s === null ? "none" : f.age_s + "s"}`, f.stale ? (f.max_age_s ? "bad" : "idle") : "ok",
+        `fresh-${kind.toLowerCase()}-${sym}`));
+    const collar = ref.collar ? `${ref.collar.low} to ${ref.collar.high}` : "—";
+    const cov = ref.custody_coverage === null ? "—" : `${(Number(ref.custody_coverage) * 100).toFixed(2)}%`;
+    return el("div", { class: "reference", testid: `reference-${sym}` },
+      el("div", { class: "inst-stats" },
+        el("div", { class: "stat" }, el("div", { class: "k" }, `NAV (${ref.nav_currency || "—"})`),
+          el("div", { class: "v", testid: `nav-${sym}` }, ref.nav_per_note === null ? "—" : Number(ref.nav_per_note).toFixed(2))),
+        el("div", { class: "stat" }, el("div", { class: "k" }, "Mid vs NAV"),
+          el("div", { class: "v", testid: `premium-${sym}` }, pct(ref.mid_premium))),
+        el("div", { class: "stat" }, el("div", { class: "k" }, "Collar"), el("div", { class: "v", testid: `collar-${sym}` }, collar)),
+        el("div", { class: "stat" }, el("div", { class: "k" }, "Custody cover"), el("div", { class: "v", testid: `coverage-${sym}` }, cov)),
+        el("div", { class: "stat" }, el("div", { class: "k" }, "Accrued BTC/note"),
+          el("div", { class: "v", testid: `accrued-${sym}` }, ref.accrued_btc_per_note || "—"))),
+      el("div", { class: "small" }, el("span", { class: "muted" }, "attestations: "), ...fresh,
+        ref.matured ? pill("matured", "idle", `matured-${sym}`) : "",
+        ref.halt_reason ? el("span", { class: "pill pill-bad", testid: `halt-reason-${sym}`, title: ref.halt_message || "" },
+          ref.halt_reason) : ""),
+      el("div", { class: "muted small" }, [ref.metadata.identifier, ref.metadata.hashrate_ph_s_per_note && `${ref.metadata.hashrate_ph_s_per_note} PH/s per note`,
+        ref.metadata.tenor_months && `${ref.metadata.tenor_months} months`, ref.metadata.issue_date && `issued ${ref.metadata.issue_date}`,
+        ref.metadata.maturity_date && `matures ${ref.metadata.maturity_date}`,
+        ref.metadata.expense_ratio_bps !== null && `expenses ${(ref.metadata.expense_ratio_bps / 100).toFixed(2)}%/y`,
+        ref.metadata.settlement_asset].filter(Boolean).join(" · ")));
+  }
+
+  function resumeInstrument(sym, button) {
+    const ref = state.reference.get(sym);
+    if (!ref || !ref.halt_reason) { setInstrumentStatus(sym, "open", button); return; }
+    const reason = window.prompt(`${sym} is halted (${ref.halt_reason}). Reason for resuming (audited):`);
+    if (!reason || !reason.trim()) return;
+    action(button, "Resume", async () => {
+      await api("POST", `/console/api/instruments/${encodeURIComponent(sym)}/resume`, { reason });
+      await loadReferences();
+    });
   }
 
   // ------------------------------------------------------------ data loading
@@ -278,6 +344,7 @@
     state.reconciliation = recon;
     state.audit = audit;
     renderAll();
+    loadReferences();
   }
 
   async function reloadParticipants() {
@@ -463,12 +530,13 @@
             el("button", { type: "button", class: "btn btn-danger", testid: `halt-${sym}`, disabled: !canHalt,
               onclick: (e) => setInstrumentStatus(sym, "halted", e.currentTarget) }, "Halt"),
             el("button", { type: "button", class: "btn btn-ok", testid: `resume-${sym}`, disabled: !canResume,
-              onclick: (e) => setInstrumentStatus(sym, "open", e.currentTarget) }, inst.status === "pre_open" ? "Open" : "Resume"))),
+              onclick: (e) => resumeInstrument(sym, e.currentTarget) }, inst.status === "pre_open" ? "Open" : "Resume"))),
         el("div", { class: "inst-stats" },
           el("div", { class: "stat" }, el("div", { class: "k" }, "Bid"), el("div", { class: "v buy", testid: `best-bid-${sym}` }, bid ? bid.price : "—")),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? ask.price : "—")),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Spread"), el("div", { class: "v" }, spread)),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price || "—"))),
+        referenceBlock(sym),
         el("table", { class: "tbl ladder", testid: `depth-${sym}` },
           el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", { class: "num" }, "Bid qty"),
             el("th", { class: "num" }, "Bid"), el("th", { class: "num" }, "Ask"), el("th", { class: "num" }, "Ask qty"),

@@ -5,9 +5,11 @@ a halt from the console makes the next order fail with INSTRUMENT_HALTED."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,3 +111,16 @@ def test_console_sees_real_trades_settle_and_a_halt_reject_orders(page: Any, rea
 
     page.get_by_test_id("reconcile-run").click()
     expect(page.get_by_test_id("reconciliation-status")).to_have_text("in balance", timeout=30_000)
+
+
+def test_console_shows_the_nav_premium_and_attestation_freshness(page: Any, real: VenueThread) -> None:
+    page.goto(real.venue.console_url())
+    expect(page.get_by_test_id("connection-status")).to_have_text("live", timeout=15_000)
+    view = real.venue.attestations.reference_view(SYMBOL)
+    assert view is not None and view["nav_per_note"] is not None
+    expected = f"{Decimal(view['nav_per_note']):.2f}"
+    expect(page.get_by_test_id(f"nav-{SYMBOL}")).to_have_text(expected, timeout=15_000)
+    expect(page.get_by_test_id(f"fresh-nav-{SYMBOL}")).to_have_class(re.compile(r"\bpill-ok\b"))
+    expect(page.get_by_test_id(f"fresh-custody-{SYMBOL}")).to_have_class(re.compile(r"\bpill-ok\b"))
+    expect(page.get_by_test_id(f"collar-{SYMBOL}")).to_contain_text(" to ")
+    expect(page.get_by_test_id(f"coverage-{SYMBOL}")).to_have_text(re.compile(r"^\d+\.\d{2}%$"))
