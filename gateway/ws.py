@@ -120,7 +120,7 @@ class Session(FramedSession):
                            f"per connection; retry in {retry_after:.3f} s", retry_after=round(retry_after, 3))
         hub = self.gw.hub
         channel = msg.channel
-        if channel in ("book", "trades"):
+        if channel in ("book", "trades", "reference"):
             if msg.symbol is None:
                 raise ApiError("MISSING_FIELD", f"channel {channel!r} needs 'symbol'")
             self.gw.orders.listing(msg.symbol)
@@ -128,8 +128,8 @@ class Session(FramedSession):
             if self.key.role is not Role.TRADER:
                 raise ApiError("FORBIDDEN", "private channels are for trading participants")
         elif channel != "status":
-            raise ApiError("UNKNOWN_CHANNEL", f"unknown channel {channel[:32]!r}; use book, trades, status, "
-                                              "orders, fills or settlements")
+            raise ApiError("UNKNOWN_CHANNEL", f"unknown channel {channel[:32]!r}; use book, trades, reference, "
+                                              "status, orders, fills or settlements")
         # the reply goes first so the client knows the subscription before its snapshot arrives
         self.ok(msg.op, rid, {"channel": channel, "symbol": msg.symbol})
         if msg.op == "unsubscribe":
@@ -141,6 +141,9 @@ class Session(FramedSession):
         elif channel == "trades":
             assert msg.symbol is not None
             hub.subscribe_trades(self, msg.symbol)
+        elif channel == "reference":
+            assert msg.symbol is not None
+            hub.subscribe_reference(self, msg.symbol)
         elif channel == "status":
             hub.subscribe_status(self)
         else:

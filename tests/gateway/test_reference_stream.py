@@ -3,12 +3,19 @@ with the hooks ``gateway.reference.attach_reference`` sets), over the real core 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from engine import Fill, NewOrder, Side
+from gateway import GatewayConfig, create_app
+from gateway.state import GatewayState
 from gateway.streams import PUBLIC_CHANNELS, Hub
-from tests.gateway.fakes import FakeVenue, make_listing
+from tests.gateway.conftest import client
+from tests.gateway.fakes import FakeVenue, Keyring, make_listing, serve
+from venueclient import ApiError
 
 
 class Recorder:
@@ -62,3 +69,29 @@ async def test_trade_prints_and_fills_carry_the_premium_to_nav() -> None:
         assert fills.messages and all(m["premium"] == "0.010101" for m in fills.messages)
     finally:
         hub.stop()
+
+
+async def test_reference_channel_over_the_websocket(keys: dict[str, Keyring]) -> None:
+    """A client subscribes to ``reference`` like to ``book``: a snapshot, then an update per change."""
+    venue = FakeVenue([make_listing()], [k.api_key for k in keys.values()])
+    app = create_app(venue, config=GatewayConfig(rate_per_s=1000.0, rate_burst=1000))
+    state = app.state.gateway
+    assert isinstance(state, GatewayState)
+    hub = state.hub
+    figures = {"nav_per_note": "1000.00"}
+    hub.reference_view = lambda symbol: {"symbol": symbol, **figures}
+    async with serve(app) as url, client(url, keys["alice"]) as alice:
+        stream = await alice.connect()
+        try:
+            await stream.subscribe("reference", symbol="OMN-A")
+            snapshot = await asyncio.wait_for(stream._events.get(), 5)
+            figures["nav_per_note"] = "1001.00"
+            hub.publish_reference("OMN-A")
+            update = await asyncio.wait_for(stream._events.get(), 5)
+            assert [(m["channel"], m["type"], m["reference"]["nav_per_note"]) for m in (snapshot, update)] == [
+                ("reference", "snapshot", "1000.00"), ("reference", "update", "1001.00")]
+            with pytest.raises(ApiError) as err:
+                await stream.subscribe("reference")
+            assert err.value.code == "MISSING_FIELD"
+        finally:
+            await stream.close()
