@@ -26,7 +26,7 @@ from venue.reference import kyc_ts
 from venue.runtime import Venue
 
 FAIR = 4_500_000  # ticks: 45,000.00 USDC per note
-LOW = 1_000_000  # the bottom of the band: rests, never crosses
+LOW = 3_700_000  # ticks: 37,000.00, inside the demo NAV collar (-20%): rests, never crosses
 
 VenueFactory = Callable[..., Awaitable[Venue]]
 
