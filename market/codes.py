@@ -138,6 +138,7 @@ _GATE: dict[GateCode, tuple[int, str]] = {
 # Refusals of the venue's gate stage that are not compliance rules.
 _GATE_VENUE: dict[str, tuple[int, str]] = {
     "AMEND_IN_FLIGHT": (1901, "the order has an amend in flight; retry when it is answered"),
+    "STORE_BACKLOG": (1951, "the venue's database is behind; new orders are refused until it catches up"),
 }
 
 _GATEWAY: dict[str, tuple[int, str]] = {
@@ -190,6 +191,7 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "UNKNOWN_PARTICIPANT": (4001, "no such participant"),
     "NO_CHAIN_ADMIN": (4002, "no chain admin is configured"),
     "NO_COMPLIANCE": (4003, "no compliance component is configured"),
+    "STORE_UNAVAILABLE": (4051, "the venue's database cannot be reached; retry later"),
 }
 
 
@@ -241,3 +243,12 @@ def engine_message(code: ResultCode) -> str:
 def stage_of(name: str) -> Stage | None:
     info = code_info(name)
     return info.stage if info is not None else None
+
+
+class Unavailable(Exception):
+    """A part the venue needs is out of service (e.g. ``STORE_UNAVAILABLE``): answered with 503."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail or message(code)}")
+        self.code = code
+        self.message = message(code)

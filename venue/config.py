@@ -28,7 +28,8 @@ class VenueConfig:
     settler_key: str | None = None  # hex private key; dev chains use their first funded account
     deployment_file: Path | None = None  # None = data_dir/deployment.json
     settlement_batch: int = 50
-    confirmations: int = 0
+    confirmations: int = 0  # blocks after the settlement block before a trade shows "confirmed"
+    finality: str = "chain"  # when "confirmed" becomes "final": chain | none | finalized | <depth>
     snapshot_every: int = 50_000  # commands between engine snapshots
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400

@@ -33,7 +33,7 @@ from journal import Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
 from settlement.service import SettlementService
-from venue.boot import StartupError, check_rules_version, deploy_or_load, open_chain
+from venue.boot import StartupError, check_rules_version, deploy_or_load, finality_of, open_chain
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.ledger import Ledger
@@ -93,6 +93,7 @@ class Venue:
         self.settlement = SettlementService(
             self.chain, self.deployment.settlement, self.chain.private_key(self.deployment.settler),
             on_update=self._on_settlement_update, max_batch=cfg.settlement_batch, confirmations=cfg.confirmations,
+            finality=finality_of(cfg, self.chain),
         )
         self.ledger = Ledger()
         self.reference = ReferenceData(gate=self.gatekeeper, tracker=self.cache)
@@ -101,6 +102,8 @@ class Venue:
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
         )
+        self.core.trades_book.finality = self.settlement.finality is not None
+        self.core.intake_refusal = self.store_adapter.intake_refusal
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         await self.sequencer.start()
         await self.writer.start()
@@ -113,7 +116,7 @@ class Venue:
         self._tasks = [
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
             self.settlement.start(),
-            asyncio.create_task(self._flush_loop(), name="store-flush"),
+            asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
             asyncio.create_task(self._reference_loop(), name="reference-data"),
         ]
@@ -154,7 +157,7 @@ class Venue:
         self._unobserve()
         await self.sequencer.stop()
         await self.writer.stop()
-        self.store_adapter.flush()
+        self.store_adapter.flush(self.settlement.final_through)
         with contextlib.suppress(Exception):
             self.sequencer.snapshot(self.config.journal_dir)
         self.journal.close()
@@ -191,9 +194,10 @@ class Venue:
             except compliance.ComplianceError as exc:
                 log.warning("order %s keeps no funding hold: %s", view.order_id, exc)
         unfinished = self.core.trades_book.restore_unsettled(t.to_trade() for t in self.store.list_trades())
-        if unfinished:
-            confirmed = self.settlement.recover(unfinished)
-            log.warning("recovered %d unsettled trades (%d already settled on chain)", len(unfinished), len(confirmed))
+        if unfinished:  # outcomes from chain events after the last recorded one; never a guess
+            known = self.store.settlement_final_through()
+            decided = self.settlement.recover(unfinished, from_block=0 if known is None else known + 1)
+            log.warning("recovered %d unfinished trades (%d decided on chain)", len(unfinished), len(decided))
 
     # -------------------------------------------------- settlement & reconciliation
 
@@ -214,10 +218,6 @@ class Venue:
         except TimeoutError:
             return False
         return True
-
-    async def _flush_loop(self) -> None:
-        while not await self._pause(0.2):
-            await asyncio.to_thread(self.store_adapter.flush)
 
     async def _reference_loop(self) -> None:
         """Participants, wallets and keys added with the CLI while the venue runs. The store is
