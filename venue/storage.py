@@ -20,9 +20,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 import compliance
 import store as store_pkg
 from engine import Command, Result
+from gateway.metrics import REGISTRY
 from market import codes
 from market.model import AuditEntry, Rejection, SettlementNotice, SettlementUpdate
 
@@ -61,6 +65,7 @@ class StoreAdapter:
         self._retry_max_s = retry_max_s
         self._queue: deque[_Queued] = deque()
         self._final_through: int | None = None  # chain position to record after the queued states
+        self._written_through = -1
         self._decisions: list[store_pkg.EligibilityDecision] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer at a time keeps the order
@@ -91,7 +96,7 @@ class StoreAdapter:
         if block is None:
             return
         with self._lock:
-            if self._final_through is None or block > self._final_through:
+            if block > max(self._final_through or -1, self._written_through):
                 self._final_through = block
         if self._wakeup is not None:
             self._wakeup.set()
@@ -124,15 +129,27 @@ class StoreAdapter:
             with self._lock:
                 for _ in batch:
                     self._queue.popleft()
-                if final_through is not None and self._final_through == final_through:
-                    self._final_through = None
+                if final_through is not None:
+                    self._written_through = max(self._written_through, final_through)
+                    if self._final_through == final_through:
+                        self._final_through = None
             return len(batch)
 
     async def run(self, stop: asyncio.Event, position: Callable[[], int | None] | None = None) -> None:
         """Write queued states until ``stop`` is set and the queue is empty; a failing database is
         retried with exponential backoff (capped), the queue kept in order. ``position`` (the
         settlement service's ``final_through``) is recorded after the states queued before it."""
-        self._wakeup = wakeup = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        collector = _BacklogMetrics(self)
+        REGISTRY.register(collector)
+        try:
+            await self._run(stop, position)
+        finally:
+            REGISTRY.unregister(collector)
+
+    async def _run(self, stop: asyncio.Event, position: Callable[[], int | None] | None) -> None:
+        wakeup = self._wakeup
+        assert wakeup is not None
         delay = self._retry_initial_s
         while True:
             if position is not None:
@@ -248,6 +265,23 @@ class StoreAdapter:
         if not self.full:
             return None
         return Rejection(code="STORE_BACKLOG", message=codes.message("STORE_BACKLOG"))
+
+
+class _BacklogMetrics(Collector):
+    """The store backlog at scrape time: size, age of the oldest unwritten state, failed writes."""
+
+    def __init__(self, adapter: StoreAdapter) -> None:
+        self._adapter = adapter
+
+    def collect(self) -> Iterator[Metric]:
+        a = self._adapter
+        yield GaugeMetricFamily("venue_store_backlog", "Records waiting to be written to the store", value=a.backlog)
+        yield GaugeMetricFamily("venue_store_backlog_oldest_seconds",
+                                "Age of the oldest settlement state not yet in the store", value=a.oldest_age_s)
+        yield GaugeMetricFamily("venue_store_backlog_limit", "Backlog at which new orders are refused",
+                                value=a.max_backlog)
+        yield CounterMetricFamily("venue_store_write_failures", "Failed settlement writes (each retried)",
+                                  value=a.write_failures)
 
 
 @contextlib.contextmanager
