@@ -57,7 +57,7 @@ async def _after_restart(config: VenueConfig, trade_id: int, dvp_admin: DemoAdmi
         trade = venue.core.trade(trade_id)  # in the book only if it was taken up again
         record = await asyncio.to_thread(venue.store.get_settlement, trade_id)
         state = trade.settlement if trade is not None else (record.status if record is not None else None)
-    decided, settled = dvp_admin.settlement.functions.decision(trade_id).call()
+    _decided, settled = dvp_admin.settlement.functions.decision(trade_id).call()
     assert not settled, f"trade {trade_id} settled on chain after the venue declared it failed"
     return state
 
