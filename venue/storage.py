@@ -169,6 +169,9 @@ class StoreAdapter:
                 continue
             try:
                 written = await asyncio.to_thread(self._write_some)
+            except store_pkg.InvalidRecordError as exc:  # never writable: set it aside, keep the rest going
+                await asyncio.to_thread(self._set_aside_invalid, exc)
+                continue
             except store_pkg.StoreError as exc:
                 self.write_failures += 1
                 self.last_error = str(exc)
@@ -181,6 +184,23 @@ class StoreAdapter:
             self.last_error = None
             self._told(batch[:written])
             await self._flush_decisions()
+
+    def _set_aside_invalid(self, exc: store_pkg.StoreError) -> None:
+        """A batch the schema refuses: write its states one by one; one that can never be written is
+        logged and set aside, unannounced (restart recovers its trade from the chain)."""
+        with self._lock:
+            batch = [self._queue[i] for i in range(min(_MAX_BATCH, len(self._queue)))]
+        for item in batch:
+            try:
+                self.store.record_settlements([item.update])
+            except store_pkg.InvalidRecordError as bad:
+                self.write_failures += 1
+                log.error("settlement state of trade %s can never be stored, set aside: %s", item.update.trade_id, bad)
+            else:
+                self._told([item])
+            with self._lock:
+                self._queue.popleft()
+        log.warning("a settlement batch was refused (%s); its states were written one by one", exc)
 
     @staticmethod
     def _told(items: list[_Queued]) -> None:
