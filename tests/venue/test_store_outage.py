@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 import store as store_pkg
 from market.codes import Unavailable
 from market.model import SettlementNotice, SettlementState
-from tests.venue.conftest import PG_ADMIN_URL
+from tests.venue.conftest import PG_ADMIN_URL, RunningVenue
 from venue.storage import StoreAdapter
 
 pytestmark = pytest.mark.postgres
@@ -105,3 +106,19 @@ async def test_settlement_states_wait_for_the_store_in_order_and_intake_pauses_a
         stop.set()
         await asyncio.wait_for(task, 10)
         store.close()
+
+
+@pytest.mark.anvil
+@pytest.mark.parametrize("running", ["production"], indirect=True)
+async def test_an_operator_action_during_a_database_outage_answers_503(running: RunningVenue) -> None:
+    """Item 2: an operator action during a database outage answered 500."""
+    venue = running.venue
+    session = venue.console_auth.exchange(venue.console_auth.issue_login_code("ops-alice"))
+    assert venue.config.db_url is not None
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+        with database_down(venue.config.db_url):
+            answer = await http.post("/console/api/participants/inv-1/status", json={"status": "suspended"},
+                                     headers={"Authorization": f"Bearer {session.token}"})
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "STORE_UNAVAILABLE"
+        assert [p.status for p in venue.core.participants() if p.participant == "inv-1"] == ["active"]
