@@ -141,11 +141,16 @@ class StoreAdapter:
         settlement service's ``final_through``) is recorded after the states queued before it."""
         self._wakeup = asyncio.Event()
         collector = _BacklogMetrics(self)
-        REGISTRY.register(collector)
+        registered = True
+        try:
+            REGISTRY.register(collector)
+        except ValueError:  # another venue in this process already reports its backlog
+            registered = False
         try:
             await self._run(stop, position)
         finally:
-            REGISTRY.unregister(collector)
+            if registered:
+                REGISTRY.unregister(collector)
 
     async def _run(self, stop: asyncio.Event, position: Callable[[], int | None] | None) -> None:
         wakeup = self._wakeup

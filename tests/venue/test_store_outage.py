@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import generate_latest
 
 import store as store_pkg
+from gateway.metrics import REGISTRY
 from market.codes import Unavailable
 from market.model import SettlementNotice, SettlementState
 from tests.venue.conftest import PG_ADMIN_URL, RunningVenue
@@ -88,6 +90,8 @@ async def test_settlement_states_wait_for_the_store_in_order_and_intake_pauses_a
             await asyncio.sleep(1.0)
             assert told == [(1, SettlementState.PENDING)]  # decided, not stored: nobody is told
             assert adapter.backlog == 3 and adapter.oldest_age_s >= 0.9 and adapter.write_failures >= 2
+            scrape = generate_latest(REGISTRY).decode()
+            assert "venue_store_backlog 3.0" in scrape and "venue_store_backlog_oldest_seconds" in scrape
             assert adapter.intake_refusal() is None
             record(2, SettlementState.CONFIRMED)
             refusal = adapter.intake_refusal()
