@@ -311,6 +311,8 @@ async def failed_trade_stays_failed(config: VenueConfig, chain: Chain, keys: dic
     demo.revoke_settler(settler)
     try:
         async with _client(url, keys, seller_id) as seller, _client(url, keys, buyer_id) as buyer:
+            await seller.mass_cancel(SYMBOL)  # an empty book: the two orders below meet each other
+            await buyer.mass_cancel(SYMBOL)
             stream = await buyer.connect()
             await stream.subscribe("settlements")
             await seller.place(SYMBOL, "sell", 1, "45000.00")
@@ -344,7 +346,9 @@ async def retry_after_restart(config: VenueConfig, keys: dict[str, dict[str, str
     url = f"http://127.0.0.1:{config.port}"
     proc = start_venue(config, settler_key, log_path)
     await wait_ready(url, proc)
-    async with _client(url, keys, seller_id) as seller:
+    async with _client(url, keys, seller_id) as seller, _client(url, keys, buyer_id) as buyer:
+        await seller.mass_cancel(SYMBOL)
+        await buyer.mass_cancel(SYMBOL)
         await seller.place(SYMBOL, "sell", 2, "45000.00")  # room for the request to execute twice
     coid = f"retry-{int(time.time() * 1000)}"
     body = json.dumps({"symbol": SYMBOL, "side": "buy", "qty": "1", "type": "limit", "tif": "ioc",
