@@ -30,6 +30,7 @@ from gateway.state import GatewayState
 from gateway.streams import Hub
 from gateway.validation import from_validation_errors, parse_object
 from gateway.ws import websocket_endpoint
+from market.codes import Unavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -212,6 +213,10 @@ def create_app(
                                                                                       str(exc.detail))
         return JSONResponse(error_body(code, message), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:

@@ -68,6 +68,8 @@ _OTHER_STAGES: dict[str, int] = {
     "UNKNOWN_PARTICIPANT": 404,  # operator
     "NO_WALLET": 409,  # gate; also the operator's "freeze a participant without a wallet"
     "CHAIN_ERROR": 502,  # the chain node failed during an operator action
+    "STORE_UNAVAILABLE": 503,  # the database is out during an operator action
+    "STORE_BACKLOG": 503,  # intake paused until the database catches up
 }
 
 # Every code a gateway answer may carry (the OpenAPI lists them as the enum of ``error.code``).

@@ -142,6 +142,7 @@ _GATE_VENUE: dict[str, tuple[int, str]] = {
     "AMEND_IN_FLIGHT": (1901, "the order has an amend in flight; retry when it is answered"),
     "SETTLEMENT_BACKLOG": (1902, "too much notional is waiting for settlement; retry when trades settle"),
     "PRICE_OUTSIDE_NAV_COLLAR": (1903, "the price is outside the instrument's collar around its NAV"),
+    "STORE_BACKLOG": (1951, "the venue's database is behind; new orders are refused until it catches up"),
 }
 
 _GATEWAY: dict[str, tuple[int, str]] = {
@@ -202,6 +203,7 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "CUSTODY_SHORTFALL": (4102, "the custodian's BTC balance covers less than the BTC accrued to the notes"),
     "UNREGISTERED_SIGNER": (4103, "an attestation from a signer not registered for the series was ignored"),
     "RESUME_REASON_REQUIRED": (4104, "resuming a halted instrument needs a reason"),
+    "STORE_UNAVAILABLE": (4051, "the venue's database cannot be reached; retry later"),
 }
 
 
@@ -253,3 +255,12 @@ def engine_message(code: ResultCode) -> str:
 def stage_of(name: str) -> Stage | None:
     info = code_info(name)
     return info.stage if info is not None else None
+
+
+class Unavailable(Exception):
+    """A part the venue needs is out of service (e.g. ``STORE_UNAVAILABLE``): answered with 503."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail or message(code)}")
+        self.code = code
+        self.message = message(code)

@@ -11,7 +11,16 @@ and finally restarts once more and checks:
 - every trade any acknowledgement reported exists with the same price and quantity;
 - the live book equals a clean replay of the journal in a fresh engine;
 - every trade settles on chain exactly once (the DvP contract's replay protection after
-  restarts), and both wallets' balances moved by exactly the sum of the trades.
+  restarts), becomes final, and both wallets' balances moved by exactly the sum of the trades.
+
+Then two phases on the same chain and data:
+- "failed trade stays failed": the settler loses its role (the chain refuses the whole batch, so it
+  never records the trade), a trade prints, the venue is SIGKILLed the moment the buyer's
+  ``settlements`` stream says "failed"; the role is restored and the venue restarted: the trade is
+  still failed in the store and was never settled on chain;
+- "retry after restart": a signed IOC request is sent, the venue SIGKILLed and restarted, and the
+  very same signed request sent again: it must be refused as a replay or answered as the same
+  order, never executed twice.
 
     .venv/bin/python scripts/crash_venue.py --kills 5 --seed 7
 """
@@ -39,6 +48,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import json  # noqa: E402
+
 import store as store_pkg  # noqa: E402
 from journal import recover  # noqa: E402
 from settlement.chain import Chain, start_anvil  # noqa: E402
@@ -46,8 +57,11 @@ from settlement.deploy import DemoAdmin, deploy_demo  # noqa: E402
 from venue import admin  # noqa: E402
 from venue.config import VenueConfig  # noqa: E402
 from venueclient import ApiError, TransportError, VenueClient  # noqa: E402
+from venueclient.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign, signing_payload  # noqa: E402
 
 SYMBOL = "OMN-CRASH"
+BLOCK_TIME = 0.5
+FINALITY = 2
 PARTICIPANTS = ("fund-a", "fund-b")
 
 
@@ -86,7 +100,8 @@ def setup(chain: Chain, config: VenueConfig) -> dict[str, dict[str, str]]:
 
 
 def start_venue(config: VenueConfig, settler_key: str, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VENUE_SETTLER_KEY": settler_key}
+    # anvil mines a block every BLOCK_TIME s, so a depth of FINALITY blocks makes a settlement final
+    env = {**os.environ, "VENUE_SETTLER_KEY": settler_key, "VENUE_FINALITY": str(FINALITY)}
     cmd = [sys.executable, "-m", "venue.cli", "run", "--data-dir", str(config.data_dir), "--chain", config.chain,
            "--port", str(config.port)]
     log = log_path.open("ab")
@@ -165,35 +180,52 @@ def replayed_levels(config: VenueConfig) -> tuple[Levels, Levels]:
 async def main_async(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="crash-venue-"))
-    chain = start_anvil()
+    chain = start_anvil(block_time=BLOCK_TIME)
     try:
         url_rpc = str(chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
         config = VenueConfig(data_dir=workdir / "var", chain=url_rpc, port=free_port())
         settler_key = "0x" + chain.private_key(chain.accounts[1]).hex()
         keys = setup(chain, config)
         before = {p: DemoAdmin(chain, _deployment(config)).balances(keys[p]["wallet"]) for p in PARTICIPANTS}
-        url = f"http://127.0.0.1:{config.port}"
         log_path = workdir / "venue.log"
         acks = Acks()
-        for _ in range(args.kills):
-            proc = start_venue(config, settler_key, log_path)
-            await wait_ready(url, proc)
-            run = asyncio.create_task(run_once(url, keys, rng, acks, seconds=args.seconds + 1))
-            await asyncio.sleep(rng.uniform(0.3, args.seconds))
-            proc.send_signal(signal.SIGKILL)  # mid-flight: requests are outstanding
-            proc.wait()
-            acks.kills += 1
-            await run
-        proc = start_venue(config, settler_key, log_path)
-        await wait_ready(url, proc)
-        await run_once(url, keys, rng, acks, seconds=1.0)  # trades after the last restart too
-        live = await book_levels(url, keys[PARTICIPANTS[0]])
-        settled = await _wait_settled(config, chain, timeout=120)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        return _verify(config, chain, keys, acks, before, live, settled)
+        results: dict[str, bool] = {}
+        if "main" in args.phases:
+            results["main"] = await kill_and_restart(args, config, chain, keys, settler_key, log_path, rng, acks,
+                                                     before) == 0
+        if "failed" in args.phases:
+            results["failed-trade-stays-failed"] = await failed_trade_stays_failed(
+                config, chain, keys, settler_key, log_path)
+        if "retry" in args.phases:
+            results["retry-after-restart"] = await retry_after_restart(config, keys, settler_key, log_path)
+        print("phases: " + ", ".join(f"{name} {'OK' if ok else 'FAILED'}" for name, ok in results.items()))
+        print("OK" if all(results.values()) else "FAILED")
+        return 0 if all(results.values()) else 1
     finally:
         chain.close()
+
+
+async def kill_and_restart(args: argparse.Namespace, config: VenueConfig, chain: Chain,
+                           keys: dict[str, dict[str, str]], settler_key: str, log_path: Path, rng: random.Random,
+                           acks: Acks, before: dict[str, tuple[int, int]]) -> int:
+    url = f"http://127.0.0.1:{config.port}"
+    for _ in range(args.kills):
+        proc = start_venue(config, settler_key, log_path)
+        await wait_ready(url, proc)
+        run = asyncio.create_task(run_once(url, keys, rng, acks, seconds=args.seconds + 1))
+        await asyncio.sleep(rng.uniform(0.3, args.seconds))
+        proc.send_signal(signal.SIGKILL)  # mid-flight: requests are outstanding
+        proc.wait()
+        acks.kills += 1
+        await run
+    proc = start_venue(config, settler_key, log_path)
+    await wait_ready(url, proc)
+    await run_once(url, keys, rng, acks, seconds=1.0)  # trades after the last restart too
+    live = await book_levels(url, keys[PARTICIPANTS[0]])
+    settled = await _wait_settled(config, chain, timeout=120)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    return _verify(config, chain, keys, acks, before, live, settled)
 
 
 def _deployment(config: VenueConfig) -> Any:
@@ -209,7 +241,7 @@ async def _wait_settled(config: VenueConfig, chain: Chain, timeout: float) -> di
         while True:
             trades = store.list_trades(symbol=SYMBOL)
             states = {t.trade_id: t.settlement_status.value for t in trades}
-            if all(s in ("confirmed", "failed") for s in states.values()) or time.monotonic() > deadline:
+            if all(s in ("final", "failed") for s in states.values()) or time.monotonic() > deadline:
                 return states
             await asyncio.sleep(0.5)
     finally:
@@ -230,9 +262,9 @@ def _verify(config: VenueConfig, chain: Chain, keys: dict[str, dict[str, str]], 
             t = trades.get(trade_id)
             if t is None or t.qty != int(Decimal(qty)) or Decimal(t.price) / 100 != Decimal(price):
                 problems.append(f"acknowledged trade {trade_id} at {price} x {qty} missing or different")
-        not_settled = sorted(tid for tid, s in settled.items() if s != "confirmed")
+        not_settled = sorted(tid for tid, s in settled.items() if s != "final")
         if not_settled:
-            problems.append(f"trades not confirmed on chain: {not_settled[:10]} ({len(not_settled)})")
+            problems.append(f"trades not final on chain: {not_settled[:10]} ({len(not_settled)})")
         dvp = DemoAdmin(chain, _deployment(config)).settlement
         unsettled_on_chain = [tid for tid in trades if not dvp.functions.settled(tid).call()]
         if unsettled_on_chain:
@@ -258,12 +290,107 @@ def _verify(config: VenueConfig, chain: Chain, keys: dict[str, dict[str, str]], 
     if replay != live:
         problems.append(f"live book {live} != clean replay {replay}")
     print(f"kills: {acks.kills}; acknowledged orders: {len(acks.orders)}; acknowledged trades: {len(acks.trades)}; "
-          f"trades in store: {len(settled)} (all confirmed on chain: {bool(settled) and not not_settled}); "
+          f"trades in store: {len(settled)} (all final on chain: {bool(settled) and not not_settled}); "
           f"book levels: {len(live[0])} bids / {len(live[1])} asks")
     for p in problems:
         print("PROBLEM:", p)
-    print("OK" if not problems else f"FAILED ({len(problems)} problems)")
+    print("main phase OK" if not problems else f"main phase FAILED ({len(problems)} problems)")
     return 0 if not problems else 1
+
+
+async def failed_trade_stays_failed(config: VenueConfig, chain: Chain, keys: dict[str, dict[str, str]],
+                                    settler_key: str, log_path: Path) -> bool:
+    """SIGKILL right after the buyer is told "failed" (a failure the chain never records); restart
+    with the cause gone: the trade must still be failed, and never settled on chain."""
+    demo = DemoAdmin(chain, _deployment(config))
+    settler = chain.accounts[1]
+    seller_id, buyer_id = PARTICIPANTS
+    url = f"http://127.0.0.1:{config.port}"
+    proc = start_venue(config, settler_key, log_path)
+    await wait_ready(url, proc)
+    demo.revoke_settler(settler)
+    try:
+        async with _client(url, keys, seller_id) as seller, _client(url, keys, buyer_id) as buyer:
+            await seller.mass_cancel(SYMBOL)  # an empty book: the two orders below meet each other
+            await buyer.mass_cancel(SYMBOL)
+            stream = await buyer.connect()
+            await stream.subscribe("settlements")
+            await seller.place(SYMBOL, "sell", 1, "45000.00")
+            ack = await buyer.place(SYMBOL, "buy", 1, "45000.00", tif="ioc")
+            trade_id = int(ack["fills"][0]["trade_id"])
+            msg = await stream.next_event(timeout=60, where=lambda m: m.get("trade_id") == trade_id
+                                          and m.get("state") in ("failed", "confirmed", "final"))
+            proc.send_signal(signal.SIGKILL)  # the instant the buyer heard the outcome
+            proc.wait()
+            with contextlib.suppress(Exception):
+                await stream.close()
+    finally:
+        demo.grant_settler(settler)
+    told = msg["state"]
+    proc = start_venue(config, settler_key, log_path)
+    await wait_ready(url, proc)
+    await asyncio.sleep(5 * BLOCK_TIME + 2.0)  # time to (wrongly) settle it again
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    stored = _stored_state(config, trade_id)
+    settled = bool(demo.settlement.functions.settled(trade_id).call())
+    print(f"failed-trade-stays-failed: trade {trade_id} told {told!r}; after restart: stored {stored!r}, "
+          f"settled on chain: {settled}")
+    return told == "failed" and stored == "failed" and not settled
+
+
+async def retry_after_restart(config: VenueConfig, keys: dict[str, dict[str, str]], settler_key: str,
+                              log_path: Path) -> bool:
+    """The same signed IOC request sent before and after a restart executes at most once."""
+    seller_id, buyer_id = PARTICIPANTS
+    url = f"http://127.0.0.1:{config.port}"
+    proc = start_venue(config, settler_key, log_path)
+    await wait_ready(url, proc)
+    async with _client(url, keys, seller_id) as seller, _client(url, keys, buyer_id) as buyer:
+        await seller.mass_cancel(SYMBOL)
+        await buyer.mass_cancel(SYMBOL)
+        await seller.place(SYMBOL, "sell", 2, "45000.00")  # room for the request to execute twice
+    coid = f"retry-{int(time.time() * 1000)}"
+    body = json.dumps({"symbol": SYMBOL, "side": "buy", "qty": "1", "type": "limit", "tif": "ioc",
+                       "price": "45000.00", "client_order_id": coid}).encode()
+    ts = int(time.time() * 1000)
+    key = keys[buyer_id]
+    headers = {"content-type": "application/json", HEADER_KEY: key["key_id"], HEADER_TIMESTAMP: str(ts),
+               HEADER_SIGNATURE: sign(key["private_key"], signing_payload(ts, "POST", b"/v1/orders", body))}
+    answers: list[tuple[int, str]] = []
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        first = await http.post("/v1/orders", content=body, headers=headers)
+        answers.append((first.status_code, first.text[:200]))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc = start_venue(config, settler_key, log_path)
+        await wait_ready(url, proc)
+        again = await http.post("/v1/orders", content=body, headers=headers)
+        answers.append((again.status_code, again.text[:200]))
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    store = store_pkg.Store.open(config.database_url, migrate=False)
+    try:
+        orders = [o for o in store.list_orders(participant=buyer_id, symbol=SYMBOL) if o.client_order_id == coid]
+        filled = sum(o.filled for o in orders)
+    finally:
+        store.close()
+    print(f"retry-after-restart: answers {answers}; orders with that client order id: {len(orders)}, "
+          f"filled {filled} (must be 1 order, 1 filled)")
+    return first.status_code == 200 and len(orders) == 1 and filled == 1
+
+
+def _client(url: str, keys: dict[str, dict[str, str]], participant: str) -> VenueClient:
+    return VenueClient(url, keys[participant]["key_id"], keys[participant]["private_key"])
+
+
+def _stored_state(config: VenueConfig, trade_id: int) -> str | None:
+    store = store_pkg.Store.open(config.database_url, migrate=False)
+    try:
+        record = store.get_settlement(trade_id)
+        return None if record is None else record.status.value
+    finally:
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.5, help="max trading time before each kill")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", help="work directory (default: a new temp dir)")
+    parser.add_argument("--phases", default="main,failed,retry",
+                        help="comma-separated: main (kills), failed (a failed trade stays failed), "
+                             "retry (the same signed request after a restart)")
     args = parser.parse_args(argv)
+    args.phases = set(args.phases.split(","))
     return asyncio.run(main_async(args))
 
 

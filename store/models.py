@@ -142,7 +142,9 @@ class SettlementRow(Base):
     and may land after the first settlement update."""
 
     __tablename__ = "settlements"
-    __table_args__ = (CheckConstraint("status IN ('pending', 'submitted', 'confirmed', 'failed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'submitted', 'confirmed', 'failed', 'final')", name="status"),
+    )
 
     trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     status: Mapped[str] = mapped_column(String(16), index=True)

@@ -49,6 +49,8 @@ from store.records import (
     Wallet,
 )
 
+SETTLEMENT_FINAL = "settlement_final"  # a projection_state row: chain block of the last recorded decision
+
 T = TypeVar("T")
 E = TypeVar("E")
 
@@ -369,26 +371,31 @@ class Store:
 
     def record_settlement(self, update: SettlementUpdate) -> None:
         """Upsert the latest settlement state of a trade and mirror it onto the trade row."""
-        status = _enum(SettlementStatus, update.status, "settlement status")
-        ts = update.updated_ts or time.time_ns()
+        self.record_settlements([update])
+
+    def record_settlements(self, updates: Sequence[SettlementUpdate], *, final_through: int | None = None) -> None:
+        """Upsert settlement states in order, in one transaction, and (optionally) the block through
+        which every chain decision has been recorded (``settlement_final_through``)."""
+        checked = [(u, _enum(SettlementStatus, u.status, "settlement status")) for u in updates]
 
         def upsert(s: Session) -> None:
-            row = s.get(SettlementRow, update.trade_id)
-            if row is None:
-                row = SettlementRow(trade_id=update.trade_id, status=status.value, updated_ts=ts)
-                s.add(row)
-            row.status = status.value
-            row.updated_ts = ts
-            # Later updates may omit what earlier ones said (e.g. confirmed after submitted).
-            row.tx_hash = update.tx_hash or row.tx_hash
-            row.block = update.block if update.block is not None else row.block
-            row.gas_used = update.gas_used if update.gas_used is not None else row.gas_used
-            row.reason = update.reason if update.reason is not None else row.reason
-            s.execute(
-                sa.update(TradeRow).where(TradeRow.trade_id == update.trade_id).values(settlement_status=status.value)
-            )
+            for update, status in checked:
+                _upsert_settlement(s, update, status)
+            if final_through is not None:
+                row = s.get(ProjectionStateRow, SETTLEMENT_FINAL)
+                if row is None:
+                    s.add(ProjectionStateRow(name=SETTLEMENT_FINAL, last_seq=final_through))
+                else:
+                    row.last_seq = max(row.last_seq, final_through)
 
-        self._run(f"record settlement of trade {update.trade_id}", upsert)
+        first = checked[0][0].trade_id if checked else None
+        self._run(f"record {len(checked)} settlement states (first trade {first})", upsert)
+
+    def settlement_final_through(self) -> int | None:
+        """The chain block through which every settlement decision is in this store (None: none yet);
+        recovery reads chain events from the block after it."""
+        row = self._run("settlement position", lambda s: s.get(ProjectionStateRow, SETTLEMENT_FINAL))
+        return None if row is None else row.last_seq
 
     def get_settlement(self, trade_id: int) -> SettlementUpdate | None:
         row = self._run("get settlement", lambda s: s.get(SettlementRow, trade_id))
@@ -535,6 +542,22 @@ class Store:
 
 
 # ---------------------------------------------------------------- row -> record
+
+
+def _upsert_settlement(s: Session, update: SettlementUpdate, status: SettlementStatus) -> None:
+    ts = update.updated_ts or time.time_ns()
+    row = s.get(SettlementRow, update.trade_id)
+    if row is None:
+        row = SettlementRow(trade_id=update.trade_id, status=status.value, updated_ts=ts)
+        s.add(row)
+    row.status = status.value
+    row.updated_ts = ts
+    # Later updates may omit what earlier ones said (e.g. confirmed after submitted).
+    row.tx_hash = update.tx_hash or row.tx_hash
+    row.block = update.block if update.block is not None else row.block
+    row.gas_used = update.gas_used if update.gas_used is not None else row.gas_used
+    row.reason = update.reason if update.reason is not None else row.reason
+    s.execute(sa.update(TradeRow).where(TradeRow.trade_id == update.trade_id).values(settlement_status=status.value))
 
 
 def _participant(r: ParticipantRow) -> Participant:

@@ -12,6 +12,7 @@ from engine import RULES_VERSION
 from settlement.chain import Chain, connect, in_process_chain, start_anvil
 from settlement.deploy import DemoDeployment, deploy_demo
 from settlement.errors import ChainUnavailableError
+from settlement.service import Finality, default_finality
 from venue.config import VenueConfig
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,26 @@ def open_chain(config: VenueConfig) -> Chain:
         raise StartupError(f"chain must be 'inprocess', 'anvil' or an http(s) JSON-RPC URL, not {config.chain!r}")
     _serialise_provider(chain)
     return chain
+
+
+def finality_of(config: VenueConfig, chain: Chain) -> Finality | None:
+    """The settlement finality the venue tracks: ``config.finality`` is "chain" (the chain's
+    ``default_finality``; none for the in-process EVM, which mines only when it settles, so a
+    depth would never be reached), "none", "finalized" or a depth in blocks."""
+    value = config.finality.strip().lower()
+    if value == "chain":
+        return None if chain.name == "in-process" else default_finality(chain)
+    if value == "none":
+        return None
+    if value == "finalized":
+        return "finalized"
+    try:
+        depth = int(value)
+    except ValueError:
+        raise StartupError(f'finality: "chain", "none", "finalized" or a depth, not {config.finality!r}') from None
+    if depth < 0:
+        raise StartupError(f"finality depth must be >= 0, not {depth}")
+    return depth
 
 
 def deploy_or_load(chain: Chain, config: VenueConfig, *, fresh: bool = False) -> DemoDeployment:

@@ -34,7 +34,8 @@ class VenueConfig:
     max_unsettled_notional: int | None = 100_000_000
     max_unsettled_notional_participant: int | None = 25_000_000
     settlement_batch: int = 50
-    confirmations: int = 0
+    confirmations: int = 0  # blocks after the settlement block before a trade shows "confirmed"
+    finality: str = "chain"  # when "confirmed" becomes "final": chain | none | finalized | <depth>
     snapshot_every: int = 50_000  # commands between engine snapshots
     rate_limit_per_s: float = 100.0  # per API key; the measured capacity default (docs/gateway-abuse.md)
     rate_limit_burst: int = 200

@@ -34,9 +34,11 @@ from market.model import (
     ApiKey,
     AuditEntry,
     Listing,
+    OrderAck,
     Outcome,
     ParticipantView,
     ReconciliationReport,
+    Rejection,
     RejectionRecord,
     SettlementNotice,
     SettlementState,
@@ -101,6 +103,7 @@ class VenueCore:
                                       trades=self.trades_book, gate=compliance, projection=store, clock=clock)
         self.operations = Operations(sequencer=sequencer, reference=self.reference, gate=compliance, audit=store,
                                      admin=admin, reconciler=reconciler, clock=clock)
+        self.intake_refusal: Callable[[], Rejection | None] | None = None  # checked before every new order
         self.history = VenueHistory(recent_trades=self.trades_book.recent, current_trade=self.trades_book.trade,
                                     live_order=engine.order)
 
@@ -135,6 +138,11 @@ class VenueCore:
     async def submit(self, participant: str, cmd: NewOrder | AmendOrder | CancelOrder | MassCancel) -> Outcome:
         if cmd.participant != participant:
             raise CoreError("command participant does not match the authenticated participant")
+        refusal = self.intake_refusal() if self.intake_refusal is not None else None
+        if refusal is not None and isinstance(cmd, NewOrder):  # the store is behind: refuse, never drop
+            self.pipeline.rejections.record(participant, cmd.symbol, refusal.code, refusal.message)
+            return Outcome(rejection=refusal, ack=OrderAck.rejected(refusal, client_order_id=cmd.client_order_id,
+                                                                     symbol=cmd.symbol))
         return await self.pipeline.submit(participant, cmd)
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:

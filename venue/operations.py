@@ -112,9 +112,9 @@ class Operations:
     async def set_participant_status(self, participant: str, status: str, *, operator: str) -> None:
         if self._gate is None:
             raise CoreError("no compliance component configured")
-        self._gate.set_participant_status(participant, status)
-        if self._audit_log is not None:
+        if self._audit_log is not None:  # the store first: a database outage changes nothing (503)
             self._audit_log.set_participant_status(participant, status)
+        self._gate.set_participant_status(participant, status)
         self.audit(operator, "participant.status", {"participant": participant, "status": status})
         if status != "active":
             # a suspended participant keeps nothing on the book (its holds are released in post-trade)

@@ -36,7 +36,7 @@ from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
 from settlement.service import SettlementService
 from venue.attestations import Attestations
-from venue.boot import StartupError, check_rules_version, deploy_or_load, open_chain
+from venue.boot import StartupError, check_rules_version, deploy_or_load, finality_of, open_chain
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.expiry import ExpiryClock
@@ -99,6 +99,7 @@ class Venue:
         self.settlement = SettlementService(
             self.chain, self.deployment.settlement, self.chain.private_key(self.deployment.settler),
             on_update=self._on_settlement_update, max_batch=cfg.settlement_batch, confirmations=cfg.confirmations,
+            finality=finality_of(cfg, self.chain),
         )
         self.ledger = Ledger()
         self.reference = ReferenceData(gate=self.gatekeeper, tracker=self.cache, transferability=self.cache)
@@ -108,6 +109,8 @@ class Venue:
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
         )
         self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
+        self.core.trades_book.finality = self.settlement.finality is not None
+        self.core.intake_refusal = self.store_adapter.intake_refusal
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
                                  audit=self.core.operations.audit, history=self.core.audit_log)
@@ -125,7 +128,7 @@ class Venue:
             asyncio.create_task(self.expiries.run(self._stop), name="gtd-expiry"),
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
             self.settlement.start(), self.safeguards.start(self._stop),
-            asyncio.create_task(self._flush_loop(), name="store-flush"),
+            asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
             asyncio.create_task(self._reference_loop(), name="reference-data"),
             *self.attestations.start(self._stop),
@@ -167,7 +170,7 @@ class Venue:
         self._unobserve()
         await self.sequencer.stop()
         await self.writer.stop()
-        self.store_adapter.flush()
+        self.store_adapter.flush(self.settlement.final_through)
         with contextlib.suppress(Exception):
             self.sequencer.snapshot(self.config.journal_dir)
         self.journal.close()
@@ -204,9 +207,10 @@ class Venue:
             except compliance.ComplianceError as exc:
                 log.warning("order %s keeps no funding hold: %s", view.order_id, exc)
         unfinished = self.core.trades_book.restore_unsettled(t.to_trade() for t in self.store.list_trades())
-        if unfinished:
-            confirmed = self.settlement.recover(unfinished)
-            log.warning("recovered %d unsettled trades (%d already settled on chain)", len(unfinished), len(confirmed))
+        if unfinished:  # outcomes from chain events after the last recorded one; never a guess
+            known = self.store.settlement_final_through()
+            decided = self.settlement.recover(unfinished, from_block=0 if known is None else known + 1)
+            log.warning("recovered %d unfinished trades (%d decided on chain)", len(unfinished), len(decided))
 
     # -------------------------------------------------- settlement & reconciliation
 
@@ -226,10 +230,6 @@ class Venue:
         except TimeoutError:
             return False
         return True
-
-    async def _flush_loop(self) -> None:
-        while not await self._pause(0.2):
-            await asyncio.to_thread(self.store_adapter.flush)
 
     async def _reference_loop(self) -> None:
         """Participants, wallets and keys added with the CLI while the venue runs. The store is

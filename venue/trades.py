@@ -2,11 +2,19 @@
 place that turns a trade into a ``TradeToSettle``.
 
     engine Fill -> Trade.from_fill -> pre-settlement re-check (gate) -> settlement queue
-    settlement update -> state machine (PENDING -> SUBMITTED -> CONFIRMED | FAILED, terminal states
-    never move back) -> gate (release obligations) -> store -> subscribers -> venue ledger
+    settlement update -> state machine -> gate (release obligations)
+                      -> store (durable) -> then: subscribers, venue ledger
 
-After a restart ``restore`` puts back the unsettled trades from the store, so their late
-settlement updates land, and ``to_settle`` rebuilds what the settlement service needs.
+The state machine: PENDING -> SUBMITTED -> CONFIRMED -> FINAL, or FAILED from any state before
+CONFIRMED; a reorg sends a CONFIRMED trade back to PENDING (its ledger booking is reversed).
+FAILED and FINAL never move; CONFIRMED is the last word when finality is not tracked. A state
+already reached is not reported again, so a subscriber sees each transition once.
+
+Decided once, durable before told: every transition goes to the recorder first, and subscribers
+and the ledger hear of it only once the recorder says it is in the store (``then``).
+
+After a restart ``restore_unsettled`` puts back the unfinished trades from the store, so their
+late settlement updates land, and ``to_settle`` rebuilds what the settlement service needs.
 """
 
 from __future__ import annotations
@@ -53,7 +61,9 @@ class SettlementQueue(Protocol):
 
 
 class SettlementRecorder(Protocol):
-    def record_settlement(self, notice: SettlementNotice) -> None: ...
+    def record_settlement(self, notice: SettlementNotice, then: Callable[[], None] | None = None) -> None:
+        """Write ``notice`` durably, in order with the others; call ``then`` (on the event loop)
+        once it is in the store."""
 
 
 class Parties(Protocol):
@@ -94,10 +104,28 @@ class Fanout(Generic[T]):
                 log.exception("subscriber failed")
 
 
+_DONE = frozenset({SettlementState.FAILED, SettlementState.FINAL})
+
+
+def allowed(previous: SettlementState, state: SettlementState, *, finality: bool) -> bool:
+    """Whether a trade in ``previous`` may move to ``state`` (never to the state it is in)."""
+    if state is previous or previous in _DONE:
+        return False
+    if previous is SettlementState.CONFIRMED:
+        return finality and state in (SettlementState.FINAL, SettlementState.PENDING)
+    return state is not SettlementState.FINAL  # FINAL only after CONFIRMED
+
+
+def finished(state: SettlementState, *, finality: bool) -> bool:
+    """Nothing more will happen to a trade in ``state`` (it needs no recovery after a restart)."""
+    return state in _DONE or (state is SettlementState.CONFIRMED and not finality)
+
+
 @dataclasses.dataclass(slots=True)
 class _Entry:
     trade: Trade
     notice: SettlementNotice
+    state: SettlementState  # the last accepted state (may not be in the store yet)
 
 
 class TradeBook:
@@ -109,8 +137,10 @@ class TradeBook:
         settlement: SettlementQueue | None = None,
         recorder: SettlementRecorder | None = None,
         ledger: VenueLedger | None = None,
+        finality: bool = False,
     ) -> None:
         self._parties = parties
+        self.finality = finality  # CONFIRMED is followed by FINAL (or a reorg's PENDING)
         self._gate = gate
         self._settlement = settlement
         self._recorder = recorder
@@ -126,7 +156,7 @@ class TradeBook:
         """A new trade from the engine (called in command order, after durability)."""
         trade = Trade.from_fill(fill)
         entry = self._add(trade)
-        self._publish(entry.notice)
+        self._publish(entry, entry.notice)
         self._send(fill, trade)
         return trade
 
@@ -140,7 +170,7 @@ class TradeBook:
         wallet or listing now fails with ``NO_WALLET_AFTER_RESTART``)."""
         resend: list[TradeToSettle] = []
         for trade in trades:
-            if trade.settlement.terminal:
+            if finished(trade.settlement, finality=self.finality):
                 continue
             self.restore(trade)
             if self._gate is not None:
@@ -156,7 +186,7 @@ class TradeBook:
     def _add(self, trade: Trade) -> _Entry:
         notice = SettlementNotice(trade_id=trade.trade_id, symbol=trade.symbol, buyer=trade.buyer,
                                   seller=trade.seller, state=trade.settlement)
-        entry = _Entry(trade=trade, notice=notice)
+        entry = _Entry(trade=trade, notice=notice, state=trade.settlement)
         if len(self._entries) == self._entries.maxlen:
             self._index.pop(self._entries[0].trade.trade_id, None)
         self._entries.append(entry)
@@ -203,36 +233,59 @@ class TradeBook:
         gas_used: int | None = None,
         reason: str | None = None,
     ) -> None:
-        """Every state change of a trade's settlement (on the event loop)."""
+        """Every state change of a trade's settlement (on the event loop). A repeated or
+        impossible transition is ignored; an accepted one is recorded, and published once stored."""
         entry = self._index.get(trade_id)
         if entry is None:
             log.warning("settlement update for unknown trade %s", trade_id)
             return
-        previous = entry.notice.state
-        if previous.terminal:
-            return  # a late duplicate update must not move it back
-        entry.notice = dataclasses.replace(entry.notice, state=state, tx_hash=tx_hash or entry.notice.tx_hash,
-                                           block=block, gas_used=gas_used, reason=reason)
-        entry.trade = dataclasses.replace(entry.trade, settlement=state)
-        self._counts[previous.value] -= 1
-        self._counts[state.value] += 1
-        if self._gate is not None and state.terminal:
-            self._gate.on_trade_finished(trade_id, block=block, failed=state is SettlementState.FAILED)
-        self._publish(entry.notice)
-        if state is SettlementState.CONFIRMED:
-            self._book_confirmed(entry.trade)
+        previous = entry.state
+        if not allowed(previous, state, finality=self.finality):
+            if state is not previous:
+                log.info("trade %s: ignored settlement %s after %s", trade_id, state.value, previous.value)
+            return
+        entry.state = state
+        notice = dataclasses.replace(entry.notice, state=state, tx_hash=tx_hash or entry.notice.tx_hash,
+                                     block=block, gas_used=gas_used, reason=reason)
+        if self._gate is not None:
+            if state in (SettlementState.CONFIRMED, SettlementState.FAILED):
+                self._gate.on_trade_finished(trade_id, block=block, failed=state is SettlementState.FAILED)
+            elif state is SettlementState.PENDING and previous is SettlementState.CONFIRMED:  # reorged away
+                t = entry.trade
+                self._gate.adopt_trade(trade_id=t.trade_id, symbol=t.symbol, price=t.price, qty=t.qty,
+                                       buyer=t.buyer, seller=t.seller)
+        self._publish(entry, notice, booked=previous)
 
-    def _publish(self, notice: SettlementNotice) -> None:
+    def _publish(self, entry: _Entry, notice: SettlementNotice, booked: SettlementState | None = None) -> None:
+        """Record ``notice``; once it is durable, show it (trade state, counts), tell subscribers
+        and book the ledger."""
+
+        def told() -> None:
+            shown = entry.notice.state
+            if booked is not None:
+                self._counts[shown.value] -= 1
+                self._counts[notice.state.value] += 1
+            entry.notice = notice
+            entry.trade = dataclasses.replace(entry.trade, settlement=notice.state)
+            self.notices.emit(notice)
+            if notice.state is SettlementState.CONFIRMED:
+                self._book(entry.trade)
+            elif booked is SettlementState.CONFIRMED and notice.state is SettlementState.PENDING:
+                self._book(entry.trade, reverse=True)
+
         if self._recorder is not None:
-            self._recorder.record_settlement(notice)
-        self.notices.emit(notice)
+            self._recorder.record_settlement(notice, told)
+        else:
+            told()
 
-    def _book_confirmed(self, trade: Trade) -> None:
-        """Both legs of a settled trade into the venue's ledger (for reconciliation)."""
+    def _book(self, trade: Trade, *, reverse: bool = False) -> None:
+        """Both legs of a settled trade into the venue's ledger (for reconciliation); ``reverse``
+        takes them out again (the settlement was reorged away)."""
         settled = self.to_settle(trade) if self._ledger is not None else None
         if self._ledger is None or settled is None:
             return
-        self._ledger.apply_trade(settled.token, settled.cash_token, buyer=settled.buyer, seller=settled.seller,
+        buyer, seller = (settled.seller, settled.buyer) if reverse else (settled.buyer, settled.seller)
+        self._ledger.apply_trade(settled.token, settled.cash_token, buyer=buyer, seller=seller,
                                  quantity=settled.quantity, cash=settled.cash_amount)
 
     # ------------------------------------------------------------ reads

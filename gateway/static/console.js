@@ -6,7 +6,7 @@
 (() => {
   const TOKEN_KEY = "omn.console.session";
   const MAX_TRADES = 200;
-  const STATES = ["pending", "submitted", "confirmed", "failed"];
+  const STATES = ["pending", "submitted", "confirmed", "final", "failed"];
 
   const state = {
     session: null, // {token, operator, expires_at}
@@ -89,7 +89,7 @@
   const short = (hex, n = 10) => (hex && hex.length > n + 4 ? `${hex.slice(0, n)}…${hex.slice(-4)}` : hex || "—");
 
   const STATUS_KIND = { open: "ok", halted: "bad", pre_open: "warn", closed: "idle" };
-  const SETTLE_KIND = { pending: "warn", submitted: "info", confirmed: "ok", failed: "bad" };
+  const SETTLE_KIND = { pending: "warn", submitted: "info", confirmed: "ok", final: "ok", failed: "bad" };
 
   // ------------------------------------------------------------ banners
 

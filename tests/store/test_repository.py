@@ -173,3 +173,12 @@ def test_eligibility_decisions_newest_first_and_counted(store: Store) -> None:
     assert [d.ts for d in store.list_eligibility_decisions(outcome="accepted")] == [1]
     assert store.rejection_counts() == {"WALLET_FROZEN": 2, "KYC_EXPIRED": 1}
     assert all(d.id is not None for d in store.list_eligibility_decisions())
+
+
+def test_a_final_settlement_state_is_stored(store: Store) -> None:
+    """Issue 12 item 10: the schema refused 'final' (CHECK constraint), so the venue could not record it."""
+    store.record_settlements([SettlementUpdate(trade_id=11, status=SettlementStatus.CONFIRMED, block=5),
+                              SettlementUpdate(trade_id=11, status=SettlementStatus.FINAL)], final_through=5)
+    got = store.get_settlement(11)
+    assert got is not None and (got.status, got.block) == (SettlementStatus.FINAL, 5)
+    assert store.settlement_final_through() == 5
