@@ -13,7 +13,7 @@ gives a bare in-memory venue over a real engine (tests, benchmarks).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from engine import (
@@ -136,6 +136,12 @@ class VenueCore:
         if cmd.participant != participant:
             raise CoreError("command participant does not match the authenticated participant")
         return await self.pipeline.submit(participant, cmd)
+
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+        if any(cmd.participant != participant for cmd in cmds):
+            raise CoreError("command participant does not match the authenticated participant")
+        return await self.pipeline.submit_batch(participant, cmds)
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         result = await self._sequencer.submit(SetInstrumentStatus(ts=0, symbol=symbol, status=status))
