@@ -55,7 +55,8 @@ async def test_a_batch_takes_consecutive_seqs_between_concurrent_commands(
     def other(i: int) -> CancelOrder:  # sequenced (the engine answers UNKNOWN_ORDER), never gated
         return CancelOrder(ts=0, participant="seller", order_id=10_000 + i)
 
-    batch: list[NewOrder | CancelOrder | MassCancel] = [MassCancel(ts=0, participant="buyer", symbol=SYMBOL), _bid("q1"), _bid("q2")]
+    batch: list[NewOrder | CancelOrder | MassCancel] = [MassCancel(ts=0, participant="buyer", symbol=SYMBOL),
+                                                        _bid("q1"), _bid("q2")]
     results = await asyncio.gather(core.submit("seller", other(1)), core.submit_batch("buyer", batch),
                                    core.submit("seller", other(2)), core.submit("seller", other(3)))
     outcomes = results[1]
