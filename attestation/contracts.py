@@ -27,6 +27,7 @@ from settlement.chain import rpc_errors, to_address
 
 EAS_PACKAGE = NODE_MODULES / "@ethereum-attestation-service" / "eas-contracts"
 EAS_ARTIFACTS_DIR = EAS_PACKAGE / "artifacts" / "contracts"
+VENDORED_ABI_DIR = Path(__file__).resolve().parent / "abi"  # run-time ABIs, shipped in the wheel (see its README)
 RESOLVER = "NoteAttestationResolver"
 
 
@@ -45,12 +46,25 @@ def load_eas(relative: str) -> Artifact:
     return Artifact(name=str(data.get("contractName", path.stem)), abi=data["abi"], bytecode=data["bytecode"])
 
 
+@cache
+def _vendored_abi(name: str) -> list[dict[str, Any]]:
+    path = VENDORED_ABI_DIR / f"{name}.json"
+    try:
+        abi = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"EAS ABI {name} at {path} is missing or unreadable: {exc}") from exc
+    if not isinstance(abi, list):
+        raise ArtifactError(f"EAS ABI {name} at {path} is not an ABI list")
+    return abi
+
+
 def eas_abi() -> list[dict[str, Any]]:
-    return load_eas("EAS.sol/EAS.json").abi
+    """The EAS ABI (vendored: needs no node_modules, so it works from an installed wheel)."""
+    return _vendored_abi("EAS")
 
 
 def registry_abi() -> list[dict[str, Any]]:
-    return load_eas("SchemaRegistry.sol/SchemaRegistry.json").abi
+    return _vendored_abi("SchemaRegistry")
 
 
 def resolver_abi() -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import mm_routes, rest
+from gateway import apidocs, mm_routes, rest
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, error_body
@@ -176,15 +176,18 @@ def create_app(
             "signed with the participant's Ed25519 key: headers `OMN-Key`, `OMN-Timestamp` (ms) and "
             "`OMN-Signature` = base64 signature of `ts\\nMETHOD\\npath?query\\nbody`. Prices and "
             "quantities are decimal strings. Errors: `{\"error\": {\"code\", \"message\"}}` with stable "
-            "codes. Websocket: `/v1/ws` (see the README)."
+            "codes. Websocket: `/v1/ws` (protocol: docs/api/asyncapi.yaml)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by gateway.apidocs from vendored assets (FastAPI's default loads a CDN)
+        redoc_url=None,
     )
     app.state.gateway = state
     app.state.guards = guards
     app.include_router(health_router())
     app.include_router(rest.router)
     app.include_router(mm_routes.router)
+    app.include_router(apidocs.router)
     for router in extra_routers:
         app.include_router(router)
     app.add_api_websocket_route(_WS_PATH, websocket_endpoint)

@@ -1,4 +1,9 @@
-"""Load compiled contract artifacts (ours from ``contracts/artifacts``; T-REX from node_modules)."""
+"""Load compiled contract artifacts (ours from ``contracts/artifacts``; T-REX from node_modules).
+
+In a source checkout ours are read from ``contracts/artifacts``; an installed wheel has no
+``contracts/`` directory and carries a copy as package data, ``settlement/contract_artifacts``
+(put there by the build hook in ``setup.py``), which wins when present.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,7 @@ from settlement.errors import ArtifactError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = REPO_ROOT / "contracts" / "artifacts"
 NODE_MODULES = REPO_ROOT / "node_modules"
+PACKAGED_ARTIFACTS = "contract_artifacts"  # inside the settlement package, in a wheel only
 TREX_ARTIFACTS_DIR = NODE_MODULES / "@tokenysolutions" / "t-rex" / "artifacts" / "contracts"
 
 OUR_CONTRACTS = ("DvPSettlement", "DemoSecurityToken", "DemoIdentityRegistry", "DemoCompliance", "DemoStablecoin")
@@ -39,10 +46,18 @@ def _read(path: Path, name: str) -> Artifact:
     return Artifact(name=name, abi=data["abi"], bytecode=bytecode)
 
 
+def artifacts_dir() -> Path:
+    """Where our artifacts are: the installed package's copy, else the checkout's ``contracts/artifacts``."""
+    packaged = resources.files("settlement") / PACKAGED_ARTIFACTS
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return ARTIFACTS_DIR
+
+
 @cache
 def load(name: str) -> Artifact:
-    """One of our contracts, from the committed ``contracts/artifacts/<name>.json``."""
-    return _read(ARTIFACTS_DIR / f"{name}.json", name)
+    """One of our contracts, from ``<artifacts_dir()>/<name>.json``."""
+    return _read(artifacts_dir() / f"{name}.json", name)
 
 
 @cache

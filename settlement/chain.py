@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_tester.exceptions import TransactionFailed as _TesterTransactionFailed
 from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, Web3
 from web3.contract.contract import Contract, ContractConstructor, ContractFunction
@@ -37,6 +36,17 @@ from settlement.errors import (
     UnknownAccountError,
 )
 from settlement.revert import decode_revert
+
+try:  # the in-process EVM is the optional `embedded` extra; without it no eth-tester revert can occur
+    from eth_tester.exceptions import TransactionFailed as _TesterTransactionFailed
+except ImportError:  # pragma: no cover - exercised by the production install (no extra)
+    class _TesterTransactionFailed(Exception):  # type: ignore[no-redef]
+        """Never raised: eth-tester is not installed."""
+
+EMBEDDED_EXTRA_HINT = (
+    "the embedded chain (in-process EVM) needs the `embedded` extra: pip install 'omn-venue[embedded]'; "
+    "or run against a node instead (chain = anvil or an http(s) JSON-RPC URL)"
+)
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_BIN = artifacts.NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -274,7 +284,10 @@ def fee_params(w3: Web3) -> dict[str, int]:
 
 def in_process_chain() -> Chain:
     """eth-tester + py-evm in this process; every transaction is mined into its own block at once."""
-    provider = EthereumTesterProvider()
+    try:
+        provider = EthereumTesterProvider()
+    except ImportError as exc:
+        raise ChainUnavailableError(f"{EMBEDDED_EXTRA_HINT} ({exc})") from exc
     w3 = Web3(provider)
     tester: Any = provider.ethereum_tester
     keys = {k.public_key.to_checksum_address(): k.to_bytes() for k in tester.backend.account_keys}

@@ -11,6 +11,7 @@ from typing import Any
 from engine import RULES_VERSION
 from settlement.chain import Chain, connect, in_process_chain, start_anvil
 from settlement.deploy import DemoDeployment, deploy_demo
+from settlement.errors import ChainUnavailableError
 from venue.config import VenueConfig
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ def _serialise_provider(chain: Chain) -> None:
 
 def open_chain(config: VenueConfig) -> Chain:
     if config.chain == "inprocess":
-        chain = in_process_chain()
+        try:
+            chain = in_process_chain()
+        except ChainUnavailableError as exc:  # the `embedded` extra is not installed
+            raise StartupError(str(exc)) from exc
     elif config.chain == "anvil":
         chain = start_anvil(block_time=config.anvil_block_time)
     elif config.chain.startswith(("http://", "https://")):  # web3 8 has no sync websocket provider
