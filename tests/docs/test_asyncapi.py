@@ -62,7 +62,7 @@ def test_close_codes_and_limits_match_the_code() -> None:
     assert f"within {cfg.login_timeout_s:g} s" in text
     assert f"{cfg.heartbeat_timeout_s:g} s by default" in text
     assert f"{cfg.signature_window_s:g} s by default" in text
-    assert f"more than {framing._PRE_LOGIN_FRAMES} frames before a login" in text
+    assert f"more than {cfg.ws_pre_login_frames} frames before a login" in text
     assert f"At most {cfg.ws_max_in_flight} order" in text
 
 
