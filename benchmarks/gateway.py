@@ -11,6 +11,12 @@ on a free loopback port. Venues:
 * ``core``: ``venue.core.VenueCore`` with ``journal.Sequencer`` over a real ``Journal`` in a
   temp directory (group commit + fsync per batch), no compliance/settlement/store.
 
+* ``echo``: the reference, always run in the same invocation: a FastAPI websocket endpoint of the
+  same reader/writer design (a reader that parses each JSON message, a writer task draining an
+  outbound queue) that answers the welcome, login and each order with an acknowledgement of the
+  venue's shape without any venue work. The table gives each venue row's orders/s as a ratio of
+  the echo row with the same connections and window.
+
 Each scenario opens ``connections`` logged-in websockets; each keeps up to ``window`` orders in
 flight (window 1 = send, wait for the ack, send the next). Orders are limit orders around a mid
 price on both sides, so about half of them trade. Latency = client send -> ack received.
@@ -59,8 +65,58 @@ def _keys() -> list[Any]:
 # ---------------------------------------------------------------- server side (subprocess)
 
 
+def _echo_app() -> Any:
+    """The reference server: the venue's websocket framing (welcome, login, req_id replies) and a
+    reader/writer pair per connection, and nothing else."""
+    from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+    from starlette.routing import WebSocketRoute
+
+    app = FastAPI()
+    ids = iter(range(1, 2**62))
+
+    async def ws(sock: WebSocket) -> None:
+        await sock.accept()
+        out: asyncio.Queue[str | None] = asyncio.Queue()
+
+        async def writer() -> None:
+            while (text := await out.get()) is not None:
+                await sock.send_text(text)
+
+        task = asyncio.create_task(writer())
+        out.put_nowait(json.dumps({"op": "welcome", "session_id": "echo", "nonce": "n", "heartbeat_timeout_s": 10}))
+        try:
+            while True:
+                msg = json.loads(await sock.receive_text())
+                op, rid = msg.get("op"), msg.get("req_id")
+                if op == "login":
+                    result: dict[str, Any] = {"participant": msg["key_id"], "role": "trader", "session_id": "echo"}
+                elif op == "new_order":
+                    result = {"order_id": next(ids), "client_order_id": msg.get("client_order_id"),
+                              "symbol": msg["symbol"], "side": msg["side"], "status": "open", "price": msg["price"],
+                              "qty": msg["qty"], "filled_qty": "0", "remaining_qty": msg["qty"], "fills": [],
+                              "cancel_reason": None, "priority_kept": None, "ts": time.time_ns()}
+                else:
+                    result = {}
+                out.put_nowait(json.dumps({"op": op, "req_id": rid, "ok": True, "result": result},
+                                          separators=(",", ":")))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            out.put_nowait(None)
+            await task
+
+    app.router.routes.append(WebSocketRoute("/v1/ws", ws))  # plain Starlette route: no annotation injection
+    return app
+
+
 async def _serve(port: int, venue_kind: str) -> None:
     import uvicorn
+
+    if venue_kind == "echo":
+        echo = uvicorn.Server(uvicorn.Config(_echo_app(), host="127.0.0.1", port=port, log_level="warning",
+                                             ws="websockets-sansio", ws_max_queue=10_000))
+        await echo.serve()
+        return
 
     from engine import AddInstrument, Engine
     from gateway import GatewayConfig, create_app
@@ -140,7 +196,7 @@ def _start_server(venue_kind: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--venue", venue_kind], cwd=REPO)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded machine can take a while to start a journaled venue
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -173,7 +229,7 @@ async def _scenario(venue_kind: str, connections: int, window: int, orders: int)
 
 
 async def _main(args: argparse.Namespace) -> None:
-    kinds = ["fake", "core"] if args.venue == "both" else [args.venue]
+    kinds = ["echo", *{"both": ["fake", "core"], "echo": []}.get(args.venue, [args.venue])]
     scenarios = [(1, 1), (4, 1), (4, 32)]
     rows = []
     for kind in kinds:
@@ -181,18 +237,22 @@ async def _main(args: argparse.Namespace) -> None:
             row = await _scenario(kind, connections, window, args.orders)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-    print(f"gateway websocket order entry, {os.cpu_count()} cores, {args.orders} orders per row\n")
-    print("| venue | connections | in flight per conn | orders/s | ack p50 ms | p90 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|")
+    echo = {(r["connections"], r["window"]): r["orders_s"] for r in rows if r["venue"] == "echo"}
+    names = {"echo": "echo reference", "fake": "venue, no journal", "core": "venue + journal"}
+    print(f"gateway websocket order entry, {os.cpu_count()} cores, {args.orders} orders per row; "
+          "ratio = orders/s / echo reference orders/s (same connections and window, same run)\n")
+    print("| server | connections | in flight per conn | orders/s | ratio to echo | ack p50 ms | p90 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['venue']} | {r['connections']} | {r['window']} | {r['orders_s']:.0f} | {r['p50']:.2f} | "
-              f"{r['p90']:.2f} | {r['p99']:.2f} |")
+        ratio = r["orders_s"] / echo[(r["connections"], r["window"])]
+        print(f"| {names[r['venue']]} | {r['connections']} | {r['window']} | {r['orders_s']:.0f} | {ratio:.0%} | "
+              f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=4000)
-    parser.add_argument("--venue", choices=["fake", "core", "both"], default="both")
+    parser.add_argument("--venue", choices=["fake", "core", "both", "echo"], default="both")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

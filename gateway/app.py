@@ -18,11 +18,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import apidocs, rest
+from gateway import apidocs, mm_routes, rest
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.errors import ApiError, error_body
-from gateway.guards import AbuseGuard, GuardedVenue, Guards, health_router
+from gateway.guards import AbuseGuard, Guards, health_router
+from gateway.mm import MarketMakerTools, MmpBook, MmpVenue
 from gateway.orders import OrderService
 from gateway.ports import VenuePort
 from gateway.ratelimit import RateLimiter
@@ -146,21 +147,26 @@ def create_app(
     their ``/v1`` routes are signed like ours and can use ``gateway.deps.OperatorKey``."""
     cfg = config or GatewayConfig()
     guards = Guards.from_config(cfg)  # abuse limits + readiness (gateway.guards)
+    guarded = MmpVenue(venue, guards.refusals, MmpBook())  # GuardedVenue + market-maker protection
+    orders, hub = OrderService(guarded, cfg), Hub(venue)
     state = GatewayState(
         venue=venue,
         config=cfg,
         auth=Authenticator(venue, window_s=cfg.signature_window_s, memory_path=cfg.replay_memory_path),
         limiter=RateLimiter(rate_per_s=cfg.rate_per_s, burst=cfg.rate_burst),
-        orders=OrderService(GuardedVenue(venue, guards.refusals), cfg),
-        hub=Hub(venue),
+        orders=orders,
+        hub=hub,
+        mm=MarketMakerTools(guarded, orders, hub, guarded.mmp),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.hub.start()
+        state.mm.start()
         try:
             yield
         finally:
+            state.mm.stop()
             state.hub.stop()
 
     app = FastAPI(
@@ -181,6 +187,7 @@ def create_app(
     app.state.guards = guards
     app.include_router(health_router())
     app.include_router(rest.router)
+    app.include_router(mm_routes.router)
     app.include_router(apidocs.router)
     for router in extra_routers:
         app.include_router(router)

@@ -48,6 +48,9 @@ GATEWAY_CODES: dict[str, int] = {
     "MESSAGE_TOO_LARGE": 413,
     "TOO_MANY_IN_FLIGHT": 429,
     "SUBSCRIBE_RATE_LIMITED": 429,
+    # market-maker tools
+    "MMP_FROZEN": 422,
+    "QUOTE_CROSSED": 400,
     # server side
     "VENUE_ERROR": 503,
     "INTERNAL_ERROR": 500,

@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -126,6 +126,18 @@ class GuardedVenue:
             raise ApiError("VENUE_ERROR", "the venue could not process the command; retry later") from None
         self._refusals.answered()
         return outcome
+
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+        try:
+            outcomes = await self._venue.submit_batch(participant, cmds)
+        except (ApiError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            self._refusals.refused_with(exc)
+            raise ApiError("VENUE_ERROR", "the venue could not process the command; retry later") from None
+        self._refusals.answered()
+        return outcomes
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         return await self._venue.set_status(symbol, status, operator=operator)

@@ -19,7 +19,7 @@ names (never free text from a client); symbols only come from the venue's own li
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from fastapi import APIRouter, Response
@@ -291,14 +291,15 @@ class _VenueStateCollector(Collector):
         )
 
 
-def metrics_router(venue: VenueState | None = None) -> APIRouter:
+def metrics_router(venue: VenueState | None = None, extra: Sequence[Collector] = ()) -> APIRouter:
     """``GET /metrics`` in the Prometheus text format: the module registry, plus the venue's
     current state when ``venue`` is given. Unauthenticated, like most scrape targets: bind the
     gateway to a private interface or put it behind the reverse proxy's access rules."""
     venue_registry: CollectorRegistry | None = None
-    if venue is not None:
+    if venue is not None or extra:
         venue_registry = CollectorRegistry(auto_describe=False)
-        venue_registry.register(_VenueStateCollector(venue))
+        for collector in (*([_VenueStateCollector(venue)] if venue is not None else []), *extra):
+            venue_registry.register(collector)
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)

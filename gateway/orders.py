@@ -232,6 +232,9 @@ class OrderService:
             "priority_kept": ack.priority_kept, "ts": ack.ts,
         }
 
+    refusal = _refusal  # public names for the other order-entry services (gateway.mm)
+    ack_body = _ack_body
+
     # ------------------------------------------------------------ amend / cancel
 
     async def resolve(self, participant: str, order_id: int | None, coid: str | None) -> int:

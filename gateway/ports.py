@@ -7,7 +7,7 @@ sequencer/journal, the store and settlement).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine import (
@@ -77,6 +77,12 @@ class VenuePort(Protocol):
     async def submit(self, participant: str, cmd: NewOrder | AmendOrder | CancelOrder | MassCancel) -> Outcome:
         """Eligibility/funding checks, then sequencer -> engine. ``cmd.participant`` must equal
         ``participant`` (the gateway builds it from the authenticated key)."""
+        ...
+
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+        """``cmds`` as one uninterrupted run of consecutive seqs (mass quote): no other command
+        comes between them; one outcome per command, in order."""
         ...
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome: ...

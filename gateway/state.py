@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
+from gateway.mm import MarketMakerTools
 from gateway.orders import OrderService
 from gateway.ports import VenuePort
 from gateway.ratelimit import RateLimiter
@@ -27,6 +28,7 @@ class GatewayState:
     limiter: RateLimiter
     orders: OrderService
     hub: Hub
+    mm: MarketMakerTools
 
 
 def gateway_state(conn: HTTPConnection) -> GatewayState:

@@ -40,7 +40,7 @@ from gateway.render import JSON
 
 log = logging.getLogger(__name__)
 
-PRIVATE_CHANNELS = ("orders", "fills", "settlements")
+PRIVATE_CHANNELS = ("orders", "fills", "settlements", "mmp")
 PUBLIC_CHANNELS = ("book", "trades", "status", "reference")
 
 
@@ -162,6 +162,10 @@ class Hub:
         self._status.discard(sub)
 
     # ------------------------------------------------------------ fan-out
+
+    def publish_private(self, participant: str, channel: str, msg: JSON) -> None:
+        """A message of the gateway's own (e.g. market-maker protection) to a participant's channel."""
+        self._send(self._private.get((participant, channel)), msg)
 
     @staticmethod
     def _send(subs: set[Subscriber] | None, msg: JSON) -> None:

@@ -8,7 +8,9 @@ gateway's framing (``gateway.framing``: welcome, login, heartbeat, replies, clos
   orders carry this session's id, so cancel-on-disconnect cancels exactly them;
 * ``subscribe`` / ``unsubscribe``: ``channel`` in book, trades (both need ``symbol``), status,
   orders, fills, settlements; beyond ``ws_subscribe_per_s`` (burst ``ws_subscribe_burst``) per
-  connection they get SUBSCRIBE_RATE_LIMITED (a book subscribe queues a full-depth snapshot).
+  connection they get SUBSCRIBE_RATE_LIMITED (a book subscribe queues a full-depth snapshot);
+* market-maker tools (``gateway.mm_routes``): ``mass_quote`` (an order command), ``cancel_after``,
+  ``set_mmp``, ``get_mmp``, ``reset_mmp``; MMP events on the private ``mmp`` channel.
 
 Order commands enter the venue through the gateway's fair admission (``gateway.fair``): once
 ``venue_in_flight`` commands of all sessions are inside the venue, sessions wait in their own FIFO
@@ -27,9 +29,10 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
 from engine import CancelReason
-from gateway import metrics
+from gateway import metrics, mm_routes
 from gateway.errors import ApiError
 from gateway.framing import FramedSession, ReqId
+from gateway.mm import MassQuoteRequest
 from gateway.orders import Reply
 from gateway.ports import ApiKey, Role
 from gateway.ratelimit import TokenBucket
@@ -61,6 +64,7 @@ _ORDER_MODELS: dict[str, type[BaseModel]] = {
     "amend": AmendRequest,
     "cancel": CancelRequest,
     "mass_cancel": MassCancelRequest,
+    "mass_quote": MassQuoteRequest,
 }
 
 
@@ -95,6 +99,12 @@ class Session(FramedSession):
     def _command(self, op: str, msg: dict[str, Any], rid: ReqId) -> None:
         if op in ("subscribe", "unsubscribe"):
             self._subscribe(SubscribeMessage.model_validate(msg), rid)
+        elif op in mm_routes.SYNC_OPS:
+            assert self.key is not None
+            if self.key.role is not Role.TRADER:
+                raise ApiError("FORBIDDEN", "market-maker tools are for trading participants")
+            body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
+            self.ok(op, rid, mm_routes.websocket_op(self.gw.mm, self.key.participant, op, body))
         elif op in _ORDER_MODELS:
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self._order(op, _ORDER_MODELS[op].model_validate(body), rid)
@@ -129,7 +139,7 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "private channels are for trading participants")
         elif channel != "status":
             raise ApiError("UNKNOWN_CHANNEL", f"unknown channel {channel[:32]!r}; use book, trades, reference, "
-                                              "status, orders, fills or settlements")
+                                              "status, orders, fills, settlements or mmp")
         # the reply goes first so the client knows the subscription before its snapshot arrives
         self.ok(msg.op, rid, {"channel": channel, "symbol": msg.symbol})
         if msg.op == "unsubscribe":
@@ -164,6 +174,8 @@ class Session(FramedSession):
             coro = orders.amend(participant, msg)
         elif isinstance(msg, CancelRequest):
             coro = orders.cancel(participant, msg)
+        elif isinstance(msg, MassQuoteRequest):
+            coro = self.gw.mm.mass_quote(participant, msg, session=self.id)
         else:
             assert isinstance(msg, MassCancelRequest)
             coro = orders.mass_cancel(participant, msg)

@@ -178,6 +178,9 @@ _GATEWAY: dict[str, tuple[int, str]] = {
     "MESSAGE_TOO_LARGE": (2305, "the message is too large"),
     "TOO_MANY_IN_FLIGHT": (2306, "too many requests in flight on this session"),
     "SUBSCRIBE_RATE_LIMITED": (2307, "too many subscribe/unsubscribe requests on this connection; retry later"),
+    # market-maker tools
+    "MMP_FROZEN": (2401, "market-maker protection froze quoting on this instrument"),
+    "QUOTE_CROSSED": (2402, "a mass quote's best bid is not below its best ask"),
     # server side
     "VENUE_ERROR": (2901, "the venue could not process the command; retry later"),
     "INTERNAL_ERROR": (2902, "internal error"),

@@ -13,7 +13,7 @@ gives a bare in-memory venue over a real engine (tests, benchmarks).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from engine import (
@@ -138,12 +138,26 @@ class VenueCore:
     async def submit(self, participant: str, cmd: NewOrder | AmendOrder | CancelOrder | MassCancel) -> Outcome:
         if cmd.participant != participant:
             raise CoreError("command participant does not match the authenticated participant")
-        refusal = self.intake_refusal() if self.intake_refusal is not None else None
-        if refusal is not None and isinstance(cmd, NewOrder):  # the store is behind: refuse, never drop
-            self.pipeline.rejections.record(participant, cmd.symbol, refusal.code, refusal.message)
-            return Outcome(rejection=refusal, ack=OrderAck.rejected(refusal, client_order_id=cmd.client_order_id,
-                                                                     symbol=cmd.symbol))
+        if isinstance(cmd, NewOrder) and (refused := self._intake_refused(participant, cmd)) is not None:
+            return refused
         return await self.pipeline.submit(participant, cmd)
+
+    def _intake_refused(self, participant: str, cmd: NewOrder) -> Outcome | None:
+        refusal = self.intake_refusal() if self.intake_refusal is not None else None
+        if refusal is None:
+            return None
+        self.pipeline.rejections.record(participant, cmd.symbol, refusal.code, refusal.message)  # never dropped
+        return Outcome(rejection=refusal, ack=OrderAck.rejected(refusal, client_order_id=cmd.client_order_id,
+                                                                 symbol=cmd.symbol))
+
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+        if any(cmd.participant != participant for cmd in cmds):
+            raise CoreError("command participant does not match the authenticated participant")
+        first_new = next((cmd for cmd in cmds if isinstance(cmd, NewOrder)), None)
+        if first_new is not None and (refused := self._intake_refused(participant, first_new)) is not None:
+            return [refused for _ in cmds]  # the store is behind: the whole quote is refused, nothing replaced
+        return await self.pipeline.submit_batch(participant, cmds)
 
     async def set_status(self, symbol: str, status: InstrumentStatus, *, operator: str) -> Outcome:
         result = await self._sequencer.submit(SetInstrumentStatus(ts=0, symbol=symbol, status=status))

@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from compliance.model import Hold
@@ -200,6 +200,39 @@ class OrderPipeline:
         return Rejection(code="CLIENT_ORDER_ID_REUSED",
                          message=f"client_order_id {cmd.client_order_id!r} was already used before the venue "
                                  "restarted; query the order instead of resending it")
+
+    async def submit_batch(self, participant: str, cmds: Sequence[OrderCommand]) -> list[Outcome]:
+        """Several commands as one uninterrupted run of consecutive seqs (mass quote): each is gated
+        and enqueued in one synchronous stretch, so no other command can come between them. A
+        command the gate refuses is left out of the run; amends are not batched."""
+        entered: list[Outcome | asyncio.Future[Result]] = []
+        for cmd in cmds:
+            if cmd.participant != participant or isinstance(cmd, AmendOrder):
+                raise ValueError("a batch holds the authenticated participant's new orders and cancels")
+            refusal, hold = self._guarded(cmd) or self._gate_check(cmd)  # the same checks as ``submit``
+            if refusal is not None:
+                symbol = self._symbol_of(cmd)
+                self.rejections.record(participant, symbol, refusal.code, refusal.message)
+                entered.append(Outcome(rejection=refusal, ack=OrderAck.rejected(
+                    refusal, client_order_id=_coid(cmd), symbol=symbol, order_id=_order_id(cmd))))
+                continue
+            try:
+                entered.append(self._sequencer.enqueue(cmd)[2])
+            except BaseException:
+                if hold is not None and self._gate is not None:
+                    self._gate.release(hold)
+                raise
+        outcomes: list[Outcome] = []
+        for cmd, item in zip(cmds, entered, strict=True):
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+                continue
+            result = await item
+            if result.code is not ResultCode.OK:
+                self.rejections.record(participant, self._symbol_of(cmd), result.code.name,
+                                       engine_message(result.code))
+            outcomes.append(Outcome(result=result, ack=OrderAck.answer(cmd, result)))
+        return outcomes
 
     def _gate_check(self, cmd: OrderCommand) -> tuple[Rejection | None, Hold | None]:
         if isinstance(cmd, NewOrder) and (reused := self._reused(cmd)) is not None:

@@ -40,6 +40,7 @@ from venue.boot import StartupError, check_rules_version, deploy_or_load, finali
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.expiry import ExpiryClock
+from venue.health import HealthProbe, HealthSources
 from venue.ledger import Ledger
 from venue.listings import ListingError, ListingRules, load_rules
 from venue.operations import Reconciler
@@ -142,9 +143,14 @@ class Venue:
         gc.freeze()
 
     def _build_app(self) -> FastAPI:
+        self.health = HealthProbe(HealthSources(
+            stopping=self._stop.is_set, store_backlog=lambda: self.writer.pending, watcher_lag=lambda: self.watcher.lag,
+            journal_failure=lambda: None if self.sequencer.running else repr(self.sequencer.failure),
+            trades=lambda: self.core.trades(limit=10_000)))
         app = create_app(
             self.core, config=self._gateway_config,
-            extra_routers=[operator_router(self.core, console_auth=self.console_auth), metrics_router(self.core),
+            extra_routers=[operator_router(self.core, console_auth=self.console_auth),
+                           metrics_router(self.core, extra=[self.health]),
                            reference_router(self.attestations, console_auth=self.console_auth)],
         )
         app.add_middleware(MetricsMiddleware)
@@ -280,11 +286,8 @@ class Venue:
     async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
         """Run the HTTP/websocket server until ``stop()`` is called or the server exits (Ctrl-C)."""
         ready = guards_of(self.app).readiness  # GET /health/ready (hook: gateway.guards)
-        ready.add("stopping", lambda: "venue is stopping" if self._stop.is_set() else None)
-        ready.add("journal", lambda: None if self.sequencer.running else
-                  f"journal cannot write: {self.sequencer.failure!r}")
-        ready.add("store_backlog", lambda: None if self.writer.pending <= 100_000 else
-                  f"store backlog {self.writer.pending} commands (bound 100000)")
+        for name, check in self.health.checks().items():  # venue.health: stopping, journal, store, watcher
+            ready.add(name, check)
         server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.host, port=self.config.port,
                                                log_level="warning", lifespan="on", **uvicorn_options(self.app)))
         self._served.clear()

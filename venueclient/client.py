@@ -8,7 +8,7 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -209,6 +209,33 @@ class VenueClient:
         result: JSON = await self.request("POST", "/v1/orders/mass-cancel", body=body)
         return list(result["cancelled"])
 
+    async def mass_quote(self, symbol: str, levels: Sequence[Quote], *, quote_id: str | None = None,
+                         post_only: bool = True) -> JSON:
+        """Replaces all the caller's open orders on ``symbol`` by ``levels`` (side, price, qty) in one
+        step; the reply has ``cancelled`` (order ids) and one result per level in ``quotes``."""
+        result: JSON = await self.request("POST", "/v1/orders/mass-quote",
+                                          body=_quote_body(symbol, levels, quote_id, post_only))
+        return result
+
+    async def cancel_after(self, timeout_s: int) -> JSON:
+        """Dead-man switch: cancel all orders in ``timeout_s`` seconds unless called again; 0 disarms."""
+        result: JSON = await self.request("POST", "/v1/orders/cancel-after", body={"timeout_s": timeout_s})
+        return result
+
+    async def set_mmp(self, symbol: str, *, interval_ms: int, freeze_ms: int, qty_limit: Number | None = None,
+                      fills_limit: int | None = None) -> JSON:
+        result: JSON = await self.request("POST", "/v1/mmp", body=_mmp_body(symbol, interval_ms, freeze_ms,
+                                                                            qty_limit, fills_limit))
+        return result
+
+    async def mmp(self, symbol: str) -> JSON:
+        result: JSON = await self.request("GET", f"/v1/mmp/{symbol}")
+        return result
+
+    async def reset_mmp(self, symbol: str) -> JSON:
+        result: JSON = await self.request("POST", "/v1/mmp/reset", body={"symbol": symbol})
+        return result
+
     async def set_status(self, symbol: str, status: str) -> JSON:
         """Operator keys only: ``open`` (resume), ``halted`` or ``closed``."""
         result: JSON = await self.request("POST", f"/v1/operator/instruments/{symbol}/status",
@@ -238,6 +265,28 @@ class VenueClient:
             await stream.close()
             raise
         return stream
+
+
+Quote = tuple[str, Number, Number]  # (side, price, qty)
+
+
+def _quote_body(symbol: str, levels: Sequence[Quote], quote_id: str | None, post_only: bool) -> JSON:
+    body: JSON = {"symbol": symbol, "post_only": post_only,
+                  "levels": [{"side": side, "price": _decimal_text(price, "price"), "qty": _decimal_text(qty, "qty")}
+                             for side, price, qty in levels]}
+    if quote_id is not None:
+        body["quote_id"] = quote_id
+    return body
+
+
+def _mmp_body(symbol: str, interval_ms: int, freeze_ms: int, qty_limit: Number | None,
+              fills_limit: int | None) -> JSON:
+    body: JSON = {"symbol": symbol, "interval_ms": interval_ms, "freeze_ms": freeze_ms}
+    if qty_limit is not None:
+        body["qty_limit"] = _decimal_text(qty_limit, "qty_limit")
+    if fills_limit is not None:
+        body["fills_limit"] = fills_limit
+    return body
 
 
 def _ref(order_id: int | None, client_order_id: str | None) -> JSON:
@@ -406,6 +455,20 @@ class VenueStream:
     async def mass_cancel(self, symbol: str | None = None, side: str | None = None) -> list[int]:
         body = {k: v for k, v in (("symbol", symbol), ("side", side)) if v is not None}
         return list((await self.request("mass_cancel", **body))["cancelled"])
+
+    async def mass_quote(self, symbol: str, levels: Sequence[Quote], *, quote_id: str | None = None,
+                         post_only: bool = True) -> JSON:
+        return await self.request("mass_quote", **_quote_body(symbol, levels, quote_id, post_only))
+
+    async def cancel_after(self, timeout_s: int) -> JSON:
+        return await self.request("cancel_after", timeout_s=timeout_s)
+
+    async def set_mmp(self, symbol: str, *, interval_ms: int, freeze_ms: int, qty_limit: Number | None = None,
+                      fills_limit: int | None = None) -> JSON:
+        return await self.request("set_mmp", **_mmp_body(symbol, interval_ms, freeze_ms, qty_limit, fills_limit))
+
+    async def reset_mmp(self, symbol: str) -> JSON:
+        return await self.request("reset_mmp", symbol=symbol)
 
     # ------------------------------------------------------------ streams
 

@@ -7,6 +7,7 @@
   const TOKEN_KEY = "omn.console.session";
   const MAX_TRADES = 200;
   const STATES = ["pending", "submitted", "confirmed", "final", "failed"];
+  const HEALTH_POLL_MS = 2000;
 
   const state = {
     session: null, // {token, operator, expires_at}
@@ -28,6 +29,7 @@
     refreshTimer: null,
     reference: new Map(), // symbol -> /instruments/{symbol}/reference (NAV, collar, attestations, halt reason)
     referenceTimer: null,
+    healthTimer: null,
   };
 
   // ------------------------------------------------------------ DOM helpers
@@ -183,6 +185,8 @@
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(state.refreshTimer);
     clearInterval(state.heartbeatTimer);
+    clearInterval(state.healthTimer);
+    $("alert-strip").hidden = true;
     if (state.ws) { state.ws.onclose = null; state.ws.close(); state.ws = null; }
     if (session && !reason) {
       fetch("/console/api/session", { method: "DELETE", headers: { Authorization: `Bearer ${session.token}` } })
@@ -207,6 +211,31 @@
     $("operator-name").textContent = state.session.operator;
     connect(); // the snapshot is loaded once the websocket is logged in (see sync)
     if (!state.referenceTimer) state.referenceTimer = setInterval(loadReferences, 2000);
+    clearInterval(state.healthTimer);
+    pollHealth();
+    state.healthTimer = setInterval(pollHealth, HEALTH_POLL_MS);
+  }
+
+  // ------------------------------------------------------------ alert strip (readiness)
+
+  // /health/ready answers 503 with the failing checks (journal, store backlog, chain watcher lag,
+  // stopping); the strip lists them and hides again once every check passes.
+  async function pollHealth() {
+    let reasons;
+    try {
+      const resp = await fetch("/health/ready", { cache: "no-store" });
+      reasons = resp.ok ? [] : ((await resp.json()).reasons || [{ check: "ready", reason: `HTTP ${resp.status}` }]);
+    } catch (err) {
+      reasons = [{ check: "health", reason: "the readiness check is unreachable" }];
+    }
+    renderAlerts(reasons);
+  }
+
+  function renderAlerts(reasons) {
+    const strip = $("alert-strip");
+    strip.hidden = reasons.length === 0;
+    strip.replaceChildren(el("strong", {}, "Not ready: "), ...reasons.map((r) =>
+      el("span", { class: "alert-item", testid: `alert-${r.check}` }, `${r.check}: ${r.reason}`)));
   }
 
   // NAV, premium/discount, collar, attestation freshness and halt reason per instrument. Venues

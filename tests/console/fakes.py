@@ -9,7 +9,7 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine import (
@@ -119,6 +119,10 @@ class FakeVenue:
 
     def api_key(self, key_id: str) -> ApiKey | None:
         return self._keys.get(key_id)
+
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+        return [await self.submit(participant, cmd) for cmd in cmds]  # the console never batches
 
     async def submit(self, participant: str, cmd: NewOrder | AmendOrder | CancelOrder | MassCancel) -> Outcome:
         assert cmd.participant == participant

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
-from gateway import framing, ws
+from gateway import framing, mm_routes, ws
 from gateway.config import GatewayConfig
+from gateway.mm import CancelAfterRequest, MassQuoteRequest, MmpConfigRequest, MmpResetRequest
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest
 from gateway.streams import PRIVATE_CHANNELS, PUBLIC_CHANNELS
 from market import SettlementState
@@ -31,7 +32,7 @@ def test_document_is_asyncapi_3_with_every_message_on_the_channel() -> None:
 
 def test_client_ops_are_the_ones_the_session_handles() -> None:
     sent = {m["$ref"].rsplit("/", 1)[1] for m in DOC["operations"]["clientRequests"]["messages"]}
-    assert sent == {"login", "heartbeat", "subscribe", "unsubscribe", *ws._ORDER_MODELS}
+    assert sent == {"login", "heartbeat", "subscribe", "unsubscribe", *ws._ORDER_MODELS, *mm_routes.SYNC_OPS}
 
 
 def test_channels_are_the_gateway_channels() -> None:
@@ -46,7 +47,9 @@ def test_login_and_order_fields_match_the_models() -> None:
     assert set(MESSAGES["login"]["payload"]["required"]) - {"op"} == {
         name for name, f in ws.LoginMessage.model_fields.items() if f.is_required()} - {"op"}
     for op, model in (("new_order", NewOrderRequest), ("amend", AmendRequest), ("cancel", CancelRequest),
-                      ("mass_cancel", MassCancelRequest)):
+                      ("mass_cancel", MassCancelRequest), ("mass_quote", MassQuoteRequest),
+                      ("cancel_after", CancelAfterRequest), ("set_mmp", MmpConfigRequest),
+                      ("reset_mmp", MmpResetRequest), ("get_mmp", MmpResetRequest)):
         assert _fields(op) == set(model.model_fields), op
 
 
