@@ -187,6 +187,7 @@ class FakeVenue(VenueCore):
                          compliance=self.gatekeeper, store=self.audit_memory, admin=self.chain,
                          reconciler=self.chain.reconcile)
         _listed(self)
+        sequencer.subscribe(lambda *_: self.engine.validate())  # the book's invariants after every command
         for listing in LISTINGS:
             result = self.engine.process(AddInstrument(ts=sequencer.stamp(), spec=listing.spec))
             assert result.code.name == "OK", result
