@@ -45,7 +45,7 @@ from market.model import (
     Trade,
 )
 from venue.history import VenueHistory
-from venue.operations import AuditLog, ChainAdmin, CoreError, Operations, OperatorGate, Reconciler
+from venue.operations import AuditLog, ChainAdmin, CoreError, Operations, OperatorGate, Reconcile
 from venue.pipeline import Gate, OrderPipeline, Projection, Sequencing
 from venue.reference import ParticipantGate, ReferenceData, WalletTracker
 from venue.trades import SettlementQueue, SettlementRecorder, TradeBook, TradeCheck, Unsubscribe, VenueLedger
@@ -89,7 +89,7 @@ class VenueCore:
         tracker: WalletTracker | None = None,  # with ``reference``: give them to it instead
         ledger: VenueLedger | None = None,
         admin: ChainAdmin | None = None,
-        reconciler: Reconciler | None = None,
+        reconciler: Reconcile | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
         clock = clock or time.time_ns

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from engine import AmendOrder, NewOrder, OrderView
 from market.codes import message
-from market.model import Listing, Rejection, SettlementNotice, Trade
+from market.model import Listing, Rejection, SettlementNotice, SettlementState, Trade
 
 STALE = "CHAIN_STATE_STALE"
 BACKLOG = "SETTLEMENT_BACKLOG"
@@ -42,10 +42,15 @@ class Parties(Protocol):
     def wallet_of(self, participant: str) -> str | None: ...
 
 
+# no longer unsettled (a reorg's PENDING after CONFIRMED counts the trade again)
+_DONE = frozenset({SettlementState.CONFIRMED, SettlementState.FINAL, SettlementState.FAILED})
+
+
 class UnsettledNotional:
     """Cash notional (whole cash-token units, rounded up per trade) of the trades not settled yet, venue-wide and per
-    participant. Fed by the trade book's settlement notices (``observe``); ``restore`` adds trades
-    put back after a restart (they publish no notice)."""
+    participant. A trade counts from the moment it prints (``printed``: its PENDING notice is told
+    only once the store has it), and stops counting at its terminal settlement notice (``observe``);
+    ``restore`` adds trades put back after a restart (they publish no notice)."""
 
     def __init__(self, parties: Parties) -> None:
         self._parties = parties
@@ -56,15 +61,19 @@ class UnsettledNotional:
     def of(self, participant: str) -> int:
         return self._per.get(participant, 0)
 
+    def printed(self, trade: Trade) -> None:
+        if trade.trade_id not in self._open:
+            self._add(trade)
+
     def observe(self, notice: SettlementNotice, trade: Trade | None) -> None:
-        if notice.state.terminal:
+        if notice.state in _DONE:
             self._remove(notice.trade_id)
         elif trade is not None and notice.trade_id not in self._open:
             self._add(trade)
 
     def restore(self, trades: Iterable[Trade]) -> None:
         for trade in trades:
-            if not trade.settlement.terminal and trade.trade_id not in self._open:
+            if trade.settlement not in _DONE and trade.trade_id not in self._open:
                 self._add(trade)
 
     def _add(self, trade: Trade) -> None:

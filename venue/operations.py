@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from engine import Command, MassCancel, OrderCancelled, Result
@@ -62,6 +62,10 @@ class ExpectedBalances(Protocol):
     def expected(self, token: str, cash_token: str) -> dict[str, tuple[int, int]]: ...
 
 
+Reconcile = Callable[[], Awaitable[list[str]]]
+"""Runs a reconciliation and returns its differences (``Reconciler``, or a test's stand-in)."""
+
+
 class Reconciler:
     """Chain balances vs. the venue ledger (baseline at start + every confirmed trade)."""
 
@@ -94,7 +98,7 @@ class Operations:
         gate: OperatorGate | None = None,
         audit: AuditLog | None = None,
         admin: ChainAdmin | None = None,
-        reconciler: Reconciler | None = None,
+        reconciler: Reconcile | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._sequencer = sequencer
@@ -120,8 +124,10 @@ class Operations:
             # a suspended participant keeps nothing on the book (its holds are released in post-trade)
             result = await self._sequencer.submit(MassCancel(ts=0, participant=participant))
             cancelled = sum(isinstance(e, OrderCancelled) for e in result.events)
-            self.audit(operator, "orders.cancel_ineligible", {
-                "participant": participant, "symbol": None, "reason": "PARTICIPANT_SUSPENDED", "cancelled": cancelled})
+            if cancelled:  # an audit entry per action taken, none for an empty cancel
+                self.audit(operator, "orders.cancel_ineligible", {
+                    "participant": participant, "symbol": None, "reason": "PARTICIPANT_SUSPENDED",
+                    "cancelled": cancelled})
 
     async def freeze_wallet(self, participant: str, frozen: bool, *, operator: str) -> str:
         wallet = self._reference.wallet_of(participant)

@@ -46,6 +46,7 @@ def install(config: VenueConfig, core: VenueCore, sequencer: CommandQueue, watch
     backlog = UnsettledNotional(core.reference)
     backlog.restore(core.trades_book.recent())
     book = core.trades_book
+    book.printed.add(backlog.printed)
     book.notices.add(lambda notice: backlog.observe(notice, book.trade(notice.trade_id)))
     guard = EntryGuard(parties=core.reference, backlog=backlog, watcher=watcher,
                        max_chain_lag_s=config.max_chain_lag_s, max_unsettled=config.max_unsettled_notional,

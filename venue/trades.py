@@ -149,6 +149,7 @@ class TradeBook:
         self._index: dict[int, _Entry] = {}
         self._counts: dict[str, int] = {s.value: 0 for s in SettlementState}
         self.notices: Fanout[SettlementNotice] = Fanout()
+        self.printed: Fanout[Trade] = Fanout()  # each new trade as it prints, before its notice is durable
 
     # ------------------------------------------------------------ trades in
 
@@ -156,6 +157,7 @@ class TradeBook:
         """A new trade from the engine (called in command order, after durability)."""
         trade = Trade.from_fill(fill)
         entry = self._add(trade)
+        self.printed.emit(trade)  # risk (unsettled notional) counts a trade from the moment it prints
         self._publish(entry, entry.notice)
         self._send(fill, trade)
         return trade

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -21,18 +20,15 @@ from compliance import (
     ParticipantStatus,
 )
 from engine import Side
-from settlement import Chain, DemoAdmin, DemoDeployment, deploy_demo, in_process_chain
+from settlement import Chain, DemoAdmin, DemoDeployment
+from tests.chains import deploy_and_fund, in_process_evm
 
 DE = 276
 SYMBOL = "OMN24"
 
 
-@pytest.fixture
-def in_process() -> Iterator[Chain]:
-    # fresh per test: eth-tester slows down as its chain grows (about 3x after 200 blocks)
-    chain = in_process_chain()
-    yield chain
-    chain.close()
+# fresh per test: eth-tester slows down as its chain grows (about 3x after 200 blocks)
+in_process = pytest.fixture(name="in_process")(in_process_evm)
 
 
 @dataclass
@@ -71,13 +67,8 @@ def participant(pid: str, wallet: str, jurisdiction: str = "DE") -> Participant:
 
 @pytest.fixture
 def market(chain: Chain) -> Market:
-    admin_addr, settler = chain.accounts[0], chain.accounts[1]
-    start = int(chain.w3.eth.block_number) + 1
-    dep = deploy_demo(chain, admin=admin_addr, settler=settler)
-    admin = DemoAdmin(chain, dep)
-    alice, bob = chain.new_account(), chain.new_account()
-    admin.onboard(alice, country=DE, notes=1_000)
-    admin.onboard(bob, country=DE, cash=10**9)
+    funded = deploy_and_fund(chain, notes=1_000, cash=10**9, seller_country=DE, buyer_country=DE)
+    dep, admin, alice, bob, start = funded.deployment, funded.admin, funded.seller, funded.buyer, funded.start_block
     cache = ChainStateCache()
     records: list[DecisionRecord] = []
     gk = Gatekeeper(cache, settlement_address=dep.settlement, on_decision=records.append)

@@ -3,7 +3,6 @@ and on a real anvil node (marked ``anvil``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -17,16 +16,10 @@ from settlement import (
     SettlementService,
     SettlementUpdate,
     TradeToSettle,
-    deploy_demo,
-    in_process_chain,
 )
+from tests.chains import deploy_and_fund, in_process_evm
 
-
-@pytest.fixture(scope="session")
-def in_process() -> Iterator[Chain]:
-    chain = in_process_chain()
-    yield chain
-    chain.close()
+in_process = pytest.fixture(scope="session", name="in_process")(in_process_evm)
 
 
 @dataclass
@@ -81,10 +74,5 @@ BUYER_CASH = 1_000_000_000
 
 @pytest.fixture
 def market(chain: Chain) -> Market:
-    admin_addr, settler = chain.accounts[0], chain.accounts[1]
-    deployment = deploy_demo(chain, admin=admin_addr, settler=settler)
-    admin = DemoAdmin(chain, deployment)
-    seller, buyer, outsider = chain.new_account(), chain.new_account(), chain.new_account()
-    admin.onboard(seller, country=756, notes=SELLER_NOTES)
-    admin.onboard(buyer, country=276, cash=BUYER_CASH)
-    return Market(chain, deployment, admin, seller, buyer, outsider)
+    funded = deploy_and_fund(chain, notes=SELLER_NOTES, cash=BUYER_CASH, seller_country=756, buyer_country=276)
+    return Market(chain, funded.deployment, funded.admin, funded.seller, funded.buyer, chain.new_account())

@@ -135,6 +135,7 @@ async def test_unsettled_notional_above_the_participant_cap_is_refused_with_sett
     assert "alert.SETTLEMENT_BACKLOG" in actions(venue)
 
     venue.core.on_settlement_update(trade.trade_id, SettlementState.CONFIRMED, block=1)
+    await until(lambda: venue.core.trades(participant="inv-1")[0].settlement is SettlementState.CONFIRMED)  # stored
     assert code(await submit(venue, order("inv-1", Side.BUY, LOW))) == "OK"
 
 
