@@ -42,9 +42,10 @@ from venue.core import VenueCore
 from venue.expiry import ExpiryClock
 from venue.health import HealthProbe, HealthSources
 from venue.ledger import Ledger
-from venue.listings import ListingError, ListingRules, load_rules
+from venue.listings import ListingRules, load_rules
 from venue.operations import Reconciler
 from venue.reference import ReferenceData, listing_from_record, read_store
+from venue.refresh import ReferenceRefresh
 from venue.safeguards import install as safeguard
 from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
@@ -131,7 +132,8 @@ class Venue:
             self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
-            asyncio.create_task(self._reference_loop(), name="reference-data"),
+            asyncio.create_task(ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
+                                .run(self._stop), name="reference-data"),
             *self.attestations.start(self._stop),
         ]
         self._unobserve = observe_venue(self.core)
@@ -236,37 +238,6 @@ class Venue:
         except TimeoutError:
             return False
         return True
-
-    async def _reference_loop(self) -> None:
-        """Participants, wallets and keys added with the CLI while the venue runs. The store is
-        read in a worker thread; only applying the (usually empty) changes runs on the loop."""
-        while not await self._pause(2.0):
-            try:
-                snapshot = await asyncio.to_thread(read_store, self.store)
-                instruments = await asyncio.to_thread(self.store.list_instruments)
-            except store_pkg.StoreError:
-                log.exception("cannot refresh reference data")
-                continue
-            await self._open_new_instruments(instruments)
-            self.reference.apply(*snapshot)
-
-    async def _open_new_instruments(self, instruments: list[store_pkg.Instrument]) -> None:
-        """Instruments listed with ``venue instruments add`` while the venue runs."""
-        new = [inst for inst in instruments if self.reference.listing(inst.symbol) is None]
-        if not new:
-            return
-        try:
-            rules = load_rules(self.config.data_dir)
-        except ListingError as exc:
-            log.error("cannot open new instruments: %s", exc)
-            return
-        for inst in new:
-            try:
-                await self.add_listing(listing_from_record(inst), rules.get(inst.symbol, ListingRules()))
-            except (StartupError, compliance.ComplianceError) as exc:
-                log.error("cannot open instrument %s: %s", inst.symbol, exc)
-            else:
-                self.store.append_audit("venue", "instrument.open", {"symbol": inst.symbol})
 
     async def _snapshot_loop(self) -> None:
         last = self.sequencer.applied_seq
