@@ -38,12 +38,24 @@ def load_eas(relative: str) -> Artifact:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise ArtifactError(f"EAS artifact not found at {path} (run npm ci)") from exc
+        vendored = _vendored_artifact(Path(relative).stem)  # an installed wheel: no node_modules
+        if vendored is None:
+            raise ArtifactError(f"EAS artifact not found at {path} (run npm ci)") from exc
+        return vendored
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"EAS artifact at {path} is unreadable: {exc}") from exc
     if not isinstance(data.get("bytecode"), str) or not isinstance(data.get("abi"), list):
         raise ArtifactError(f"EAS artifact at {path} lacks abi/bytecode")
     return Artifact(name=str(data.get("contractName", path.stem)), abi=data["abi"], bytecode=data["bytecode"])
+
+
+def _vendored_artifact(name: str) -> Artifact | None:
+    """The ABI and creation bytecode shipped in ``abi/`` (same bytes as the npm artifact; checked by
+    ``tests/attestation/test_vendored_abi.py``), so ``venue demo`` deploys EAS from a wheel too."""
+    path = VENDORED_ABI_DIR / f"{name}.bytecode"
+    if not path.exists():
+        return None
+    return Artifact(name=name, abi=_vendored_abi(name), bytecode=path.read_text().strip())
 
 
 @cache
