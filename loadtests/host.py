@@ -96,7 +96,11 @@ async def venue_view(venue: Venue, *, settle_timeout: float, release_timeout: fl
     # settlement notices reach the core and the store flush loop (0.2 s); obligations are released two
     # chain-watcher polls (0.25 s) after their block
     await asyncio.sleep(1.5)
-    await asyncio.to_thread(venue.store_adapter.flush)
+    # the running store writer records settlement states and then tells the core; flushing behind its
+    # back would store states nobody is told of, so wait for its queue to drain instead
+    deadline = time.monotonic() + 10.0
+    while venue.store_adapter.backlog and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     store_ok = await _store_caught_up(venue, 10.0)
     listing = venue.core.listing(SYMBOL)
     assert listing is not None
@@ -115,20 +119,27 @@ async def venue_view(venue: Venue, *, settle_timeout: float, release_timeout: fl
     best_bid = book.bids[0].price if book.bids else None
     best_ask = book.asks[0].price if book.asks else None
 
-    settlements = {s.trade_id: s for s in venue.store.list_settlements()}
-    trades = []
-    for stored in venue.store.list_trades(symbol=SYMBOL):
-        t = stored.to_trade()
-        s = settlements.get(t.trade_id)
-        core = venue.core.trade(t.trade_id)
-        trades.append({
-            "trade_id": t.trade_id, "buyer": t.buyer, "seller": t.seller,
-            "buy_order_id": t.buy_order_id, "sell_order_id": t.sell_order_id,
-            "price": format_price(t.price, listing), "qty": format_qty(t.qty, listing),
-            "settlement": s.status.value if s is not None else t.settlement.value,
-            "reason": s.reason if s is not None else None,
-            "core_settlement": core.settlement.value if core is not None else None,
-        })
+    # A settlement state reaches the core (and subscribers) only once the store has it, so the store
+    # may be a moment ahead: compare until the core agrees or 5 s pass (a lasting mismatch is reported).
+    agree_by = time.monotonic() + 5.0
+    while True:
+        settlements = {s.trade_id: s for s in venue.store.list_settlements()}
+        trades = []
+        for stored in venue.store.list_trades(symbol=SYMBOL):
+            t = stored.to_trade()
+            s = settlements.get(t.trade_id)
+            core = venue.core.trade(t.trade_id)
+            trades.append({
+                "trade_id": t.trade_id, "buyer": t.buyer, "seller": t.seller,
+                "buy_order_id": t.buy_order_id, "sell_order_id": t.sell_order_id,
+                "price": format_price(t.price, listing), "qty": format_qty(t.qty, listing),
+                "settlement": s.status.value if s is not None else t.settlement.value,
+                "reason": s.reason if s is not None else None,
+                "core_settlement": core.settlement.value if core is not None else None,
+            })
+        if time.monotonic() > agree_by or all(t["core_settlement"] in (None, t["settlement"]) for t in trades):
+            break
+        await asyncio.sleep(0.1)
     open_orders = venue.engine.open_orders(None, SYMBOL)
     # obligations of confirmed trades are released once the chain watcher has applied their block
     waited = time.monotonic()
