@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from compliance import Gatekeeper
-from engine import AddInstrument, CancelOrder, Engine, InstrumentSpec, NewOrder, ResultCode, Side
-from journal import Sequencer
-from market.model import Listing
-from tests.compliance.world import BUYER_WALLET, CASH, NOW, SELLER_WALLET, SYMBOL, TOKEN, World
+from engine import CancelOrder, NewOrder, ResultCode, Side
+from tests.compliance.world import BUYER_WALLET, CASH, SELLER_WALLET, SYMBOL, TOKEN, World
+from tests.venue.real_core import real_core
 from venue.core import VenueCore
 
 WORLD = World()
@@ -21,20 +20,8 @@ WORLD = World()
 
 @pytest.fixture
 async def venue() -> AsyncIterator[tuple[VenueCore, Gatekeeper]]:
-    gk, _ = WORLD.build()
-    spec = InstrumentSpec(symbol=SYMBOL, tick_size=WORLD.tick, lot_size=WORLD.lot)
-    listing = Listing(spec=spec, name="t", token_address=TOKEN, cash_token_address=CASH, token_decimals=0,
-                      cash_decimals=0)
-    engine = Engine()
-    sequencer = Sequencer(engine, None, clock=lambda: NOW)
-    await sequencer.start()
-    await sequencer.submit(AddInstrument(ts=0, spec=spec))
-    core = VenueCore(engine=engine, sequencer=sequencer, listings=[listing], compliance=gk, clock=lambda: NOW,
-                     wallets={"buyer": BUYER_WALLET, "seller": SELLER_WALLET})
-    try:
-        yield core, gk
-    finally:
-        await sequencer.stop()
+    async with real_core(WORLD) as real:
+        yield real.core, real.gate
 
 
 def _order(who: str, side: Side, coid: str, post_only: bool = False) -> NewOrder:
