@@ -116,15 +116,17 @@ class StoreAdapter:
     def full(self) -> bool:
         return self.backlog >= self.max_backlog
 
-    def _write_some(self) -> int:
+    def _write_some(self) -> list[_Queued]:
         """Write the head of the queue in one transaction (blocking); raises ``StoreError``.
-        Returns how many states were written; their ``then`` callbacks are the caller's to run."""
+        Returns the states written (the batch is taken here, under the lock, so a state queued
+        after the caller looked is never written untold); their ``then`` callbacks are the
+        caller's to run."""
         with self._write_lock:
             with self._lock:
                 batch = [self._queue[i] for i in range(min(_MAX_BATCH, len(self._queue)))]
                 final_through = self._final_through if len(batch) == len(self._queue) else None
             if not batch and final_through is None:
-                return 0
+                return []
             self.store.record_settlements([q.update for q in batch], final_through=final_through)
             with self._lock:
                 for _ in batch:
@@ -133,7 +135,7 @@ class StoreAdapter:
                     self._written_through = max(self._written_through, final_through)
                     if self._final_through == final_through:
                         self._final_through = None
-            return len(batch)
+            return batch
 
     async def run(self, stop: asyncio.Event, position: Callable[[], int | None] | None = None) -> None:
         """Write queued states until ``stop`` is set and the queue is empty; a failing database is
@@ -160,8 +162,7 @@ class StoreAdapter:
             if position is not None:
                 self.record_final_through(position())
             with self._lock:
-                batch = [self._queue[i] for i in range(min(_MAX_BATCH, len(self._queue)))]
-                idle = not batch and self._final_through is None
+                idle = not self._queue and self._final_through is None
             if idle:
                 if stop.is_set():
                     return
@@ -175,7 +176,7 @@ class StoreAdapter:
             try:
                 written = await asyncio.to_thread(self._write_some)
             except store_pkg.InvalidRecordError as exc:  # never writable: set it aside, keep the rest going
-                await asyncio.to_thread(self._set_aside_invalid, exc)
+                self._told(await asyncio.to_thread(self._set_aside_invalid, exc))
                 continue
             except store_pkg.StoreError as exc:
                 self.write_failures += 1
@@ -187,12 +188,14 @@ class StoreAdapter:
                 continue
             delay = self._retry_initial_s
             self.last_error = None
-            self._told(batch[:written])
+            self._told(written)
             await self._flush_decisions()
 
-    def _set_aside_invalid(self, exc: store_pkg.StoreError) -> None:
+    def _set_aside_invalid(self, exc: store_pkg.StoreError) -> list[_Queued]:
         """A batch the schema refuses: write its states one by one; one that can never be written is
-        logged and set aside, unannounced (restart recovers its trade from the chain)."""
+        logged and set aside, unannounced (restart recovers its trade from the chain). Returns the
+        states written, for the caller to tell on the event loop."""
+        written: list[_Queued] = []
         with self._lock:
             batch = [self._queue[i] for i in range(min(_MAX_BATCH, len(self._queue)))]
         for item in batch:
@@ -202,10 +205,11 @@ class StoreAdapter:
                 self.write_failures += 1
                 log.error("settlement state of trade %s can never be stored, set aside: %s", item.update.trade_id, bad)
             else:
-                self._told([item])
+                written.append(item)
             with self._lock:
                 self._queue.popleft()
         log.warning("a settlement batch was refused (%s); its states were written one by one", exc)
+        return written
 
     @staticmethod
     def _told(items: list[_Queued]) -> None:
@@ -224,12 +228,10 @@ class StoreAdapter:
         written = 0
         try:
             while self._queue or self._final_through is not None:
-                with self._lock:
-                    batch = [self._queue[i] for i in range(min(_MAX_BATCH, len(self._queue)))]
-                n = self._write_some()
-                self._told(batch[:n])
-                written += n
-                if n == 0 and not self._queue:
+                batch = self._write_some()
+                self._told(batch)
+                written += len(batch)
+                if not batch and not self._queue:
                     break
         except store_pkg.StoreError:
             log.exception("stopping with %d settlement states not recorded", len(self._queue))
