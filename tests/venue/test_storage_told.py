@@ -46,7 +46,9 @@ async def test_states_queued_while_a_write_starts_are_told(tmp_path: Path) -> No
         stop.set()
         await asyncio.wait_for(task, 5.0)
         store.close()
-    stored = {u.trade_id: u.status for u in store_pkg.Store.open(f"sqlite:///{tmp_path / 'venue.db'}").list_settlements()}
+    reopened = store_pkg.Store.open(f"sqlite:///{tmp_path / 'venue.db'}")
+    stored = {u.trade_id: u.status for u in reopened.list_settlements()}
+    reopened.close()
     assert stored == {1: SettlementState.CONFIRMED, 2: SettlementState.SUBMITTED}
     assert told == [(1, SettlementState.SUBMITTED), (1, SettlementState.CONFIRMED), (2, SettlementState.SUBMITTED)]
 
