@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import store as store_pkg
 from market.model import SettlementNotice, SettlementState
@@ -28,13 +29,13 @@ async def test_states_queued_while_a_write_starts_are_told(tmp_path: Path) -> No
     write_some = adapter._write_some
     late = [(1, SettlementState.CONFIRMED), (2, SettlementState.SUBMITTED)]
 
-    def write_with_a_late_arrival() -> int:
+    def write_with_a_late_arrival() -> list[Any]:
         # a state queued after the run loop looked at the queue, before this write took its batch
         while late:
             record(*late.pop(0))
         return write_some()
 
-    adapter._write_some = write_with_a_late_arrival  # type: ignore[method-assign]
+    adapter._write_some = write_with_a_late_arrival  # type: ignore[method-assign,assignment]
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run(stop))
     try:
@@ -58,7 +59,7 @@ def test_flush_tells_every_state_it_writes(tmp_path: Path) -> None:
     adapter = StoreAdapter(store, store_pkg.StoreWriter(store))
     told: list[int] = []
     for tid in range(1, 1200):  # more than one write batch
-        adapter.record_settlement(notice(tid, SettlementState.PENDING), lambda tid=tid: told.append(tid))
+        adapter.record_settlement(notice(tid, SettlementState.PENDING), lambda tid=tid: told.append(tid))  # type: ignore[misc]
     adapter.flush()
     store.close()
     assert told == list(range(1, 1200))
