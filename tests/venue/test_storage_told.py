@@ -35,7 +35,7 @@ async def test_states_queued_while_a_write_starts_are_told(tmp_path: Path) -> No
             record(*late.pop(0))
         return write_some()
 
-    adapter._write_some = write_with_a_late_arrival  # type: ignore[method-assign,assignment]
+    adapter._write_some = write_with_a_late_arrival  # type: ignore[method-assign]
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run(stop))
     try:
