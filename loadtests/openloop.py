@@ -58,6 +58,8 @@ SATURATION_ACHIEVED = 0.9  # achieved / offered below this: saturated
 SATURATION_P99_S = 1.0  # websocket ack p99 above this: saturated
 REPLY_TIMEOUT_S = 30.0  # a reply later than this (after the schedule ended) counts as TIMEOUT
 FAIR_START_CENTS = 4_500_000  # 45,000.00
+QUIESCE_TIMEOUT_S = 180.0  # cancelling everything after a point (behind its backlog)
+IDLE_S = 3.0  # the venue's idle CPU is measured this long before the first point
 HEARTBEAT_S = 5.0  # websocket heartbeat period (the server's timeout is 30 s)
 REST_CONNECTIONS = 8  # keep-alive connections per investor (the per-address cap is 256)
 
@@ -105,6 +107,8 @@ class PointStats:
     rest_ioc: Histogram = field(default_factory=Histogram)
     md: Histogram = field(default_factory=Histogram)
     gen_lag: Histogram = field(default_factory=Histogram)
+    noisy: Histogram = field(default_factory=Histogram)  # the noisy neighbour's own acks
+    noisy_errors: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)
     completed: int = 0
     last_done: float = 0.0
@@ -157,15 +161,15 @@ class WsConn:
         if not reply.get("ok"):
             raise LoadTestError(f"{self.participant}: login refused: {reply.get('error')}")
 
-    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+    async def request(self, op: str, timeout: float = REPLY_TIMEOUT_S, **fields: Any) -> dict[str, Any]:
         rid = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters[rid] = fut
         self._out.put_nowait(json.dumps({"op": op, "req_id": rid, **fields}))
         try:
-            return await asyncio.wait_for(fut, REPLY_TIMEOUT_S)
+            return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            raise LoadTestError(f"{self.participant}: no reply to {op} within {REPLY_TIMEOUT_S:.0f} s"
+            raise LoadTestError(f"{self.participant}: no reply to {op} within {timeout:.0f} s"
                                 f" (websocket: {self.closed or 'open'})") from None
         finally:
             self._waiters.pop(rid, None)
@@ -277,7 +281,8 @@ class Maker:
         self.conn.send_timed(op, fields, on_reply)
 
     async def cancel_all(self) -> None:
-        await self.conn.request("mass_cancel", symbol=self.run.symbol)
+        # behind a saturated point's backlog: the venue answers in order
+        await self.conn.request("mass_cancel", timeout=QUIESCE_TIMEOUT_S, symbol=self.run.symbol)
         self.slots = [None] * len(self.slots)
 
 
@@ -301,7 +306,8 @@ class HttpPool:
                 raw = await reader.readuntil(b"\r\n\r\n")
                 lines = raw.decode("latin-1").split("\r\n")
                 status = int(lines[0].split(" ", 2)[1])
-                fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+                parts = (line.partition(":") for line in lines[1:] if line)
+                fields = {k.strip().lower(): v.strip() for k, _, v in parts}
                 if "content-length" not in fields:
                     raise LoadTestError(f"response without content-length: {lines[0]}")
                 data = await reader.readexactly(int(fields["content-length"]))
@@ -351,12 +357,16 @@ class Investor:
         return status, parsed if isinstance(parsed, dict) else {}
 
     def order(self, kind: str, when: float) -> None:
-        if kind == "cancel" and not self.resting:
-            kind = "passive"
+        order_id = None
+        if kind == "cancel":
+            if self.resting:
+                order_id = self.resting.popleft()  # taken now: two cancels never race for one order
+            else:
+                kind = "passive"
         self.run.stats.outstanding += 1
-        self.run.spawn(self._order(kind, when))
+        self.run.spawn(self._order(kind, when, order_id))
 
-    async def _order(self, kind: str, when: float) -> None:
+    async def _order(self, kind: str, when: float, order_id: int | None) -> None:
         run, stats = self.run, self.run.stats
         side = self.rng.choice(("buy", "sell"))
         if kind == "ioc":
@@ -370,7 +380,7 @@ class Investor:
                 "price": _price(run.market.at(-100 if side == "buy" else 100)),
                 "client_order_id": f"{self.participant}-{run.tag}-{next(self._coids)}"}
         else:
-            path, payload = "/v1/orders/cancel", {"order_id": self.resting.popleft()}
+            path, payload = "/v1/orders/cancel", {"order_id": order_id}
         try:
             status, data = await asyncio.wait_for(self.post(path, payload), REPLY_TIMEOUT_S)
         except (OSError, asyncio.IncompleteReadError, LoadTestError, TimeoutError) as exc:
@@ -388,7 +398,8 @@ class Investor:
         stats.done(stats.rest, when, now, code)
 
     async def cancel_all(self) -> None:
-        status, data = await self.post("/v1/orders/mass-cancel", {"symbol": self.run.symbol})
+        status, data = await asyncio.wait_for(self.post("/v1/orders/mass-cancel", {"symbol": self.run.symbol}),
+                                              QUIESCE_TIMEOUT_S)
         if status != 200:
             raise LoadTestError(f"{self.participant}: mass cancel refused: {status} {data}")
         self.resting.clear()
@@ -485,7 +496,7 @@ class Run:
     """The clients of one load test and the point loop."""
 
     def __init__(self, base_url: str, keys: dict[str, Any], *, makers: int, investors: int, subscribers: int,
-                 mix: dict[str, float], seed: int) -> None:
+                 mix: dict[str, float], seed: int, noisy: bool = False) -> None:
         split = urlsplit(base_url)
         self.http_host, self.http_port = split.hostname or "127.0.0.1", split.port or 80
         self.ws_url = base_url.replace("http", "ws", 1) + "/v1/ws"
@@ -502,6 +513,8 @@ class Run:
         # any participant may read market data; subscribers borrow investors' keys (read only)
         self.subscribers = [Subscriber(self, f"inv-{i % investors + 1}", accounts[f"inv-{i % investors + 1}"])
                             for i in range(subscribers)]
+        # the noisy neighbour: one more market maker, outside the measured mix
+        self.noisy = Maker(self, f"mm-{makers + 1}", accounts[f"mm-{makers + 1}"]) if noisy else None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coro: Any) -> None:
@@ -510,24 +523,28 @@ class Run:
         task.add_done_callback(self._tasks.discard)
 
     async def open(self) -> None:
-        for client in (*self.makers, *self.investors, *self.subscribers):
+        for client in (*self.makers, *self.investors, *self.subscribers, *([self.noisy] if self.noisy else [])):
             await client.open()  # one at a time: logins count against the per-address limit
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for client in (*self.makers, *self.subscribers):
+        for client in (*self.makers, *self.subscribers, *([self.noisy] if self.noisy else [])):
             await client.conn.close()
         for investor in self.investors:
             await investor.listener.close()
             investor.http.close()
 
-    async def offer(self, rate: float, duration: float, index: int) -> dict[str, Any]:
-        """Offer ``rate`` orders/s for ``duration`` s; every reply is awaited (bounded)."""
+    async def offer(self, rate: float, duration: float, index: int, noisy_rate: float = 0.0) -> dict[str, Any]:
+        """Offer ``rate`` orders/s for ``duration`` s; every reply is awaited (bounded). With
+        ``noisy_rate`` the noisy neighbour pipelines that many orders/s besides (not counted in the rate)."""
         self.stats = stats = PointStats()
         plan = schedule(rate, duration, self.mix, self.seed + index)
         counters = {"quote": itertools.count(), "rest": itertools.count()}
         start = time.monotonic() + 0.1
+        noisy = None
+        if noisy_rate > 0:
+            noisy = asyncio.create_task(self._noisy(noisy_rate, duration, start))
         i, n = 0, len(plan)
         while i < n:
             now = time.monotonic()
@@ -547,6 +564,8 @@ class Run:
                 i += 1
             await asyncio.sleep(0)  # let readers and writers run between bursts
         end_of_schedule = time.monotonic()
+        if noisy is not None:
+            await noisy
         deadline = end_of_schedule + REPLY_TIMEOUT_S
         while stats.outstanding > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -557,25 +576,89 @@ class Run:
         elapsed = max(stats.last_done, end_of_schedule) - start
         return self._point(rate, duration, len(plan), elapsed)
 
+    async def _noisy(self, rate: float, duration: float, start: float) -> None:
+        """Open loop too: post-only bids far below the market, each cancelled by the next command."""
+        assert self.noisy is not None
+        conn, stats = self.noisy.conn, self.stats
+        coid = ""
+        for k in range(int(rate * duration)):
+            delay = start + k / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            when = start + k / rate
+            if k % 2 == 0:
+                coid = f"{self.noisy.participant}-{self.tag}-{k}"
+                op, fields = "new_order", {"symbol": self.symbol, "side": "buy", "qty": "1", "post_only": True,
+                                           "price": _price(self.market.at(-500)), "client_order_id": coid}
+            else:
+                op, fields = "cancel", {"client_order_id": coid}
+
+            def on_reply(msg: dict[str, Any], now: float, when: float = when) -> None:
+                stats.noisy.record(max(0, round((now - when) * 1e9)))
+                if not msg.get("ok"):
+                    stats.noisy_errors[str(msg.get("error", {}).get("code", "UNKNOWN"))] += 1
+
+            conn.send_timed(op, fields, on_reply)
+
     def _point(self, rate: float, duration: float, scheduled: int, elapsed: float) -> dict[str, Any]:
         s = self.stats
+        processed = s.completed - sum(s.errors.values())  # taken or refused by the venue, not throttled
         return {
             "offered_per_s": rate, "duration_s": duration, "scheduled": scheduled,
-            "sent": dict(s.sent), "answered": s.completed,
-            "achieved_per_s": round(s.completed / elapsed, 1) if elapsed > 0 else 0.0,
+            "sent": dict(s.sent), "answered": s.completed, "processed": processed, "elapsed_s": round(elapsed, 2),
+            "achieved_per_s": round(processed / elapsed, 1) if elapsed > 0 else 0.0,
             "ws_ack": s.ws_ack.summary(), "rest": s.rest.summary(), "rest_ioc": s.rest_ioc.summary(),
             "md_fanout": s.md.summary(), "gen_lag": s.gen_lag.summary(),
             "errors": dict(s.errors), "rejections": dict(s.rejections),
+            **({"noisy_ack": s.noisy.summary(), "noisy_errors": dict(s.noisy_errors)} if s.noisy.count else {}),
         }
 
     async def quiesce(self) -> None:
         """Every order cancelled; every fill pushed before now read (a heartbeat is answered after)."""
-        for maker in self.makers:
+        for maker in (*self.makers, *([self.noisy] if self.noisy else [])):
             await maker.cancel_all()
         for investor in self.investors:
             await investor.cancel_all()
-        for conn in (*(m.conn for m in self.makers), *(i.listener for i in self.investors)):
-            await conn.request("heartbeat")
+        for conn in (*(m.conn for m in self.makers), *(i.listener for i in self.investors),
+                     *([self.noisy.conn] if self.noisy else [])):
+            await conn.request("heartbeat", timeout=QUIESCE_TIMEOUT_S)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux /proc); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (the anvil the venue host started)."""
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                out += [int(child), *_children(int(child))]
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used during a load point by the venue, its children (anvil) and this generator."""
+
+    def __init__(self, venue_pid: int) -> None:
+        self.venue_pid = venue_pid
+        self._start = self._now()
+
+    def _now(self) -> tuple[float, float, float, float]:
+        children = sum(_cpu_seconds(pid) for pid in _children(self.venue_pid))
+        return _cpu_seconds(self.venue_pid), children, time.process_time(), time.monotonic()
+
+    def used(self) -> dict[str, float]:
+        now = self._now()
+        venue, children, generator, wall = (b - a for a, b in zip(self._start, now, strict=True))
+        return {"venue_cpu_s": round(venue, 2), "chain_cpu_s": round(children, 2),
+                "generator_cpu_s": round(generator, 2), "wall_s": round(wall, 2)}
 
 
 def _observed(run: Run) -> dict[str, Any]:
@@ -583,38 +666,77 @@ def _observed(run: Run) -> dict[str, Any]:
     return {"stream_fills": o.stream_fills, "ack_fills": o.ack_fills, "md_crossed": o.md_crossed}
 
 
+async def _measure(run: Run, host: Host, rate: float, duration: float, index: int,
+                   noisy_rate: float = 0.0) -> dict[str, Any]:
+    """One load point, then every order cancelled and the consistency check of the run so far."""
+    loadavg = os.getloadavg()[0]
+    meter = CpuMeter(host.proc.pid)
+    point = await run.offer(rate, duration, index, noisy_rate)
+    point["cpu"] = cpu = meter.used()  # the point itself, not the check after it
+    point["venue_cpu_ms_per_order"] = (round(1000 * cpu["venue_cpu_s"] / point["processed"], 3)
+                                       if point["processed"] else None)
+    point["loadavg_1m_before"] = round(loadavg, 2)
+    point["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
+    await run.quiesce()
+    view = await asyncio.to_thread(host.view)
+    result = check(view, _observed(run))
+    point["consistency"] = result.as_json()
+    point["md_gaps"] = run.observed.md_gaps
+    point["settlement_counts"] = view["settlement_counts"]
+    point["saturated"] = saturated(point)
+    return point
+
+
+async def _noisy_neighbour(run: Run, host: Host, rate: float, args: argparse.Namespace) -> dict[str, Any]:
+    """The same load point without and then with the noisy neighbour: the quiet makers' ws ack p99 ratio."""
+    alone = await _measure(run, host, rate, args.duration, 100)
+    noisy = await _measure(run, host, rate, args.duration, 101, noisy_rate=args.noisy_rate)
+    p99_alone, p99_noisy = alone["ws_ack"]["p99"], noisy["ws_ack"]["p99"]
+    return {"rate": rate, "noisy_rate": args.noisy_rate, "alone": alone, "with_noisy": noisy,
+            "ws_ack_p99_alone_ms": p99_alone, "ws_ack_p99_with_noisy_ms": p99_noisy,
+            "noisy_ack_p99_ms": noisy.get("noisy_ack", {}).get("p99"),
+            "ratio": round(p99_noisy / p99_alone, 2) if p99_alone and p99_noisy else None}
+
+
 async def drive(host: Host, args: argparse.Namespace, rates: list[float], mix: dict[str, float]) -> dict[str, Any]:
     keys = json.loads(host.keys.read_text())
     run = Run(host.base_url, keys, makers=args.makers, investors=args.investors, subscribers=args.subscribers,
-              mix=mix, seed=args.seed)
+              mix=mix, seed=args.seed, noisy=args.noisy_rate > 0)
     points: list[dict[str, Any]] = []
-    stopped = None
+    stopped = first_saturated = None
+    neighbour = None
+    past = 0
     try:
         await run.open()
+        meter = CpuMeter(host.proc.pid)
+        await asyncio.sleep(IDLE_S)
+        idle = meter.used()  # what the venue burns with no orders (watcher polls, flush loops)
         for index, rate in enumerate(rates):
-            loadavg = os.getloadavg()[0]
-            point = await run.offer(rate, args.duration, index)
-            point["loadavg_1m_before"] = round(loadavg, 2)
-            point["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
-            await run.quiesce()
-            view = await asyncio.to_thread(host.view)
-            result = check(view, _observed(run))
-            point["consistency"] = result.as_json()
-            point["md_gaps"] = run.observed.md_gaps
-            point["settlement_counts"] = view["settlement_counts"]
+            point = await _measure(run, host, rate, args.duration, index)
             points.append(point)
-            why = saturated(point)
+            why = point["saturated"]
+            verdict = "OK" if point["consistency"]["ok"] else "FAILED"
             print(f"point {index + 1}/{len(rates)}: offered {rate:.0f}/s achieved {point['achieved_per_s']:.0f}/s "
-                  f"ws ack p99 {point['ws_ack']['p99']} ms, consistency {'OK' if result.ok else 'FAILED'}"
+                  f"ws ack p99 {point['ws_ack']['p99']} ms, consistency {verdict}"
                   + (f"; saturated ({why})" if why else ""), file=sys.stderr, flush=True)
             if why:
-                stopped = f"saturated at {rate:.0f} orders/s: {why}"
-                break
+                past += 1
+                first_saturated = first_saturated or f"saturated at {rate:.0f} orders/s: {why}"
+                if past > args.past_saturation:
+                    stopped = first_saturated
+                    break
+        if args.noisy_rate > 0:
+            neighbour = await _noisy_neighbour(run, host, args.noisy_base or rates[0], args)
+            print(f"noisy neighbour: quiet ws ack p99 {neighbour['ws_ack_p99_alone_ms']} ms alone, "
+                  f"{neighbour['ws_ack_p99_with_noisy_ms']} ms next to {args.noisy_rate:g} orders/s "
+                  f"(ratio {neighbour['ratio']})", file=sys.stderr, flush=True)
     finally:
         await run.close()
+    checked = points + ([neighbour["alone"], neighbour["with_noisy"]] if neighbour else [])
     return {"mode": "openloop", "chain": args.chain, "cores": os.cpu_count(), "makers": args.makers,
             "investors": args.investors, "subscribers": args.subscribers, "mix": mix, "points": points,
-            "stopped": stopped, "consistency_ok": all(p["consistency"]["ok"] for p in points)}
+            "stopped": stopped, "noisy_neighbour": neighbour, "idle_cpu": idle,
+            "consistency_ok": all(p["consistency"]["ok"] for p in checked)}
 
 
 def _ms(value: float | None) -> str:
@@ -625,18 +747,35 @@ def _ms(value: float | None) -> str:
 
 def table(points: list[dict[str, Any]]) -> str:
     lines = ["| offered /s | achieved /s | ws ack p50 / p90 / p99 / p99.9 / max ms | REST p50 / p99 ms | "
-             "md fan-out p50 / p99 ms | gen lag p99 ms | errors | rejections | load avg | consistency |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "md fan-out p50 / p99 ms | gen lag p99 ms | errors | rejections | venue cores, CPU ms/order | "
+             "load avg | consistency |",
+             "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for p in points:
         ws, rest, md = p["ws_ack"], p["rest"], p["md_fanout"]
         errors = ", ".join(f"{k} {v}" for k, v in sorted(p["errors"].items())) or "0"
+        cpu = p.get("cpu") or {}
+        cores = f"{cpu['venue_cpu_s'] / cpu['wall_s']:.2f}" if cpu.get("wall_s") else "-"
         lines.append(
             f"| {p['offered_per_s']:.0f} | {p['achieved_per_s']:.0f} | "
             f"{_ms(ws['p50'])} / {_ms(ws['p90'])} / {_ms(ws['p99'])} / {_ms(ws['p99.9'])} / {_ms(ws['max'])} | "
             f"{_ms(rest['p50'])} / {_ms(rest['p99'])} | {_ms(md['p50'])} / {_ms(md['p99'])} | "
             f"{_ms(p['gen_lag']['p99'])} | {errors} | {sum(p['rejections'].values())} | "
+            f"{cores}, {_ms(p.get('venue_cpu_ms_per_order'))} | "
             f"{p.get('loadavg_1m_before', '-')} | {'OK' if p['consistency']['ok'] else 'FAILED'} |")
     return "\n".join(lines)
+
+
+def neighbour_table(n: dict[str, Any]) -> str:
+    alone, noisy = n["alone"], n["with_noisy"]
+    return "\n".join([
+        f"| noisy neighbour at {n['rate']:.0f} orders/s | quiet makers' ws ack p50 / p99 ms "
+        "| noisy maker's ack p99 ms |",
+        "|---|---:|---:|",
+        f"| alone | {_ms(alone['ws_ack']['p50'])} / {_ms(alone['ws_ack']['p99'])} | - |",
+        f"| next to a maker pipelining {n['noisy_rate']:g} orders/s | {_ms(noisy['ws_ack']['p50'])} / "
+        f"{_ms(noisy['ws_ack']['p99'])} | {_ms(n['noisy_ack_p99_ms'])} |",
+        f"| ratio (goal <= 1.5x) | {n['ratio']}x | |",
+    ])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -645,7 +784,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.makers < 1 or args.investors < 1 or args.subscribers < 0 or args.duration <= 0:
         raise LoadTestError("--makers and --investors must be >= 1, --subscribers >= 0, --duration > 0")
     with tempfile.TemporaryDirectory(prefix="omn-openloop-") as tmp:
-        host = Host(Path(tmp), makers=args.makers, investors=args.investors, chain=args.chain,
+        host = Host(Path(tmp), makers=args.makers + (args.noisy_rate > 0), investors=args.investors, chain=args.chain,
                     settle_timeout=args.settle_timeout)
         try:
             return asyncio.run(drive(host, args, rates, mix))
@@ -657,13 +796,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default=DEFAULT_RATES, help="offered orders/s, one load point each")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load point")
-    parser.add_argument("--mix", default=DEFAULT_MIX, help="fractions of the rate per kind (quote, ioc, passive, cancel)")
+    parser.add_argument("--mix", default=DEFAULT_MIX,
+                        help="fractions of the rate per kind (quote, ioc, passive, cancel)")
     parser.add_argument("--makers", type=int, default=4, help="market makers (one websocket each)")
     parser.add_argument("--investors", type=int, default=8, help="investors (signed REST, a fills websocket each)")
     parser.add_argument("--subscribers", type=int, default=4, help="market-data subscribers (book channel)")
     parser.add_argument("--chain", default="inprocess", help="inprocess | anvil")
     parser.add_argument("--settle-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--noisy-rate", type=float, default=0.0,
+                        help="also run one point without and one with a noisy maker pipelining this many orders/s "
+                             "(the gateway's default per-key limit is 100/s); 0: off")
+    parser.add_argument("--noisy-base", type=float, default=0.0,
+                        help="offered orders/s of the noisy-neighbour points (default: the first rate)")
+    parser.add_argument("--past-saturation", type=int, default=0,
+                        help="load points still run after the first saturated one (to show the knee)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser
 
@@ -676,6 +823,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load test failed: {exc}", file=sys.stderr)
         return 1
     print(table(results["points"]))
+    idle = results["idle_cpu"]
+    print(f"\nvenue idle (no orders, {idle['wall_s']:.0f} s): {idle['venue_cpu_s'] / idle['wall_s']:.2f} cores; "
+          f"chain (anvil) {idle['chain_cpu_s'] / idle['wall_s']:.2f}; load average {os.getloadavg()[0]:.1f}")
+    if results["noisy_neighbour"]:
+        print("\n" + neighbour_table(results["noisy_neighbour"]))
     if results["stopped"]:
         print(f"\nstopped: {results['stopped']}")
     for i, p in enumerate(results["points"], 1):
