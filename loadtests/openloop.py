@@ -785,7 +785,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise LoadTestError("--makers and --investors must be >= 1, --subscribers >= 0, --duration > 0")
     with tempfile.TemporaryDirectory(prefix="omn-openloop-") as tmp:
         host = Host(Path(tmp), makers=args.makers + (args.noisy_rate > 0), investors=args.investors, chain=args.chain,
-                    settle_timeout=args.settle_timeout)
+                    settle_timeout=args.settle_timeout, profile=args.host_profile)
         try:
             return asyncio.run(drive(host, args, rates, mix))
         finally:
@@ -812,6 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--past-saturation", type=int, default=0,
                         help="load points still run after the first saturated one (to show the knee)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--host-profile", type=Path, help="cProfile the venue's event loop, write the stats here")
     return parser
 
 
