@@ -64,6 +64,9 @@ HEARTBEAT_S = 5.0  # websocket heartbeat period (the server's timeout is 30 s)
 REST_CONNECTIONS = 8  # keep-alive connections per investor (the per-address cap is 256)
 
 
+CLIENT_CODES = frozenset({"TRANSPORT", "TIMEOUT"})  # the generator's own: no reply, always errors
+
+
 def _refusal(code: str) -> bool:
     """A refusal that is part of trading (amending an order just filled, post-only would cross)."""
     return http_status(code) in (404, 422)
@@ -123,7 +126,7 @@ class PointStats:
         self.outstanding -= 1
         self.last_done = max(self.last_done, now)
         if code is not None:
-            (self.rejections if _refusal(code) else self.errors)[code] += 1
+            (self.rejections if code not in CLIENT_CODES and _refusal(code) else self.errors)[code] += 1
 
 
 def _fill(participant: str, fill: dict[str, Any]) -> dict[str, Any]:
@@ -297,28 +300,39 @@ class HttpPool:
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         async with self._slots:
-            conn = self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
-            reader, writer = conn
-            try:
-                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(body)}\r\n{head}\r\n".encode() + body)
-                raw = await reader.readuntil(b"\r\n\r\n")
-                lines = raw.decode("latin-1").split("\r\n")
-                status = int(lines[0].split(" ", 2)[1])
-                parts = (line.partition(":") for line in lines[1:] if line)
-                fields = {k.strip().lower(): v.strip() for k, _, v in parts}
-                if "content-length" not in fields:
-                    raise LoadTestError(f"response without content-length: {lines[0]}")
-                data = await reader.readexactly(int(fields["content-length"]))
-            except BaseException:
-                writer.close()
-                raise
-            if fields.get("connection", "").lower() == "close":
-                writer.close()
-            else:
-                self._idle.append(conn)
-            return status, data
+            if self._idle:
+                try:
+                    return await self._post(self._idle.pop(), path, body, headers)
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial:
+                        raise
+                    # the server closed the idle keep-alive connection before reading this request:
+                    # nothing was processed, send it again on a new connection
+            return await self._post(await asyncio.open_connection(self.host, self.port), path, body, headers)
+
+    async def _post(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str, body: bytes,
+                    headers: dict[str, str]) -> tuple[int, bytes]:
+        reader, writer = conn
+        try:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n{head}\r\n".encode() + body)
+            raw = await reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            parts = (line.partition(":") for line in lines[1:] if line)
+            fields = {k.strip().lower(): v.strip() for k, _, v in parts}
+            if "content-length" not in fields:
+                raise LoadTestError(f"response without content-length: {lines[0]}")
+            data = await reader.readexactly(int(fields["content-length"]))
+        except BaseException:
+            writer.close()
+            raise
+        if fields.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            self._idle.append(conn)
+        return status, data
 
     def close(self) -> None:
         for _, writer in self._idle:

@@ -3,13 +3,14 @@ against the whole venue (host process, in-process EVM) with the consistency chec
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from loadtests import LoadTestError
-from loadtests.openloop import build_parser, parse_mix, parse_rates, run, saturated, schedule, table
+from loadtests.openloop import HttpPool, build_parser, parse_mix, parse_rates, run, saturated, schedule, table
 
 
 def test_the_schedule_is_fixed_in_advance_at_the_offered_rate() -> None:
@@ -68,3 +69,31 @@ def test_a_short_open_loop_run_is_consistent_and_measured_from_real_samples() ->
         assert 0 < summary["p50"] <= summary["p90"] <= summary["p99"] <= summary["p99.9"] <= summary["max"]
     assert point["achieved_per_s"] > 0
     assert "| 40 |" in table(results["points"])
+
+
+async def test_a_keep_alive_connection_the_server_closed_is_replaced() -> None:
+    """The server may close an idle keep-alive connection (uvicorn: after 5 s); the next request on it
+    reads nothing back, and is sent again on a new connection instead of counting as an error."""
+    served: list[bytes] = []
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+                     .split(b":")[1])
+        served.append(await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()  # then hangs up, as after a keep-alive timeout
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = HttpPool("127.0.0.1", port, 2)
+    try:
+        assert await pool.post("/x", b"one", {}) == (200, b"{}")
+        await asyncio.sleep(0.05)  # the hang-up has reached the client
+        assert await pool.post("/x", b"two", {}) == (200, b"{}")
+    finally:
+        pool.close()
+        server.close()
+        await server.wait_closed()
+    assert served == [b"one", b"two"]
