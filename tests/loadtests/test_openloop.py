@@ -4,6 +4,7 @@ against the whole venue (host process, in-process EVM) with the consistency chec
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -17,7 +18,7 @@ def test_the_schedule_is_fixed_in_advance_at_the_offered_rate() -> None:
     plan = schedule(400, 2.5, {"quote": 0.6, "ioc": 0.4}, seed=1)
     assert len(plan) == 1000
     assert plan[0][0] == 0 and plan[-1][0] == pytest.approx(999 / 400)
-    assert all(b[0] - a[0] == pytest.approx(1 / 400) for a, b in zip(plan, plan[1:], strict=False))
+    assert all(b[0] - a[0] == pytest.approx(1 / 400) for a, b in itertools.pairwise(plan))
     kinds = Counter(kind for _, kind in plan)
     assert set(kinds) == {"quote", "ioc"} and 0.5 < kinds["quote"] / 1000 < 0.7
     assert plan == schedule(400, 2.5, {"quote": 0.6, "ioc": 0.4}, seed=1)  # reproducible
