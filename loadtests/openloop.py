@@ -118,6 +118,7 @@ class PointStats:
     errors: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     outstanding: int = 0
+    recording_md: bool = True  # off once the point's replies are in (the cancels after it are not load)
 
     def done(self, hist: Histogram, when: float, now: float, code: str | None) -> None:
         """One order command answered at ``now`` (loop clock) that was scheduled for ``when``."""
@@ -442,7 +443,8 @@ class Subscriber:
             return
         if msg.get("type") != "delta":
             return
-        self.run.stats.md.record(max(0, time.time_ns() - int(msg["ts"])))
+        if self.run.stats.recording_md:
+            self.run.stats.md.record(max(0, time.time_ns() - int(msg["ts"])))
         observed = self.run.observed
         if int(msg["prev_md_seq"]) > self.last:
             observed.md_gaps += 1
@@ -587,6 +589,7 @@ class Run:
             stats.errors["TIMEOUT"] += sum(m.conn.forget_timed() for m in self.makers)
             for task in list(self._tasks):
                 task.cancel()
+        stats.recording_md = False
         elapsed = max(stats.last_done, end_of_schedule) - start
         return self._point(rate, duration, len(plan), elapsed)
 
