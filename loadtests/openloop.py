@@ -586,7 +586,9 @@ class Run:
         while stats.outstanding > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         if stats.outstanding > 0:  # never answered: counted, and their callbacks dropped
-            stats.errors["TIMEOUT"] += sum(m.conn.forget_timed() for m in self.makers)
+            stats.errors["TIMEOUT"] += stats.outstanding
+            for maker in (*self.makers, *([self.noisy] if self.noisy else [])):
+                maker.conn.forget_timed()
             for task in list(self._tasks):
                 task.cancel()
         stats.recording_md = False
