@@ -6,6 +6,10 @@
 - ``loadtests.check``: pure consistency rules over the venue's view and what clients observed.
 - ``loadtests.run``: the driver (``python -m loadtests.run``): host + locust per load point,
   results table, JSON, consistency verdict.
+- ``loadtests.openloop``: the open-loop generator (``python -m loadtests.openloop``): fixed offered
+  rates of the same mix in plain asyncio, latency from the scheduled send time, percentiles from
+  ``loadtests.histogram``, the consistency check after every point, stop at saturation.
+- ``loadtests.histogram``: log-bucketed latency histogram with a stated relative error.
 
 Exceptions::
 

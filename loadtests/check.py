@@ -11,7 +11,8 @@ recorded (every fill on a private ``fills`` stream and in a REST order ack). Rul
   subscriber's local book (snapshot + deltas) after any delta;
 - compliance reservations balance (the gatekeeper recomputes its aggregates), no hold outlives its
   order, no obligation outlives its settlement;
-- every trade is settled (confirmed) or failed with a reason; the core and the store agree.
+- every trade is settled (confirmed, or final where finality is tracked) or failed with a reason;
+  the core and the store agree.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def check(view: dict[str, Any], observed: dict[str, Any]) -> CheckResult:
         state, reason = t["settlement"], t.get("reason")
         if state == "failed" and not reason:
             problems.add("unexplained failure", f"trade {t['trade_id']} failed without a reason")
-        elif state not in ("confirmed", "failed"):
+        elif state not in ("confirmed", "final", "failed"):
             problems.add("unsettled", f"trade {t['trade_id']} is still {state}")
         if t.get("core_settlement") not in (None, state):
             problems.add("settlement mismatch", f"trade {t['trade_id']}: core says {t['core_settlement']}, "
@@ -122,7 +123,7 @@ def check(view: dict[str, Any], observed: dict[str, Any]) -> CheckResult:
         "fills_expected": len(expected),
         "fills_streamed": sum(seen.values()),
         "fills_in_acks": sum(acked.values()),
-        "settled": states["confirmed"],
+        "settled": states["confirmed"] + states["final"],
         "failed_explained": sum(1 for t in trades if t["settlement"] == "failed" and t.get("reason")),
         "open_orders": int(view["open_orders"]),
         "open_holds": int(view["open_holds"]),

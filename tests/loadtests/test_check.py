@@ -126,3 +126,12 @@ def test_crossed_market_data_book(run: tuple[dict[str, Any], dict[str, Any]]) ->
     view, observed = run
     result = check(view, {**observed, "md_crossed": 3})
     assert result.problems == ["crossed book: a subscriber's local book was crossed after 3 deltas"]
+
+
+def test_final_trades_are_settled(run: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """With finality tracking a confirmed trade moves on to ``final``: settled, not still pending."""
+    view, observed = run
+    view["trades"][0].update(settlement="final", core_settlement="final")
+    result = check(view, observed)
+    assert result.ok, result.problems
+    assert result.counts["settled"] == 2
