@@ -44,7 +44,7 @@ class VenueConfig:
     attestation_file: Path | None = None  # None = data_dir/attestation.json (EAS + resolver deployment)
     # call auctions (``venue.auctions``): a halted instrument resumes through a call of this many seconds
     # (None = straight back to continuous trading); periodic calls are per listing (``call_interval_s``)
-    resume_call_s: float | None = None
+    resume_call_s: float | None = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
