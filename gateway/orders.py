@@ -53,7 +53,7 @@ _STPS = {"cancel_newest": StpMode.CANCEL_NEWEST, "cancel_oldest": StpMode.CANCEL
          "cancel_both": StpMode.CANCEL_BOTH, "decrement": StpMode.DECREMENT}
 _TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
 STATUSES = {"pre_open": InstrumentStatus.PRE_OPEN, "open": InstrumentStatus.OPEN,
-            "halted": InstrumentStatus.HALTED, "closed": InstrumentStatus.CLOSED}
+            "halted": InstrumentStatus.HALTED, "closed": InstrumentStatus.CLOSED, "call": InstrumentStatus.CALL}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine import (
     Fill,
+    IndicativeUncross,
     InstrumentStatus,
     L2Snapshot,
     OrderAccepted,
@@ -141,6 +142,15 @@ def order_view(view: OrderView, listing: Listing) -> JSON:
         "expire_ts": view.expire_ts,
         "accepted_ts": view.accepted_ts,
     }
+
+
+def indicative(event: IndicativeUncross, listing: Listing) -> JSON:
+    """A call auction's indicative uncross (price None: nothing would execute now)."""
+    side = event.imbalance_side
+    return {"type": "indicative", "symbol": event.symbol, "md_seq": event.md_seq,
+            "price": None if event.price is None else format_price(event.price, listing),
+            "volume": format_qty(event.volume, listing), "imbalance_side": None if side is None else side_text(side),
+            "imbalance_qty": format_qty(event.imbalance_qty, listing), "ts": event.ts}
 
 
 def order_event(

@@ -71,7 +71,7 @@ class MassCancelRequest(Strict):
 
 
 class StatusRequest(Strict):
-    status: Literal["pre_open", "open", "halted", "closed"]
+    status: Literal["pre_open", "open", "halted", "closed", "call"]  # call: a call auction (venue.auctions)
 
 
 # ---------------------------------------------------------------- responses

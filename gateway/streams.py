@@ -26,6 +26,7 @@ from engine import (
     BookDelta,
     Event,
     Fill,
+    IndicativeUncross,
     InstrumentStatusChanged,
     OrderAccepted,
     OrderAmended,
@@ -225,6 +226,11 @@ class Hub:
                 self._send(self._status, {"channel": "status", "type": "update", "symbol": event.symbol,
                                           "status": render.status_text(event.status), "md_seq": event.md_seq,
                                           "ts": event.ts})
+            case IndicativeUncross():  # during a call auction: what an uncross would do now
+                listing = self._venue.listing(event.symbol)
+                if listing is None:
+                    return
+                self._send(self._status, {"channel": "status", **render.indicative(event, listing)})
             case OrderAccepted() | OrderRejected() | OrderAmended() | OrderCancelled() | OrderExpired():
                 subs = self._private.get((event.participant, "orders"))
                 if subs:

@@ -23,9 +23,11 @@ from engine.messages import (
     AmendOrder,
     CancelOrder,
     Command,
+    Cross,
     MassCancel,
     NewOrder,
     SetInstrumentStatus,
+    Uncross,
 )
 from journal.errors import CodecError
 
@@ -40,6 +42,8 @@ _TAGS: dict[type[Any], int] = {
     CancelOrder: 5,
     MassCancel: 6,
     AdvanceTime: 7,
+    Uncross: 8,  # call auctions (venue.auctions)
+    Cross: 9,  # negotiated trades (venue.rfq, venue.blocks)
 }
 _BY_TAG: dict[int, type[Any]] = {tag: cls for cls, tag in _TAGS.items()}
 

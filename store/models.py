@@ -67,7 +67,7 @@ class ApiKeyRow(Base):
 
 class InstrumentRow(Base):
     __tablename__ = "instruments"
-    __table_args__ = (CheckConstraint("status IN ('pre_open', 'open', 'halted', 'closed')", name="status"),)
+    __table_args__ = (CheckConstraint("status IN ('pre_open', 'open', 'halted', 'closed', 'call')", name="status"),)
 
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -20,6 +20,7 @@ class InstrumentState(StrEnum):
     OPEN = "open"
     HALTED = "halted"
     CLOSED = "closed"
+    CALL = "call"  # call auction (issue 15)
 
 
 class OrderStatus(StrEnum):

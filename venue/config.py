@@ -42,6 +42,9 @@ class VenueConfig:
     signature_window_s: float = 10.0  # accepted |now - ts| of signed requests (the replay memory spans it)
     eas_address: str | None = None  # a real chain's EAS (Base: 0x4200...0021); dev chains deploy their own
     attestation_file: Path | None = None  # None = data_dir/attestation.json (EAS + resolver deployment)
+    # call auctions (``venue.auctions``): a halted instrument resumes through a call of this many seconds
+    # (None = straight back to continuous trading); periodic calls are per listing (``call_interval_s``)
+    resume_call_s: float | None = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -41,6 +41,9 @@ class ListingRules:
     expense_ratio_bps: int | None = None
     settlement_asset: str | None = None
     identifier: str | None = None  # ISIN-like series identifier
+    # trading phases (issue 15): periodic call auctions, one uncross every this many seconds
+    # (``venue.auctions``); None = continuous trading
+    call_interval_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -155,6 +155,8 @@ class ReferenceMonitor:
         self.matured: set[str] = set()
         self.alerts: deque[Alert] = deque(maxlen=500)
         self._listeners: list[Callable[[str], None]] = []
+        # where a resume goes: OPEN, or CALL to reopen through a call auction (``venue.auctions``)
+        self.resume_status = InstrumentStatus.OPEN
 
     # ------------------------------------------------------------ configuration
 
@@ -302,11 +304,11 @@ class ReferenceMonitor:
             if override is not None and override != self._evidence(ref):
                 del self._override[symbol]
                 override = None
-            if reason is not None and status is InstrumentStatus.OPEN and override is None:
+            if reason is not None and status in (InstrumentStatus.OPEN, InstrumentStatus.CALL) and override is None:
                 await self._halt(symbol, *reason)
             elif reason is None and symbol in self.auto_halts and status is InstrumentStatus.HALTED:
                 halted = self.auto_halts.pop(symbol)
-                result = await self._venue.set_status(symbol, InstrumentStatus.OPEN, operator=ACTOR)
+                result = await self._venue.set_status(symbol, self.resume_status, operator=ACTOR)
                 self._audit(ACTOR, "instrument.resume", {"symbol": symbol, "after": halted.code,
                                                          "reason": "fresh attestations",
                                                          "result": _code(result)})
@@ -351,7 +353,7 @@ class ReferenceMonitor:
         """An operator reopens a halted instrument; None when ``reason`` is empty (refused)."""
         if not reason.strip():
             return None
-        result = await self._venue.set_status(symbol, InstrumentStatus.OPEN, operator=operator)
+        result = await self._venue.set_status(symbol, self.resume_status, operator=operator)
         halted = self.auto_halts.pop(symbol, None)
         ref = self.reference(symbol)
         if ref is not None:

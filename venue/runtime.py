@@ -36,6 +36,7 @@ from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
 from settlement.service import SettlementService
 from venue.attestations import Attestations
+from venue.auctions import auction_clock
 from venue.boot import StartupError, check_rules_version, deploy_or_load, finality_of, open_chain
 from venue.config import VenueConfig
 from venue.core import VenueCore
@@ -126,8 +127,11 @@ class Venue:
 
         self.app = self._build_app()
         self.expiries = ExpiryClock.follow(self.sequencer, self.engine.open_orders(), self.core.subscribe_events)
+        self.auctions = auction_clock(self.sequencer, self.engine, self.attestations.monitor,
+                                      self.core.subscribe_events, resume_call_s=cfg.resume_call_s)
         self._tasks = [
             asyncio.create_task(self.expiries.run(self._stop), name="gtd-expiry"),
+            asyncio.create_task(self.auctions.run(self._stop), name="call-auctions"),
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
             self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from engine import BookDelta, Event, Fill, InstrumentStatusChanged
+from engine import BookDelta, Event, Fill, IndicativeUncross, InstrumentStatusChanged
 from gateway import render
 from gateway.operator import views
 from gateway.operator.port import OperatorVenue
@@ -81,6 +81,12 @@ class Feed:
             if len(self._trades) > 2 * MAX_BATCH:
                 del self._trades[:-MAX_BATCH]
             self._dirty_books.add(event.symbol)
+        elif isinstance(event, IndicativeUncross):  # during a call auction
+            listing = self._venue.listing(event.symbol)
+            if listing is not None:
+                payload = render.indicative(event, listing)
+                del payload["type"]
+                self._broadcast("indicative", **payload)
         elif isinstance(event, BookDelta | InstrumentStatusChanged):
             self._dirty_books.add(event.symbol)
             if isinstance(event, InstrumentStatusChanged):

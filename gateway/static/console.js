@@ -28,6 +28,7 @@
     heartbeatTimer: null,
     refreshTimer: null,
     reference: new Map(), // symbol -> /instruments/{symbol}/reference (NAV, collar, attestations, halt reason)
+    indicative: new Map(), // symbol -> the latest indicative uncross of a call auction
     referenceTimer: null,
     healthTimer: null,
   };
@@ -90,7 +91,7 @@
   const fmtInt = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
   const short = (hex, n = 10) => (hex && hex.length > n + 4 ? `${hex.slice(0, n)}…${hex.slice(-4)}` : hex || "—");
 
-  const STATUS_KIND = { open: "ok", halted: "bad", pre_open: "warn", closed: "idle" };
+  const STATUS_KIND = { open: "ok", halted: "bad", pre_open: "warn", closed: "idle", call: "warn" };
   const SETTLE_KIND = { pending: "warn", submitted: "info", confirmed: "ok", final: "ok", failed: "bad" };
 
   // ------------------------------------------------------------ banners
@@ -468,6 +469,10 @@
         state.instruments.set(m.instrument.symbol, m.instrument);
         renderInstruments();
         break;
+      case "indicative":
+        state.indicative.set(m.symbol, m);
+        renderInstruments();
+        break;
       case "status": {
         const inst = state.instruments.get(m.symbol);
         if (inst) { inst.status = m.status; renderInstruments(); }
@@ -548,7 +553,8 @@
           el("td", { class: "num askq" }, a ? a.qty : ""),
           el("td", { class: "num muted" }, a ? a.count : "")));
       }
-      const canHalt = inst.status === "open";
+      const canHalt = inst.status === "open" || inst.status === "call";
+      const ind = inst.status === "call" ? state.indicative.get(sym) : undefined;
       const canResume = inst.status === "halted" || inst.status === "pre_open";
       return el("div", { class: `inst ${halted ? "halted" : ""}`, testid: `instrument-${sym}` },
         el("div", { class: "inst-head" },
@@ -565,6 +571,10 @@
           el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? ask.price : "—")),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Spread"), el("div", { class: "v" }, spread)),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price || "—"))),
+        inst.status === "call" ? el("div", { class: "small", testid: `indicative-${sym}` },
+          el("span", { class: "muted" }, "call auction, indicative uncross: "),
+          !ind || ind.price === null ? "nothing would execute"
+            : `${ind.volume} at ${ind.price}` + (ind.imbalance_side ? `, ${ind.imbalance_side} surplus ${ind.imbalance_qty}` : "")) : "",
         referenceBlock(sym),
         el("table", { class: "tbl ladder", testid: `depth-${sym}` },
           el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", { class: "num" }, "Bid qty"),

@@ -390,6 +390,27 @@ def test_ws_pushes_trades_books_status_settlements_rejections(
     assert _receive_until(ws, {"trade"})["trade"]["error"]["code"] == "UNKNOWN_OP"
 
 
+def test_ws_pushes_the_phase_and_indicative_uncross_of_a_call_auction(
+    console: httpx.Client, server: LiveServer, ws: Ws, venue: FakeVenue, bearer: dict[str, str]
+) -> None:
+    ws.send_json({"op": "login", "token": bearer["Authorization"].split()[1]})
+    assert _logged_in(ws.receive_json()) == "ops-alice"
+    call = console.post(f"/console/api/instruments/{SYMBOL}/status", json={"status": "call"})
+    assert call.status_code == 200 and call.json()["status"] == "call"
+    seen = _receive_until(ws, {"status", "indicative"})
+    assert (seen["status"]["status"], seen["indicative"]["price"]) == ("call", None)
+    submit(server, venue, "alice", Side.SELL, 2, 10_000)
+    outcome = submit(server, venue, "bob", Side.BUY, 3, 10_000)
+    assert not [e for e in outcome.result.events if type(e).__name__ == "Fill"]  # a call does not match
+    indication = _receive_until(ws, {"indicative"})["indicative"]
+    for _ in range(5):  # the first indication may be the one after alice's order alone
+        if indication["imbalance_side"] is not None:
+            break
+        indication = _receive_until(ws, {"indicative"})["indicative"]
+    assert indication["symbol"] == SYMBOL and indication["imbalance_side"] == "buy"
+    assert indication["price"] is not None and indication["volume"] != indication["imbalance_qty"]
+
+
 def test_ws_ends_a_console_session_that_was_logged_out(
     client: httpx.Client, ws: Ws, bearer: dict[str, str]
 ) -> None:

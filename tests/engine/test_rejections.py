@@ -12,6 +12,7 @@ from engine import (
     AdvanceTime,
     AmendOrder,
     CancelOrder,
+    Cross,
     InstrumentStatus,
     MassCancel,
     NewOrder,
@@ -23,6 +24,8 @@ from engine import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
+    Uncross,
 )
 from tests.engine.helpers import SYM, Venue, of, ok, spec
 
@@ -40,6 +43,13 @@ def _setup(v: Venue) -> None:
     ok(v.engine.process(SetInstrumentStatus(ts=v.tick(), symbol="DONE", status=InstrumentStatus.CLOSED)))
     ok(v.buy(2, 100, post_only=True))
     ok(v.sell(3, 105))
+    # CALL: in a call auction; CROSSED: halted during a call with a crossed book (orders 3 and 4)
+    for symbol in ("CALL", "CROSSED"):
+        ok(v.add(symbol))
+        ok(v.engine.process(SetInstrumentStatus(ts=v.tick(), symbol=symbol, status=InstrumentStatus.CALL)))
+    ok(v.buy(2, 100, symbol="CROSSED"))
+    ok(v.sell(2, 90, symbol="CROSSED"))
+    ok(v.engine.process(SetInstrumentStatus(ts=v.tick(), symbol="CROSSED", status=InstrumentStatus.HALTED)))
 
 
 Case = Callable[[Venue], Result]
@@ -80,6 +90,9 @@ ORDER_CASES: dict[str, tuple[ResultCode, Case]] = {
                                                           stp=StpMode.DECREMENT)),
     "market no liquidity": (R.NO_LIQUIDITY, lambda v: v.buy(2, 104, order_type=MKT)),
     "order in the past": (R.INVALID_TIME, _past_order),
+    "ioc in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: v.buy(2, 100, symbol="CALL", tif=TimeInForce.IOC)),
+    "fok in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: v.buy(2, 100, symbol="CALL", tif=TimeInForce.FOK)),
+    "market in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: v.sell(2, None, symbol="CALL", order_type=MKT)),
 }
 
 
@@ -164,7 +177,51 @@ INSTRUMENT_CASES: dict[str, tuple[ResultCode, Callable[[Venue], Any]]] = {
     "status in the past": (R.INVALID_TIME,
                            lambda v: SetInstrumentStatus(ts=1, symbol=SYM, status=InstrumentStatus.HALTED)),
     "advance into the past": (R.INVALID_TIME, lambda v: AdvanceTime(ts=1)),
+    "cross in the past": (R.INVALID_TIME, lambda v: _cross(v, ts=1)),
+    "cross unknown": (R.UNKNOWN_INSTRUMENT, lambda v: _cross(v, symbol="NOPE")),
+    "cross pre-open": (R.INSTRUMENT_NOT_OPEN, lambda v: _cross(v, symbol="PRE")),
+    "cross halted": (R.INSTRUMENT_HALTED, lambda v: _cross(v, symbol="HALT")),
+    "cross closed": (R.INSTRUMENT_CLOSED, lambda v: _cross(v, symbol="DONE")),
+    "cross continuous origin": (R.INVALID_TRADE_ORIGIN, lambda v: _cross(v, origin=TradeOrigin.CONTINUOUS)),
+    "cross auction origin": (R.INVALID_TRADE_ORIGIN, lambda v: _cross(v, origin=TradeOrigin.AUCTION)),
+    "cross int origin": (R.INVALID_TRADE_ORIGIN, lambda v: _cross(v, origin=3)),
+    "cross with oneself": (R.SELF_CROSS, lambda v: _cross(v, seller="alice")),
+    "cross zero qty": (R.INVALID_QUANTITY, lambda v: _cross(v, qty=0)),
+    "cross float qty": (R.INVALID_QUANTITY, lambda v: _cross(v, qty=2.0)),
+    "cross below min": (R.QUANTITY_BELOW_MIN, lambda v: _cross(v, qty=1)),
+    "cross above max": (R.QUANTITY_ABOVE_MAX, lambda v: _cross(v, qty=1001)),
+    "cross huge qty": (R.QUANTITY_ABOVE_MAX, lambda v: _cross(v, qty=2**70)),
+    "cross no price": (R.INVALID_PRICE, lambda v: _cross(v, price=None)),
+    "cross negative price": (R.INVALID_PRICE, lambda v: _cross(v, price=-5)),
+    "cross outside band": (R.PRICE_OUTSIDE_BAND, lambda v: _cross(v, price=201)),
+    "cross huge price": (R.PRICE_OUTSIDE_BAND, lambda v: _cross(v, price=2**70)),
+    "cross in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: _cross(v, symbol="CALL")),
+    "call to open without uncross": (R.INVALID_STATUS_TRANSITION, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="CALL", status=InstrumentStatus.OPEN)),
+    "call to pre-open": (R.INVALID_STATUS_TRANSITION, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="CALL", status=InstrumentStatus.PRE_OPEN)),
+    "call from closed": (R.INVALID_STATUS_TRANSITION, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="DONE", status=InstrumentStatus.CALL)),
+    "open a crossed halted book": (R.BOOK_CROSSED, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="CROSSED", status=InstrumentStatus.OPEN)),
+    "uncross in the past": (R.INVALID_TIME, lambda v: Uncross(ts=1, symbol="CALL")),
+    "uncross unknown": (R.UNKNOWN_INSTRUMENT, lambda v: Uncross(ts=v.tick(), symbol="NOPE")),
+    "uncross continuous": (R.NOT_IN_CALL, lambda v: Uncross(ts=v.tick(), symbol=SYM)),
+    "uncross halted": (R.NOT_IN_CALL, lambda v: Uncross(ts=v.tick(), symbol="CROSSED")),
+    "uncross into halted": (R.INVALID_STATUS_TRANSITION, lambda v: Uncross(
+        ts=v.tick(), symbol="CALL", then=InstrumentStatus.HALTED)),
+    "uncross into int status": (R.INVALID_STATUS_TRANSITION, lambda v: Uncross(ts=v.tick(), symbol="CALL", then=2)),
+    "uncross zero reference": (R.INVALID_PRICE, lambda v: Uncross(ts=v.tick(), symbol="CALL", reference_price=0)),
+    "uncross float reference": (R.INVALID_PRICE, lambda v: Uncross(ts=v.tick(), symbol="CALL", reference_price=1.5)),
+    "uncross huge reference": (R.INVALID_PRICE, lambda v: Uncross(ts=v.tick(), symbol="CALL", reference_price=2**64)),
 }
+
+
+def _cross(v: Venue, **kw: Any) -> Cross:
+    fields: dict[str, Any] = {"ts": v.tick(), "symbol": SYM, "buyer": "alice", "seller": "bob", "price": 100,
+                              "qty": 5, "origin": TradeOrigin.BLOCK}
+    fields.update(kw)
+    return Cross(**fields)
 
 
 @pytest.mark.parametrize("name", list(INSTRUMENT_CASES))

@@ -214,6 +214,27 @@ async def test_trades_and_status_channels(alice_ws: VenueStream, bob_ws: VenueSt
     assert (update["type"], update["symbol"], update["status"]) == ("update", "OMN-A", "halted")
 
 
+async def test_a_call_auction_publishes_its_indicative_uncross_on_the_status_channel(
+        alice_ws: VenueStream, bob_ws: VenueStream, op: VenueClient) -> None:
+    await bob_ws.subscribe("status")
+    await bob_ws.next_event(where=lambda m: m["channel"] == "status")  # the snapshot
+    await op.set_status("OMN-A", "call")
+    update = await bob_ws.next_event(where=lambda m: m["channel"] == "status")
+    assert (update["type"], update["symbol"], update["status"]) == ("update", "OMN-A", "call")
+    empty = await bob_ws.next_event(where=lambda m: m["channel"] == "status")
+    assert (empty["type"], empty["price"], empty["volume"], empty["imbalance_side"]) == (
+        "indicative", None, "0.0", None)
+    assert (await alice_ws.place("OMN-A", "buy", "2", "101"))["status"] == "open"  # rests: no matching in a call
+    await bob_ws.next_event(where=lambda m: m["channel"] == "status")
+    await bob_ws.place("OMN-A", "sell", "0.5", "99")
+    ind = await bob_ws.next_event(where=lambda m: m["channel"] == "status" and m["type"] == "indicative"
+                                  and m["volume"] != "0.0")
+    assert (ind["symbol"], ind["price"], ind["volume"], ind["imbalance_side"], ind["imbalance_qty"]) == (
+        "OMN-A", "101.00", "0.5", "buy", "1.5")
+    assert set(ind) == {"channel", "type", "symbol", "md_seq", "price", "volume", "imbalance_side", "imbalance_qty",
+                        "ts"}
+
+
 async def test_cancel_on_disconnect_cancels_only_that_sessions_orders(
         alice: VenueClient, venue: FakeVenue) -> None:
     keep = await alice.place("OMN-A", "buy", "1", "90")  # REST: no session

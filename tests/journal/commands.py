@@ -20,6 +20,7 @@ from engine import (
     Side,
     StpMode,
     TimeInForce,
+    Uncross,
 )
 
 SPEC = InstrumentSpec(symbol="OMN1", tick_size=10, lot_size=1000, band_low=1, band_high=10_000)
@@ -55,6 +56,9 @@ EVERY_KIND: list[Command] = [
     MassCancel(ts=6, participant="bob"),
     MassCancel(ts=6, participant="bob", symbol="OMN1", side=Side.SELL, session="s1", reason=CancelReason.DISCONNECT),
     AdvanceTime(ts=7),
+    SetInstrumentStatus(ts=8, symbol="OMN1", status=InstrumentStatus.CALL),
+    Uncross(ts=9, symbol="OMN1"),
+    Uncross(ts=9, symbol="OMN1", reference_price=104, then=InstrumentStatus.CALL),
 ]
 
 

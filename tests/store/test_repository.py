@@ -110,6 +110,7 @@ def test_instruments(store: Store) -> None:
     added = store.add_instrument(OMN)
     assert added == OMN  # big integers (10**18 lot size) survive on every backend
     assert store.set_instrument_status("OMN1", "halted").status is InstrumentState.HALTED
+    assert store.set_instrument_status("OMN1", "call").status is InstrumentState.CALL  # a call auction
     assert [i.symbol for i in store.list_instruments()] == ["OMN1"]
     with pytest.raises(DuplicateError):
         store.add_instrument(OMN)

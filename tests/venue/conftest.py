@@ -54,9 +54,9 @@ class RunningVenue:
 @pytest.fixture(params=["embedded", pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.anvil])])
 async def running(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningVenue]:
     if request.param == "embedded":
-        config = VenueConfig(data_dir=tmp_path / "var", port=free_port())
+        config = VenueConfig(data_dir=tmp_path / "var", port=free_port(), resume_call_s=1.0)
     else:
-        config = VenueConfig(data_dir=tmp_path / "var", port=free_port(), chain="anvil",
+        config = VenueConfig(data_dir=tmp_path / "var", port=free_port(), chain="anvil", resume_call_s=1.0,
                              anvil_block_time=0.2, db_url=request.getfixturevalue("pg_url"))
     venue = Venue(config, fresh_chain=True)
     await venue.start()

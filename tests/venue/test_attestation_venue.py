@@ -89,6 +89,7 @@ async def test_a_stale_attestation_halts_the_instrument_and_a_fresh_one_resumes_
     await asyncio.to_thread(pub.attest, token, NavStatement(as_of=now, nav_per_note_e6=45_000 * 10**6,
                                                             currency="USD"), attester=administrator)
     await _until(lambda: venue.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN)
+    assert venue.auctions.uncrosses >= 1  # it reopened through a call auction
     assert any(e.action == "instrument.resume" for e in venue.core.audit_log(50))
 
 
@@ -130,7 +131,9 @@ async def test_the_operator_resumes_an_automatic_halt_with_an_audited_reason(run
     finally:
         await operator.aclose()
     assert answer == {"symbol": SYMBOL, "result": "OK"}
-    assert venue.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN
+    assert venue.core.l2(SYMBOL, 0).status is InstrumentStatus.CALL  # resumes through a call auction
+    await _until(lambda: venue.core.l2(SYMBOL, 0).status is InstrumentStatus.OPEN)
+    assert venue.auctions.uncrosses >= 1
     entry = next(e for e in venue.core.audit_log(50) if e.action == "instrument.resume")
     assert entry.actor == "operator" and "custodian confirmed" in str(entry.details)
     await asyncio.sleep(2.5)  # the monitor ran twice: the operator's decision stands on the same evidence

@@ -298,3 +298,18 @@ async def test_after_a_restart_the_monitors_own_halt_is_restored_and_fresh_attes
     other = ReferenceMonitor(world.source, venue=world.core, orders=world.engine, sequencer=world.sequencer,
                              audit=lambda *_: None)
     assert other.restore([*entries, operator_halt]) == []
+
+
+async def test_resumes_go_through_a_call_auction_and_a_call_can_be_halted(world: World) -> None:
+    world.monitor.resume_status = InstrumentStatus.CALL  # as the venue runtime sets it (venue.auctions)
+    world.source.age_s = 3_601
+    await world.monitor.evaluate()
+    assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.HALTED
+    world.source.age_s, world.source.evidence = 10, 2
+    await world.monitor.evaluate()
+    assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.CALL  # fresh evidence: reopens through a call
+    world.source.age_s = 3_601
+    await world.monitor.evaluate()
+    assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.HALTED  # stale again during the call: halted
+    assert await world.monitor.resume(SYMBOL, operator="op", reason="administrator confirmed by phone")
+    assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.CALL
