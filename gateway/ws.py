@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
 from engine import CancelReason
-from gateway import metrics, mm_routes
+from gateway import metrics, mm_routes, offbook_routes
 from gateway.errors import ApiError
 from gateway.framing import FramedSession, ReqId
 from gateway.mm import MassQuoteRequest
@@ -105,6 +105,15 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "market-maker tools are for trading participants")
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self.ok(op, rid, mm_routes.websocket_op(self.gw.mm, self.key.participant, op, body))
+        elif op in offbook_routes.WS_OPS:  # requests for quotes and block trades
+            assert self.key is not None
+            if self.key.role is not Role.TRADER:
+                raise ApiError("FORBIDDEN", "requests for quotes and block trades are for trading participants")
+            body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
+            task = offbook_routes.ws_command(self.ws.app, self.key.participant, op, body,
+                                             lambda result: self.ok(op, rid, result), lambda err: self.fail(op, rid, err))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif op in _ORDER_MODELS:
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self._order(op, _ORDER_MODELS[op].model_validate(body), rid)

@@ -92,6 +92,7 @@ def project_items(session: Session, items: Sequence[Item]) -> int:
                         ts=ev.ts,
                         settlement_status=SettlementStatus.PENDING.value,
                         cmd_seq=cmd_seq,
+                        origin=ev.origin.name.lower(),
                     )
                 )
                 trade_ids.append(ev.trade_id)

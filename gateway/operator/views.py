@@ -70,6 +70,7 @@ class OperatorTrade(BaseModel):
     price_ticks: int
     qty_lots: int
     aggressor: Literal["buy", "sell"]
+    origin: Literal["continuous", "auction", "rfq", "block"]
     ts: int
     buyer: str
     seller: str
@@ -206,7 +207,7 @@ def trade(rec: Trade, listing: Listing | None) -> OperatorTrade:
         price=format_price(rec.price, listing) if listing else None,
         qty=format_qty(rec.qty, listing) if listing else None,
         price_ticks=rec.price, qty_lots=rec.qty, aggressor="buy" if rec.aggressor_buy else "sell",
-        ts=rec.ts, buyer=rec.buyer, seller=rec.seller, settlement=rec.settlement.value,
+        origin=rec.origin.name.lower(), ts=rec.ts, buyer=rec.buyer, seller=rec.seller, settlement=rec.settlement.value,
     )
 
 
