@@ -23,6 +23,7 @@ from engine.messages import (
     AmendOrder,
     CancelOrder,
     Command,
+    Cross,
     MassCancel,
     NewOrder,
     SetInstrumentStatus,
@@ -40,6 +41,7 @@ _TAGS: dict[type[Any], int] = {
     CancelOrder: 5,
     MassCancel: 6,
     AdvanceTime: 7,
+    Cross: 9,  # negotiated trades (venue.rfq, venue.blocks)
 }
 _BY_TAG: dict[int, type[Any]] = {tag: cls for cls, tag in _TAGS.items()}
 

@@ -16,7 +16,7 @@ firm price on a size, picks one quote before it expires, and trades it as a jour
     cancel / cancel_quote / expiry release every hold the request or quote still had.
 
 State is in memory (``venue.offbook``: a crash is an expiry). Ids grow from the wall clock in
-milliseconds at start, so an id from before a restart never names a new request.
+microseconds at start, so an id from before a restart never names a new request.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class RfqDesk:
         self._pipeline = pipeline
         self._gate = gate
         self._clock = clock
-        start = clock() // 1_000_000
+        start = clock() // 1_000  # microseconds: a restart takes longer than the ids a process can use up
         self._rfq_ids = itertools.count(start)
         self._quote_ids = itertools.count(start)
         self._rfqs: dict[int, _Rfq] = {}
