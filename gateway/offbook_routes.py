@@ -43,7 +43,6 @@ from gateway.ports import Listing
 from gateway.render import JSON, side_text
 from gateway.rest import _ORDER_ERRORS
 from gateway.schemas import DecimalText, SideText, Strict, Symbol
-from gateway.state import gateway_state
 from gateway.validation import from_validation_errors
 from market.offbook import BlockTrade, OffBookNotice, OffBookRefused, Quote, Rfq
 
@@ -325,7 +324,7 @@ class OffBookApi:
     # websocket
     async def ws_op(self, participant: str, op: str, body: dict[str, Any]) -> Any:
         """One websocket op (``WS_OPS``) with its REST body plus ``rfq_id`` / ``quote_id``."""
-        ids = {k: body.pop(k) for k in ("rfq_id", "quote_id") if k in body}
+        ids: dict[str, Any] = {k: body.pop(k) for k in ("rfq_id", "quote_id") if k in body}
         rfq_id = _id(ids, "rfq_id") if op.startswith("rfq_") and op != "rfq_request" else 0
         if op == "rfq_request":
             return await self.request(participant, RfqRequest.model_validate(body))
@@ -469,7 +468,7 @@ def offbook_router(api: OffBookApi, *, console_auth: ConsoleAuth | None = None) 
 def attach_offbook(app: FastAPI, api: OffBookApi) -> Callable[[], None]:
     """Connect the app's hub and websocket sessions to the desks: their notices go to the private
     ``rfq`` / ``blocks`` channels, and the sessions answer ``WS_OPS``. Returns the detach function."""
-    hub = gateway_state(app).hub
+    hub = app.state.gateway.hub
     app.state.offbook = api
 
     def push(notice: OffBookNotice) -> None:

@@ -21,14 +21,19 @@ from engine import (
 from gateway.decimals import format_price, format_qty
 from gateway.errors import engine_message
 from gateway.ports import Listing, SettlementNotice, TradeRecord
+from gateway.schemas import OriginText
 from market.history import OrderRecord
 
 JSON = dict[str, Any]
 
 
-def origin_text(origin: TradeOrigin) -> str:
+_ORIGINS: dict[TradeOrigin, OriginText] = {TradeOrigin.CONTINUOUS: "continuous", TradeOrigin.AUCTION: "auction",
+                                          TradeOrigin.RFQ: "rfq", TradeOrigin.BLOCK: "block"}
+
+
+def origin_text(origin: TradeOrigin) -> OriginText:
     """How a trade printed, as clients read it: continuous, auction, rfq, block."""
-    return origin.name.lower()
+    return _ORIGINS[origin]
 
 
 def side_text(side: Side) -> str:

@@ -111,7 +111,8 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "requests for quotes and block trades are for trading participants")
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             task = offbook_routes.ws_command(self.ws.app, self.key.participant, op, body,
-                                             lambda result: self.ok(op, rid, result), lambda err: self.fail(op, rid, err))
+                                             lambda result: self.ok(op, rid, result),
+                                             lambda err: self.fail(op, rid, err))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif op in _ORDER_MODELS:

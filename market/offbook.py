@@ -21,7 +21,7 @@ from market.codes import message
 from market.model import Rejection
 
 
-class OffBookRefused(Exception):  # noqa: N818 - an expected refusal, raised up to the API edge
+class OffBookRefused(Exception):
     """A request for quotes or block trade refused with a stable code (``market.codes``) and a
     specific message."""
 

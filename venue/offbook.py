@@ -67,11 +67,14 @@ def listing_or_refuse(directory: Directory, symbol: str) -> Listing:
     return listing
 
 
-def check_terms(listing: Listing, price: int, qty: int) -> None:
-    """Price and quantity a negotiated trade may print at: positive, inside the instrument's band."""
+def check_terms(listing: Listing, price: int | None, qty: int) -> None:
+    """Price and quantity a negotiated trade may print at: positive, inside the instrument's band
+    (``price`` None: the quantity only)."""
     spec = listing.spec
     if qty <= 0:
         raise OffBookRefused("INVALID_QUANTITY")
+    if price is None:
+        return
     if price <= 0:
         raise OffBookRefused("INVALID_PRICE")
     if not spec.band_low <= price <= spec.band_high:

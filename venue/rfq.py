@@ -117,7 +117,7 @@ class RfqDesk:
         rules = self._directory.rules(symbol)
         if rules.rfq_responders == "none":
             raise OffBookRefused("RFQ_NOT_ALLOWED", f"{symbol} does not take requests for quotes")
-        check_terms(listing, 1, qty)
+        check_terms(listing, None, qty)
         least = qty if min_qty is None else min_qty
         if not 0 < least <= qty:
             raise OffBookRefused("RFQ_MIN_QTY_INVALID", f"min_qty {least} lots must be between 1 and qty {qty} lots")
@@ -348,9 +348,6 @@ class RfqDesk:
     def _tell(self, rfq: _Rfq, event: str) -> None:
         view = rfq.view()
         for pid in (rfq.requester, *rfq.responders):
-            if event == "rfq_new" and pid == rfq.requester:
-                event_for = "rfq_state"
-            else:
-                event_for = event
+            event_for = "rfq_state" if event == "rfq_new" and pid == rfq.requester else event
             self.notices.emit(OffBookNotice(participant=pid, channel="rfq", event=event_for,
                                             rfq=view.view_for(pid)))

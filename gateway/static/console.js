@@ -616,8 +616,8 @@
       el("td", { class: "mono", title: fmtTime(t.ts) }, fmtTime(t.ts).slice(0, 8)),
       el("td", { class: "mono" }, t.symbol),
       el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase(),
-        t.origin && t.origin !== "continuous" ? el("span", { class: "pill idle", testid: `trade-origin-${t.trade_id}` },
-          ` ${t.origin.toUpperCase()}`) : null),
+        t.origin && t.origin !== "continuous" ? [" ", pill(t.origin.toUpperCase(), "idle", `trade-origin-${t.trade_id}`)]
+          : null),
       el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, t.price),
       el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, t.qty),
       el("td", {}, t.buyer),

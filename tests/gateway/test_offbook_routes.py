@@ -62,7 +62,7 @@ async def test_an_rfq_over_rest_and_websocket_prints_an_rfq_trade(served: Served
         await alice_ws.subscribe("rfq", "fills")
         await carol_ws.subscribe("trades", symbol=SYMBOL)
         rfq = await alice.request_quotes(SYMBOL, "buy", "2", ttl_s=30, min_qty="1")
-        assert (rfq["state"], rfq["qty"], rfq["min_qty"]) == ("open", "2.0", "1.0") and "responders" not in rfq
+        assert (rfq["state"], rfq["qty"], rfq["min_qty"]) == ("open", "2.0", "1.0") and rfq["responders"] is None
         invited = await bob_ws.next_event(where=lambda m: m["channel"] == "rfq" and m["type"] == "rfq_new")
         assert invited["data"]["rfq_id"] == rfq["rfq_id"]
         quote = await bob_ws.request("rfq_quote", rfq_id=rfq["rfq_id"], price="101.50", qty="2")

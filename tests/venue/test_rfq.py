@@ -71,7 +71,7 @@ async def test_expiry_releases_the_quote_hold(desk: OffBook) -> None:
 
 
 async def test_cancel_and_replacement_release_holds(desk: OffBook) -> None:
-    rfq_id = _request(desk)
+    rfq_id = _request(desk, min_qty=1)
     desk.core.rfqs.quote("seller", rfq_id, price=120, qty=5)
     desk.core.rfqs.quote("seller", rfq_id, price=119, qty=4)  # replaces the first
     assert desk.gate.open_holds() == 1 and desk.gate.reserved_notes(SELLER_WALLET, TOKEN) == WORLD.need_notes(4)
