@@ -31,8 +31,10 @@ from engine.messages import (
     BookDelta,
     CancelOrder,
     Command,
+    Cross,
     Event,
     Fill,
+    IndicativeUncross,
     InstrumentAdded,
     InstrumentStatusChanged,
     L2Snapshot,
@@ -51,6 +53,8 @@ from engine.messages import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
+    Uncross,
 )
 from engine.version import RULES_VERSION
 
@@ -87,10 +91,12 @@ __all__ = [
     "CancelReason",
     "Command",
     "CompiledEngine",
+    "Cross",
     "Engine",
     "EngineError",
     "Event",
     "Fill",
+    "IndicativeUncross",
     "InstrumentAdded",
     "InstrumentSpec",
     "InstrumentStatus",
@@ -116,6 +122,8 @@ __all__ = [
     "SnapshotError",
     "StpMode",
     "TimeInForce",
+    "TradeOrigin",
+    "Uncross",
     "UnknownInstrumentError",
     "implementations",
 ]

@@ -39,6 +39,7 @@ from engine.messages import (
     AmendOrder,
     BookDelta,
     CancelOrder,
+    Cross,
     Fill,
     InstrumentAdded,
     InstrumentStatusChanged,
@@ -57,6 +58,7 @@ from engine.messages import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
 )
 from engine.messages import Level as LevelView
 from engine.limits import INT64_MAX, QTY_LIMIT, SPEC_LIMIT
@@ -97,6 +99,12 @@ DEF PRE_OPEN = 1
 DEF OPEN = 2
 DEF HALTED = 3
 DEF CLOSED = 4
+DEF CALL = 5
+
+DEF O_CONTINUOUS = 1
+DEF O_AUCTION = 2
+DEF O_RFQ = 3
+DEF O_BLOCK = 4
 
 DEF R_USER = 1
 DEF R_IOC = 3
@@ -127,6 +135,11 @@ DEF C_UNKNOWN_ORDER = 401
 DEF C_AMEND_NO_CHANGE = 402
 DEF C_AMEND_QTY_TOO_LOW = 403
 DEF C_INVALID_TIME = 404
+DEF C_NOT_ALLOWED_IN_CALL = 501
+DEF C_SELF_CROSS = 502
+DEF C_INVALID_TRADE_ORIGIN = 503
+DEF C_NOT_IN_CALL = 504
+DEF C_BOOK_CROSSED = 505
 
 DEF I64MAX = 9223372036854775807
 
@@ -214,8 +227,9 @@ cdef tuple SIDES = (None, Side.BUY, Side.SELL)
 cdef tuple REASONS = (None,) + tuple(CancelReason(i) for i in range(1, 7))
 cdef tuple TIFS = (None,) + tuple(TimeInForce(i) for i in range(1, 5))
 cdef tuple STPS = (None,) + tuple(StpMode(i) for i in range(1, 5))
-cdef tuple STATUSES = (None,) + tuple(InstrumentStatus(i) for i in range(1, 5))
-cdef list CODES = [None] * 500
+cdef tuple STATUSES = (None,) + tuple(InstrumentStatus(i) for i in range(1, 6))
+cdef tuple ORIGINS = (None,) + tuple(TradeOrigin(i) for i in range(1, 5))
+cdef list CODES = [None] * 1000
 for _c in ResultCode:
     CODES[int(_c)] = _c
 cdef object _OK_CODE = ResultCode.OK
@@ -448,6 +462,7 @@ cdef class ResultBatch:
             _put(o, off[11], e.i5)
             _put(o, off[12], <object>e.p2)
             _put(o, off[13], e.i6)
+            _put(o, off[14], ORIGINS[e.flag])
             return o
         if k == K_ACCEPTED:
             cmd = <object>e.p0
@@ -831,6 +846,8 @@ cdef class Engine:
             self._add_instrument(cmd)
         elif t is SetInstrumentStatus:
             self._set_status(cmd)
+        elif t is Cross:
+            self._cross(cmd)
         else:
             raise TypeError(f"not an engine command: {t.__name__}")
         cdef Rec* r = &self.out.rec[self.out.nrec - 1]
@@ -1225,6 +1242,7 @@ cdef class Engine:
                     book.md_seq += 1
                     e = self.out.push()
                     e.kind = K_FILL
+                    e.flag = O_CONTINUOUS
                     e.md_seq = book.md_seq
                     e.i0 = trade_id
                     e.i1 = price
@@ -1545,6 +1563,68 @@ cdef class Engine:
         if book.status == CLOSED:
             self._cancel_many(book.bids.orders() + book.asks.orders(), R_CLOSED, ts, None)
         return self._done(C_OK)
+
+    # ================================================================ crosses
+
+    cdef int _cross(self, cmd) except -1:
+        ts_obj = cmd.ts
+        if type(ts_obj) is not int or not _is_i64(ts_obj) or ts_obj < self._clock:
+            return self._done(C_INVALID_TIME)
+        cdef int64_t ts = ts_obj
+        self._clock = ts
+        book_obj = self._books.get(cmd.symbol)
+        if book_obj is None:
+            return self._done(C_UNKNOWN_INSTRUMENT)
+        cdef Book book = <Book>book_obj
+        origin = cmd.origin
+        qty_obj = cmd.qty
+        price_obj = cmd.price
+        cdef int code = C_OK
+        if book.status != OPEN:
+            code = C_NOT_ALLOWED_IN_CALL if book.status == CALL else _entry_blocked(book.status)
+        elif type(origin) is not TradeOrigin or (origin != O_RFQ and origin != O_BLOCK):
+            code = C_INVALID_TRADE_ORIGIN
+        elif cmd.buyer == cmd.seller:
+            code = C_SELF_CROSS
+        elif type(qty_obj) is not int or qty_obj <= 0:
+            code = C_INVALID_QUANTITY
+        elif qty_obj < book.min_qty:
+            code = C_QUANTITY_BELOW_MIN
+        elif qty_obj > book.max_qty:
+            code = C_QUANTITY_ABOVE_MAX
+        elif type(price_obj) is not int or price_obj <= 0:
+            code = C_INVALID_PRICE
+        elif price_obj < book.band_low or price_obj > book.band_high:
+            code = C_PRICE_OUTSIDE_BAND
+        if code:
+            return self._done(code)
+        cdef int64_t buy_id = self._next_order_id
+        self._next_order_id = buy_id + 2  # the seller's side is buy_id + 1
+        cdef int64_t trade_id = self._next_trade_id
+        self._next_trade_id = trade_id + 1
+        self._seq += 1
+        book.md_seq += 1
+        cdef Ev* e = self.out.push()
+        e.kind = K_FILL
+        e.flag = <int>origin
+        e.md_seq = book.md_seq
+        e.i0 = trade_id
+        e.i1 = <int64_t>price_obj
+        e.i2 = <int64_t>qty_obj
+        e.side = BUY
+        e.i3 = buy_id + 1
+        e.i4 = 0
+        e.i5 = buy_id
+        e.i6 = 0
+        seller = cmd.seller
+        buyer = cmd.buyer
+        Py_INCREF(book.symbol)
+        e.p0 = <PyObject*>book.symbol
+        Py_INCREF(seller)
+        e.p1 = <PyObject*>seller
+        Py_INCREF(buyer)
+        e.p2 = <PyObject*>buyer
+        return self.out.finish(C_OK, 1, buy_id, None)
 
     # ================================================================ invariants
 

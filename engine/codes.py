@@ -42,6 +42,13 @@ class ResultCode(IntEnum):
     AMEND_QTY_TOO_LOW = 403  # new total quantity not above the filled quantity
     INVALID_TIME = 404  # command timestamp earlier than the engine clock
 
+    # 5xx phases, call auction, crosses
+    NOT_ALLOWED_IN_CALL = 501  # IOC, FOK, market orders and crosses during a call auction
+    SELF_CROSS = 502  # a cross whose buyer is its seller
+    INVALID_TRADE_ORIGIN = 503  # a cross must be RFQ or BLOCK
+    NOT_IN_CALL = 504  # uncross of an instrument that is not in a call auction
+    BOOK_CROSSED = 505  # a halted instrument with a crossed book (halted during a call) reopens only via a call
+
 
 @unique
 class CancelReason(IntEnum):

@@ -64,6 +64,7 @@ from engine.messages import (
     BookDelta,
     CancelOrder,
     Command,
+    Cross,
     Event,
     Fill,
     InstrumentAdded,
@@ -83,6 +84,7 @@ from engine.messages import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
 )
 from engine.messages import Level as LevelView
 
@@ -125,6 +127,8 @@ _ENTRY_BLOCKED = {
     _HALTED: ResultCode.INSTRUMENT_HALTED,
     _CLOSED: ResultCode.INSTRUMENT_CLOSED,
 }
+_CROSS_BLOCKED = {**_ENTRY_BLOCKED, InstrumentStatus.CALL: ResultCode.NOT_ALLOWED_IN_CALL}
+_CROSS_ORIGINS = (TradeOrigin.RFQ, TradeOrigin.BLOCK)
 _NO_EVENTS: tuple[Event, ...] = ()
 
 
@@ -172,6 +176,7 @@ class Engine:
             AdvanceTime: self._advance_time,
             AddInstrument: self._add_instrument,
             SetInstrumentStatus: self._set_status,
+            Cross: self._cross,
         }
 
     # ================================================================ public API
@@ -774,6 +779,51 @@ class Engine:
         if cmd.status is _CLOSED:
             self._cancel_many(book.bids.orders() + book.asks.orders(), CancelReason.INSTRUMENT_CLOSED, events, ts)
         return _Result(code=_OK, events=tuple(events))
+
+    # ================================================================ crosses
+
+    def _cross(self, cmd: Cross) -> Result:
+        ts = cmd.ts
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
+            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+        self._clock = ts
+        book = self._books.get(cmd.symbol)
+        if book is None:
+            return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+        spec = book.spec
+        code = _OK
+        qty = cmd.qty
+        price = cmd.price
+        if spec.status is not _OPEN:
+            code = _CROSS_BLOCKED[spec.status]
+        elif type(cmd.origin) is not TradeOrigin or cmd.origin not in _CROSS_ORIGINS:
+            code = ResultCode.INVALID_TRADE_ORIGIN
+        elif cmd.buyer == cmd.seller:
+            code = ResultCode.SELF_CROSS
+        elif type(qty) is not int or qty <= 0:
+            code = ResultCode.INVALID_QUANTITY
+        elif qty < spec.min_qty:
+            code = ResultCode.QUANTITY_BELOW_MIN
+        elif qty > spec.max_qty:
+            code = ResultCode.QUANTITY_ABOVE_MAX
+        elif type(price) is not int or price <= 0:
+            code = ResultCode.INVALID_PRICE
+        elif price < spec.band_low or price > spec.band_high:
+            code = ResultCode.PRICE_OUTSIDE_BAND
+        if code:
+            return _Result(code=code, events=_NO_EVENTS)
+        buy_id = self._next_order_id
+        self._next_order_id = buy_id + 2  # the seller's side is buy_id + 1
+        trade_id = self._next_trade_id
+        self._next_trade_id = trade_id + 1
+        self._seq += 1
+        book.md_seq += 1
+        fill = _Fill(
+            seq=self._seq, md_seq=book.md_seq, ts=ts, trade_id=trade_id, symbol=spec.symbol, price=price, qty=qty,
+            aggressor=_BUY, maker_order_id=buy_id + 1, maker_participant=cmd.seller, maker_remaining=0,
+            taker_order_id=buy_id, taker_participant=cmd.buyer, taker_remaining=0, origin=cmd.origin,
+        )
+        return _Result(code=_OK, events=(fill,), order_id=buy_id)
 
     # ================================================================ rejections
 

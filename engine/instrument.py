@@ -15,6 +15,7 @@ class InstrumentStatus(IntEnum):
     OPEN = 2
     HALTED = 3
     CLOSED = 4  # closed or matured: terminal, resting orders cancelled
+    CALL = 5  # call auction: limit GTC/GTD orders rest without matching until ``Uncross``
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

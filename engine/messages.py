@@ -40,6 +40,16 @@ class TimeInForce(IntEnum):
 
 
 @unique
+class TradeOrigin(IntEnum):
+    """How a trade came about; carried by every ``Fill``."""
+
+    CONTINUOUS = 1  # matched in continuous trading
+    AUCTION = 2  # executed at a call auction's uncross
+    RFQ = 3  # an accepted request-for-quote, printed by ``Cross``
+    BLOCK = 4  # a negotiated block trade, printed by ``Cross``
+
+
+@unique
 class StpMode(IntEnum):
     """Self-trade prevention, applied when taker and maker share a participant."""
 
@@ -115,7 +125,48 @@ class AdvanceTime:
     ts: int
 
 
-Command = AddInstrument | SetInstrumentStatus | NewOrder | AmendOrder | CancelOrder | MassCancel | AdvanceTime
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cross:
+    """A negotiated trade printed outside the book (RFQ, block): one ``Fill``, the book untouched.
+
+    Only in continuous trading (``OPEN``). The fill has ``aggressor=BUY``, the buyer as taker and
+    the seller as maker, each with a fresh order id; the result's ``order_id`` is the buyer's."""
+
+    ts: int
+    symbol: str
+    buyer: str
+    seller: str
+    price: int  # ticks
+    qty: int  # lots
+    origin: TradeOrigin  # RFQ or BLOCK
+    buy_client_order_id: str = ""
+    sell_client_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Uncross:
+    """End a call auction: execute at the uncross price, then enter ``then`` (OPEN or CALL again).
+
+    ``reference_price`` (ticks; the venue passes the NAV or the last trade) breaks ties between
+    candidate prices, see ``engine/engine.py``."""
+
+    ts: int
+    symbol: str
+    reference_price: int | None = None
+    then: InstrumentStatus = InstrumentStatus.OPEN
+
+
+Command = (
+    AddInstrument
+    | SetInstrumentStatus
+    | NewOrder
+    | AmendOrder
+    | CancelOrder
+    | MassCancel
+    | AdvanceTime
+    | Cross
+    | Uncross
+)
 
 
 # ---------------------------------------------------------------- events
@@ -184,6 +235,7 @@ class Fill:
     taker_order_id: int
     taker_participant: str
     taker_remaining: int
+    origin: TradeOrigin = TradeOrigin.CONTINUOUS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +289,23 @@ class BookDelta:
     count: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndicativeUncross:
+    """During a call: what an uncross would do now (after every change of the book or phase).
+
+    ``price`` is None (and ``volume`` 0, no imbalance) when nothing would execute. The imbalance is
+    the unexecuted surplus at ``price``: demand minus supply, on the side that has more."""
+
+    seq: int
+    md_seq: int
+    ts: int
+    symbol: str
+    price: int | None
+    volume: int
+    imbalance_side: Side | None
+    imbalance_qty: int
+
+
 Event = (
     InstrumentAdded
     | InstrumentStatusChanged
@@ -247,6 +316,7 @@ Event = (
     | OrderCancelled
     | OrderExpired
     | BookDelta
+    | IndicativeUncross
 )
 
 

@@ -105,6 +105,11 @@ _ENGINE: dict[ResultCode, str] = {
     ResultCode.AMEND_NO_CHANGE: "amend changes nothing",
     ResultCode.AMEND_QTY_TOO_LOW: "new quantity must be above the filled quantity",
     ResultCode.INVALID_TIME: "command time is earlier than the engine clock",
+    ResultCode.NOT_ALLOWED_IN_CALL: "IOC, FOK, market orders and crosses are not accepted during a call auction",
+    ResultCode.SELF_CROSS: "the buyer and the seller of a cross are the same participant",
+    ResultCode.INVALID_TRADE_ORIGIN: "a cross must be an RFQ or a block trade",
+    ResultCode.NOT_IN_CALL: "the instrument is not in a call auction",
+    ResultCode.BOOK_CROSSED: "the book is crossed: the instrument reopens only through a call auction",
 }
 
 _GATE: dict[GateCode, tuple[int, str]] = {

@@ -24,6 +24,7 @@ from engine import (
     CancelOrder,
     CancelReason,
     Command,
+    Cross,
     Engine,
     InstrumentSpec,
     InstrumentStatus,
@@ -40,6 +41,7 @@ from engine import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
     implementations,
 )
 
@@ -126,6 +128,12 @@ class Stream:
                               symbol=rng.choice((None, *SYMBOLS, "NOPE")),
                               side=rng.choice((None, Side.BUY, Side.SELL)), session=rng.choice((None, "", "s1")),
                               reason=rng.choice((CancelReason.MASS_CANCEL, CancelReason.DISCONNECT, 2, "x")))  # type: ignore[arg-type]
+        if roll < 0.91:
+            buyer = participant if rng.random() > 0.9 else rng.choice(PARTICIPANTS)
+            return Cross(ts=self.tick(), symbol=symbol, buyer=buyer, seller=participant,
+                         price=self.odd(rng.randrange(88, 113)), qty=self.odd(rng.randrange(1, 45)),
+                         origin=rng.choice((*TradeOrigin, 3)),  # type: ignore[arg-type]
+                         buy_client_order_id=rng.choice(("", "b1")), sell_client_order_id=rng.choice(("", "s1")))
         if roll < 0.95:
             ts = self.ts + rng.choice((-2, 0, 1, 3, 10)) if rng.random() > 0.02 else "x"
             if isinstance(ts, int) and ts > self.ts:

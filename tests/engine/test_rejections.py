@@ -12,6 +12,7 @@ from engine import (
     AdvanceTime,
     AmendOrder,
     CancelOrder,
+    Cross,
     InstrumentStatus,
     MassCancel,
     NewOrder,
@@ -23,6 +24,7 @@ from engine import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
 )
 from tests.engine.helpers import SYM, Venue, of, ok, spec
 
@@ -164,7 +166,32 @@ INSTRUMENT_CASES: dict[str, tuple[ResultCode, Callable[[Venue], Any]]] = {
     "status in the past": (R.INVALID_TIME,
                            lambda v: SetInstrumentStatus(ts=1, symbol=SYM, status=InstrumentStatus.HALTED)),
     "advance into the past": (R.INVALID_TIME, lambda v: AdvanceTime(ts=1)),
+    "cross in the past": (R.INVALID_TIME, lambda v: _cross(v, ts=1)),
+    "cross unknown": (R.UNKNOWN_INSTRUMENT, lambda v: _cross(v, symbol="NOPE")),
+    "cross pre-open": (R.INSTRUMENT_NOT_OPEN, lambda v: _cross(v, symbol="PRE")),
+    "cross halted": (R.INSTRUMENT_HALTED, lambda v: _cross(v, symbol="HALT")),
+    "cross closed": (R.INSTRUMENT_CLOSED, lambda v: _cross(v, symbol="DONE")),
+    "cross continuous origin": (R.INVALID_TRADE_ORIGIN, lambda v: _cross(v, origin=TradeOrigin.CONTINUOUS)),
+    "cross auction origin": (R.INVALID_TRADE_ORIGIN, lambda v: _cross(v, origin=TradeOrigin.AUCTION)),
+    "cross int origin": (R.INVALID_TRADE_ORIGIN, lambda v: _cross(v, origin=3)),
+    "cross with oneself": (R.SELF_CROSS, lambda v: _cross(v, seller="alice")),
+    "cross zero qty": (R.INVALID_QUANTITY, lambda v: _cross(v, qty=0)),
+    "cross float qty": (R.INVALID_QUANTITY, lambda v: _cross(v, qty=2.0)),
+    "cross below min": (R.QUANTITY_BELOW_MIN, lambda v: _cross(v, qty=1)),
+    "cross above max": (R.QUANTITY_ABOVE_MAX, lambda v: _cross(v, qty=1001)),
+    "cross huge qty": (R.QUANTITY_ABOVE_MAX, lambda v: _cross(v, qty=2**70)),
+    "cross no price": (R.INVALID_PRICE, lambda v: _cross(v, price=None)),
+    "cross negative price": (R.INVALID_PRICE, lambda v: _cross(v, price=-5)),
+    "cross outside band": (R.PRICE_OUTSIDE_BAND, lambda v: _cross(v, price=201)),
+    "cross huge price": (R.PRICE_OUTSIDE_BAND, lambda v: _cross(v, price=2**70)),
 }
+
+
+def _cross(v: Venue, **kw: Any) -> Cross:
+    fields: dict[str, Any] = {"ts": v.tick(), "symbol": SYM, "buyer": "alice", "seller": "bob", "price": 100,
+                              "qty": 5, "origin": TradeOrigin.BLOCK}
+    fields.update(kw)
+    return Cross(**fields)
 
 
 @pytest.mark.parametrize("name", list(INSTRUMENT_CASES))
