@@ -9,7 +9,8 @@ from decimal import Decimal
 from market.model import SettlementState
 from tests.venue.conftest import RunningVenue
 from tests.venue.test_e2e import client, wait_for
-from venue.demo import BLOCK_LOTS, SYMBOL
+from venue.bots import OffBookTrader
+from venue.demo import BLOCK_LOTS, FAIR_PRICE, SYMBOL
 from venue.runtime import Venue
 
 
@@ -43,6 +44,18 @@ async def test_an_rfq_and_a_block_settle_on_chain(running: RunningVenue) -> None
     await wait_for(lambda: _stored(venue, ids), timeout=30)
     report = await venue.core.run_reconciliation(operator="test")
     assert report.ok, report.differences
+
+    # the demo's bot (``venue demo``) does one round of each over the same API
+    listing = venue.core.listing(SYMBOL)
+    assert listing is not None
+    async with client(running, "inv-1") as inv1, client(running, "mm-1") as mm:
+        bot = OffBookTrader(inv1, mm, SYMBOL, fair=FAIR_PRICE, increment=listing.price_increment,
+                            requester_id="inv-1", dealer_id="mm-1", block_qty=BLOCK_LOTS)
+        await bot.rfq_round()
+        await bot.block_round()
+    origins = {t.trade_id: t.origin.name for t in venue.core.trades() if t.trade_id in (*bot.rfq_trades,
+                                                                                         *bot.block_trades)}
+    assert sorted(origins.values()) == ["BLOCK", "RFQ"]
 
 
 async def _stored(venue: Venue, ids: dict[int, str]) -> bool:
