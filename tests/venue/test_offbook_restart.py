@@ -4,7 +4,10 @@ in memory only and are simply gone, which equals their expiry (no funds were mov
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 import store as store_pkg
 from engine import AddInstrument, Engine, Side
@@ -30,7 +33,8 @@ async def _core(directory: Path, journal: Journal, engine: Engine) -> tuple[Venu
     return core, sequencer
 
 
-async def test_negotiated_trades_survive_a_restart_and_open_requests_do_not(tmp_path: Path) -> None:
+async def test_negotiated_trades_survive_a_restart_and_open_requests_do_not(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     directory = tmp_path / "journal"
     journal = Journal.open(directory)
     core, sequencer = await _core(directory, journal, Engine())
@@ -54,10 +58,12 @@ async def test_negotiated_trades_survive_a_restart_and_open_requests_do_not(tmp_
     assert restarted.rfqs.rfqs_of("alice") == []
     db = store_pkg.Store.open(f"sqlite:///{tmp_path / 'venue.db'}")
     try:
-        store_pkg.sync_from_journal(journal, db)
+        with caplog.at_level(logging.WARNING, logger="store"):
+            store_pkg.sync_from_journal(journal, db)
         stored = {t.trade_id: t.to_trade() for t in db.list_trades()}
     finally:
         db.close()
+    assert not [r for r in caplog.records if "not in the store" in r.message]  # no order rows expected for them
     assert traded.trade_id is not None and block.trade_id is not None
     assert {k: (t.origin.name, t.buyer, t.seller, t.price, t.qty) for k, t in stored.items()} == {
         traded.trade_id: ("RFQ", "alice", "bob", 1_000, 3), block.trade_id: ("BLOCK", "bob", "alice", 990, 20)}
