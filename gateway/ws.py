@@ -11,6 +11,9 @@ gateway's framing (``gateway.framing``: welcome, login, heartbeat, replies, clos
   connection they get SUBSCRIBE_RATE_LIMITED (a book subscribe queues a full-depth snapshot);
 * market-maker tools (``gateway.mm_routes``): ``mass_quote`` (an order command), ``cancel_after``,
   ``set_mmp``, ``get_mmp``, ``reset_mmp``; MMP events on the private ``mmp`` channel.
+* requests for quotes and block trades (``gateway.offbook_routes.WS_OPS``): ``rfq_request``,
+  ``rfq_quote``, ``rfq_accept``, ... with the REST bodies; changes on the private ``rfq`` and
+  ``blocks`` channels.
 
 Order commands enter the venue through the gateway's fair admission (``gateway.fair``): once
 ``venue_in_flight`` commands of all sessions are inside the venue, sessions wait in their own FIFO
@@ -149,7 +152,7 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "private channels are for trading participants")
         elif channel != "status":
             raise ApiError("UNKNOWN_CHANNEL", f"unknown channel {channel[:32]!r}; use book, trades, reference, "
-                                              "status, orders, fills, settlements or mmp")
+                                              "status, orders, fills, settlements, mmp, rfq or blocks")
         # the reply goes first so the client knows the subscription before its snapshot arrives
         self.ok(msg.op, rid, {"channel": channel, "symbol": msg.symbol})
         if msg.op == "unsubscribe":

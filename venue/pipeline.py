@@ -157,6 +157,7 @@ class OrderPipeline:
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
         self.price_check: Callable[[OrderCommand], Rejection | None] | None = None  # NAV collar (venue.attestations)
+        self.intake: Callable[[], Rejection | None] | None = None  # store backlog pause of off-book sides (runtime)
 
     async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
         if cmd.participant != participant:
@@ -197,6 +198,8 @@ class OrderPipeline:
         """One side of a negotiated trade, checked like a limit order at ``price``: the venue guards,
         the NAV collar, eligibility and funding. The hold is under a private id (never a command
         seq); ``submit_cross`` consumes it, or the caller gives it back with ``release``."""
+        if self.intake is not None and (paused := self.intake()) is not None:
+            return paused, None
         probe = NewOrder(ts=self._clock(), participant=participant, symbol=symbol, side=side, qty=qty, price=price)
         guarded = self._guarded(probe)
         if guarded is not None:

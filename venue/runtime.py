@@ -113,7 +113,7 @@ class Venue:
         )
         self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
         self.core.trades_book.finality = self.settlement.finality is not None
-        self.core.intake_refusal = self.store_adapter.intake_refusal
+        self.core.intake_refusal = self.core.pipeline.intake = self.store_adapter.intake_refusal  # + RFQ/blocks
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
                                  audit=self.core.operations.audit, history=self.core.audit_log)

@@ -170,3 +170,10 @@ async def test_refusal(code: str, desk: OffBook) -> None:
     assert err.value.code == code and err.value.message
     assert len(desk.core.trades()) == before + (code == "BLOCK_CLOSED")  # only _closed printed (a valid first block)
     desk.gate.validate()
+
+
+async def test_a_paused_intake_refuses_off_book_sides_too(desk: OffBook) -> None:
+    desk.core.pipeline.intake = lambda: Rejection(code="STORE_BACKLOG", message="behind")
+    with pytest.raises(OffBookRefused) as err:
+        await _side(desk, "seller", Side.SELL)
+    assert err.value.code == "STORE_BACKLOG" and desk.gate.open_holds() == 0
