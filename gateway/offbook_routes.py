@@ -28,7 +28,7 @@ them: ``rfq_request``, ``rfq_quote``, ``rfq_cancel_quote``, ``rfq_accept``, ``rf
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -221,10 +221,13 @@ def notice_json(notice: OffBookNotice, listing: Listing) -> JSON:
 class OffBookApi:
     """Parse, call the desk, render; a desk's refusal becomes the ``ApiError`` of its code."""
 
-    def __init__(self, rfqs: RfqPort, blocks: BlockPort, listing: Callable[[str], Listing | None]) -> None:
+    def __init__(self, rfqs: RfqPort, blocks: BlockPort, listing: Callable[[str], Listing | None], *,
+                 audit: Callable[[str, str, Mapping[str, object]], None] | None = None) -> None:
+        """``audit(actor, action, details)`` records operator cancels (the venue's audit log)."""
         self.rfqs = rfqs
         self.blocks = blocks
         self._listing = listing
+        self._audit = audit
 
     def listing(self, symbol: str) -> Listing:
         listing = self._listing(symbol)
@@ -310,14 +313,21 @@ class OffBookApi:
     def all_blocks(self, limit: int) -> list[JSON]:
         return [block_json(b, self.listing(b.symbol)) for b in self.blocks.all(limit)]
 
-    async def operator_cancel_rfq(self, rfq_id: int) -> JSON:
+    async def operator_cancel_rfq(self, operator: str, rfq_id: int) -> JSON:
         async def work() -> JSON:
-            return self._rfq(self.rfqs.cancel_by_operator(rfq_id), operator=True)
+            rfq = self.rfqs.cancel_by_operator(rfq_id)
+            if self._audit is not None:
+                self._audit(operator, "rfq.cancel", {"rfq_id": rfq_id, "requester": rfq.requester,
+                                                     "symbol": rfq.symbol})
+            return self._rfq(rfq, operator=True)
         return await self._call(work)
 
-    async def operator_cancel_block(self, body: OperatorBlockCancelRequest) -> JSON:
+    async def operator_cancel_block(self, operator: str, body: OperatorBlockCancelRequest) -> JSON:
         async def work() -> JSON:
             block = self.blocks.cancel_by_operator(body.block_id, body.buyer, body.seller)
+            if self._audit is not None:
+                self._audit(operator, "block.cancel", {"block_id": block.block_id, "buyer": block.buyer,
+                                                       "seller": block.seller, "symbol": block.symbol})
             return block_json(block, self.listing(block.symbol))
         return await self._call(work)
 
@@ -435,11 +445,13 @@ def offbook_router(api: OffBookApi, *, console_auth: ConsoleAuth | None = None) 
 
     @router.post("/operator/rfqs/{rfq_id}/cancel", response_model=RfqInfo, tags=["operator"])
     async def operator_cancel_rfq(key: OperatorKey, rfq_id: Id) -> JSON:
-        return await api.operator_cancel_rfq(rfq_id)
+        """Close a live request (audited); every quote's held funds are released."""
+        return await api.operator_cancel_rfq(key.participant, rfq_id)
 
     @router.post("/operator/blocks/cancel", response_model=BlockInfo, tags=["operator"])
     async def operator_cancel_block(key: OperatorKey, body: OperatorBlockCancelRequest) -> JSON:
-        return await api.operator_cancel_block(body)
+        """Cancel a pending block (audited); its held funds are released."""
+        return await api.operator_cancel_block(key.participant, body)
 
     if console_auth is None:
         return router

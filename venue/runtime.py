@@ -152,7 +152,7 @@ class Venue:
             stopping=self._stop.is_set, store_backlog=lambda: self.writer.pending, watcher_lag=lambda: self.watcher.lag,
             journal_failure=lambda: None if self.sequencer.running else repr(self.sequencer.failure),
             trades=lambda: self.core.trades(limit=10_000)))
-        offbook = OffBookApi(self.core.rfqs, self.core.blocks, self.core.listing)  # RFQs and block trades
+        offbook = OffBookApi(self.core.rfqs, self.core.blocks, self.core.listing, audit=self.core.operations.audit)
         app = create_app(
             self.core, config=self._gateway_config,
             extra_routers=[operator_router(self.core, console_auth=self.console_auth),

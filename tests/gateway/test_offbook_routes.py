@@ -24,6 +24,7 @@ SYMBOL = "OMN-A"
 WALLETS = {"alice": "0x" + "aa" * 20, "bob": "0x" + "bb" * 20, "carol": "0x" + "cc" * 20}
 
 Served = tuple[VenueCore, str, dict[str, Keyring]]
+AUDIT: list[tuple[object, ...]] = []
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     await sequencer.submit(AddInstrument(ts=0, spec=listing.spec))
     core = VenueCore(engine=engine, sequencer=sequencer, keys=[k.api_key for k in keys.values()], wallets=WALLETS)
     core.reference.add_listing(listing, ListingRules(min_block_lots=20, rfq_max_ttl_s=60))
-    api = OffBookApi(core.rfqs, core.blocks, core.listing)
+    api = OffBookApi(core.rfqs, core.blocks, core.listing, audit=lambda *entry: AUDIT.append(entry))
     app = create_app(core, config=GatewayConfig(), extra_routers=[offbook_router(api)])
     detach = attach_offbook(app, api)
     try:
@@ -135,6 +136,7 @@ async def test_operators_see_and_cancel_live_rfqs(served: Served) -> None:
         assert seen["responders"] == ["bob", "carol"]
         cancelled = await ops.request("POST", f"/v1/operator/rfqs/{rfq['rfq_id']}/cancel")
         assert (cancelled["state"], cancelled["reason"]) == ("cancelled", "OFF_BOOK_CANCELLED_BY_OPERATOR")
+        assert AUDIT[-1] == ("ops", "rfq.cancel", {"rfq_id": rfq["rfq_id"], "requester": "alice", "symbol": SYMBOL})
 
 
 async def test_openapi_documents_the_off_book_routes(served: Served) -> None:
