@@ -80,6 +80,7 @@ class BlockDesk:
         self._pipeline = pipeline
         self._clock = clock
         self._blocks: dict[_Key, _Block] = {}
+        self._pending: dict[_Key, _Block] = {}  # what expiry scans
         self._closed: deque[_Key] = deque()
         self.notices: Fanout[OffBookNotice] = Fanout()
 
@@ -148,14 +149,14 @@ class BlockDesk:
         return [b.view() for b in itertools.islice(reversed(self._blocks.values()), limit)]
 
     def open_holds(self) -> int:
-        return sum(1 for b in self._blocks.values() for h in b.holds if h is not None)
+        return sum(1 for b in self._pending.values() for h in b.holds if h is not None)
 
     # ------------------------------------------------------------ expiry
 
     def expire(self) -> int:
         now = self._clock()
-        for block in list(self._blocks.values()):
-            if block.state is BlockState.PENDING and len(block.submitted_by) < 2 and block.expire_ts <= now:
+        for block in list(self._pending.values()):
+            if len(block.submitted_by) < 2 and block.expire_ts <= now:
                 self._close(block, BlockState.EXPIRED)
         return now
 
@@ -179,6 +180,7 @@ class BlockDesk:
         block = _Block(block_id=block_id, symbol=symbol, price=price, qty=qty, buyer=buyer, seller=seller,
                        submitted_by=[participant], ts=now, expire_ts=now + confirm_s * _NS, holds=[hold])
         self._blocks[key] = block
+        self._pending[key] = block
         self._tell(block)
         return block.view()
 
@@ -211,7 +213,9 @@ class BlockDesk:
         block.holds = []
         block.state, block.reason = state, reason
         self._tell(block)
-        self._closed.append(_key(block.block_id, block.buyer, block.seller))
+        key = _key(block.block_id, block.buyer, block.seller)
+        self._pending.pop(key, None)
+        self._closed.append(key)
         while len(self._closed) > _KEEP_CLOSED:
             self._blocks.pop(self._closed.popleft(), None)
 

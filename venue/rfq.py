@@ -105,6 +105,7 @@ class RfqDesk:
         self._rfq_ids = itertools.count(start)
         self._quote_ids = itertools.count(start)
         self._rfqs: dict[int, _Rfq] = {}
+        self._open: dict[int, _Rfq] = {}  # the OPEN ones: what expiry scans
         self._closed: deque[int] = deque()
         self.notices: Fanout[OffBookNotice] = Fanout()
 
@@ -125,8 +126,7 @@ class RfqDesk:
             raise OffBookRefused("RFQ_EXPIRY_INVALID", f"ttl_s must be above 0 and at most {rules.rfq_max_ttl_s} "
                                                        f"for {symbol}, got {ttl_s:g}")
         check_eligible(self._gate, participant, symbol, now)
-        if sum(1 for r in self._rfqs.values() if r.requester == participant and r.state is RfqState.OPEN) \
-                >= MAX_OPEN_PER_REQUESTER:
+        if sum(1 for r in self._open.values() if r.requester == participant) >= MAX_OPEN_PER_REQUESTER:
             raise OffBookRefused("RFQ_TOO_MANY_OPEN", f"at most {MAX_OPEN_PER_REQUESTER} open requests per participant")
         responders = self._responders(participant, symbol, now)
         if not responders:
@@ -135,6 +135,7 @@ class RfqDesk:
         rfq = _Rfq(rfq_id=next(self._rfq_ids), requester=participant, symbol=symbol, side=side, qty=qty,
                    min_qty=least, ts=now, expire_ts=now + int(ttl_s * _NS), responders=responders)
         self._rfqs[rfq.rfq_id] = rfq
+        self._open[rfq.rfq_id] = rfq
         self._tell(rfq, "rfq_new")
         return rfq.view()
 
@@ -263,15 +264,15 @@ class RfqDesk:
         return [r.view() for r in itertools.islice(reversed(self._rfqs.values()), limit)]
 
     def open_holds(self) -> int:
-        return sum(1 for r in self._rfqs.values() for q in r.quotes.values() if q.hold is not None)
+        return sum(1 for r in self._open.values() for q in r.quotes.values() if q.hold is not None)
 
     # ------------------------------------------------------------ expiry
 
     def expire(self) -> int:
         """Expire what is due (called by every operation and by ``run``); returns the clock read."""
         now = self._clock()
-        for rfq in list(self._rfqs.values()):
-            if rfq.state is not RfqState.OPEN or rfq.accepting:
+        for rfq in list(self._open.values()):
+            if rfq.accepting:
                 continue
             if rfq.expire_ts <= now:
                 self._close(rfq, RfqState.EXPIRED)
@@ -341,6 +342,7 @@ class RfqDesk:
                 self._close_quote(quote, QuoteState.EXPIRED if state is RfqState.EXPIRED else QuoteState.NOT_SELECTED)
         rfq.state, rfq.reason = state, reason
         self._tell(rfq, "rfq_state")
+        self._open.pop(rfq.rfq_id, None)
         self._closed.append(rfq.rfq_id)
         while len(self._closed) > _KEEP_CLOSED:
             self._rfqs.pop(self._closed.popleft(), None)
