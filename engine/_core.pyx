@@ -41,6 +41,7 @@ from engine.messages import (
     CancelOrder,
     Cross,
     Fill,
+    IndicativeUncross,
     InstrumentAdded,
     InstrumentStatusChanged,
     L2Snapshot,
@@ -59,6 +60,7 @@ from engine.messages import (
     StpMode,
     TimeInForce,
     TradeOrigin,
+    Uncross,
 )
 from engine.messages import Level as LevelView
 from engine.limits import INT64_MAX, QTY_LIMIT, SPEC_LIMIT
@@ -248,6 +250,7 @@ cdef object _StpMode = StpMode
 
 cdef set _TRANSITIONS = {
     (PRE_OPEN, OPEN), (OPEN, HALTED), (HALTED, OPEN), (PRE_OPEN, CLOSED), (OPEN, CLOSED), (HALTED, CLOSED),
+    (OPEN, CALL), (PRE_OPEN, CALL), (HALTED, CALL), (CALL, HALTED), (CALL, CLOSED),
 }
 
 
@@ -714,6 +717,11 @@ cdef class Book:
     cdef int64_t md_seq, min_qty, max_qty, band_low, band_high
     cdef int status
     cdef BookSide bids, asks
+    cdef int64_t last_price  # of the last trade (when ``has_last``): the indicative uncross's reference
+    cdef bint has_last
+
+    cdef inline bint crossed(self):
+        return self.bids.n and self.asks.n and -self.bids.keys[self.bids.n - 1] >= self.asks.keys[self.asks.n - 1]
 
     def __cinit__(self, spec, int64_t md_seq):
         self.set_spec(spec)
@@ -759,6 +767,75 @@ cdef int _entry_blocked(int status):
     return C_INSTRUMENT_CLOSED
 
 
+ctypedef struct Auction:
+    bint found
+    int64_t price, volume, imbalance
+
+
+cdef Auction _auction(Book book, bint has_ref, int64_t ref):
+    """The uncross price, volume and imbalance: the rule of ``engine.engine._auction``, on the C arrays."""
+    cdef Auction out
+    out.found = False
+    out.price = out.volume = out.imbalance = 0
+    if not book.crossed():
+        return out
+    cdef BookSide bids = book.bids, asks = book.asks
+    cdef int64_t low = asks.keys[asks.n - 1]
+    cdef int64_t high = -bids.keys[bids.n - 1]
+    # asks ascending: index asks.n - 1 down to 0; bids ascending: index 0 up to bids.n - 1
+    cdef Py_ssize_t ai = asks.n - 1, bj = bids.n - 1, j
+    while bj > 0 and -bids.keys[bj - 1] >= low:
+        bj -= 1
+    cdef int64_t demand = 0, supply = 0, price, volume, imbalance, absimb, dist
+    for j in range(bj, bids.n):
+        demand += (<Level>bids.lv[j]).qty
+    cdef bint have = False, all_buy = True
+    cdef int64_t best_volume = 0, best_absimb = 0, best_dist = 0
+    cdef int64_t first_price = 0, first_volume = 0, first_imb = 0, last_price = 0, last_volume = 0, last_imb = 0
+    while (ai >= 0 and asks.keys[ai] <= high) or bj < bids.n:
+        if ai >= 0 and asks.keys[ai] <= high and (bj >= bids.n or asks.keys[ai] <= -bids.keys[bj]):
+            price = asks.keys[ai]
+        else:
+            price = -bids.keys[bj]
+        while ai >= 0 and asks.keys[ai] == price:
+            supply += (<Level>asks.lv[ai]).qty
+            ai -= 1
+        volume = demand if demand < supply else supply
+        imbalance = demand - supply
+        absimb = imbalance if imbalance >= 0 else -imbalance
+        dist = 0
+        if has_ref:
+            dist = price - ref if price >= ref else ref - price
+        if (not have or volume > best_volume or (volume == best_volume and (absimb < best_absimb
+                or (absimb == best_absimb and dist < best_dist)))):
+            have = True
+            best_volume = volume
+            best_absimb = absimb
+            best_dist = dist
+            first_price = last_price = price
+            first_volume = last_volume = volume
+            first_imb = last_imb = imbalance
+            all_buy = imbalance > 0
+        elif volume == best_volume and absimb == best_absimb and dist == best_dist:
+            last_price = price
+            last_volume = volume
+            last_imb = imbalance
+            all_buy = all_buy and imbalance > 0
+        while bj < bids.n and -bids.keys[bj] == price:
+            demand -= (<Level>bids.lv[bj]).qty
+            bj += 1
+    out.found = True
+    if all_buy:
+        out.price = last_price
+        out.volume = last_volume
+        out.imbalance = last_imb
+    else:
+        out.price = first_price
+        out.volume = first_volume
+        out.imbalance = first_imb
+    return out
+
+
 # ==================================================================== engine
 
 cdef class Engine:
@@ -768,6 +845,7 @@ cdef class Engine:
     cdef dict _books, _orders, _by_participant
     cdef list _expiries
     cdef ResultBatch out
+    cdef list _calls  # books in a call that the command at hand changed: an IndicativeUncross is due
     # levels changed by the command at hand whose delta is still due: (book, side, price), first-touch order
     cdef list _dirty_books
     cdef int64_t* _dirty_side
@@ -798,6 +876,7 @@ cdef class Engine:
         self._expiries = []
         self._dirty_books = []
         self._ndirty = 0
+        self._calls = []
 
     # ================================================================ public API
 
@@ -848,9 +927,14 @@ cdef class Engine:
             self._set_status(cmd)
         elif t is Cross:
             self._cross(cmd)
+        elif t is Uncross:
+            self._uncross(cmd)
         else:
             raise TypeError(f"not an engine command: {t.__name__}")
         cdef Rec* r = &self.out.rec[self.out.nrec - 1]
+        if self._calls:
+            self._indicate()
+            r.end = self.out.nev
         r.seq0 = seq0
         r.ts = self._clock  # events only follow a valid ts, which became the clock
         return 0
@@ -930,6 +1014,8 @@ cdef class Engine:
     cdef void _delta(self, Book book, int side, int64_t price, int64_t ts) except *:
         cdef BookSide bs = book.bids if side == BUY else book.asks
         cdef Level level = bs.get(price if side == SELL else -price)
+        if book.status == CALL:
+            self._mark_call(book)
         self._seq += 1
         book.md_seq += 1
         cdef Ev* e = self.out.push()
@@ -947,6 +1033,8 @@ cdef class Engine:
         e.p0 = <PyObject*>book.symbol
 
     cdef inline void _level_delta(self, Book book, int side, Level level, int64_t ts) except *:
+        if book.status == CALL:
+            self._mark_call(book)
         self._seq += 1
         book.md_seq += 1
         cdef Ev* e = self.out.push()
@@ -1021,7 +1109,8 @@ cdef class Engine:
             return self._reject(cmd, symbol, None, C_UNKNOWN_INSTRUMENT)
         cdef Book book = <Book>book_obj
         # ---- validation, in the reference's order
-        if book.status != OPEN:
+        cdef bint call = book.status == CALL
+        if book.status != OPEN and not call:
             return self._reject(cmd, symbol, None, _entry_blocked(book.status))
         qty_obj = _get(cmd, N_QTY)
         if not PyLong_CheckExact(qty_obj):
@@ -1073,6 +1162,8 @@ cdef class Engine:
             expire_ts = <int64_t>exp_obj
             if expire_ts <= ts:
                 return self._reject(cmd, symbol, None, C_EXPIRY_IN_PAST)
+        if call and (market or tif == IOC or tif == FOK):
+            return self._reject(cmd, symbol, None, C_NOT_ALLOWED_IN_CALL)
         # ---- matching-outcome checks
         cdef int side = <int>side_obj
         cdef bint is_buy = side == BUY
@@ -1086,7 +1177,9 @@ cdef class Engine:
         participant = _get(cmd, N_PART)
         cdef int stp = <int>stp_obj
         cdef Level best
-        if post_only:
+        if call:  # a call collects orders: no matching, so no matching-outcome checks
+            pass
+        elif post_only:
             best = opp.best()
             if best is not None and best.key <= limit_key:
                 return self._reject(cmd, symbol, None, C_POST_ONLY_WOULD_CROSS)
@@ -1123,7 +1216,7 @@ cdef class Engine:
         e.p0 = <PyObject*>cmd
         cdef bint alive = True
         best = opp.best()
-        if best is not None and best.key <= limit_key:
+        if not call and best is not None and best.key <= limit_key:
             alive = self._match(book, order, opp, limit_key, ts)
         if alive and order.remaining:
             if market or tif == IOC or tif == FOK:
@@ -1261,6 +1354,8 @@ cdef class Engine:
                     if not traded:
                         traded = True
                         self._touch(book, maker_side, price)
+                        book.last_price = price
+                        book.has_last = True
                     if not maker_rem:
                         self._drop(book, maker)
                     if not taker_rem:
@@ -1372,7 +1467,8 @@ cdef class Engine:
             self._expire_resting(book, order, ts)
             self._flush_all(ts)
             return self._reject(cmd, symbol, order.order_id, C_UNKNOWN_ORDER)
-        if book.status != OPEN:
+        cdef bint call = book.status == CALL
+        if book.status != OPEN and not call:
             return self._reject(cmd, symbol, order.order_id, _entry_blocked(book.status))
         cdef int64_t filled = order.qty - order.remaining
         qty_obj = _get(cmd, A_QTY)
@@ -1411,7 +1507,7 @@ cdef class Engine:
         cdef BookSide own = book.bids if side == BUY else book.asks
         cdef BookSide opp = book.asks if side == BUY else book.bids
         cdef Level best = opp.best()
-        if order.post_only and new_price != order.price and best is not None and best.key <= -new_key:
+        if not call and order.post_only and new_price != order.price and best is not None and best.key <= -new_key:
             return self._reject(cmd, symbol, order.order_id, C_POST_ONLY_WOULD_CROSS)
         cdef int64_t cut
         cdef Level level
@@ -1436,7 +1532,7 @@ cdef class Engine:
             self._delta(book, side, level.price, ts)
         cdef bint alive = True
         cdef int64_t limit_key = -new_key
-        if best is not None and best.key <= limit_key:
+        if not call and best is not None and best.key <= limit_key:
             alive = self._match(book, order, opp, limit_key, ts)
         if alive and order.remaining:
             self._rest(book, order)
@@ -1555,6 +1651,8 @@ cdef class Engine:
         status = cmd.status
         if type(status) is not InstrumentStatus or (book.status, int(status)) not in _TRANSITIONS:
             return self._done(C_INVALID_STATUS_TRANSITION)
+        if status == OPEN and book.crossed():  # halted during a call: only an uncross can open it
+            return self._done(C_BOOK_CROSSED)
         book.set_spec(dataclasses.replace(book.spec, status=status))
         self._seq += 1
         book.md_seq += 1
@@ -1562,7 +1660,141 @@ cdef class Engine:
             InstrumentStatusChanged(seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=cmd.symbol, status=status))
         if book.status == CLOSED:
             self._cancel_many(book.bids.orders() + book.asks.orders(), R_CLOSED, ts, None)
+        elif book.status == CALL:
+            self._mark_call(book)
         return self._done(C_OK)
+
+    # ================================================================ call auction
+
+    cdef void _mark_call(self, Book book) except *:
+        cdef Py_ssize_t i
+        for i in range(len(self._calls)):
+            if self._calls[i] is book:
+                return
+        self._calls.append(book)
+
+    cdef void _indicate(self) except *:
+        cdef Book book
+        cdef Auction a
+        cdef int64_t ts = self._clock
+        for b in self._calls:
+            book = <Book>b
+            if book.status != CALL:
+                continue
+            a = _auction(book, book.has_last, book.last_price)
+            self._seq += 1
+            book.md_seq += 1
+            self._object_event(IndicativeUncross(
+                seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=book.symbol,
+                price=a.price if a.found else None, volume=a.volume,
+                imbalance_side=_BUY_OBJ if a.imbalance > 0 else (_SELL_OBJ if a.imbalance < 0 else None),
+                imbalance_qty=a.imbalance if a.imbalance >= 0 else -a.imbalance))
+        del self._calls[:]
+
+    cdef int _uncross(self, cmd) except -1:
+        ts_obj = cmd.ts
+        if type(ts_obj) is not int or not _is_i64(ts_obj) or ts_obj < self._clock:
+            return self._done(C_INVALID_TIME)
+        cdef int64_t ts = ts_obj
+        self._clock = ts
+        book_obj = self._books.get(cmd.symbol)
+        if book_obj is None:
+            return self._done(C_UNKNOWN_INSTRUMENT)
+        cdef Book book = <Book>book_obj
+        if book.status != CALL:
+            return self._done(C_NOT_IN_CALL)
+        then = cmd.then
+        if type(then) is not InstrumentStatus or (then != OPEN and then != CALL):
+            return self._done(C_INVALID_STATUS_TRANSITION)
+        ref = cmd.reference_price
+        if ref is not None and (type(ref) is not int or not _is_i64(ref) or ref <= 0):
+            return self._done(C_INVALID_PRICE)
+        symbol = book.symbol
+        orders = self._orders
+        due = []
+        for expire_ts, oid in self._expiries:
+            found = orders.get(oid)
+            if (expire_ts <= ts and found is not None and (<Order>found).symbol == symbol
+                    and (<Order>found).expire_ts == expire_ts):
+                due.append((expire_ts, oid))
+        due.sort()
+        for expire_ts, oid in due:
+            self._expire_resting(book, <Order>orders[oid], ts)
+        cdef Auction a = _auction(book, ref is not None, 0 if ref is None else <int64_t>ref)
+        if a.found:
+            self._allocate(book, a.price, a.volume, ts)
+        self._flush_all(ts)
+        book.set_spec(dataclasses.replace(book.spec, status=then))
+        self._seq += 1
+        book.md_seq += 1
+        self._object_event(
+            InstrumentStatusChanged(seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=symbol, status=then))
+        if book.status == CALL:
+            self._mark_call(book)
+        return self._done(C_OK)
+
+    cdef void _allocate(self, Book book, int64_t price, int64_t volume, int64_t ts) except *:
+        cdef Order buy, sell, taker, maker
+        cdef int64_t qty, trade_id
+        cdef Ev* e
+        while volume:  # the pair is always the two best orders: each step uses one of them up
+            buy = book.bids.best().head
+            sell = book.asks.best().head
+            qty = buy.remaining if buy.remaining < sell.remaining else sell.remaining
+            volume -= qty
+            self._touch(book, BUY, buy.price)
+            self._touch(book, SELL, sell.price)
+            if buy.participant is sell.participant or buy.participant == sell.participant:
+                self._auction_decrement(book, buy, qty, ts)
+                self._auction_decrement(book, sell, qty, ts)
+                continue
+            if buy.order_id > sell.order_id:
+                taker = buy
+                maker = sell
+            else:
+                taker = sell
+                maker = buy
+            buy.remaining -= qty
+            sell.remaining -= qty
+            buy.level.qty -= qty
+            sell.level.qty -= qty
+            trade_id = self._next_trade_id
+            self._next_trade_id = trade_id + 1
+            self._seq += 1
+            book.md_seq += 1
+            e = self.out.push()
+            e.kind = K_FILL
+            e.flag = O_AUCTION
+            e.md_seq = book.md_seq
+            e.i0 = trade_id
+            e.i1 = price
+            e.i2 = qty
+            e.side = taker.side
+            e.i3 = maker.order_id
+            e.i4 = maker.remaining
+            e.i5 = taker.order_id
+            e.i6 = taker.remaining
+            Py_INCREF(book.symbol)
+            e.p0 = <PyObject*>book.symbol
+            Py_INCREF(maker.participant)
+            e.p1 = <PyObject*>maker.participant
+            Py_INCREF(taker.participant)
+            e.p2 = <PyObject*>taker.participant
+            book.last_price = price
+            book.has_last = True
+            if not buy.remaining:
+                self._drop(book, buy)
+            if not sell.remaining:
+                self._drop(book, sell)
+
+    cdef void _auction_decrement(self, Book book, Order order, int64_t qty, int64_t ts) except *:
+        if order.remaining == qty:
+            self._cancel_resting(book, order, R_STP, ts)
+        else:
+            order.remaining -= qty
+            order.qty -= qty
+            order.level.qty -= qty
+            self._amended(order, True, ts)
 
     # ================================================================ crosses
 
@@ -1604,6 +1836,8 @@ cdef class Engine:
         self._next_trade_id = trade_id + 1
         self._seq += 1
         book.md_seq += 1
+        book.last_price = <int64_t>price_obj
+        book.has_last = True
         cdef Ev* e = self.out.push()
         e.kind = K_FILL
         e.flag = <int>origin
@@ -1644,10 +1878,8 @@ cdef class Engine:
                 _check(not book.bids.n and not book.asks.n, f"{symbol}: orders rest while not tradable")
             self._validate_side(book, book.bids, seen)
             self._validate_side(book, book.asks, seen)
-            if book.bids.n and book.asks.n:
-                best_bid = -book.bids.keys[book.bids.n - 1]
-                best_ask = book.asks.keys[book.asks.n - 1]
-                _check(best_bid < best_ask, f"{symbol}: crossed book {best_bid} >= {best_ask}")
+            if book.status != CALL and book.status != HALTED:  # halted: maybe during a call
+                _check(not book.crossed(), f"{symbol}: crossed book")
         _check(seen.keys() == self._orders.keys(), "order index differs from the books")
         indexed = 0
         for participant, parts in self._by_participant.items():
@@ -1720,6 +1952,7 @@ cdef class Engine:
                 "band_high": spec.band_high,
                 "status": spec.status.name,
                 "md_seq": book.md_seq,
+                "last_price": book.last_price if book.has_last else None,
                 "orders": [_order_data(<Order>o) for o in book.bids.orders() + book.asks.orders()],
             })
         return {
@@ -1766,6 +1999,9 @@ cdef object _restore(cls, data):
             raise SnapshotError(f"instrument {spec.symbol!r} twice")
         book = Book(spec, _int(item["md_seq"]))
         engine._books[spec.symbol] = book
+        last_price = item.get("last_price")  # absent in snapshots taken before call auctions
+        book.has_last = last_price is not None
+        book.last_price = 0 if last_price is None else _int(last_price)
         for row in item["orders"]:
             expire_ts = row["expire_ts"]
             order = Order.__new__(Order)

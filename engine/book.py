@@ -162,10 +162,11 @@ class BookSide:
 
 
 class Book:
-    __slots__ = ("asks", "bids", "md_seq", "spec")
+    __slots__ = ("asks", "bids", "last_price", "md_seq", "spec")
 
     def __init__(self, spec: InstrumentSpec, md_seq: int = 0) -> None:
         self.spec = spec  # carries the current status
         self.md_seq = md_seq
+        self.last_price: int | None = None  # of the last trade: the indicative uncross's reference
         self.bids = BookSide(Side.BUY)
         self.asks = BookSide(Side.SELL)

@@ -67,6 +67,7 @@ from engine.messages import (
     Cross,
     Event,
     Fill,
+    IndicativeUncross,
     InstrumentAdded,
     InstrumentStatusChanged,
     L2Snapshot,
@@ -85,6 +86,7 @@ from engine.messages import (
     StpMode,
     TimeInForce,
     TradeOrigin,
+    Uncross,
 )
 from engine.messages import Level as LevelView
 
@@ -113,6 +115,8 @@ _PRE_OPEN = InstrumentStatus.PRE_OPEN
 _OPEN = InstrumentStatus.OPEN
 _HALTED = InstrumentStatus.HALTED
 _CLOSED = InstrumentStatus.CLOSED
+_CALL = InstrumentStatus.CALL
+_AUCTION = TradeOrigin.AUCTION
 
 _TRANSITIONS = {
     (_PRE_OPEN, _OPEN),
@@ -121,13 +125,18 @@ _TRANSITIONS = {
     (_PRE_OPEN, _CLOSED),
     (_OPEN, _CLOSED),
     (_HALTED, _CLOSED),
+    (_OPEN, _CALL),
+    (_PRE_OPEN, _CALL),
+    (_HALTED, _CALL),
+    (_CALL, _HALTED),
+    (_CALL, _CLOSED),
 }
 _ENTRY_BLOCKED = {
     _PRE_OPEN: ResultCode.INSTRUMENT_NOT_OPEN,
     _HALTED: ResultCode.INSTRUMENT_HALTED,
     _CLOSED: ResultCode.INSTRUMENT_CLOSED,
 }
-_CROSS_BLOCKED = {**_ENTRY_BLOCKED, InstrumentStatus.CALL: ResultCode.NOT_ALLOWED_IN_CALL}
+_CROSS_BLOCKED = {**_ENTRY_BLOCKED, _CALL: ResultCode.NOT_ALLOWED_IN_CALL}
 _CROSS_ORIGINS = (TradeOrigin.RFQ, TradeOrigin.BLOCK)
 _NO_EVENTS: tuple[Event, ...] = ()
 
@@ -177,7 +186,10 @@ class Engine:
             AddInstrument: self._add_instrument,
             SetInstrumentStatus: self._set_status,
             Cross: self._cross,
+            Uncross: self._uncross,
         }
+        # instruments in a call whose book changed in the command at hand: an IndicativeUncross is due
+        self._calls: dict[str, None] = {}
 
     # ================================================================ public API
 
@@ -193,18 +205,21 @@ class Engine:
         handler = self._handlers.get(type(cmd))
         if handler is None:
             raise TypeError(f"not an engine command: {type(cmd).__name__}")
-        return handler(cmd)
+        result = handler(cmd)
+        return self._indicate(result) if self._calls else result
 
     def process_many(self, commands: Iterable[Command]) -> ResultBatch:
         """Process ``commands`` in order; one call for a whole batch (same results as ``process``)."""
         handlers = self._handlers
+        calls = self._calls
         results: list[Result] = []
         append = results.append
         for cmd in commands:
             handler = handlers.get(type(cmd))
             if handler is None:
                 raise TypeError(f"not an engine command: {type(cmd).__name__}")
-            append(handler(cmd))
+            result = handler(cmd)
+            append(self._indicate(result) if calls else result)
         return ResultBatch(results)
 
     def symbols(self) -> tuple[str, ...]:
@@ -242,7 +257,7 @@ class Engine:
     def _check_new(self, cmd: NewOrder, book: Book) -> ResultCode:
         spec = book.spec
         status = spec.status
-        if status is not _OPEN:
+        if status is not _OPEN and status is not _CALL:
             return _ENTRY_BLOCKED[status]
         qty = cmd.qty
         if type(qty) is not int or qty <= 0:
@@ -281,6 +296,8 @@ class Engine:
                 return ResultCode.INVALID_ORDER_FLAGS
             if cmd.expire_ts <= cmd.ts:
                 return ResultCode.EXPIRY_IN_PAST
+        if status is _CALL and (cmd.order_type is _MARKET or tif is _IOC or tif is _FOK):
+            return ResultCode.NOT_ALLOWED_IN_CALL
         return _OK
 
     def _new_order(self, cmd: NewOrder) -> Result:
@@ -306,7 +323,10 @@ class Engine:
         limit_key = limit if is_buy else -limit
         opp = book.asks if is_buy else book.bids
         tif = cmd.tif
-        if cmd.post_only:
+        call = book.spec.status is _CALL
+        if call:  # a call collects orders: no matching, so no matching-outcome checks
+            pass
+        elif cmd.post_only:
             best = opp.best
             if best is not None and best <= limit_key:
                 return self._reject(cmd, cmd.symbol, None, ResultCode.POST_ONLY_WOULD_CROSS)
@@ -333,7 +353,7 @@ class Engine:
         ]
         best = opp.best
         alive = True
-        if best is not None and best <= limit_key:
+        if not call and best is not None and best <= limit_key:
             alive = self._match(book, order, opp, limit_key, events, ts)
         if alive and order.remaining:
             if market or tif is _IOC or tif is _FOK:
@@ -387,6 +407,8 @@ class Engine:
     def _delta(self, book: Book, side: Side, price: int, events: list[Event], ts: int) -> None:
         """Emit the level's current aggregate (0/0 when it is gone)."""
         level = (book.bids if side is _BUY else book.asks).levels.get(price if side is _SELL else -price)
+        if book.spec.status is _CALL:
+            self._calls[book.spec.symbol] = None
         self._seq += 1
         book.md_seq += 1
         events.append(
@@ -523,6 +545,7 @@ class Engine:
                         )
                     )
                     dirty[dirty_key] = None
+                    book.last_price = price
                     if not maker_rem:
                         self._drop(book, maker)
                     if not taker_rem:
@@ -627,7 +650,8 @@ class Engine:
             self._flush_all(events, ts)
             return self._reject(cmd, symbol, order.order_id, ResultCode.UNKNOWN_ORDER, events)
         spec = book.spec
-        if spec.status is not _OPEN:
+        call = spec.status is _CALL
+        if spec.status is not _OPEN and not call:
             return self._reject(cmd, symbol, order.order_id, _ENTRY_BLOCKED[spec.status])
         filled = order.qty - order.remaining
         new_qty = order.qty if cmd.qty is None else cmd.qty
@@ -655,7 +679,7 @@ class Engine:
         new_key = new_price if side is _SELL else -new_price
         opp = book.asks if side is _BUY else book.bids
         best = opp.best
-        if order.post_only and new_price != order.price and best is not None and best <= -new_key:
+        if not call and order.post_only and new_price != order.price and best is not None and best <= -new_key:
             return self._reject(cmd, symbol, order.order_id, ResultCode.POST_ONLY_WOULD_CROSS)
 
         if new_price == order.price and new_qty < order.qty:
@@ -680,7 +704,7 @@ class Engine:
         alive = True
         limit_key = -new_key  # the order's limit as seen from the opposite side's keys
         best = opp.best
-        if best is not None and best <= limit_key:
+        if not call and best is not None and best <= limit_key:
             alive = self._match(book, order, opp, limit_key, events, ts)
         if alive and order.remaining:
             self._rest(book, order, events, ts)
@@ -770,6 +794,8 @@ class Engine:
             return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
         if type(cmd.status) is not InstrumentStatus or (book.spec.status, cmd.status) not in _TRANSITIONS:
             return _Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
+        if cmd.status is _OPEN and _crossed(book):  # halted during a call: only an uncross can open it
+            return _Result(code=ResultCode.BOOK_CROSSED, events=_NO_EVENTS)
         book.spec = dataclasses.replace(book.spec, status=cmd.status)
         self._seq += 1
         book.md_seq += 1
@@ -778,7 +804,121 @@ class Engine:
         ]
         if cmd.status is _CLOSED:
             self._cancel_many(book.bids.orders() + book.asks.orders(), CancelReason.INSTRUMENT_CLOSED, events, ts)
+        elif cmd.status is _CALL:
+            self._calls[cmd.symbol] = None
         return _Result(code=_OK, events=tuple(events))
+
+    # ================================================================ call auction
+
+    def _indicate(self, result: Result) -> Result:
+        """Append an ``IndicativeUncross`` for every instrument in a call that the command changed."""
+        events = list(result.events)
+        ts = self._clock
+        for symbol in self._calls:
+            book = self._books[symbol]
+            if book.spec.status is not _CALL:
+                continue
+            price, volume, imbalance = _auction(book, book.last_price)
+            self._seq += 1
+            book.md_seq += 1
+            events.append(
+                IndicativeUncross(
+                    seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=symbol, price=price, volume=volume,
+                    imbalance_side=_BUY if imbalance > 0 else _SELL if imbalance < 0 else None,
+                    imbalance_qty=abs(imbalance),
+                )
+            )
+        self._calls.clear()
+        return _Result(code=result.code, events=tuple(events), order_id=result.order_id)
+
+    def _uncross(self, cmd: Uncross) -> Result:
+        ts = cmd.ts
+        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
+            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
+        self._clock = ts
+        book = self._books.get(cmd.symbol)
+        if book is None:
+            return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+        if book.spec.status is not _CALL:
+            return _Result(code=ResultCode.NOT_IN_CALL, events=_NO_EVENTS)
+        then = cmd.then
+        if type(then) is not InstrumentStatus or (then is not _OPEN and then is not _CALL):
+            return _Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
+        ref = cmd.reference_price
+        if ref is not None and (type(ref) is not int or ref <= 0 or ref > INT64_MAX):
+            return _Result(code=ResultCode.INVALID_PRICE, events=_NO_EVENTS)
+        symbol = book.spec.symbol
+        events: list[Event] = []
+        # orders due to expire never trade: expire them first, in (expire_ts, order_id) order
+        orders = self._orders
+        due = []
+        for expire_ts, oid in self._expiries:
+            order = orders.get(oid)
+            if expire_ts <= ts and order is not None and order.symbol == symbol and order.expire_ts == expire_ts:
+                due.append((expire_ts, oid))
+        for _, oid in sorted(due):
+            self._expire_resting(book, orders[oid], events, ts)
+        price, volume, _ = _auction(book, ref)
+        if price is not None:
+            self._allocate(book, price, volume, events, ts)
+        self._flush_all(events, ts)
+        book.spec = dataclasses.replace(book.spec, status=then)
+        self._seq += 1
+        book.md_seq += 1
+        events.append(InstrumentStatusChanged(seq=self._seq, md_seq=book.md_seq, ts=ts, symbol=symbol, status=then))
+        if then is _CALL:
+            self._calls[symbol] = None
+        return _Result(code=_OK, events=tuple(events))
+
+    def _allocate(self, book: Book, price: int, volume: int, events: list[Event], ts: int) -> None:
+        """Execute ``volume`` at ``price``: bids (best first, FIFO) against asks (best first, FIFO).
+
+        A pair of one participant's own orders is decremented (no trade), whatever their STP modes."""
+        symbol = book.spec.symbol
+        dirty = self._dirty
+        bids = book.bids
+        asks = book.asks
+        while volume:  # the pair is always the two best orders: each step uses one of them up
+            buy = bids.levels[bids.best].head  # type: ignore[index]
+            sell = asks.levels[asks.best].head  # type: ignore[index]
+            assert buy is not None and sell is not None and buy.level is not None and sell.level is not None
+            qty = min(buy.remaining, sell.remaining)
+            volume -= qty
+            dirty[(symbol, _BUY, buy.price)] = None
+            dirty[(symbol, _SELL, sell.price)] = None
+            if buy.participant == sell.participant:
+                for order in (buy, sell):
+                    if order.remaining == qty:
+                        self._cancel_resting(book, order, _STP, events, ts)
+                    else:
+                        order.remaining -= qty
+                        order.qty -= qty
+                        order.level.qty -= qty  # type: ignore[union-attr]
+                        self._amended(order, True, events, ts)
+                continue
+            taker, maker = (buy, sell) if buy.order_id > sell.order_id else (sell, buy)
+            buy.remaining -= qty
+            sell.remaining -= qty
+            buy.level.qty -= qty
+            sell.level.qty -= qty
+            trade_id = self._next_trade_id
+            self._next_trade_id = trade_id + 1
+            self._seq += 1
+            book.md_seq += 1
+            events.append(
+                _Fill(
+                    seq=self._seq, md_seq=book.md_seq, ts=ts, trade_id=trade_id, symbol=symbol, price=price,
+                    qty=qty, aggressor=taker.side, maker_order_id=maker.order_id,
+                    maker_participant=maker.participant, maker_remaining=maker.remaining,
+                    taker_order_id=taker.order_id, taker_participant=taker.participant,
+                    taker_remaining=taker.remaining, origin=_AUCTION,
+                )
+            )
+            book.last_price = price
+            if not buy.remaining:
+                self._drop(book, buy)
+            if not sell.remaining:
+                self._drop(book, sell)
 
     # ================================================================ crosses
 
@@ -818,6 +958,7 @@ class Engine:
         self._next_trade_id = trade_id + 1
         self._seq += 1
         book.md_seq += 1
+        book.last_price = price
         fill = _Fill(
             seq=self._seq, md_seq=book.md_seq, ts=ts, trade_id=trade_id, symbol=spec.symbol, price=price, qty=qty,
             aggressor=_BUY, maker_order_id=buy_id + 1, maker_participant=cmd.seller, maker_remaining=0,
@@ -856,10 +997,8 @@ class Engine:
                 _check(not book.bids.levels and not book.asks.levels, f"{symbol}: orders rest while not tradable")
             for side in (book.bids, book.asks):
                 self._validate_side(book, side, seen)
-            if book.bids.keys and book.asks.keys:
-                best_bid = -book.bids.keys[0]
-                best_ask = book.asks.keys[0]
-                _check(best_bid < best_ask, f"{symbol}: crossed book {best_bid} >= {best_ask}")
+            if book.spec.status is not _CALL and book.spec.status is not _HALTED:  # halted: maybe during a call
+                _check(not _crossed(book), f"{symbol}: crossed book")
         _check(seen.keys() == self._orders.keys(), "order index differs from the books")
         indexed = 0
         for participant, parts in self._by_participant.items():
@@ -925,6 +1064,7 @@ class Engine:
                     "band_high": spec.band_high,
                     "status": spec.status.name,
                     "md_seq": book.md_seq,
+                    "last_price": book.last_price,
                     "orders": [_order_data(o) for o in book.bids.orders() + book.asks.orders()],
                 }
             )
@@ -969,6 +1109,8 @@ class Engine:
             if spec.symbol in engine._books:
                 raise SnapshotError(f"instrument {spec.symbol!r} twice")
             book = engine._books[spec.symbol] = Book(spec, _int(item["md_seq"]))
+            last_price = item.get("last_price")  # absent in snapshots taken before call auctions
+            book.last_price = None if last_price is None else _int(last_price)
             for row in item["orders"]:
                 expire_ts = row["expire_ts"]
                 order = Order(
@@ -1005,6 +1147,53 @@ def _int(value: Any) -> int:
     if type(value) is not int or not -INT64_MAX <= value <= INT64_MAX:
         raise SnapshotError(f"expected an integer, got {value!r}")
     return value
+
+
+def _crossed(book: Book) -> bool:
+    bid = book.bids.best
+    ask = book.asks.best
+    return bid is not None and ask is not None and -bid >= ask
+
+
+def _auction(book: Book, reference: int | None) -> tuple[int | None, int, int]:
+    """The uncross price, executable volume and imbalance (demand - supply) of ``book``'s levels.
+
+    Candidates are the level prices where the book crosses; the price maximises the executable
+    volume, then minimises the absolute imbalance, then the distance to ``reference`` (if any);
+    of prices still tied, the highest when every one of them leaves a buy surplus, else the lowest."""
+    if not _crossed(book):
+        return None, 0, 0
+    bids = book.bids
+    asks = book.asks
+    low = asks.levels[asks.best].price  # type: ignore[index]
+    high = bids.levels[bids.best].price  # type: ignore[index]
+    bid_levels = [bids.levels[k] for k in bids.keys.irange(maximum=-low)]  # best (highest) first
+    ask_levels = [asks.levels[k] for k in asks.keys.irange(maximum=high)]  # best (lowest) first
+    demand = sum(level.qty for level in bid_levels)  # at the lowest candidate, every bid in range
+    supply = 0
+    bi = len(bid_levels) - 1  # the lowest bid level still counted in ``demand``
+    ai = 0
+    best_key: tuple[int, int, int] | None = None
+    tied: list[tuple[int, int, int]] = []  # (price, volume, imbalance)
+    while ai < len(ask_levels) or bi >= 0:
+        ask_price = ask_levels[ai].price if ai < len(ask_levels) else None
+        bid_price = bid_levels[bi].price if bi >= 0 else None
+        price = min(p for p in (ask_price, bid_price) if p is not None)
+        while ai < len(ask_levels) and ask_levels[ai].price == price:  # supply: asks at or below price
+            supply += ask_levels[ai].qty
+            ai += 1
+        volume = min(demand, supply)
+        imbalance = demand - supply
+        key = (-volume, abs(imbalance), 0 if reference is None else abs(price - reference))
+        if best_key is None or key < best_key:
+            best_key = key
+            tied = [(price, volume, imbalance)]
+        elif key == best_key:
+            tied.append((price, volume, imbalance))
+        while bi >= 0 and bid_levels[bi].price == price:  # demand above this price: bids at it drop out
+            demand -= bid_levels[bi].qty
+            bi -= 1
+    return tied[-1] if all(t[2] > 0 for t in tied) else tied[0]
 
 
 def _last_touch(orders: list[Order]) -> dict[tuple[str, Side, int], int]:

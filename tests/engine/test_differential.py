@@ -26,6 +26,7 @@ from engine import (
     Command,
     Cross,
     Engine,
+    Fill,
     InstrumentSpec,
     InstrumentStatus,
     MassCancel,
@@ -42,6 +43,7 @@ from engine import (
     StpMode,
     TimeInForce,
     TradeOrigin,
+    Uncross,
     implementations,
 )
 
@@ -139,10 +141,16 @@ class Stream:
             if isinstance(ts, int) and ts > self.ts:
                 self.ts = ts
             return AdvanceTime(ts=ts)  # type: ignore[arg-type]
-        if roll < 0.99:
+        if roll < 0.97:
             status = rng.choice((InstrumentStatus.OPEN,) * 3 + (InstrumentStatus.HALTED,) * 2
-                                + (InstrumentStatus.PRE_OPEN, InstrumentStatus.CLOSED))
+                                + (InstrumentStatus.CALL,) * 3 + (InstrumentStatus.PRE_OPEN, InstrumentStatus.CLOSED))
             return SetInstrumentStatus(ts=self.tick(), symbol=symbol, status=status if rng.random() > 0.02 else 2)  # type: ignore[arg-type]
+        if roll < 0.99:
+            then: Any = rng.choice((InstrumentStatus.OPEN,) * 3 + (InstrumentStatus.CALL,) * 2)
+            if rng.random() < 0.04:
+                then = rng.choice((InstrumentStatus.HALTED, 2))
+            return Uncross(ts=self.tick(), symbol=symbol, then=then,
+                           reference_price=self.odd(rng.choice((None, rng.randrange(88, 113)))))
         return AddInstrument(ts=self.tick(), spec=self.spec(rng.choice((*SYMBOLS, "DDD"))))
 
     def learn(self, cmd: Command, result: Result) -> None:
@@ -212,7 +220,8 @@ def test_every_result_code_is_reached() -> None:
     seen: set[ResultCode] = set()
     kinds: set[str] = set()
     reasons: set[CancelReason] = set()
-    decrements = expired_in_match = 0
+    decrements = expired_in_match = auction_stp = auction_expiries = 0
+    origins: set[TradeOrigin] = set()
     for seed in range(12):
         stream = Stream(seed)
         fast = COMPILED()
@@ -229,8 +238,14 @@ def test_every_result_code_is_reached() -> None:
             decrements += sum(isinstance(e, OrderAmended) and e.priority_kept and not isinstance(cmd, AmendOrder)
                               for e in result.events)
             expired_in_match += isinstance(cmd, NewOrder) and any(isinstance(e, OrderExpired) for e in result.events)
+            origins.update(e.origin for e in result.events if isinstance(e, Fill))
+            if isinstance(cmd, Uncross):
+                auction_stp += sum(isinstance(e, OrderAmended) or (isinstance(e, OrderCancelled) and
+                                   e.reason is CancelReason.SELF_TRADE_PREVENTION) for e in result.events)
+                auction_expiries += sum(isinstance(e, OrderExpired) for e in result.events)
     assert seen == set(ResultCode)
     assert kinds == {"InstrumentAdded", "InstrumentStatusChanged", "OrderAccepted", "OrderRejected", "Fill",
-                     "OrderAmended", "OrderCancelled", "OrderExpired", "BookDelta"}
+                     "OrderAmended", "OrderCancelled", "OrderExpired", "BookDelta", "IndicativeUncross"}
     assert reasons == set(CancelReason)
     assert decrements > 0 and expired_in_match > 0
+    assert origins == set(TradeOrigin) and auction_stp > 0 and auction_expiries > 0

@@ -25,6 +25,7 @@ from engine import (
     StpMode,
     TimeInForce,
     TradeOrigin,
+    Uncross,
 )
 from tests.engine.helpers import SYM, Venue, of, ok, spec
 
@@ -42,6 +43,13 @@ def _setup(v: Venue) -> None:
     ok(v.engine.process(SetInstrumentStatus(ts=v.tick(), symbol="DONE", status=InstrumentStatus.CLOSED)))
     ok(v.buy(2, 100, post_only=True))
     ok(v.sell(3, 105))
+    # CALL: in a call auction; CROSSED: halted during a call with a crossed book (orders 3 and 4)
+    for symbol in ("CALL", "CROSSED"):
+        ok(v.add(symbol))
+        ok(v.engine.process(SetInstrumentStatus(ts=v.tick(), symbol=symbol, status=InstrumentStatus.CALL)))
+    ok(v.buy(2, 100, symbol="CROSSED"))
+    ok(v.sell(2, 90, symbol="CROSSED"))
+    ok(v.engine.process(SetInstrumentStatus(ts=v.tick(), symbol="CROSSED", status=InstrumentStatus.HALTED)))
 
 
 Case = Callable[[Venue], Result]
@@ -82,6 +90,9 @@ ORDER_CASES: dict[str, tuple[ResultCode, Case]] = {
                                                           stp=StpMode.DECREMENT)),
     "market no liquidity": (R.NO_LIQUIDITY, lambda v: v.buy(2, 104, order_type=MKT)),
     "order in the past": (R.INVALID_TIME, _past_order),
+    "ioc in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: v.buy(2, 100, symbol="CALL", tif=TimeInForce.IOC)),
+    "fok in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: v.buy(2, 100, symbol="CALL", tif=TimeInForce.FOK)),
+    "market in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: v.sell(2, None, symbol="CALL", order_type=MKT)),
 }
 
 
@@ -184,6 +195,25 @@ INSTRUMENT_CASES: dict[str, tuple[ResultCode, Callable[[Venue], Any]]] = {
     "cross negative price": (R.INVALID_PRICE, lambda v: _cross(v, price=-5)),
     "cross outside band": (R.PRICE_OUTSIDE_BAND, lambda v: _cross(v, price=201)),
     "cross huge price": (R.PRICE_OUTSIDE_BAND, lambda v: _cross(v, price=2**70)),
+    "cross in a call": (R.NOT_ALLOWED_IN_CALL, lambda v: _cross(v, symbol="CALL")),
+    "call to open without uncross": (R.INVALID_STATUS_TRANSITION, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="CALL", status=InstrumentStatus.OPEN)),
+    "call to pre-open": (R.INVALID_STATUS_TRANSITION, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="CALL", status=InstrumentStatus.PRE_OPEN)),
+    "call from closed": (R.INVALID_STATUS_TRANSITION, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="DONE", status=InstrumentStatus.CALL)),
+    "open a crossed halted book": (R.BOOK_CROSSED, lambda v: SetInstrumentStatus(
+        ts=v.tick(), symbol="CROSSED", status=InstrumentStatus.OPEN)),
+    "uncross in the past": (R.INVALID_TIME, lambda v: Uncross(ts=1, symbol="CALL")),
+    "uncross unknown": (R.UNKNOWN_INSTRUMENT, lambda v: Uncross(ts=v.tick(), symbol="NOPE")),
+    "uncross continuous": (R.NOT_IN_CALL, lambda v: Uncross(ts=v.tick(), symbol=SYM)),
+    "uncross halted": (R.NOT_IN_CALL, lambda v: Uncross(ts=v.tick(), symbol="CROSSED")),
+    "uncross into halted": (R.INVALID_STATUS_TRANSITION, lambda v: Uncross(
+        ts=v.tick(), symbol="CALL", then=InstrumentStatus.HALTED)),
+    "uncross into int status": (R.INVALID_STATUS_TRANSITION, lambda v: Uncross(ts=v.tick(), symbol="CALL", then=2)),
+    "uncross zero reference": (R.INVALID_PRICE, lambda v: Uncross(ts=v.tick(), symbol="CALL", reference_price=0)),
+    "uncross float reference": (R.INVALID_PRICE, lambda v: Uncross(ts=v.tick(), symbol="CALL", reference_price=1.5)),
+    "uncross huge reference": (R.INVALID_PRICE, lambda v: Uncross(ts=v.tick(), symbol="CALL", reference_price=2**64)),
 }
 
 

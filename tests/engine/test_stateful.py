@@ -25,6 +25,7 @@ from engine import (
     Engine,
     Event,
     Fill,
+    IndicativeUncross,
     InstrumentStatus,
     InstrumentStatusChanged,
     MassCancel,
@@ -42,6 +43,8 @@ from engine import (
     Side,
     StpMode,
     TimeInForce,
+    TradeOrigin,
+    Uncross,
 )
 from tests.engine.helpers import spec
 
@@ -92,14 +95,16 @@ class EngineMachine(RuleBasedStateMachine):
         self.events.extend(result.events)
         assert [e.seq for e in result.events] == list(range(seq_before + 1, seq_before + 1 + len(result.events)))
         if result.code is not ResultCode.OK and isinstance(cmd, NewOrder | AmendOrder | CancelOrder | MassCancel):
-            assert isinstance(result.events[-1], OrderRejected) and result.events[-1].code is result.code
+            own = [e for e in result.events if not isinstance(e, IndicativeUncross)]  # indications come last
+            assert result.events[:len(own)] == tuple(own)
+            assert isinstance(own[-1], OrderRejected) and own[-1].code is result.code
             assert sum(isinstance(e, OrderRejected) for e in result.events) == 1
         for event in result.events:
             self._apply(event)
         return result
 
     def _apply(self, e: Event) -> None:
-        if isinstance(e, BookDelta | Fill | InstrumentStatusChanged):
+        if isinstance(e, BookDelta | Fill | InstrumentStatusChanged | IndicativeUncross):
             assert e.md_seq == self.md_seq[e.symbol] + 1, "md_seq gap"
             self.md_seq[e.symbol] = e.md_seq
         if isinstance(e, Fill):
@@ -116,6 +121,10 @@ class EngineMachine(RuleBasedStateMachine):
             taker = self.ledger[e.taker_order_id]
             if taker.limit is not None:
                 assert e.price <= taker.limit if taker.side is Side.BUY else e.price >= taker.limit
+            if e.origin is TradeOrigin.AUCTION:  # both orders rested through the call: both limits hold
+                assert maker.limit is not None
+                assert e.price <= maker.limit if maker.side is Side.BUY else e.price >= maker.limit
+                assert e.taker_order_id > e.maker_order_id
         elif isinstance(e, OrderAccepted):
             assert e.order_id not in self.ledger
             limit = e.price
@@ -307,6 +316,18 @@ class EngineMachine(RuleBasedStateMachine):
         if resume and self.engine.spec(symbol).status is InstrumentStatus.HALTED:  # type: ignore[union-attr]
             self._run(SetInstrumentStatus(ts=self._tick(1), symbol=symbol, status=InstrumentStatus.OPEN))
 
+    @rule(symbol=st.sampled_from(SYMBOLS), reference=st.none() | st.integers(85, 115),
+          then=st.sampled_from((InstrumentStatus.OPEN, InstrumentStatus.CALL)))
+    def uncross(self, symbol: str, reference: int | None, then: InstrumentStatus) -> None:
+        in_call = self.engine.spec(symbol).status is InstrumentStatus.CALL  # type: ignore[union-attr]
+        result = self._run(Uncross(ts=self._tick(1), symbol=symbol, reference_price=reference, then=then))
+        assert result.code is (ResultCode.OK if in_call else ResultCode.NOT_IN_CALL)
+        if in_call:
+            assert self.engine.spec(symbol).status is then  # type: ignore[union-attr]
+            snap = self.engine.l2(symbol)
+            if snap.bids and snap.asks:
+                assert snap.bids[0].price < snap.asks[0].price, "crossed after the uncross"
+
     @precondition(lambda self: len(self.commands) > 25 and self.engine.spec("BBB").status
                   is not InstrumentStatus.CLOSED)
     @rule()
@@ -344,7 +365,7 @@ class EngineMachine(RuleBasedStateMachine):
             asks = [(lv.price, lv.qty, lv.count) for lv in snap.asks]
             assert bids == sorted(((p, q, c) for (s, p), (q, c) in agg.items() if s is Side.BUY), reverse=True)
             assert asks == sorted((p, q, c) for (s, p), (q, c) in agg.items() if s is Side.SELL)
-            if bids and asks:
+            if bids and asks and snap.status not in (InstrumentStatus.CALL, InstrumentStatus.HALTED):
                 assert bids[0][0] < asks[0][0], "crossed book"
             assert snap.md_seq == self.md_seq[symbol]
 
