@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -379,8 +380,8 @@ def _id(ids: dict[str, Any], name: str) -> int:
 
 def offbook_router(api: OffBookApi, *, console_auth: ConsoleAuth | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=_ORDER_ERRORS)
-    rfq_tags: list[str | Any] = ["request for quotes"]
-    block_tags: list[str | Any] = ["block trades"]
+    rfq_tags: list[str | Enum] = ["request for quotes"]
+    block_tags: list[str | Enum] = ["block trades"]
 
     @router.post("/rfqs", response_model=RfqInfo, tags=rfq_tags)
     async def request_quotes(key: TraderKey, body: RfqRequest) -> JSON:

@@ -19,6 +19,9 @@ from market.model import Listing, Rejection
 from market.offbook import OffBookRefused
 from venue.listings import ListingRules
 
+__all__ = ["CrossPath", "Directory", "Eligibility", "OffBookRefused", "check_eligible", "check_terms",
+           "listing_or_refuse", "refused_by_engine", "trade_id_of"]
+
 
 class Directory(Protocol):
     """Reference data (``venue.reference.ReferenceData``)."""
@@ -54,10 +57,6 @@ class CrossPath(Protocol):
     def release(self, hold: Hold | None) -> None: ...
 
     async def submit_cross(self, cross: Cross, holds: Sequence[Hold | None] = ()) -> Result: ...
-
-
-__all__ = ["CrossPath", "Directory", "Eligibility", "OffBookRefused", "check_eligible", "check_terms",
-           "listing_or_refuse", "refused_by_engine", "trade_id_of"]
 
 
 def listing_or_refuse(directory: Directory, symbol: str) -> Listing:
