@@ -528,6 +528,30 @@ class VenueStream:
     async def reset_mmp(self, symbol: str) -> JSON:
         return await self.request("reset_mmp", symbol=symbol)
 
+    # requests for quotes and block trades (changes arrive on the ``rfq`` / ``blocks`` channels)
+
+    async def request_quotes(self, symbol: str, side: str, qty: Number, *, ttl_s: float,
+                             min_qty: Number | None = None) -> JSON:
+        fields: JSON = {"symbol": symbol, "side": side, "qty": _decimal_text(qty, "qty"), "ttl_s": ttl_s}
+        if min_qty is not None:
+            fields["min_qty"] = _decimal_text(min_qty, "min_qty")
+        return await self.request("rfq_request", **fields)
+
+    async def quote_rfq(self, rfq_id: int, price: Number, qty: Number, *, ttl_s: float | None = None) -> JSON:
+        fields: JSON = {"rfq_id": rfq_id, "price": _decimal_text(price, "price"), "qty": _decimal_text(qty, "qty")}
+        if ttl_s is not None:
+            fields["ttl_s"] = ttl_s
+        return await self.request("rfq_quote", **fields)
+
+    async def accept_quote(self, rfq_id: int, quote_id: int) -> JSON:
+        return await self.request("rfq_accept", rfq_id=rfq_id, quote_id=quote_id)
+
+    async def submit_block(self, block_id: str, symbol: str, side: str, price: Number, qty: Number, *,
+                           counterparty: str) -> JSON:
+        return await self.request("block_submit", block_id=block_id, symbol=symbol, side=side,
+                                  price=_decimal_text(price, "price"), qty=_decimal_text(qty, "qty"),
+                                  counterparty=counterparty)
+
     # ------------------------------------------------------------ streams
 
     async def subscribe(self, *channels: str, symbol: str | None = None) -> None:

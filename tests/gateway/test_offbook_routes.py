@@ -66,7 +66,7 @@ async def test_an_rfq_over_rest_and_websocket_prints_an_rfq_trade(served: Served
         assert (rfq["state"], rfq["qty"], rfq["min_qty"]) == ("open", "2.0", "1.0") and rfq["responders"] is None
         invited = await bob_ws.next_event(where=lambda m: m["channel"] == "rfq" and m["type"] == "rfq_new")
         assert invited["data"]["rfq_id"] == rfq["rfq_id"]
-        quote = await bob_ws.request("rfq_quote", rfq_id=rfq["rfq_id"], price="101.50", qty="2")
+        quote = await bob_ws.quote_rfq(rfq["rfq_id"], "101.50", 2)
         assert (quote["state"], quote["side"], quote["price"]) == ("live", "sell", "101.50")
         seen = await alice_ws.next_event(where=lambda m: m["channel"] == "rfq" and m["type"] == "quote")
         assert [q["quote_id"] for q in seen["data"]["quotes"]] == [quote["quote_id"]]
@@ -94,8 +94,7 @@ async def test_a_block_confirmed_by_both_keys_prints_a_block_trade(served: Serve
         assert (pending["state"], pending["submitted_by"]) == ("pending", ["alice"])
         told = await bob_ws.next_event(where=lambda m: m["channel"] == "blocks")
         assert (told["data"]["block_id"], told["data"]["state"]) == ("deal-7", "pending")
-        matched = await bob_ws.request("block_submit", block_id="deal-7", symbol=SYMBOL, side="buy",
-                                       price="99.00", qty="2.5", counterparty="alice")
+        matched = await bob_ws.submit_block("deal-7", SYMBOL, "buy", "99.00", "2.5", counterparty="alice")
         assert matched["state"] == "matched" and matched["trade_id"]
         [trade] = await bob.trades(SYMBOL)
         assert (trade["origin"], trade["price"], trade["qty"]) == ("block", "99.00", "2.5")
