@@ -17,13 +17,24 @@ from engine import (
     OrderView,
     Side,
     TimeInForce,
+    TradeOrigin,
 )
 from gateway.decimals import format_price, format_qty
 from gateway.errors import engine_message
 from gateway.ports import Listing, SettlementNotice, TradeRecord
+from gateway.schemas import OriginText
 from market.history import OrderRecord
 
 JSON = dict[str, Any]
+
+
+_ORIGINS: dict[TradeOrigin, OriginText] = {TradeOrigin.CONTINUOUS: "continuous", TradeOrigin.AUCTION: "auction",
+                                          TradeOrigin.RFQ: "rfq", TradeOrigin.BLOCK: "block"}
+
+
+def origin_text(origin: TradeOrigin) -> OriginText:
+    """How a trade printed, as clients read it: continuous, auction, rfq, block."""
+    return _ORIGINS[origin]
 
 
 def side_text(side: Side) -> str:
@@ -73,6 +84,7 @@ def public_trade(fill: Fill, listing: Listing) -> JSON:
         "price": format_price(fill.price, listing),
         "qty": format_qty(fill.qty, listing),
         "aggressor": side_text(fill.aggressor),
+        "origin": origin_text(fill.origin),
         "ts": fill.ts,
     }
 
@@ -84,6 +96,7 @@ def trade_record(rec: TradeRecord, listing: Listing) -> JSON:
         "price": format_price(rec.price, listing),
         "qty": format_qty(rec.qty, listing),
         "aggressor": "buy" if rec.aggressor_buy else "sell",
+        "origin": origin_text(rec.origin),
         "ts": rec.ts,
     }
 
@@ -101,6 +114,7 @@ def own_trade(rec: TradeRecord, participant: str, listing: Listing) -> JSON:
         "qty": format_qty(rec.qty, listing),
         "liquidity": "taker" if aggressor_is_me else "maker",
         "settlement": str(rec.settlement),
+        "origin": origin_text(rec.origin),
         "ts": rec.ts,
     }
 
@@ -124,6 +138,7 @@ def own_fill(fill: Fill, participant: str, listing: Listing) -> list[JSON]:
             "qty": format_qty(fill.qty, listing),
             "remaining_qty": format_qty(remaining, listing),
             "liquidity": "taker" if is_taker else "maker",
+            "origin": origin_text(fill.origin),
             "ts": fill.ts,
         })
     return out
@@ -197,6 +212,7 @@ def settlement(notice: SettlementNotice, participant: str) -> JSON:
         "tx_hash": notice.tx_hash,
         "block": notice.block,
         "reason": notice.reason,
+        "origin": origin_text(notice.origin),
     }
 
 

@@ -19,6 +19,7 @@ Symbol = Annotated[str, Field(min_length=1, max_length=32)]
 DecimalText = Annotated[str, Field(description="plain decimal string, e.g. \"101.25\"", examples=["10"])]
 OrderId = Annotated[int, Field(ge=1, le=MAX_ID)]
 SideText = Literal["buy", "sell"]
+OriginText = Literal["continuous", "auction", "rfq", "block"]  # how a trade printed
 
 
 class Strict(BaseModel):
@@ -190,6 +191,7 @@ class TradeInfo(BaseModel):
     price: str
     qty: str
     aggressor: SideText
+    origin: OriginText
     ts: int
 
 
@@ -202,6 +204,7 @@ class OwnTradeInfo(BaseModel):
     qty: str
     liquidity: Literal["maker", "taker"]
     settlement: str
+    origin: OriginText
     ts: int
 
 

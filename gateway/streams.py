@@ -41,7 +41,7 @@ from gateway.render import JSON
 
 log = logging.getLogger(__name__)
 
-PRIVATE_CHANNELS = ("orders", "fills", "settlements", "mmp")
+PRIVATE_CHANNELS = ("orders", "fills", "settlements", "mmp", "rfq", "blocks")  # rfq/blocks: gateway.offbook_routes
 PUBLIC_CHANNELS = ("book", "trades", "status", "reference")
 
 

@@ -11,6 +11,9 @@ gateway's framing (``gateway.framing``: welcome, login, heartbeat, replies, clos
   connection they get SUBSCRIBE_RATE_LIMITED (a book subscribe queues a full-depth snapshot);
 * market-maker tools (``gateway.mm_routes``): ``mass_quote`` (an order command), ``cancel_after``,
   ``set_mmp``, ``get_mmp``, ``reset_mmp``; MMP events on the private ``mmp`` channel.
+* requests for quotes and block trades (``gateway.offbook_routes.WS_OPS``): ``rfq_request``,
+  ``rfq_quote``, ``rfq_accept``, ... with the REST bodies; changes on the private ``rfq`` and
+  ``blocks`` channels.
 
 Order commands enter the venue through the gateway's fair admission (``gateway.fair``): once
 ``venue_in_flight`` commands of all sessions are inside the venue, sessions wait in their own FIFO
@@ -29,7 +32,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
 from engine import CancelReason
-from gateway import metrics, mm_routes
+from gateway import metrics, mm_routes, offbook_routes
 from gateway.errors import ApiError
 from gateway.framing import FramedSession, ReqId
 from gateway.mm import MassQuoteRequest
@@ -105,6 +108,16 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "market-maker tools are for trading participants")
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self.ok(op, rid, mm_routes.websocket_op(self.gw.mm, self.key.participant, op, body))
+        elif op in offbook_routes.WS_OPS:  # requests for quotes and block trades
+            assert self.key is not None
+            if self.key.role is not Role.TRADER:
+                raise ApiError("FORBIDDEN", "requests for quotes and block trades are for trading participants")
+            body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
+            task = offbook_routes.ws_command(self.ws.app, self.key.participant, op, body,
+                                             lambda result: self.ok(op, rid, result),
+                                             lambda err: self.fail(op, rid, err))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif op in _ORDER_MODELS:
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self._order(op, _ORDER_MODELS[op].model_validate(body), rid)
@@ -139,7 +152,7 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "private channels are for trading participants")
         elif channel != "status":
             raise ApiError("UNKNOWN_CHANNEL", f"unknown channel {channel[:32]!r}; use book, trades, reference, "
-                                              "status, orders, fills, settlements or mmp")
+                                              "status, orders, fills, settlements, mmp, rfq or blocks")
         # the reply goes first so the client knows the subscription before its snapshot arrives
         self.ok(msg.op, rid, {"channel": channel, "symbol": msg.symbol})
         if msg.op == "unsubscribe":

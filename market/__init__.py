@@ -7,6 +7,8 @@
                SettlementNotice, Role/ApiKey, ParticipantId/Wallet, Rejection, Outcome, OrderAck
     codes.py   every stable error code, banded by stage, each with its human message
     history.py TradeQuery, Page, OrderRecord and the opaque trade cursor (history reads)
+    offbook.py requests for quotes, quotes and block trades (their states and notices), and
+               OffBookRefused, the refusal their desks raise with a stable code
 """
 
 from market.codes import Code, Stage, code_info, engine_message, message
@@ -36,20 +38,38 @@ from market.model import (
     Wallet,
     normalise_wallet,
 )
+from market.offbook import (
+    BlockState,
+    BlockTrade,
+    OffBookNotice,
+    OffBookRefused,
+    Quote,
+    QuoteState,
+    Rfq,
+    RfqState,
+)
 
 __all__ = [
     "ApiKey",
+    "BlockState",
+    "BlockTrade",
     "Code",
     "CursorError",
     "HistoricTrade",
     "Listing",
+    "OffBookNotice",
+    "OffBookRefused",
     "OrderAck",
     "OrderRecord",
     "OrderStatus",
     "Outcome",
     "Page",
     "ParticipantId",
+    "Quote",
+    "QuoteState",
     "Rejection",
+    "Rfq",
+    "RfqState",
     "Role",
     "SettlementNotice",
     "SettlementState",

@@ -150,6 +150,33 @@ _GATE_VENUE: dict[str, tuple[int, str]] = {
     "STORE_BACKLOG": (1951, "the venue's database is behind; new orders are refused until it catches up"),
 }
 
+# Request-for-quote and negotiated block trades (``venue.rfq``, ``venue.blocks``): refusals before
+# the engine. The Cross they print is then answered by the engine like any command.
+_GATE_OFF_BOOK: dict[str, tuple[int, str]] = {
+    "RFQ_NOT_ALLOWED": (1701, "this instrument does not take requests for quotes"),
+    "RFQ_NO_RESPONDERS": (1702, "no participant is eligible to quote the other side of this request"),
+    "RFQ_MIN_QTY_INVALID": (1703, "the minimum quantity must be positive and at most the requested quantity"),
+    "RFQ_EXPIRY_INVALID": (1704, "the time to live is outside what the instrument allows"),
+    "RFQ_TOO_MANY_OPEN": (1705, "the participant has too many open requests for quotes"),
+    "RFQ_UNKNOWN": (1706, "no such request for quotes (or it was not sent to this participant)"),
+    "RFQ_NOT_OPEN": (1707, "the request for quotes is no longer open"),
+    "RFQ_EXPIRED": (1708, "the request for quotes has expired"),
+    "RFQ_OWN_REQUEST": (1709, "a participant cannot quote its own request"),
+    "RFQ_QUOTE_SIZE": (1710, "the quote's quantity is outside the request's minimum and requested quantity"),
+    "RFQ_QUOTE_UNKNOWN": (1711, "no such live quote on this request"),
+    "RFQ_QUOTE_EXPIRED": (1712, "the quote has expired"),
+    "RFQ_NOT_REQUESTER": (1713, "only the participant who requested the quotes may accept or cancel them"),
+    "BLOCK_NOT_ALLOWED": (1720, "this instrument does not take negotiated block trades"),
+    "BLOCK_TOO_SMALL": (1721, "the quantity is below the instrument's minimum block size"),
+    "BLOCK_SELF_TRADE": (1722, "the counterparty of a block trade must be another participant"),
+    "BLOCK_COUNTERPARTY_UNKNOWN": (1723, "the named counterparty is not a participant of the venue"),
+    "BLOCK_TERMS_MISMATCH": (1724, "the two sides of the block trade do not agree on its terms"),
+    "BLOCK_ALREADY_SUBMITTED": (1725, "this participant already submitted its side of this block trade"),
+    "BLOCK_EXPIRED": (1726, "the other side did not confirm the block trade in time"),
+    "BLOCK_UNKNOWN": (1727, "no such pending block trade of this participant"),
+    "BLOCK_CLOSED": (1728, "this block id was already used by these two participants"),
+}
+
 _GATEWAY: dict[str, tuple[int, str]] = {
     # request shape
     "MALFORMED_JSON": (2001, "the body is not valid JSON"),
@@ -211,6 +238,8 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "CUSTODY_SHORTFALL": (4102, "the custodian's BTC balance covers less than the BTC accrued to the notes"),
     "UNREGISTERED_SIGNER": (4103, "an attestation from a signer not registered for the series was ignored"),
     "RESUME_REASON_REQUIRED": (4104, "resuming a halted instrument needs a reason"),
+    # request for quotes and block trades (operator console)
+    "OFF_BOOK_CANCELLED_BY_OPERATOR": (4601, "an operator cancelled the request for quotes or block trade"),
     "STORE_UNAVAILABLE": (4051, "the venue's database cannot be reached; retry later"),
 }
 
@@ -229,7 +258,8 @@ def _build() -> dict[str, Code]:
         add(rc.name, rc.value, Stage.ENGINE, text)
     for gate, (number, text) in _GATE.items():
         add(gate.value, number, Stage.GATE, text)
-    tables = ((Stage.GATE, _GATE_VENUE), (Stage.GATEWAY, _GATEWAY), (Stage.SETTLEMENT, _SETTLEMENT),
+    tables = ((Stage.GATE, _GATE_VENUE), (Stage.GATE, _GATE_OFF_BOOK), (Stage.GATEWAY, _GATEWAY),
+              (Stage.SETTLEMENT, _SETTLEMENT),
               (Stage.OPERATOR, _OPERATOR))
     for stage, table in tables:
         for name, (number, text) in table.items():

@@ -25,6 +25,7 @@ from engine import (
     Result,
     ResultCode,
     Side,
+    TradeOrigin,
 )
 from market.codes import engine_message
 
@@ -145,6 +146,7 @@ class SettlementNotice:
     buyer: str  # participant ids
     seller: str
     state: SettlementState
+    origin: TradeOrigin = TradeOrigin.CONTINUOUS
     tx_hash: str | None = None
     block: int | None = None
     gas_used: int | None = None
@@ -177,6 +179,8 @@ class Match(Protocol):
     def taker_order_id(self) -> int: ...
     @property
     def taker_participant(self) -> str: ...
+    @property
+    def origin(self) -> TradeOrigin: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +199,7 @@ class Trade:
     buy_order_id: int
     sell_order_id: int
     settlement: SettlementState = SettlementState.PENDING
+    origin: TradeOrigin = TradeOrigin.CONTINUOUS  # how it printed: book, auction uncross, RFQ, block
 
     @classmethod
     def from_fill(cls, fill: Match, settlement: SettlementState = SettlementState.PENDING) -> Trade:
@@ -204,7 +209,7 @@ class Trade:
         (buyer, buy_order), (seller, sell_order) = (taker, maker) if taker_buys else (maker, taker)
         return cls(trade_id=fill.trade_id, symbol=fill.symbol, price=fill.price, qty=fill.qty,
                    aggressor=fill.aggressor, ts=fill.ts, buyer=buyer, seller=seller,
-                   buy_order_id=buy_order, sell_order_id=sell_order, settlement=settlement)
+                   buy_order_id=buy_order, sell_order_id=sell_order, settlement=settlement, origin=fill.origin)
 
     @property
     def aggressor_buy(self) -> bool:

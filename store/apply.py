@@ -21,12 +21,14 @@ from engine import (
     OrderCancelled,
     OrderExpired,
     Result,
+    TradeOrigin,
 )
 from store.errors import ProjectionGapError
 from store.models import InstrumentRow, OrderRow, ProjectionStateRow, SettlementRow, TradeRow
 from store.records import OrderStatus, SettlementStatus
 
 log = logging.getLogger(__name__)
+_OFF_BOOK = (TradeOrigin.RFQ, TradeOrigin.BLOCK)
 
 Item = tuple[int, Command, Result]
 PROJECTION = "orders_trades"
@@ -92,9 +94,12 @@ def project_items(session: Session, items: Sequence[Item]) -> int:
                         ts=ev.ts,
                         settlement_status=SettlementStatus.PENDING.value,
                         cmd_seq=cmd_seq,
+                        origin=ev.origin.name.lower(),
                     )
                 )
                 trade_ids.append(ev.trade_id)
+                if ev.origin in _OFF_BOOK:
+                    continue  # a negotiated trade's two order ids were never on the book: no order rows
                 for oid, remaining in (
                     (ev.maker_order_id, ev.maker_remaining),
                     (ev.taker_order_id, ev.taker_remaining),

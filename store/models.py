@@ -135,6 +135,8 @@ class TradeRow(Base):
     ts: Mapped[int] = mapped_column(BigInteger, index=True)
     settlement_status: Mapped[str] = mapped_column(String(16))
     cmd_seq: Mapped[int] = mapped_column(BigInteger)
+    # how it printed (``engine.TradeOrigin`` name, lower case): continuous, auction, rfq, block
+    origin: Mapped[str] = mapped_column(String(12), default="continuous", server_default="continuous")
 
 
 class SettlementRow(Base):

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from engine import Side
+from engine import Side, TradeOrigin
 from market.model import ParticipantStatus, Role, SettlementState, SettlementUpdate, Trade
 
 # The venue's vocabulary (``market``) under the names the store's API has always used.
@@ -118,6 +118,7 @@ class StoredTrade:
     ts: int
     settlement_status: SettlementStatus
     cmd_seq: int
+    origin: str = "continuous"
 
     def to_trade(self) -> Trade:
         """This row as the venue's ``Trade`` (sides resolved by ``Trade.from_fill``, the one place)."""
@@ -126,6 +127,7 @@ class StoredTrade:
             aggressor=Side.BUY if self.aggressor == "buy" else Side.SELL, ts=self.ts,
             maker_order_id=self.maker_order_id, maker_participant=self.maker_participant,
             taker_order_id=self.taker_order_id, taker_participant=self.taker_participant,
+            origin=TradeOrigin[self.origin.upper()],
         ), self.settlement_status)
 
     @property
@@ -151,6 +153,7 @@ class _StoredMatch:
     maker_participant: str
     taker_order_id: int
     taker_participant: str
+    origin: TradeOrigin
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

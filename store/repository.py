@@ -643,6 +643,7 @@ def _trade(r: TradeRow) -> StoredTrade:
         ts=r.ts,
         settlement_status=SettlementStatus(r.settlement_status),
         cmd_seq=r.cmd_seq,
+        origin=r.origin,
     )
 
 

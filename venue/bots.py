@@ -5,6 +5,8 @@
   everything with a mass cancel.
 - ``Investor``: trades over REST: mostly marketable limit IOC orders against the quotes, sometimes
   a passive limit that rests, sometimes a cancel.
+- ``OffBookTrader``: a request for quotes answered and taken, then a pre-arranged block trade
+  confirmed by both parties, once per round.
 """
 
 from __future__ import annotations
@@ -157,3 +159,67 @@ class Investor:
             orders = await self.client.my_orders(self.symbol)
             if orders:
                 await self.client.cancel(int(self.rng.choice(orders)["order_id"]))
+
+
+class OffBookTrader:
+    """Negotiated trades between three demo participants, one round every ``interval`` seconds:
+    ``requester`` asks for quotes (a request for quotes), ``dealer`` answers with a firm quote just
+    off its fair value and the requester takes it; then ``requester`` and ``dealer`` confirm a
+    pre-arranged block of ``block_qty`` at the fair value, each with its own signed request."""
+
+    def __init__(self, requester: VenueClient, dealer: VenueClient, symbol: str, *, fair: Decimal,
+                 increment: Decimal, requester_id: str, dealer_id: str, block_qty: int, rfq_qty: int = 3,
+                 interval: float = 20.0, first_after: float = 3.0) -> None:
+        self.requester, self.dealer = requester, dealer
+        self.requester_id, self.dealer_id = requester_id, dealer_id
+        self.symbol = symbol
+        self.fair = fair
+        self.increment = increment
+        self.block_qty = block_qty
+        self.rfq_qty = rfq_qty
+        self.interval = interval
+        self.first_after = first_after
+        self.rfq_trades: list[int] = []
+        self.block_trades: list[int] = []
+        self.stats = BotStats()
+        self._round = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        wait = self.first_after
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+                return
+            wait = self.interval
+            self._round += 1
+            try:
+                await self.rfq_round()
+                await self.block_round()
+            except ApiError as err:
+                self.stats.rejected_with(err.code)
+                log.info("off-book round refused: %s", err)
+            except TransportError as err:
+                self.stats.errors += 1
+                log.info("off-book round failed: %s", err)
+
+    async def rfq_round(self) -> None:
+        side = "buy" if self._round % 2 else "sell"
+        rfq = await self.requester.request_quotes(self.symbol, side, self.rfq_qty, ttl_s=30)
+        spread = self.fair * Decimal("0.001")  # 10 bps away from fair, in the dealer's favour
+        price = _price(self.fair + spread if side == "buy" else self.fair - spread, self.increment)
+        quote = await self.dealer.quote_rfq(rfq["rfq_id"], price, self.rfq_qty, ttl_s=20)
+        self.stats.orders += 1
+        done = await self.requester.accept_quote(rfq["rfq_id"], quote["quote_id"])
+        self.rfq_trades.append(done["trade_id"])
+
+    async def block_round(self) -> None:
+        block_id = f"demo-{self._round}"
+        price = _price(self.fair, self.increment)
+        side = "sell" if self._round % 2 else "buy"
+        await self.requester.submit_block(block_id, self.symbol, side, price, self.block_qty,
+                                          counterparty=self.dealer_id)
+        mirror = "buy" if side == "sell" else "sell"
+        done = await self.dealer.submit_block(block_id, self.symbol, mirror, price, self.block_qty,
+                                              counterparty=self.requester_id)
+        self.stats.orders += 2
+        self.block_trades.append(done["trade_id"])

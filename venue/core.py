@@ -4,6 +4,8 @@
     pipeline    venue.pipeline.OrderPipeline    gate -> sequencer -> post-trade -> fan-out
     trades      venue.trades.TradeBook          trades and their settlement state machine
     operations  venue.operations.Operations     participant status, freezes, reconciliation, audit
+    rfqs        venue.rfq.RfqDesk               requests for quotes -> Cross through the pipeline
+    blocks      venue.blocks.BlockDesk          negotiated block trades -> Cross through the pipeline
 
 This class only builds and delegates; it owns no state of its own. Collaborators are typed by
 protocols; the optional ones (compliance, settlement, store, chain admin) may be ``None``, which
@@ -44,10 +46,13 @@ from market.model import (
     SettlementState,
     Trade,
 )
+from venue.blocks import BlockDesk
 from venue.history import VenueHistory
+from venue.offbook import Eligibility
 from venue.operations import AuditLog, ChainAdmin, CoreError, Operations, OperatorGate, Reconcile
 from venue.pipeline import Gate, OrderPipeline, Projection, Sequencing
 from venue.reference import ParticipantGate, ReferenceData, WalletTracker
+from venue.rfq import RfqDesk
 from venue.trades import SettlementQueue, SettlementRecorder, TradeBook, TradeCheck, Unsubscribe, VenueLedger
 
 __all__ = ["CoreError", "VenueCore"]
@@ -65,7 +70,7 @@ class EngineReader(Protocol):
     def open_orders(self, participant: str | None = None, symbol: str | None = None) -> list[OrderView]: ...
 
 
-class Compliance(Gate, TradeCheck, OperatorGate, ParticipantGate, Protocol):
+class Compliance(Gate, TradeCheck, OperatorGate, ParticipantGate, Eligibility, Protocol):
     """Everything the venue asks of ``compliance.Gatekeeper``."""
 
 
@@ -103,6 +108,8 @@ class VenueCore:
                                       trades=self.trades_book, gate=compliance, projection=store, clock=clock)
         self.operations = Operations(sequencer=sequencer, reference=self.reference, gate=compliance, audit=store,
                                      admin=admin, reconciler=reconciler, clock=clock)
+        self.rfqs = RfqDesk(self.reference, self.pipeline, gate=compliance, clock=clock)
+        self.blocks = BlockDesk(self.reference, self.pipeline, clock=clock)
         self.intake_refusal: Callable[[], Rejection | None] | None = None  # checked before every new order
         self.history = VenueHistory(recent_trades=self.trades_book.recent, current_trade=self.trades_book.trade,
                                     live_order=engine.order)

@@ -25,13 +25,14 @@ from attestation import DemoAttestor, ProductionModel, Publisher, demo_statement
 from compliance.countries import ALPHA2_TO_NUMERIC
 from engine import InstrumentSpec, InstrumentStatus
 from gateway.ports import ApiKey, Listing, Role
-from venue.bots import Investor, MarketMaker
+from venue.bots import Investor, MarketMaker, OffBookTrader
 from venue.config import VenueConfig
 from venue.listings import ListingRules, save_rules
 from venue.runtime import StartupError, Venue
 from venueclient import VenueClient, generate_keypair
 
 SYMBOL = "OMN-2029A"
+BLOCK_LOTS = 10  # the demo listing's minimum block trade (notes)
 CASH_DECIMALS = 6
 FAIR_PRICE = Decimal("45000.00")  # USDC per note (1 PH/s for 36 months)
 DAY_S = 86_400
@@ -81,7 +82,8 @@ def demo_listing(venue: Venue) -> tuple[Listing, ListingRules]:
                          nav_collar_below_pct="20", nav_collar_above_pct="10", attestation_max_age_s=MAX_AGE_S,
                          hashrate_ph_s_per_note="1", tenor_months=36, issue_date=issued.isoformat(),
                          maturity_date=dt.datetime.fromtimestamp(maturity / 1e9, tz=dt.UTC).date().isoformat(),
-                         expense_ratio_bps=200, settlement_asset="USDC (demo stablecoin)", identifier="XSOMN2029A07")
+                         expense_ratio_bps=200, settlement_asset="USDC (demo stablecoin)", identifier="XSOMN2029A07",
+                         min_block_lots=BLOCK_LOTS, block_confirm_s=120, rfq_max_ttl_s=120)
     return listing, rules
 
 
@@ -196,6 +198,8 @@ async def run_bots(venue: Venue, keys: dict[str, dict[str, str]], stop: asyncio.
     for i, participant in enumerate(sorted(p for p in keys if p.startswith("inv-"))):
         bots.append(Investor(client(participant), SYMBOL, increment=increment, seed=10 + i))
     bots.append(Investor(client("retail-1"), SYMBOL, increment=increment, interval=8.0, max_qty=1, seed=99))
+    bots.append(OffBookTrader(client("inv-1"), client("mm-1"), SYMBOL, fair=FAIR_PRICE, increment=increment,
+                              requester_id="inv-1", dealer_id="mm-1", block_qty=BLOCK_LOTS))
     tasks = [asyncio.create_task(bot.run(stop), name=f"bot-{i}") for i, bot in enumerate(bots)]
     try:
         await asyncio.gather(*tasks, return_exceptions=True)

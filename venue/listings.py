@@ -33,6 +33,16 @@ class ListingRules:
     nav_collar_below_pct: str | None = None
     nav_collar_above_pct: str | None = None
     attestation_max_age_s: int | None = None
+    # request for quotes (venue.rfq): who is asked to quote: "eligible" (every participant eligible
+    # for the instrument), "market_makers" (only those in ``market_makers``) or "none" (no RFQs);
+    # the longest time to live of a request and of a quote
+    rfq_responders: str = "eligible"
+    market_makers: tuple[str, ...] = ()
+    rfq_max_ttl_s: int = 300
+    # negotiated block trades (venue.blocks): the smallest block in lots (None: no block trades) and
+    # how long the first side waits for its counterparty's confirmation
+    min_block_lots: int | None = None
+    block_confirm_s: int = 300
     # note series metadata shown in the API and console
     hashrate_ph_s_per_note: str | None = None
     tenor_months: int | None = None

@@ -12,6 +12,11 @@
     4. fan-out     every event to subscribers (gateway streams), the command to the store projection
     5. answer      a typed ``OrderAck`` for new orders and amends (``Outcome.ack``)
 
+Negotiated trades (``venue.rfq``, ``venue.blocks``) take the same road: each side passes
+``check_side`` (venue guards, NAV collar, eligibility, funding: a hold under a private id), then
+``submit_cross`` journals one ``Cross``; post-trade books its fill as obligations and, in the same
+step, releases the sides' holds.
+
 Steps 1 and the seq assignment of step 2 run in one synchronous stretch on the event loop, so the
 seq read before the gate is the seq the command gets, and no other command can interleave.
 """
@@ -30,6 +35,7 @@ from engine import (
     AmendOrder,
     CancelOrder,
     Command,
+    Cross,
     Event,
     Fill,
     MassCancel,
@@ -145,11 +151,13 @@ class OrderPipeline:
         # per participant, the client order ids of the new orders the journal held at recovery: the
         # gateway answers retries within one process, these refuse retries of orders from before it
         self._recovered_ids: dict[str, set[str]] = {}
+        self._cross_holds: dict[int, tuple[Hold, ...]] = {}  # command seq of a Cross -> its sides' holds
         self.guard: EntryGuard | None = None  # set by the runtime wiring (``venue.safeguards``)
         self.events: Fanout[Event] = Fanout()
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
         self.price_check: Callable[[OrderCommand], Rejection | None] | None = None  # NAV collar (venue.attestations)
+        self.intake: Callable[[], Rejection | None] | None = None  # store backlog pause of off-book sides (runtime)
 
     async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
         if cmd.participant != participant:
@@ -182,6 +190,51 @@ class OrderPipeline:
         if result.code is not ResultCode.OK:
             self.rejections.record(participant, symbol, result.code.name, engine_message(result.code))
         return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=amend_coid))
+
+    # ------------------------------------------------------------ negotiated trades (RFQ, blocks)
+
+    def check_side(self, *, participant: str, symbol: str, side: Side, qty: int,
+                   price: int) -> tuple[Rejection | None, Hold | None]:
+        """One side of a negotiated trade, checked like a limit order at ``price``: the venue guards,
+        the NAV collar, eligibility and funding. The hold is under a private id (never a command
+        seq); ``submit_cross`` consumes it, or the caller gives it back with ``release``."""
+        if self.intake is not None and (paused := self.intake()) is not None:
+            return paused, None
+        probe = NewOrder(ts=self._clock(), participant=participant, symbol=symbol, side=side, qty=qty, price=price)
+        guarded = self._guarded(probe)
+        if guarded is not None:
+            return guarded
+        if self.price_check is not None and (collar := self.price_check(probe)) is not None:
+            return collar, None
+        if self._gate is None:
+            return None, None
+        decision = self._gate.check_new_order(participant=participant, symbol=symbol, side=side, qty=qty,
+                                              price=price, now_ts=self._clock(), seq=None)
+        if not decision.ok:
+            code = str(decision.code)
+            return Rejection(code=code, message=decision.message or message(code)), None
+        return None, decision.hold
+
+    def release(self, hold: Hold | None) -> None:
+        if hold is not None and self._gate is not None:
+            self._gate.release(hold)
+
+    async def submit_cross(self, cross: Cross, holds: Sequence[Hold | None] = ()) -> Result:
+        """Journal and apply one negotiated trade. ``holds`` (from ``check_side``) are released in
+        post-trade right after the gate has booked the cross's fill as obligations (or its refusal)."""
+        kept = tuple(h for h in holds if h is not None)
+        try:
+            seq, _, future = self._sequencer.enqueue(cross)
+        except BaseException:
+            for hold in kept:
+                self.release(hold)
+            raise
+        if kept:
+            self._cross_holds[seq] = kept  # post-trade of ``seq`` runs after this (it waits for the journal)
+        result = await future
+        if result.code is not ResultCode.OK:
+            self.rejections.record(cross.buyer, cross.symbol, result.code.name, engine_message(result.code))
+        return result
 
     def remember_client_ids(self, ids: Iterable[tuple[str, str]]) -> int:
         """Recovery: ``(participant, client_order_id)`` of every journaled new order (``Journal.
@@ -285,6 +338,8 @@ class OrderPipeline:
     def _post_trade(self, seq: int, cmd: Command, result: Result) -> None:
         if self._gate is not None:
             self._gate.on_command(seq, result.events)
+            for hold in self._cross_holds.pop(seq, ()):
+                self._gate.release(hold)
         for event in result.events:
             if isinstance(event, Fill):
                 self._trades.on_fill(event)

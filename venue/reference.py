@@ -128,6 +128,7 @@ class ReferenceData:
         self._transferability = transferability
         self.on_keys_revoked = on_keys_revoked
         self._listings = {listing.symbol: listing for listing in listings}
+        self._rules: dict[str, ListingRules] = {}
         self._keys = {key.key_id: key for key in keys}
         self._wallets = dict(wallets or {})
         self._gate = gate
@@ -140,6 +141,10 @@ class ReferenceData:
 
     def listing(self, symbol: str) -> Listing | None:
         return self._listings.get(symbol)
+
+    def rules(self, symbol: str) -> ListingRules:
+        """The listing's rules (the defaults when it was listed without any)."""
+        return self._rules.get(symbol) or ListingRules()
 
     def api_key(self, key_id: str) -> ApiKey | None:
         return self._keys.get(key_id)
@@ -166,6 +171,8 @@ class ReferenceData:
 
     def add_listing(self, listing: Listing, rules: ListingRules | None = None) -> None:
         self._listings[listing.symbol] = listing
+        if rules is not None:
+            self._rules[listing.symbol] = rules
         if self._gate is not None and rules is not None:
             self._gate.set_rules(instrument_rules(listing, rules))
         if self._tracker is not None:

@@ -28,6 +28,7 @@ from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.guards import guards_of
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
+from gateway.offbook_routes import OffBookApi, attach_offbook, offbook_router
 from gateway.operator import ConsoleAuth, operator_router
 from gateway.reference import attach_reference, reference_router
 from gateway.server import uvicorn_options
@@ -113,7 +114,7 @@ class Venue:
         )
         self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
         self.core.trades_book.finality = self.settlement.finality is not None
-        self.core.intake_refusal = self.store_adapter.intake_refusal
+        self.core.intake_refusal = self.core.pipeline.intake = self.store_adapter.intake_refusal  # + RFQ/blocks
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
                                  audit=self.core.operations.audit, history=self.core.audit_log)
@@ -133,6 +134,8 @@ class Venue:
             asyncio.create_task(self.expiries.run(self._stop), name="gtd-expiry"),
             asyncio.create_task(self.auctions.run(self._stop), name="call-auctions"),
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
+            asyncio.create_task(self.core.rfqs.run(self._stop), name="rfq-expiry"),
+            asyncio.create_task(self.core.blocks.run(self._stop), name="block-expiry"),
             self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
@@ -153,14 +156,17 @@ class Venue:
             stopping=self._stop.is_set, store_backlog=lambda: self.writer.pending, watcher_lag=lambda: self.watcher.lag,
             journal_failure=lambda: None if self.sequencer.running else repr(self.sequencer.failure),
             trades=lambda: self.core.trades(limit=10_000)))
+        offbook = OffBookApi(self.core.rfqs, self.core.blocks, self.core.listing, audit=self.core.operations.audit)
         app = create_app(
             self.core, config=self._gateway_config,
             extra_routers=[operator_router(self.core, console_auth=self.console_auth),
                            metrics_router(self.core, extra=[self.health]),
-                           reference_router(self.attestations, console_auth=self.console_auth)],
+                           reference_router(self.attestations, console_auth=self.console_auth),
+                           offbook_router(offbook, console_auth=self.console_auth)],
         )
         app.add_middleware(MetricsMiddleware)
         attach_reference(app, self.attestations)
+        attach_offbook(app, offbook)
         return app
 
     async def stop(self) -> None:

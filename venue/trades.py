@@ -187,7 +187,7 @@ class TradeBook:
 
     def _add(self, trade: Trade) -> _Entry:
         notice = SettlementNotice(trade_id=trade.trade_id, symbol=trade.symbol, buyer=trade.buyer,
-                                  seller=trade.seller, state=trade.settlement)
+                                  seller=trade.seller, state=trade.settlement, origin=trade.origin)
         entry = _Entry(trade=trade, notice=notice, state=trade.settlement)
         if len(self._entries) == self._entries.maxlen:
             self._index.pop(self._entries[0].trade.trade_id, None)

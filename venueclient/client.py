@@ -236,6 +236,64 @@ class VenueClient:
         result: JSON = await self.request("POST", "/v1/mmp/reset", body={"symbol": symbol})
         return result
 
+    # ------------------------------------------------------------ requests for quotes, block trades
+
+    async def request_quotes(self, symbol: str, side: str, qty: Number, *, ttl_s: float,
+                             min_qty: Number | None = None) -> JSON:
+        """Ask the participants eligible for the other side for firm quotes; returns the RFQ (``rfq_id``)."""
+        body: JSON = {"symbol": symbol, "side": side, "qty": _decimal_text(qty, "qty"), "ttl_s": ttl_s}
+        if min_qty is not None:
+            body["min_qty"] = _decimal_text(min_qty, "min_qty")
+        result: JSON = await self.request("POST", "/v1/rfqs", body=body)
+        return result
+
+    async def rfqs(self, *, open_only: bool = False) -> list[JSON]:
+        """Own requests (with every quote) and those this participant is asked to quote."""
+        result: list[JSON] = await self.request("GET", "/v1/rfqs", params={"open_only": "true"} if open_only else None)
+        return result
+
+    async def rfq(self, rfq_id: int) -> JSON:
+        result: JSON = await self.request("GET", f"/v1/rfqs/{rfq_id}")
+        return result
+
+    async def quote_rfq(self, rfq_id: int, price: Number, qty: Number, *, ttl_s: float | None = None) -> JSON:
+        """A firm quote (funds held while it lives); replaces this participant's previous quote."""
+        body: JSON = {"price": _decimal_text(price, "price"), "qty": _decimal_text(qty, "qty")}
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        result: JSON = await self.request("POST", f"/v1/rfqs/{rfq_id}/quotes", body=body)
+        return result
+
+    async def cancel_quote(self, rfq_id: int, quote_id: int) -> JSON:
+        result: JSON = await self.request("DELETE", f"/v1/rfqs/{rfq_id}/quotes/{quote_id}")
+        return result
+
+    async def accept_quote(self, rfq_id: int, quote_id: int) -> JSON:
+        """Trade the quote; the answer is the filled RFQ with its ``trade_id``."""
+        result: JSON = await self.request("POST", f"/v1/rfqs/{rfq_id}/accept", body={"quote_id": quote_id})
+        return result
+
+    async def cancel_rfq(self, rfq_id: int) -> JSON:
+        result: JSON = await self.request("DELETE", f"/v1/rfqs/{rfq_id}")
+        return result
+
+    async def submit_block(self, block_id: str, symbol: str, side: str, price: Number, qty: Number, *,
+                           counterparty: str) -> JSON:
+        """One side of a negotiated block trade; it prints when the counterparty submits the mirror side."""
+        result: JSON = await self.request("POST", "/v1/blocks", body={
+            "block_id": block_id, "symbol": symbol, "side": side, "price": _decimal_text(price, "price"),
+            "qty": _decimal_text(qty, "qty"), "counterparty": counterparty})
+        return result
+
+    async def blocks(self) -> list[JSON]:
+        result: list[JSON] = await self.request("GET", "/v1/blocks")
+        return result
+
+    async def cancel_block(self, block_id: str, *, counterparty: str) -> JSON:
+        result: JSON = await self.request("POST", "/v1/blocks/cancel",
+                                          body={"block_id": block_id, "counterparty": counterparty})
+        return result
+
     async def set_status(self, symbol: str, status: str) -> JSON:
         """Operator keys only: ``open`` (resume), ``halted`` or ``closed``."""
         result: JSON = await self.request("POST", f"/v1/operator/instruments/{symbol}/status",
@@ -469,6 +527,30 @@ class VenueStream:
 
     async def reset_mmp(self, symbol: str) -> JSON:
         return await self.request("reset_mmp", symbol=symbol)
+
+    # requests for quotes and block trades (changes arrive on the ``rfq`` / ``blocks`` channels)
+
+    async def request_quotes(self, symbol: str, side: str, qty: Number, *, ttl_s: float,
+                             min_qty: Number | None = None) -> JSON:
+        fields: JSON = {"symbol": symbol, "side": side, "qty": _decimal_text(qty, "qty"), "ttl_s": ttl_s}
+        if min_qty is not None:
+            fields["min_qty"] = _decimal_text(min_qty, "min_qty")
+        return await self.request("rfq_request", **fields)
+
+    async def quote_rfq(self, rfq_id: int, price: Number, qty: Number, *, ttl_s: float | None = None) -> JSON:
+        fields: JSON = {"rfq_id": rfq_id, "price": _decimal_text(price, "price"), "qty": _decimal_text(qty, "qty")}
+        if ttl_s is not None:
+            fields["ttl_s"] = ttl_s
+        return await self.request("rfq_quote", **fields)
+
+    async def accept_quote(self, rfq_id: int, quote_id: int) -> JSON:
+        return await self.request("rfq_accept", rfq_id=rfq_id, quote_id=quote_id)
+
+    async def submit_block(self, block_id: str, symbol: str, side: str, price: Number, qty: Number, *,
+                           counterparty: str) -> JSON:
+        return await self.request("block_submit", block_id=block_id, symbol=symbol, side=side,
+                                  price=_decimal_text(price, "price"), qty=_decimal_text(qty, "qty"),
+                                  counterparty=counterparty)
 
     # ------------------------------------------------------------ streams
 

@@ -23,6 +23,7 @@ from gateway.ports import (
     SettlementNotice,
     Trade,
 )
+from gateway.schemas import OriginText
 
 SettlementText = Literal["pending", "submitted", "confirmed", "failed", "final"]
 
@@ -70,6 +71,7 @@ class OperatorTrade(BaseModel):
     price_ticks: int
     qty_lots: int
     aggressor: Literal["buy", "sell"]
+    origin: OriginText
     ts: int
     buyer: str
     seller: str
@@ -206,7 +208,8 @@ def trade(rec: Trade, listing: Listing | None) -> OperatorTrade:
         price=format_price(rec.price, listing) if listing else None,
         qty=format_qty(rec.qty, listing) if listing else None,
         price_ticks=rec.price, qty_lots=rec.qty, aggressor="buy" if rec.aggressor_buy else "sell",
-        ts=rec.ts, buyer=rec.buyer, seller=rec.seller, settlement=rec.settlement.value,
+        origin=render.origin_text(rec.origin), ts=rec.ts, buyer=rec.buyer, seller=rec.seller,
+        settlement=rec.settlement.value,
     )
 
 

@@ -212,6 +212,8 @@
     $("operator-name").textContent = state.session.operator;
     connect(); // the snapshot is loaded once the websocket is logged in (see sync)
     if (!state.referenceTimer) state.referenceTimer = setInterval(loadReferences, 2000);
+    if (!state.offBookTimer) state.offBookTimer = setInterval(loadOffBook, 2000);
+    loadOffBook();
     clearInterval(state.healthTimer);
     pollHealth();
     state.healthTimer = setInterval(pollHealth, HEALTH_POLL_MS);
@@ -254,6 +256,39 @@
     let changed = false;
     for (const v of views) if (v) { state.reference.set(v[0], v[1]); changed = true; }
     if (changed) renderInstruments();
+  }
+
+  // Live requests for quotes (with the responders asked and every quote) and block trades.
+  async function loadOffBook() {
+    if (!state.session) return;
+    let rfqs, blocks;
+    try {
+      [rfqs, blocks] = await Promise.all([api("GET", "/console/api/rfqs"), api("GET", "/console/api/blocks")]);
+    } catch (_) { return; } // a venue without the off-book desks: the panel stays empty
+    const rfqRows = rfqs.map((r) => el("tr", { testid: `rfq-${r.rfq_id}` },
+      el("td", { class: "mono", title: fmtTime(r.ts) }, fmtTime(r.ts).slice(0, 8)),
+      el("td", {}, "RFQ"),
+      el("td", { class: "mono" }, r.symbol),
+      el("td", { class: r.side === "buy" ? "buy" : "sell" }, `${r.requester} ${r.side.toUpperCase()}`),
+      el("td", { class: "num" }, r.qty),
+      el("td", {}, r.quotes.map((q) => `${q.responder} ${q.qty}@${q.price} (${q.state})`).join(", ") ||
+        `asked: ${(r.responders || []).join(", ")}`),
+      el("td", {}, pill(r.state, r.state === "open" ? "pending" : r.state === "filled" ? "confirmed" : "idle",
+        `rfq-state-${r.rfq_id}`)),
+      el("td", { class: "num muted" }, r.trade_id ?? "")));
+    const blockRows = blocks.map((b) => el("tr", { testid: `block-${b.block_id}` },
+      el("td", { class: "mono", title: fmtTime(b.ts) }, fmtTime(b.ts).slice(0, 8)),
+      el("td", {}, "BLOCK"),
+      el("td", { class: "mono" }, b.symbol),
+      el("td", {}, `${b.seller} → ${b.buyer}`),
+      el("td", { class: "num" }, b.qty),
+      el("td", {}, `@${b.price}, confirmed by ${b.submitted_by.join(" + ")}`),
+      el("td", {}, pill(b.state, b.state === "pending" ? "pending" : b.state === "matched" ? "confirmed" : "idle",
+        `block-state-${b.block_id}`)),
+      el("td", { class: "num muted" }, b.trade_id ?? "")));
+    $("offbook-meta").textContent = `${rfqs.filter((r) => r.state === "open").length} open RFQs, ` +
+      `${blocks.filter((b) => b.state === "pending").length} pending blocks`;
+    replaceRows($("offbook"), [...rfqRows, ...blockRows], 8, "No requests for quotes or block trades yet.");
   }
 
   function pct(text) {
@@ -590,7 +625,9 @@
     const rows = state.trades.map((t) => el("tr", { testid: `trade-${t.trade_id}`, class: flash.has(t.trade_id) ? "flash" : null },
       el("td", { class: "mono", title: fmtTime(t.ts) }, fmtTime(t.ts).slice(0, 8)),
       el("td", { class: "mono" }, t.symbol),
-      el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase()),
+      el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase(),
+        t.origin && t.origin !== "continuous" ? [" ", pill(t.origin.toUpperCase(), "idle", `trade-origin-${t.trade_id}`)]
+          : null),
       el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, t.price),
       el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, t.qty),
       el("td", {}, t.buyer),

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from venue.config import VenueConfig
-from venue.demo import SYMBOL, start_demo_market
+from venue.demo import BLOCK_LOTS, SYMBOL, start_demo_market
 from venue.runtime import Venue
 from venueclient import ApiError, VenueClient
 
@@ -113,7 +113,7 @@ def test_console_sees_real_trades_settle_and_a_halt_reject_orders(page: Any, rea
     expect(page.get_by_test_id("reconciliation-status")).to_have_text("in balance", timeout=30_000)
 
 
-def test_console_shows_the_nav_premium_and_attestation_freshness(page: Any, real: VenueThread) -> None:
+def test_console_shows_the_nav_premium_attestation_freshness_rfqs_and_blocks(page: Any, real: VenueThread) -> None:
     page.goto(real.venue.console_url())
     expect(page.get_by_test_id("connection-status")).to_have_text("live", timeout=15_000)
     view = real.venue.attestations.reference_view(SYMBOL)
@@ -124,3 +124,17 @@ def test_console_shows_the_nav_premium_and_attestation_freshness(page: Any, real
     expect(page.get_by_test_id(f"fresh-custody-{SYMBOL}")).to_have_class(re.compile(r"\bpill-ok\b"))
     expect(page.get_by_test_id(f"collar-{SYMBOL}")).to_contain_text(" to ")
     expect(page.get_by_test_id(f"coverage-{SYMBOL}")).to_have_text(re.compile(r"^\d+\.\d{2}%$"))
+
+    async def off_book() -> tuple[int, int]:
+        async with real.client("mm-1") as mm, real.client("inv-1") as inv:
+            rfq = await inv.request_quotes(SYMBOL, "buy", 2, ttl_s=60)
+            await mm.quote_rfq(rfq["rfq_id"], "45020.00", 2)
+            await inv.submit_block("deal-1", SYMBOL, "sell", "45000.00", BLOCK_LOTS, counterparty="mm-1")
+            block = await mm.submit_block("deal-1", SYMBOL, "buy", "45000.00", BLOCK_LOTS, counterparty="inv-1")
+            return rfq["rfq_id"], block["trade_id"]
+
+    rfq_id, block_trade = real.call(off_book())
+    expect(page.get_by_test_id(f"rfq-state-{rfq_id}")).to_have_text("open", timeout=15_000)
+    expect(page.get_by_test_id(f"rfq-{rfq_id}")).to_contain_text("mm-1 2@45020.00 (live)")
+    expect(page.get_by_test_id("block-state-deal-1")).to_have_text("matched")
+    expect(page.get_by_test_id(f"trade-origin-{block_trade}")).to_have_text("BLOCK")

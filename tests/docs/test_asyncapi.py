@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from gateway import framing, mm_routes, ws
+from gateway import framing, mm_routes, offbook_routes, ws
 from gateway.config import GatewayConfig
 from gateway.mm import CancelAfterRequest, MassQuoteRequest, MmpConfigRequest, MmpResetRequest
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest
@@ -32,7 +32,8 @@ def test_document_is_asyncapi_3_with_every_message_on_the_channel() -> None:
 
 def test_client_ops_are_the_ones_the_session_handles() -> None:
     sent = {m["$ref"].rsplit("/", 1)[1] for m in DOC["operations"]["clientRequests"]["messages"]}
-    assert sent == {"login", "heartbeat", "subscribe", "unsubscribe", *ws._ORDER_MODELS, *mm_routes.SYNC_OPS}
+    assert sent == {"login", "heartbeat", "subscribe", "unsubscribe", *ws._ORDER_MODELS, *mm_routes.SYNC_OPS,
+                    *offbook_routes.WS_OPS}
 
 
 def test_channels_are_the_gateway_channels() -> None:
@@ -51,6 +52,16 @@ def test_login_and_order_fields_match_the_models() -> None:
                       ("cancel_after", CancelAfterRequest), ("set_mmp", MmpConfigRequest),
                       ("reset_mmp", MmpResetRequest), ("get_mmp", MmpResetRequest)):
         assert _fields(op) == set(model.model_fields), op
+
+
+def test_off_book_op_fields_match_the_models() -> None:
+    ids = {"rfq_id", "quote_id"}
+    for op, model in (("rfq_request", offbook_routes.RfqRequest), ("block_submit", offbook_routes.BlockRequest),
+                      ("block_cancel", offbook_routes.BlockCancelRequest)):
+        assert _fields(op) == set(model.model_fields), op
+    assert _fields("rfq_quote") == set(offbook_routes.QuoteRequest.model_fields) | {"rfq_id"}
+    assert _fields("rfq_accept") == set(offbook_routes.AcceptRequest.model_fields) | {"rfq_id"}
+    assert _fields("rfq_cancel_quote") == ids and _fields("rfq_cancel") == {"rfq_id"}
 
 
 def test_close_codes_and_limits_match_the_code() -> None:

@@ -208,7 +208,8 @@ async def test_trades_and_status_channels(alice_ws: VenueStream, bob_ws: VenueSt
     await bob_ws.place("OMN-A", "buy", "0.3", "100")
     trade = await bob_ws.next_event(where=lambda m: m["channel"] == "trades")
     assert (trade["price"], trade["qty"], trade["aggressor"]) == ("100.00", "0.3", "buy")
-    assert set(trade) == {"channel", "md_seq", "trade_id", "symbol", "price", "qty", "aggressor", "ts"}
+    assert set(trade) == {"channel", "md_seq", "trade_id", "symbol", "price", "qty", "aggressor", "origin", "ts"}
+    assert trade["origin"] == "continuous"  # the book; auction, rfq and block prints say so
     await op.set_status("OMN-A", "halted")
     update = await bob_ws.next_event(where=lambda m: m["channel"] == "status")
     assert (update["type"], update["symbol"], update["status"]) == ("update", "OMN-A", "halted")
