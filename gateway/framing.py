@@ -62,6 +62,7 @@ CLOSE_SLOW_CONSUMER = 4009
 CLOSE_RATE_LIMIT = 4029
 
 ReqId = str | int | None
+MAX_FRAMES_PER_PASS = 256  # frames handled per read pass before the loop gets a turn
 
 
 class HeartbeatMessage(Strict):
@@ -112,6 +113,9 @@ class FramedSession(ABC):
         self._close: tuple[int, str] | None = None
         self._pre_login = 0
         self._wake = asyncio.Event()
+        owner = getattr(getattr(ws, "_receive", None), "__self__", None)  # the server's protocol object
+        inbox = getattr(owner, "queue", None)
+        self._inbox: asyncio.Queue[Any] | None = inbox if isinstance(inbox, asyncio.Queue) else None
 
     # ------------------------------------------------------------ outbound
 
@@ -202,12 +206,17 @@ class FramedSession(ABC):
         """Undo what the session set up (subscriptions, cancel-on-disconnect)."""
 
     async def _writer(self) -> None:
+        queue = self._queue
         while True:
-            text = await self._queue.get()
-            if text is None:
-                return
-            self._queued_bytes -= len(text)
-            await self.ws.send_text(text)
+            text = await queue.get()
+            while True:  # everything queued goes out back to back, without a loop turn between
+                if text is None:
+                    return
+                self._queued_bytes -= len(text)
+                await self.ws.send_text(text)
+                if queue.empty():
+                    break
+                text = queue.get_nowait()
 
     async def _watchdog(self) -> None:
         cfg = self.config
@@ -229,18 +238,43 @@ class FramedSession(ABC):
                 await asyncio.wait_for(self._wake.wait(), timeout=remaining)
 
     async def _reader(self) -> None:
-        while self._close is None:
-            frame = await self.ws.receive()
-            if frame["type"] == "websocket.disconnect":
-                return
-            self._last_seen = time.monotonic()  # the watchdog reads it when its current wait ends
-            try:
-                self._handle(frame)
-            except ApiError as err:
-                self.fail("error", None, err)
-            except Exception:  # a bug in one message must not end the session
-                log.exception("websocket frame failed")
-                self.fail("error", None, ApiError("INTERNAL_ERROR", "internal error"))
+        """Reads frame by frame; every frame the server has already buffered for this connection
+        is handled in the same pass, then ``_flush`` hands what the pass collected
+        (a batch of new orders) to the venue at once."""
+        try:
+            while self._close is None:
+                frame = await self.ws.receive()
+                handled = 0
+                while True:
+                    if frame["type"] == "websocket.disconnect":
+                        return
+                    self._last_seen = time.monotonic()  # the watchdog reads it when its current wait ends
+                    self._frame(frame)
+                    handled += 1
+                    if handled >= MAX_FRAMES_PER_PASS or self._close is not None or not self._buffered():
+                        break
+                    frame = await self.ws.receive()  # already buffered: returns without suspending
+                self._flush()
+        finally:
+            self._flush()
+
+    def _frame(self, frame: Mapping[str, Any]) -> None:
+        try:
+            self._handle(frame)
+        except ApiError as err:
+            self.fail("error", None, err)
+        except Exception:  # a bug in one message must not end the session
+            log.exception("websocket frame failed")
+            self.fail("error", None, ApiError("INTERNAL_ERROR", "internal error"))
+
+    def _buffered(self) -> bool:
+        """Whether the server already holds another message of this connection (uvicorn's
+        websocket protocols queue parsed messages for the app; unknown servers: no)."""
+        inbox = self._inbox
+        return inbox is not None and not inbox.empty()
+
+    def _flush(self) -> None:  # noqa: B027 - a hook, empty unless the session batches
+        """End of a read pass: submit what the pass collected (sessions that batch override it)."""
 
     # ------------------------------------------------------------ inbound
 

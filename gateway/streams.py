@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+import orjson
+
 from engine import (
     BookDelta,
     Event,
@@ -45,7 +47,12 @@ PUBLIC_CHANNELS = ("book", "trades", "status", "reference")
 
 
 def dumps(msg: JSON) -> str:
-    return json.dumps(msg, separators=(",", ":"))
+    """Compact JSON text (orjson; what it cannot encode, e.g. integers beyond 64 bits such as raw
+    token amounts, goes through the standard library with the same compact separators)."""
+    try:
+        return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(msg, separators=(",", ":"))
 
 
 class Subscriber(Protocol):
