@@ -42,7 +42,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from websockets.exceptions import InvalidState
 
 from gateway import metrics
 from gateway.config import GatewayConfig
@@ -52,6 +53,11 @@ from gateway.ratelimit import RateLimiter, TokenBucket
 from gateway.schemas import Strict
 from gateway.streams import dumps
 from gateway.validation import from_validation_errors, parse_object
+
+try:  # the server the gateway runs on; messages to it are framed in batches (``_send_many``)
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol as _SansIO
+except ImportError:  # pragma: no cover - another ASGI server: message by message
+    _SansIO = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,7 @@ CLOSE_RATE_LIMIT = 4029
 
 ReqId = str | int | None
 MAX_FRAMES_PER_PASS = 256  # frames handled per read pass before the loop gets a turn
+MAX_FRAMES_PER_WRITE = 256  # queued messages framed into one transport write
 
 
 class HeartbeatMessage(Strict):
@@ -116,6 +123,7 @@ class FramedSession(ABC):
         owner = getattr(getattr(ws, "_receive", None), "__self__", None)  # the server's protocol object
         inbox = getattr(owner, "queue", None)
         self._inbox: asyncio.Queue[Any] | None = inbox if isinstance(inbox, asyncio.Queue) else None
+        self._raw: Any = owner if _SansIO is not None and isinstance(owner, _SansIO) else None
 
     # ------------------------------------------------------------ outbound
 
@@ -208,15 +216,38 @@ class FramedSession(ABC):
     async def _writer(self) -> None:
         queue = self._queue
         while True:
-            text = await queue.get()
-            while True:  # everything queued goes out back to back, without a loop turn between
-                if text is None:
+            texts = [await queue.get()]
+            while not queue.empty() and len(texts) < MAX_FRAMES_PER_WRITE:
+                texts.append(queue.get_nowait())  # everything queued goes out together
+            done = texts[-1] is None
+            if done:
+                texts.pop()
+            for text in texts:
+                self._queued_bytes -= len(text)  # type: ignore[arg-type]
+            await self._send_many(texts)  # type: ignore[arg-type]
+            if done:
+                return
+
+    async def _send_many(self, texts: list[str]) -> None:
+        """Sends ``texts`` in order, one websocket message each; on uvicorn's sans-I/O websocket
+        protocol (the gateway's server) several messages are framed together and go out in one
+        transport write (one system call, not one per acknowledgement). Its own ``send`` does
+        exactly this per message; we keep its checks (flow control, handshake done, no close
+        sent) and otherwise send message by message through ASGI."""
+        proto = self._raw
+        if proto is not None and len(texts) > 1:
+            await proto.writable.wait()
+            if (not proto.disconnected and proto.handshake_complete and not proto.close_sent
+                    and proto.initial_response is None and not proto.transport.is_closing()):
+                try:
+                    for text in texts:
+                        proto.conn.send_text(text.encode())
+                    proto.transport.write(b"".join(proto.conn.data_to_send()))
                     return
-                self._queued_bytes -= len(text)
-                await self.ws.send_text(text)
-                if queue.empty():
-                    break
-                text = queue.get_nowait()
+                except InvalidState:
+                    raise WebSocketDisconnect(1006) from None
+        for text in texts:
+            await self.ws.send_text(text)
 
     async def _watchdog(self) -> None:
         cfg = self.config
