@@ -52,7 +52,7 @@ def dumps(msg: JSON) -> str:
     try:
         return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(msg, separators=(",", ":"))
+        return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
 
 
 class Subscriber(Protocol):

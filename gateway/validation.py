@@ -70,12 +70,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _keys(value: Any) -> int:
-    """Keys of every object in ``value``, at any depth."""
+    """Keys of every object in ``value``, at any depth; -1 when it holds a float anywhere (orjson
+    reads integers beyond 64 bits as floats, losing digits: such text goes to the strict parser)."""
     if isinstance(value, dict):
-        return len(value) + sum(_keys(v) for v in value.values() if isinstance(v, dict | list))
-    if isinstance(value, list):
-        return sum(_keys(v) for v in value if isinstance(v, dict | list))
-    return 0
+        items: Any = value.values()
+        total = len(value)
+    elif isinstance(value, list):
+        items, total = value, 0
+    else:
+        return -1 if isinstance(value, float) else 0
+    for item in items:
+        if isinstance(item, dict | list | float):
+            inner = _keys(item)
+            if inner < 0:
+                return -1
+            total += inner
+    return total
 
 
 def _fast_object(raw: bytes | str) -> dict[str, Any] | None:
@@ -85,7 +95,8 @@ def _fast_object(raw: bytes | str) -> dict[str, Any] | None:
     objects hold as many keys as there are structural colons iff no object repeats a key. All
     colons of the text bound the structural ones from above (equal: done); otherwise, for text
     without backslashes, the colons outside strings are the structural ones (split at quotes).
-    orjson refuses NaN/Infinity and integers beyond 64 bits (the strict parser then answers)."""
+    orjson refuses NaN/Infinity (the strict parser then answers); text with a float goes to the
+    strict parser too (see ``_keys``)."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -93,6 +104,8 @@ def _fast_object(raw: bytes | str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
     keys = _keys(value)
+    if keys < 0:
+        return None
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     if text.count(":") == keys:
         return value

@@ -145,7 +145,8 @@ class FakeVenue(VenueCore):
             return Outcome(rejection=refusal)
         return await super().submit(participant, cmd)
 
-    async def submit_batch(self, participant: str, cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
         """The real batch path (``VenueCore.submit_batch``) unless a test hook is set or ``submit``
         is overridden: then each command goes through ``submit``, started in order."""
         if type(self).submit is FakeVenue.submit and self.gate is None and self.fail_next is None and not self.refuse:
