@@ -18,7 +18,9 @@ JSON text frames; each request has ``op`` and an optional ``req_id`` echoed back
 * every message after login spends a token of the connection's bucket (``ws_rate_per_s``) and of
   its rate key's (the API key's); beyond either it gets RATE_LIMITED with ``retry_after``;
 * pushes carry ``channel`` instead of ``op``; a client that does not read them is closed once its
-  outbound queue passes ``ws_queue_max_bytes`` bytes (or ``ws_queue_max`` messages): 4009.
+  outbound queue passes ``ws_queue_max_bytes`` bytes (or ``ws_queue_max`` messages): 4009. Before
+  that, past ``ws_conflate_bytes``, its book channels are conflated (``gateway.streams``): deltas
+  pause and the latest snapshot follows once the queue has drained.
 
 A message above ``max_ws_message_bytes`` is refused by the server from its frame header (close
 1009, ``gateway.server.uvicorn_options``); behind a server without that limit it gets
@@ -38,7 +40,7 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
@@ -119,6 +121,7 @@ class FramedSession(ABC):
         self._address = client_address(ws.scope)
         self._close: tuple[int, str] | None = None
         self._pre_login = 0
+        self._drained: list[Callable[[], None]] = []  # conflated channels waiting for the queue to drain
         self._wake = asyncio.Event()
         owner = getattr(getattr(ws, "_receive", None), "__self__", None)  # the server's protocol object
         inbox = getattr(owner, "queue", None)
@@ -142,6 +145,14 @@ class FramedSession(ABC):
         self._queued_bytes += size
         if self._queued_bytes > self.max_queued_bytes:
             self.max_queued_bytes = self._queued_bytes
+
+    def lagging(self) -> bool:
+        """Whether the outbound backlog is past the conflation bound (``gateway.streams``)."""
+        return self._queued_bytes > self.config.ws_conflate_bytes
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs once the backlog is under half the conflation bound."""
+        self._drained.append(callback)
 
     def _slow(self) -> None:
         metrics.abuse("slow_consumer")
@@ -227,6 +238,13 @@ class FramedSession(ABC):
             await self._send_many(texts)  # type: ignore[arg-type]
             if done:
                 return
+            if self._drained and self._queued_bytes <= self.config.ws_conflate_bytes // 2:
+                callbacks, self._drained = self._drained, []
+                for callback in callbacks:
+                    try:
+                        callback()  # queues the latest snapshot of a conflated book
+                    except Exception:
+                        log.exception("conflation catch-up failed")
 
     async def _send_many(self, texts: list[str]) -> None:
         """Sends ``texts`` in order, one websocket message each; on uvicorn's sans-I/O websocket
