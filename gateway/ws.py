@@ -21,8 +21,9 @@ Batching (the hot path): the ``new_order`` messages of one read pass (every fram
 buffered for the session, ``gateway.framing``) are validated as they are read and handed to the
 venue together when the pass ends or another order command comes (``OrderService.new_orders``:
 one ``submit_batch``, consecutive seqs, one journal group), at most ``BATCH_MAX`` per batch; one
-task and one fair-admission slot per batch, not per order. Any other order command first flushes
-the collected batch, so commands reach the venue in the order the client sent them.
+task per batch, not per order (fair admission counts a batch's orders: ``gateway.fair``). Any
+other order command first flushes the collected batch, so commands reach the venue in the order
+the client sent them.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SubscribeMessage(Strict):
     symbol: Symbol | None = None
 
 
-BATCH_MAX = 64  # new orders per venue batch (a batch holds one fair-admission slot)
+BATCH_MAX = 64  # new orders per venue batch
 
 _ORDER_MODELS: dict[str, type[BaseModel]] = {
     "new_order": NewOrderRequest,
@@ -200,9 +201,10 @@ class Session(FramedSession):
     async def _finish_batch(self, batch: list[tuple[ReqId, NewOrderRequest]]) -> None:
         assert self.key is not None
         participant = self.key.participant
-        fair = self.guards.fair  # one slot per batch, round-robin across sessions
+        fair = self.guards.fair  # round-robin across sessions; the batch takes a slot per order
+        weight = fair.weight_of(len(batch))
         try:
-            await fair.acquire(self.id)
+            await fair.acquire(self.id, weight)
         except BaseException:
             self._in_flight -= len(batch)
             raise
@@ -214,7 +216,7 @@ class Session(FramedSession):
             failure = exc if isinstance(exc, ApiError) else ApiError("INTERNAL_ERROR", "internal error")
             answers = [failure] * len(batch)
         finally:
-            fair.release()
+            fair.release(weight)
             self._in_flight -= len(batch)
         for (rid, _), answer in zip(batch, answers, strict=True):
             if isinstance(answer, ApiError):
