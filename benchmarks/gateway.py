@@ -262,7 +262,7 @@ async def _scenario(venue_kind: str, connections: int, window: int, orders: int,
     try:
         latencies: list[float] = []
         per_conn = orders // connections
-        await asyncio.gather(*[_connection(url, PARTICIPANTS[c], 50, min(window, 32), 1000 + c, [])
+        await asyncio.gather(*[_connection(url, PARTICIPANTS[c], 50, max(1, min(window, 32)), 1000 + c, [])
                                for c in range(connections)])  # warm-up
         cpu = _cpu_s(proc.pid)
         start = time.perf_counter()
