@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from engine import NewOrder, Side
+from gateway import GatewayConfig, create_app
 from gateway.streams import Hub
-from tests.gateway.fakes import FakeVenue, make_key, make_listing
+from tests.gateway.conftest import client
+from tests.gateway.fakes import FakeVenue, Keyring, make_key, make_listing, serve
 from venueclient import VenueStream
 from venueclient.book import LocalBook
 
@@ -129,3 +131,26 @@ async def test_the_client_book_waits_for_the_snapshot_after_a_conflated_notice()
     assert book.synced and stream._book_waiters["OMN-A"].is_set()
     assert book.best_bid() == (Decimal("1.05"), Decimal("2"), 2)
     assert (book.conflations, book.snapshots) == (1, 2)
+
+
+async def test_a_session_past_its_bound_is_conflated_end_to_end(keys: dict[str, Keyring]) -> None:
+    """Through a live session and the Python client: with a bound of 0 bytes, a sweep of three
+    levels (three deltas from one command) is sent as one delta, the notice, and once the queue
+    has drained the latest snapshot; the client's book ends equal to the venue's."""
+    venue = FakeVenue([make_listing("OMN-A")], [k.api_key for k in keys.values()])
+    app = create_app(venue, config=GatewayConfig(rate_per_s=1000, rate_burst=1000, ws_conflate_bytes=0))
+    async with serve(app) as url, client(url, keys["alice"]) as alice, client(url, keys["bob"]) as bob:
+        for price in ("101", "102", "103"):
+            await bob.place("OMN-A", "sell", "1", price)
+        seen: list[str] = []
+        stream = await alice.connect(inbound_filter=lambda m: seen.append(str(m.get("type"))) or True)
+        book = await stream.local_book("OMN-A")
+        await alice.place("OMN-A", "buy", "3", "103", tif="ioc")  # one command, three book deltas
+        for _ in range(500):
+            if book.conflations and book.synced and not book.asks():
+                break
+            await asyncio.sleep(0.01)
+        await stream.close()
+    assert book.conflations == 1 and book.gaps == 0, seen
+    assert seen[-3:] == ["delta", "conflated", "snapshot"], seen
+    assert book.as_levels() == ([], [])
