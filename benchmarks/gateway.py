@@ -20,6 +20,14 @@ on a free loopback port. Venues:
 Each scenario opens ``connections`` logged-in websockets; each keeps up to ``window`` orders in
 flight (window 1 = send, wait for the ack, send the next). Orders are limit orders around a mid
 price on both sides, so about half of them trade. Latency = client send -> ack received.
+
+After the closed-loop rows, each server gets a paced (open-loop) row: 4 connections send at a
+fixed total rate of half the orders/s that server reached pipelined (4 x 32) in this run, each
+order on its schedule whatever the acks do; its latency is measured from the scheduled send
+time (coordinated omission corrected). ``server CPU us/order`` is the server process's CPU time
+(user + system, from ``/proc``) over the timed window divided by the orders: the figure that the
+shared machine's noise disturbs least.
+
 Prints a Markdown table.
 """
 
@@ -152,6 +160,46 @@ async def _serve(port: int, venue_kind: str) -> None:
 # ---------------------------------------------------------------- client side
 
 
+async def _paced_connection(url: str, participant: str, orders: int, rate: float, seed: int,
+                            latencies: list[float]) -> int:
+    """Open loop: order ``i`` is sent at ``start + i / rate`` whatever the earlier acks do;
+    latency counts from that scheduled time (coordinated omission corrected)."""
+    from venueclient import VenueClient
+
+    rng = random.Random(seed)
+    async with VenueClient(url, f"k-{participant}", _private_key(participant)) as client:
+        stream = await client.connect(heartbeat_interval=5)
+
+        async def one(i: int, due: float) -> None:
+            side = "buy" if rng.random() < 0.5 else "sell"
+            offset = rng.randint(-5, 5)
+            price = 10_000 + offset if side == "buy" else 10_000 - offset
+            await stream.place("OMN-A", side, str(rng.randint(1, 5)), f"{price / 100:.2f}",
+                               client_order_id=f"{participant}-p{seed}-{i}")
+            latencies.append(time.perf_counter() - due)
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(orders):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        await stream.close()
+    return 0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _connection(url: str, participant: str, orders: int, window: int, seed: int,
                       latencies: list[float]) -> int:
     from venueclient import VenueClient
@@ -207,17 +255,25 @@ def _start_server(venue_kind: str) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("benchmark server did not start")
 
 
-async def _scenario(venue_kind: str, connections: int, window: int, orders: int) -> dict[str, Any]:
+async def _scenario(venue_kind: str, connections: int, window: int, orders: int,
+                    rate: float | None = None) -> dict[str, Any]:
+    """Closed loop (``window`` in flight per connection), or paced at ``rate`` orders/s in total."""
     proc, url = _start_server(venue_kind)
     try:
         latencies: list[float] = []
         per_conn = orders // connections
-        await asyncio.gather(*[_connection(url, PARTICIPANTS[c], 50, window, 1000 + c, [])
+        await asyncio.gather(*[_connection(url, PARTICIPANTS[c], 50, max(1, min(window, 32)), 1000 + c, [])
                                for c in range(connections)])  # warm-up
+        cpu = _cpu_s(proc.pid)
         start = time.perf_counter()
-        filled = await asyncio.gather(*[_connection(url, PARTICIPANTS[c], per_conn, window, c, latencies)
-                                        for c in range(connections)])
+        if rate is None:
+            filled = await asyncio.gather(*[_connection(url, PARTICIPANTS[c], per_conn, window, c, latencies)
+                                            for c in range(connections)])
+        else:
+            filled = await asyncio.gather(*[_paced_connection(url, PARTICIPANTS[c], per_conn, rate / connections, c,
+                                                              latencies) for c in range(connections)])
         elapsed = time.perf_counter() - start
+        cpu = _cpu_s(proc.pid) - cpu
     finally:
         proc.terminate()
         proc.wait(10)
@@ -225,7 +281,7 @@ async def _scenario(venue_kind: str, connections: int, window: int, orders: int)
     q = statistics.quantiles(lat, n=100)
     return {"venue": venue_kind, "connections": connections, "window": window, "orders": len(lat),
             "orders_s": len(lat) / elapsed, "p50": q[49] * 1e3, "p90": q[89] * 1e3, "p99": q[98] * 1e3,
-            "traded": sum(filled) / max(len(lat), 1)}
+            "traded": sum(filled) / max(len(lat), 1), "cpu_us": cpu / max(len(lat), 1) * 1e6, "rate": rate}
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -237,16 +293,25 @@ async def _main(args: argparse.Namespace) -> None:
             row = await _scenario(kind, connections, window, args.orders)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-    echo = {(r["connections"], r["window"]): r["orders_s"] for r in rows if r["venue"] == "echo"}
+        pipelined = rows[-1]["orders_s"]  # the last scenario: 4 connections x 32 in flight
+        row = await _scenario(kind, 4, 0, args.orders // 2, rate=pipelined / 2)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    echo = {(r["connections"], r["window"]): r for r in rows if r["venue"] == "echo"}
     names = {"echo": "echo reference", "fake": "venue, no journal", "core": "venue + journal"}
     print(f"gateway websocket order entry, {os.cpu_count()} cores, {args.orders} orders per row; "
-          "ratio = orders/s / echo reference orders/s (same connections and window, same run)\n")
-    print("| server | connections | in flight per conn | orders/s | ratio to echo | ack p50 ms | p90 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+          "ratio = orders/s / echo reference orders/s (same connections and window, same run); "
+          "paced rows: open loop at half that server's pipelined orders/s, latency from the scheduled send\n")
+    print("| server | connections | in flight per conn | orders/s | ratio to echo | ack p50 ms | p90 ms | p99 ms "
+          "| server CPU us/order | echo CPU / server CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ratio = r["orders_s"] / echo[(r["connections"], r["window"])]
-        print(f"| {names[r['venue']]} | {r['connections']} | {r['window']} | {r['orders_s']:.0f} | {ratio:.0%} | "
-              f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} |")
+        ref = echo[(r["connections"], r["window"])]
+        flight = f"paced {r['rate']:.0f}/s" if r["rate"] else str(r["window"])
+        ratio = "-" if r["rate"] else f"{r['orders_s'] / ref['orders_s']:.0%}"
+        cpu_ratio = f"{ref['cpu_us'] / r['cpu_us']:.0%}" if r["cpu_us"] else "-"
+        print(f"| {names[r['venue']]} | {r['connections']} | {flight} | {r['orders_s']:.0f} | {ratio} | "
+              f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} | {cpu_ratio} |")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ class GatewayConfig:
     max_ws_message_bytes: int = 64 * 1024  # also the server's protocol-level limit (uvicorn ws_max_size)
     ws_queue_max: int = 10_000  # outbound messages buffered per websocket before it is dropped as slow
     ws_queue_max_bytes: int = 4 * 1024 * 1024  # outbound bytes buffered per websocket (ditto, close 4009)
+    ws_conflate_bytes: int = 256 * 1024  # book deltas pause past this backlog; the latest snapshot follows
     ws_rate_per_s: float | None = None  # token bucket per websocket connection (messages after login); None: rate_per_s
     ws_rate_burst: int | None = None  # None: rate_burst
     ws_subscribe_per_s: float = 5.0  # subscribe/unsubscribe per connection (each may send a full snapshot)

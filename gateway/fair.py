@@ -4,14 +4,21 @@ Without it the venue's command queue is first come, first served: a session that
 hundreds of orders puts them all in front of another session's single order, whose ack then
 waits for the whole backlog. With it at most ``capacity`` commands of all sessions are inside the
 venue at once; when that is full, sessions wait in their own FIFO queues and freed slots are
-handed out round-robin, one command per waiting session per turn. A session's own commands keep
+handed out round-robin, one admission per waiting session per turn. A session's own commands keep
 their order (its queue is FIFO and never bypassed), and an idle venue admits immediately.
+
+A batch of new orders (``gateway.ws``) is admitted as one unit that takes one slot per order
+(``weight``, at most ``capacity``), so batching does not let more orders into the venue than
+single commands could. The turn waits until the head waiter's weight is free (no skipping ahead:
+a large batch is not starved by small ones).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
+
+_Waiter = tuple[asyncio.Future[None], int]
 
 
 class FairScheduler:
@@ -20,7 +27,7 @@ class FairScheduler:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self._free = capacity
-        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._waiting: OrderedDict[str, deque[_Waiter]] = OrderedDict()
 
     @property
     def in_use(self) -> int:
@@ -29,42 +36,61 @@ class FairScheduler:
     def waiting(self, session: str) -> int:
         return len(self._waiting.get(session, ()))
 
-    async def acquire(self, session: str) -> None:
-        """Returns once ``session`` may hand one command to the venue; ``release`` afterwards."""
-        if self._free > 0 and not self._waiting:
-            self._free -= 1  # no suspension: the caller reaches the venue in its arrival order
+    def weight_of(self, commands: int) -> int:
+        """The slots a batch of ``commands`` takes (between 1 and ``capacity``)."""
+        return max(1, min(commands, self.capacity))
+
+    async def acquire(self, session: str, weight: int = 1) -> None:
+        """Returns once ``session`` may hand ``weight`` commands to the venue (``weight_of``);
+        ``release(weight)`` afterwards."""
+        weight = self.weight_of(weight)
+        if self._free >= weight and not self._waiting:
+            self._free -= weight  # no suspension: the caller reaches the venue in its arrival order
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(session, deque()).append(fut)
+        self._waiting.setdefault(session, deque()).append((fut, weight))
         try:
             await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                self.release()  # the slot was handed to us as we were cancelled: pass it on
+                self.release(weight)  # the slots were handed to us as we were cancelled: pass them on
             else:
                 self._forget(session, fut)
             raise
 
-    def release(self) -> None:
+    def release(self, weight: int = 1) -> None:
+        self._free += self.weight_of(weight)
+        self._hand_out()
+
+    def _hand_out(self) -> None:
         while self._waiting:
             session, queue = next(iter(self._waiting.items()))
-            fut = queue.popleft()
+            fut, need = queue[0]
+            if fut.done():  # cancelled, its task not yet resumed to forget it
+                queue.popleft()
+                if not queue:
+                    del self._waiting[session]
+                continue
+            if need > self._free:
+                return  # the head waits for its slots; nobody overtakes it
+            queue.popleft()
             if queue:
                 self._waiting.move_to_end(session)  # round-robin: the next session goes first next time
             else:
                 del self._waiting[session]
-            if not fut.done():
-                fut.set_result(None)  # the slot passes straight to the waiter
-                return
-        self._free += 1
+            self._free -= need
+            fut.set_result(None)  # the slots pass straight to the waiter
 
     def _forget(self, session: str, fut: asyncio.Future[None]) -> None:
         queue = self._waiting.get(session)
         if queue is None:
             return
-        try:
-            queue.remove(fut)
-        except ValueError:
+        for item in queue:
+            if item[0] is fut:
+                queue.remove(item)
+                break
+        else:
             return
         if not queue:
             del self._waiting[session]
+        self._hand_out()  # a large head waiter left: the next ones may fit now

@@ -18,7 +18,9 @@ JSON text frames; each request has ``op`` and an optional ``req_id`` echoed back
 * every message after login spends a token of the connection's bucket (``ws_rate_per_s``) and of
   its rate key's (the API key's); beyond either it gets RATE_LIMITED with ``retry_after``;
 * pushes carry ``channel`` instead of ``op``; a client that does not read them is closed once its
-  outbound queue passes ``ws_queue_max_bytes`` bytes (or ``ws_queue_max`` messages): 4009.
+  outbound queue passes ``ws_queue_max_bytes`` bytes (or ``ws_queue_max`` messages): 4009. Before
+  that, past ``ws_conflate_bytes``, its book channels are conflated (``gateway.streams``): deltas
+  pause and the latest snapshot follows once the queue has drained.
 
 A message above ``max_ws_message_bytes`` is refused by the server from its frame header (close
 1009, ``gateway.server.uvicorn_options``); behind a server without that limit it gets
@@ -38,11 +40,12 @@ import logging
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from websockets.exceptions import InvalidState
 
 from gateway import metrics
 from gateway.config import GatewayConfig
@@ -53,6 +56,11 @@ from gateway.schemas import Strict
 from gateway.streams import dumps
 from gateway.validation import from_validation_errors, parse_object
 
+try:  # the server the gateway runs on; messages to it are framed in batches (``_send_many``)
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol as _SansIO
+except ImportError:  # pragma: no cover - another ASGI server: message by message
+    _SansIO = None  # type: ignore[assignment,misc]
+
 log = logging.getLogger(__name__)
 
 CLOSE_LOGIN_TIMEOUT = 4001
@@ -62,6 +70,8 @@ CLOSE_SLOW_CONSUMER = 4009
 CLOSE_RATE_LIMIT = 4029
 
 ReqId = str | int | None
+MAX_FRAMES_PER_PASS = 256  # frames handled per read pass before the loop gets a turn
+MAX_FRAMES_PER_WRITE = 256  # queued messages framed into one transport write
 
 
 class HeartbeatMessage(Strict):
@@ -111,7 +121,12 @@ class FramedSession(ABC):
         self._address = client_address(ws.scope)
         self._close: tuple[int, str] | None = None
         self._pre_login = 0
+        self._drained: list[Callable[[], None]] = []  # conflated channels waiting for the queue to drain
         self._wake = asyncio.Event()
+        owner = getattr(getattr(ws, "_receive", None), "__self__", None)  # the server's protocol object
+        inbox = getattr(owner, "queue", None)
+        self._inbox: asyncio.Queue[Any] | None = inbox if isinstance(inbox, asyncio.Queue) else None
+        self._raw: Any = owner if _SansIO is not None and isinstance(owner, _SansIO) else None
 
     # ------------------------------------------------------------ outbound
 
@@ -130,6 +145,14 @@ class FramedSession(ABC):
         self._queued_bytes += size
         if self._queued_bytes > self.max_queued_bytes:
             self.max_queued_bytes = self._queued_bytes
+
+    def lagging(self) -> bool:
+        """Whether the outbound backlog is past the conflation bound (``gateway.streams``)."""
+        return self._queued_bytes > self.config.ws_conflate_bytes
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs once the backlog is under half the conflation bound."""
+        self._drained.append(callback)
 
     def _slow(self) -> None:
         metrics.abuse("slow_consumer")
@@ -202,11 +225,46 @@ class FramedSession(ABC):
         """Undo what the session set up (subscriptions, cancel-on-disconnect)."""
 
     async def _writer(self) -> None:
+        queue = self._queue
         while True:
-            text = await self._queue.get()
-            if text is None:
+            texts = [await queue.get()]
+            while not queue.empty() and len(texts) < MAX_FRAMES_PER_WRITE:
+                texts.append(queue.get_nowait())  # everything queued goes out together
+            done = texts[-1] is None
+            if done:
+                texts.pop()
+            for text in texts:
+                self._queued_bytes -= len(text)  # type: ignore[arg-type]
+            await self._send_many(texts)  # type: ignore[arg-type]
+            if done:
                 return
-            self._queued_bytes -= len(text)
+            if self._drained and self._queued_bytes <= self.config.ws_conflate_bytes // 2:
+                callbacks, self._drained = self._drained, []
+                for callback in callbacks:
+                    try:
+                        callback()  # queues the latest snapshot of a conflated book
+                    except Exception:
+                        log.exception("conflation catch-up failed")
+
+    async def _send_many(self, texts: list[str]) -> None:
+        """Sends ``texts`` in order, one websocket message each; on uvicorn's sans-I/O websocket
+        protocol (the gateway's server) several messages are framed together and go out in one
+        transport write (one system call, not one per acknowledgement). Its own ``send`` does
+        exactly this per message; we keep its checks (flow control, handshake done, no close
+        sent) and otherwise send message by message through ASGI."""
+        proto = self._raw
+        if proto is not None and len(texts) > 1:
+            await proto.writable.wait()
+            if (not proto.disconnected and proto.handshake_complete and not proto.close_sent
+                    and proto.initial_response is None and not proto.transport.is_closing()):
+                try:
+                    for text in texts:
+                        proto.conn.send_text(text.encode())
+                    proto.transport.write(b"".join(proto.conn.data_to_send()))
+                    return
+                except InvalidState:
+                    raise WebSocketDisconnect(1006) from None
+        for text in texts:
             await self.ws.send_text(text)
 
     async def _watchdog(self) -> None:
@@ -229,18 +287,43 @@ class FramedSession(ABC):
                 await asyncio.wait_for(self._wake.wait(), timeout=remaining)
 
     async def _reader(self) -> None:
-        while self._close is None:
-            frame = await self.ws.receive()
-            if frame["type"] == "websocket.disconnect":
-                return
-            self._last_seen = time.monotonic()  # the watchdog reads it when its current wait ends
-            try:
-                self._handle(frame)
-            except ApiError as err:
-                self.fail("error", None, err)
-            except Exception:  # a bug in one message must not end the session
-                log.exception("websocket frame failed")
-                self.fail("error", None, ApiError("INTERNAL_ERROR", "internal error"))
+        """Reads frame by frame; every frame the server has already buffered for this connection
+        is handled in the same pass, then ``_flush`` hands what the pass collected
+        (a batch of new orders) to the venue at once."""
+        try:
+            while self._close is None:
+                frame = await self.ws.receive()
+                handled = 0
+                while True:
+                    if frame["type"] == "websocket.disconnect":
+                        return
+                    self._last_seen = time.monotonic()  # the watchdog reads it when its current wait ends
+                    self._frame(frame)
+                    handled += 1
+                    if handled >= MAX_FRAMES_PER_PASS or self._close is not None or not self._buffered():
+                        break
+                    frame = await self.ws.receive()  # already buffered: returns without suspending
+                self._flush()
+        finally:
+            self._flush()
+
+    def _frame(self, frame: Mapping[str, Any]) -> None:
+        try:
+            self._handle(frame)
+        except ApiError as err:
+            self.fail("error", None, err)
+        except Exception:  # a bug in one message must not end the session
+            log.exception("websocket frame failed")
+            self.fail("error", None, ApiError("INTERNAL_ERROR", "internal error"))
+
+    def _buffered(self) -> bool:
+        """Whether the server already holds another message of this connection (uvicorn's
+        websocket protocols queue parsed messages for the app; unknown servers: no)."""
+        inbox = self._inbox
+        return inbox is not None and not inbox.empty()
+
+    def _flush(self) -> None:  # noqa: B027 - a hook, empty unless the session batches
+        """End of a read pass: submit what the pass collected (sessions that batch override it)."""
 
     # ------------------------------------------------------------ inbound
 

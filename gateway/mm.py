@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
@@ -199,6 +199,18 @@ class MmpVenue(GuardedVenue):
             if refusal is not None:
                 return Outcome(rejection=refusal)
         return await super().submit(participant, cmd)
+
+    async def submit_batch(self, participant: str,
+                           cmds: Sequence[NewOrder | CancelOrder | MassCancel]) -> list[Outcome]:
+        """Each new order on a frozen instrument is refused on its own (the websocket's batches of
+        independent orders); the rest of the batch goes to the venue as one run."""
+        refused = {i: Outcome(rejection=refusal) for i, cmd in enumerate(cmds)
+                   if isinstance(cmd, NewOrder) and (refusal := self.mmp.refusal(participant, cmd.symbol)) is not None}
+        if not refused:
+            return await super().submit_batch(participant, cmds)
+        rest = [cmd for i, cmd in enumerate(cmds) if i not in refused]
+        outcomes = iter(await super().submit_batch(participant, rest) if rest else [])
+        return [refused[i] if i in refused else next(outcomes) for i in range(len(cmds))]
 
 
 class MarketMakerTools:

@@ -18,6 +18,7 @@ import itertools
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,10 +71,48 @@ class Reply:
 
 @dataclass(slots=True)
 class _Entry:
+    """One remembered client order id: its request's fingerprint and, once answered, the reply
+    (or the error). A future exists only while someone waits for an unanswered entry (a duplicate
+    sent while the first is in flight), not per order."""
+
     fingerprint: tuple[Any, ...]
-    future: asyncio.Future[Reply]
+    reply: Reply | None = None
+    error: ApiError | None = None
     order_id: int | None = None
-    done: bool = field(default=False)
+    waiter: asyncio.Future[Reply] | None = field(default=None, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.reply is not None or self.error is not None
+
+    def answer(self, reply: Reply) -> None:
+        order_id = reply.body.get("order_id")
+        self.order_id = order_id if isinstance(order_id, int) else None
+        self.reply = reply
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(reply)
+
+    def refuse(self, error: ApiError) -> None:
+        self.error = error
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+            self.waiter.exception()  # mark retrieved: the waiters still receive it
+
+    async def wait(self) -> Reply:
+        if self.reply is not None:
+            return self.reply
+        if self.error is not None:
+            raise self.error
+        if self.waiter is None:
+            self.waiter = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self.waiter)
+
+
+def fingerprint(req: NewOrderRequest) -> tuple[Any, ...]:
+    """What makes two new-order requests "the same order" for idempotency: every field (the
+    model's field order; cheaper than ``model_dump``)."""
+    return (req.symbol, req.side, req.qty, req.price, req.type, req.tif, req.expire_ts, req.post_only, req.stp,
+            req.client_order_id)
 
 
 def _error(code: str, message: str, **extra: Any) -> Reply:
@@ -113,22 +152,29 @@ class OrderService:
         if req.client_order_id is None:
             return self._new_reply(await self._submit(participant, cmd), cmd)
         ids = self._participant_ids(participant)
-        fingerprint = tuple(req.model_dump().items())
+        entry = self._remember(ids, coid, req)
+        if entry is None:
+            entry = ids[coid]
+            # The venue work runs in its own task: a caller that goes away (client disconnect) must
+            # not leave an order in the venue whose id the gateway forgot.
+            task = asyncio.ensure_future(self._complete_new(self._start(participant, cmd), cmd, ids, entry))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await entry.wait()
+
+    def _remember(self, ids: OrderedDict[str, _Entry], coid: str, req: NewOrderRequest) -> _Entry | None:
+        """The earlier entry of ``coid`` when this request repeats it (None: ``coid`` is new and now
+        remembered); CLIENT_ORDER_ID_REUSED when it was used for a different order."""
+        fp = fingerprint(req)
         entry = ids.get(coid)
         if entry is not None:
-            if entry.fingerprint and entry.fingerprint != fingerprint:
+            if entry.fingerprint and entry.fingerprint != fp:
                 raise ApiError("CLIENT_ORDER_ID_REUSED",
                                f"client_order_id {coid!r} was already used for a different order")
-            return await asyncio.shield(entry.future)
-        entry = _Entry(fingerprint=fingerprint, future=asyncio.get_running_loop().create_future())
-        ids[coid] = entry
+            return entry
+        ids[coid] = _Entry(fingerprint=fp)
         self._evict(ids)
-        # The venue work runs in its own task: a caller that goes away (client disconnect) must not
-        # leave an order in the venue whose id the gateway forgot.
-        task = asyncio.ensure_future(self._complete_new(self._start(participant, cmd), cmd, ids, entry))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(entry.future)
+        return None
 
     async def _complete_new(self, submitted: asyncio.Future[Outcome], cmd: NewOrder,
                             ids: OrderedDict[str, _Entry], entry: _Entry) -> None:
@@ -136,13 +182,67 @@ class OrderService:
             reply = self._new_reply(await self._outcome(submitted), cmd)
         except Exception as exc:
             ids.pop(cmd.client_order_id, None)  # the venue never answered: a retry under the same id is safe
-            entry.future.set_exception(exc if isinstance(exc, ApiError) else ApiError("VENUE_ERROR", "venue failed"))
-            entry.future.exception()  # mark retrieved: callers and duplicates still receive it
+            entry.refuse(exc if isinstance(exc, ApiError) else ApiError("VENUE_ERROR", "venue failed"))
             return
-        order_id = reply.body.get("order_id")
-        entry.order_id = order_id if isinstance(order_id, int) else None
-        entry.done = True
-        entry.future.set_result(reply)
+        entry.answer(reply)
+
+    async def new_orders(self, participant: str, reqs: Sequence[NewOrderRequest], *,
+                         session: str = "") -> list[Reply | ApiError]:
+        """Several new orders of one participant (a websocket read pass) as one venue batch: each
+        is checked and remembered like ``new_order`` in one synchronous stretch, the valid ones go
+        to ``VenuePort.submit_batch`` together (consecutive seqs, one journal group), and the
+        answer is one reply or error per request, in request order. A repeat of a client order id
+        (also one earlier in the same batch) gets that order's reply, as with ``new_order``."""
+        answers: list[Reply | ApiError | None] = [None] * len(reqs)
+        cmds: list[NewOrder] = []
+        slots: list[tuple[int, _Entry | None]] = []
+        repeats: list[tuple[int, _Entry]] = []
+        ids: OrderedDict[str, _Entry] | None = None
+        for i, req in enumerate(reqs):
+            try:
+                coid = req.client_order_id or f"{self._prefix}-{next(self._auto)}"
+                cmd = self.build_new(participant, req, session, coid)
+                entry: _Entry | None = None
+                if req.client_order_id is not None:
+                    ids = self._participant_ids(participant) if ids is None else ids
+                    earlier = self._remember(ids, coid, req)
+                    if earlier is not None:
+                        repeats.append((i, earlier))
+                        continue
+                    entry = ids[coid]
+            except ApiError as err:
+                answers[i] = err
+                continue
+            cmds.append(cmd)
+            slots.append((i, entry))
+        if cmds:
+            try:
+                # shielded: a caller that goes away must not leave orders whose ids were forgotten
+                outcomes = await asyncio.shield(self._venue.submit_batch(participant, cmds))
+            except Exception as exc:
+                if not isinstance(exc, ApiError):
+                    log.exception("venue.submit_batch failed")
+                failure = exc if isinstance(exc, ApiError) else ApiError(
+                    "VENUE_ERROR", "the venue could not process the command; retry later")
+                for cmd, (i, entry) in zip(cmds, slots, strict=True):
+                    record_outcome(cmd, None)
+                    answers[i] = failure
+                    if entry is not None and ids is not None:
+                        ids.pop(cmd.client_order_id, None)  # never answered: a retry under the same id is safe
+                        entry.refuse(failure)
+            else:
+                for cmd, (i, entry), outcome in zip(cmds, slots, outcomes, strict=True):
+                    record_outcome(cmd, outcome)
+                    reply = self._new_reply(outcome, cmd)
+                    answers[i] = reply
+                    if entry is not None:
+                        entry.answer(reply)
+        for i, entry in repeats:
+            try:
+                answers[i] = await entry.wait()
+            except ApiError as err:
+                answers[i] = err
+        return [a if a is not None else ApiError("INTERNAL_ERROR", "internal error") for a in answers]
 
     def _participant_ids(self, participant: str) -> OrderedDict[str, _Entry]:
         """This participant's remembered ids; on first use seeded from its open orders, so a
@@ -150,7 +250,6 @@ class OrderService:
         ids = self._ids.get(participant)
         if ids is None:
             ids = self._ids[participant] = OrderedDict()
-            loop = asyncio.get_running_loop()
             for view in self._venue.open_orders(participant):
                 listing = self._venue.listing(view.symbol)
                 if not view.client_order_id or listing is None:
@@ -161,10 +260,8 @@ class OrderService:
                         "price": format_price(view.price, listing), "qty": format_qty(view.qty, listing),
                         "filled_qty": format_qty(filled, listing), "remaining_qty": format_qty(view.remaining, listing),
                         "fills": [], "cancel_reason": None, "priority_kept": None, "ts": view.accepted_ts}
-                future: asyncio.Future[Reply] = loop.create_future()
-                future.set_result(Reply(200, body))
                 # empty fingerprint: the original request is unknown, any resend gets this order
-                ids[view.client_order_id] = _Entry(fingerprint=(), future=future, order_id=view.order_id, done=True)
+                ids[view.client_order_id] = _Entry(fingerprint=(), reply=Reply(200, body), order_id=view.order_id)
         return ids
 
     def _evict(self, ids: OrderedDict[str, _Entry]) -> None:
@@ -246,8 +343,8 @@ class OrderService:
         assert coid is not None
         entry = self._participant_ids(participant).get(coid)
         if entry is not None:
-            if not entry.future.done():
-                await asyncio.shield(entry.future)
+            if not entry.done:
+                await entry.wait()
             if entry.order_id is not None:
                 return entry.order_id
         for view in self._venue.open_orders(participant):
@@ -323,14 +420,18 @@ _KINDS: dict[type, str] = {NewOrder: "new", AmendOrder: "amend", CancelOrder: "c
 
 
 def _count(cmd: Command, done: asyncio.Future[Outcome]) -> None:
-    """Prometheus: every command the venue saw, accepted or with its rejection code."""
+    record_outcome(cmd, None if done.cancelled() or done.exception() is not None else done.result())
+
+
+def record_outcome(cmd: Command, outcome: Outcome | None) -> None:
+    """Prometheus: every command the venue saw, accepted or with its rejection code (None: the
+    venue failed)."""
     kind = _KINDS.get(type(cmd))
     if kind is None:
         return
-    if done.cancelled() or done.exception() is not None:
+    if outcome is None:
         metrics.record_order(kind, "VENUE_ERROR")
         return
-    outcome = done.result()
     if outcome.rejection is not None:
         metrics.record_order(kind, outcome.rejection.code)
     elif outcome.result is not None and outcome.result.code is not ResultCode.OK:

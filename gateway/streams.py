@@ -12,7 +12,15 @@ and has a gap when ``prev_md_seq > last``: it resubscribes for a fresh snapshot.
 
 Snapshots are built and encoded once per book version: while no event of an instrument has
 arrived since the last ``subscribe_book``, every new subscriber gets the same encoded text (a
-subscribe storm costs one dictionary lookup per subscribe, not a full-depth snapshot).
+subscribe storm costs one dictionary lookup per subscribe, not a full-depth snapshot). Every
+delta is likewise encoded once and the same text goes to every subscriber of the book.
+
+Conflation: a subscriber whose outbound backlog is past its bound (``lagging()``; the sessions'
+``ws_conflate_bytes``) is not sent every delta. It gets one ``{"channel": "book", "type":
+"conflated", "symbol", "md_seq"}`` notice, no deltas of that book while it catches up, and once
+its backlog has drained (``when_drained``) the latest snapshot of the book, which replaces the
+client's copy (``venueclient.LocalBook``: a snapshot always resets the book). A slow reader thus
+gets the current state instead of a growing queue of deltas it cannot use in time.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
+
+import orjson
 
 from engine import (
     BookDelta,
@@ -46,12 +56,29 @@ PUBLIC_CHANNELS = ("book", "trades", "status", "reference")
 
 
 def dumps(msg: JSON) -> str:
-    return json.dumps(msg, separators=(",", ":"))
+    """Compact JSON text (orjson; what it cannot encode, e.g. integers beyond 64 bits such as raw
+    token amounts, goes through the standard library with the same compact separators)."""
+    try:
+        return orjson.dumps(msg, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
 
 
 class Subscriber(Protocol):
     def push(self, text: str) -> None:
         """Queue one outbound message; never blocks, never raises."""
+        ...
+
+
+class Conflatable(Protocol):
+    """A subscriber that can be conflated (``gateway.framing.FramedSession``)."""
+
+    def lagging(self) -> bool:
+        """Whether its outbound backlog is past its conflation bound."""
+        ...
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` once its backlog is back under the bound (or never, if it closes)."""
         ...
 
 
@@ -73,6 +100,8 @@ class Hub:
         self._observers: dict[int, Observer] = {}
         self._snapshots: dict[str, str] = {}  # symbol -> encoded snapshot, dropped on the symbol's next event
         self.snapshots_built = 0
+        self._conflated: dict[str, set[Subscriber]] = {}  # symbol -> subscribers sent no deltas until drained
+        self.conflations = 0
         # reference channel and trade annotations (NAV, premium/discount), set by gateway.reference
         self._reference: dict[str, set[Subscriber]] = {}
         self.reference_view: Callable[[str], JSON | None] | None = None
@@ -93,6 +122,11 @@ class Hub:
 
     def subscribe_book(self, sub: Subscriber, symbol: str) -> None:
         """Queues the snapshot and registers for deltas in one synchronous step (no delta can slip in)."""
+        self._unconflate(sub, symbol)
+        sub.push(self._snapshot(symbol))
+        self._book.setdefault(symbol, set()).add(sub)
+
+    def _snapshot(self, symbol: str) -> str:
         text = self._snapshots.get(symbol)
         if text is None:
             listing = self._venue.listing(symbol)
@@ -102,8 +136,39 @@ class Hub:
             self.snapshots_built += 1
             if self._unsubscribe:  # only while we hear the events that make it stale
                 self._snapshots[symbol] = text
-        sub.push(text)
-        self._book.setdefault(symbol, set()).add(sub)
+        return text
+
+    def _unconflate(self, sub: Subscriber, symbol: str) -> bool:
+        """Ends ``sub``'s conflation of ``symbol``; whether it was conflated."""
+        waiting = self._conflated.get(symbol)
+        if waiting is None or sub not in waiting:
+            return False
+        waiting.discard(sub)
+        return True
+
+    def _publish_delta(self, symbol: str, subs: set[Subscriber], msg: JSON) -> None:
+        """One encoding for every subscriber; lagging ones are conflated instead (module doc)."""
+        text = dumps(msg)
+        waiting = self._conflated.get(symbol)
+        for sub in tuple(subs):
+            if waiting is not None and sub in waiting:
+                continue
+            lagging: Callable[[], bool] | None = getattr(sub, "lagging", None)
+            if lagging is not None and lagging():
+                self._conflate(sub, symbol, msg["md_seq"])
+                continue
+            sub.push(text)
+
+    def _conflate(self, sub: Subscriber, symbol: str, md_seq: int) -> None:
+        self._conflated.setdefault(symbol, set()).add(sub)
+        self.conflations += 1
+        sub.push(dumps({"channel": "book", "type": "conflated", "symbol": symbol, "md_seq": md_seq}))
+
+        def caught_up() -> None:
+            if self._unconflate(sub, symbol) and sub in self._book.get(symbol, ()):
+                sub.push(self._snapshot(symbol))  # the latest state replaces the deltas it skipped
+
+        cast(Conflatable, sub).when_drained(caught_up)  # it has ``lagging``: it is one
 
     def subscribe_trades(self, sub: Subscriber, symbol: str) -> None:
         self._trades.setdefault(symbol, set()).add(sub)
@@ -136,6 +201,7 @@ class Hub:
                     participant: str | None = None) -> None:
         if channel == "book" and symbol is not None:
             self._book.get(symbol, set()).discard(sub)
+            self._unconflate(sub, symbol)
         elif channel == "trades" and symbol is not None:
             self._trades.get(symbol, set()).discard(sub)
         elif channel == "status":
@@ -158,7 +224,7 @@ class Hub:
 
     def drop(self, sub: Subscriber) -> None:
         for subs in (*self._book.values(), *self._trades.values(), *self._private.values(),
-                     *self._reference.values()):
+                     *self._reference.values(), *self._conflated.values()):
             subs.discard(sub)
         self._status.discard(sub)
 
@@ -202,7 +268,7 @@ class Hub:
                     listing = self._venue.listing(event.symbol)
                     if listing is None:
                         return
-                    self._send(subs, {
+                    self._publish_delta(event.symbol, subs, {
                         "channel": "book", "type": "delta", "symbol": event.symbol, "md_seq": event.md_seq,
                         "prev_md_seq": prev, "side": render.side_text(event.side),
                         "price": format_price(event.price, listing), "qty": format_qty(event.qty, listing),

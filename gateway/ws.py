@@ -19,6 +19,14 @@ Order commands enter the venue through the gateway's fair admission (``gateway.f
 ``venue_in_flight`` commands of all sessions are inside the venue, sessions wait in their own FIFO
 queues and freed slots are handed out round-robin, so one session pipelining hundreds of orders
 does not put them all in front of another session's single order.
+
+Batching (the hot path): the ``new_order`` messages of one read pass (every frame the server had
+buffered for the session, ``gateway.framing``) are validated as they are read and handed to the
+venue together when the pass ends or another order command comes (``OrderService.new_orders``:
+one ``submit_batch``, consecutive seqs, one journal group), at most ``BATCH_MAX`` per batch; one
+task per batch, not per order (fair admission counts a batch's orders: ``gateway.fair``). Any
+other order command first flushes the collected batch, so commands reach the venue in the order
+the client sent them.
 """
 
 from __future__ import annotations
@@ -62,6 +70,8 @@ class SubscribeMessage(Strict):
     symbol: Symbol | None = None
 
 
+BATCH_MAX = 64  # new orders per venue batch
+
 _ORDER_MODELS: dict[str, type[BaseModel]] = {
     "new_order": NewOrderRequest,
     "amend": AmendRequest,
@@ -81,6 +91,7 @@ class Session(FramedSession):
         self.cancel_on_disconnect = False
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._batch: list[tuple[ReqId, NewOrderRequest]] = []
         self._subscribe_bucket = TokenBucket(rate_per_s=gw.config.ws_subscribe_per_s,
                                              burst=gw.config.ws_subscribe_burst)
 
@@ -91,6 +102,7 @@ class Session(FramedSession):
             self.reply({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"]})
 
     async def _closing(self) -> None:
+        self._flush()  # orders already read reach the venue
         self.gw.hub.drop(self)
         if self.key is None or not self.cancel_on_disconnect:
             return
@@ -108,10 +120,15 @@ class Session(FramedSession):
                 raise ApiError("FORBIDDEN", "market-maker tools are for trading participants")
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self.ok(op, rid, mm_routes.websocket_op(self.gw.mm, self.key.participant, op, body))
+        elif op == "new_order":
+            msg.pop("op")
+            msg.pop("req_id", None)
+            self._collect(NewOrderRequest.model_validate(msg), rid)
         elif op in offbook_routes.WS_OPS:  # requests for quotes and block trades
             assert self.key is not None
             if self.key.role is not Role.TRADER:
                 raise ApiError("FORBIDDEN", "requests for quotes and block trades are for trading participants")
+            self._flush()  # the batch read before this command goes first
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             task = offbook_routes.ws_command(self.ws.app, self.key.participant, op, body,
                                              lambda result: self.ok(op, rid, result),
@@ -119,6 +136,7 @@ class Session(FramedSession):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif op in _ORDER_MODELS:
+            self._flush()  # the batch read before this command goes first
             body = {k: v for k, v in msg.items() if k not in ("op", "req_id")}
             self._order(op, _ORDER_MODELS[op].model_validate(body), rid)
         else:
@@ -172,18 +190,61 @@ class Session(FramedSession):
         else:
             hub.subscribe_private(self, self.key.participant, channel)
 
-    def _order(self, op: str, msg: BaseModel, rid: ReqId) -> None:
+    def _admit(self) -> None:
         assert self.key is not None
         if self.key.role is not Role.TRADER:
             raise ApiError("FORBIDDEN", "order entry is for trading participants")
         if self._in_flight >= self.gw.config.ws_max_in_flight:
             raise ApiError("TOO_MANY_IN_FLIGHT", f"at most {self.gw.config.ws_max_in_flight} orders may await a reply")
+
+    def _collect(self, req: NewOrderRequest, rid: ReqId) -> None:
+        self._admit()
+        self._in_flight += 1
+        self._batch.append((rid, req))
+        if len(self._batch) >= BATCH_MAX:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        task = asyncio.get_running_loop().create_task(self._finish_batch(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish_batch(self, batch: list[tuple[ReqId, NewOrderRequest]]) -> None:
+        assert self.key is not None
+        participant = self.key.participant
+        fair = self.guards.fair  # round-robin across sessions; the batch takes a slot per order
+        weight = fair.weight_of(len(batch))
+        try:
+            await fair.acquire(self.id, weight)
+        except BaseException:
+            self._in_flight -= len(batch)
+            raise
+        try:
+            answers = await self.gw.orders.new_orders(participant, [req for _, req in batch], session=self.id)
+        except Exception as exc:
+            if not isinstance(exc, ApiError):
+                log.exception("websocket new_order batch failed")
+            failure = exc if isinstance(exc, ApiError) else ApiError("INTERNAL_ERROR", "internal error")
+            answers = [failure] * len(batch)
+        finally:
+            fair.release(weight)
+            self._in_flight -= len(batch)
+        for (rid, _), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, ApiError):
+                self.fail("new_order", rid, answer)
+            else:
+                self._reply("new_order", rid, answer)
+
+    def _order(self, op: str, msg: BaseModel, rid: ReqId) -> None:
+        self._admit()
+        assert self.key is not None
         participant = self.key.participant
         orders = self.gw.orders
         coro: Coroutine[Any, Any, Reply]
-        if isinstance(msg, NewOrderRequest):
-            coro = orders.new_order(participant, msg, session=self.id)
-        elif isinstance(msg, AmendRequest):
+        if isinstance(msg, AmendRequest):
             coro = orders.amend(participant, msg)
         elif isinstance(msg, CancelRequest):
             coro = orders.cancel(participant, msg)

@@ -3,6 +3,10 @@
 Rule (see ``gateway.streams``): after a snapshot with ``md_seq = S`` the book has applied up to
 ``last = S``; a delta with ``md_seq <= last`` is already included and skipped; a delta whose
 ``prev_md_seq > last`` means a delta was missed: the book is no longer in sync.
+
+Conflation: a client that reads too slowly gets a ``conflated`` notice instead of further deltas;
+the book then waits (``synced`` false, deltas ignored) for the snapshot the server sends once the
+client has caught up, which replaces it like any snapshot. No resubscribe is needed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class LocalBook:
         self.synced = False
         self.snapshots = 0  # how many snapshots were applied (1 + resyncs)
         self.gaps = 0  # how many gaps were detected
+        self.conflations = 0  # how many times the server paused deltas for a snapshot (slow reading)
         self._bids: dict[Decimal, tuple[Decimal, int]] = {}
         self._asks: dict[Decimal, tuple[Decimal, int]] = {}
 
@@ -33,6 +38,11 @@ class LocalBook:
         self.status = str(msg.get("status", ""))
         self.synced = True
         self.snapshots += 1
+
+    def conflate(self, msg: dict[str, Any]) -> None:
+        """The server paused this book's deltas; its next snapshot brings the book up to date."""
+        self.synced = False
+        self.conflations += 1
 
     def apply_delta(self, msg: dict[str, Any]) -> bool:
         """Applies one delta; returns False when it was stale or the book awaits a snapshot.

@@ -466,6 +466,10 @@ class VenueStream:
             book.apply_snapshot(msg)
             self._book_waiters[book.symbol].set()
             return
+        if msg.get("type") == "conflated":  # we read too slowly: the latest snapshot follows
+            book.conflate(msg)
+            self._book_waiters[book.symbol].clear()
+            return
         try:
             book.apply_delta(msg)
         except BookGapError:
