@@ -207,6 +207,11 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "UNREGISTERED_SIGNER": (4103, "an attestation from a signer not registered for the series was ignored"),
     "RESUME_REASON_REQUIRED": (4104, "resuming a halted instrument needs a reason"),
     "STORE_UNAVAILABLE": (4051, "the venue's database cannot be reached; retry later"),
+    # leader and standby on NATS JetStream (venue.ha)
+    "HA_ROLE_INVALID": (4701, "the role must be auto, leader or standby"),
+    "HA_NEEDS_NATS": (4702, "leader/standby roles need the replicated journal (journal_url = nats://...)"),
+    "LEASE_HELD": (4703, "another process holds the leader lease"),
+    "HA_CLAIM_FAILED": (4704, "the stream kept moving: this process could not fence out the previous leader"),
 }
 
 

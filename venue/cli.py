@@ -29,6 +29,10 @@ def _build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--journal-url", help="replicated journal, nats://host:port[,host:port]/STREAM (docs/deployment.md)")
+    run.add_argument("--role", choices=["auto", "leader", "standby"],
+                     help="with a nats:// journal: lead when the lease is free (auto, the default), insist on "
+                          "leading (leader), or follow first (standby); every follower takes over when the lease lapses")
 
     demo = sub.add_parser("demo", help="run the venue with a deployed demo market and trading bots")
     _common(demo)
@@ -107,6 +111,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         "chain": getattr(args, "chain", None),
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
+        "journal_url": getattr(args, "journal_url", None),
     }
     return load_config(getattr(args, "config", None), overrides)
 
@@ -137,6 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from venue import admin, runtime
 
     try:
+        if args.command == "run" and (config.journal_url or args.role):
+            from venue import ha
+
+            if not config.journal_url:
+                print("venue: HA_NEEDS_NATS: --role needs --journal-url nats://...", file=sys.stderr)
+                return 2
+            try:
+                return asyncio.run(ha.serve_ha(config, args.role or "auto"))
+            except ha.HAError as exc:
+                print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+                return 1
         if args.command == "run":
             asyncio.run(_serve(config))
         elif args.command == "demo":

@@ -42,6 +42,11 @@ class VenueConfig:
     signature_window_s: float = 10.0  # accepted |now - ts| of signed requests (the replay memory spans it)
     eas_address: str | None = None  # a real chain's EAS (Base: 0x4200...0021); dev chains deploy their own
     attestation_file: Path | None = None  # None = data_dir/attestation.json (EAS + resolver deployment)
+    # high availability (``venue.ha``, docs/deployment.md): the replicated journal on a JetStream
+    # stream, nats://host:port[,host:port...]/STREAM (None = the file journal in data_dir, one process)
+    journal_url: str | None = None
+    journal_replicas: int = 1  # stream (and lease bucket) replicas: 1 on one server, 3 on a cluster
+    lease_ttl_s: float = 2.0  # a leader that has not renewed its lease for this long is replaced
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
