@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,8 +107,17 @@ class Lease:
         try:
             self.revision = self._conn.call(self._bucket().update(LEASE_KEY, self.holder.encode(), last=self.revision))
         except BadRequestError:
-            self.revision = None
-            return False
+            # an earlier renewal may have been stored although its answer was lost: the key still
+            # names this process (holder names are unique), so adopt its revision and renew on it
+            try:
+                entry = self._conn.call(self._bucket().get(LEASE_KEY))
+            except (KeyNotFoundError, NotFoundError):
+                entry = None
+            if entry is None or entry.value != self.holder.encode() or entry.revision is None:
+                self.revision = None
+                return False
+            self.revision = entry.revision
+            return self.renew()
         return True
 
     def current(self) -> str | None:
@@ -135,6 +145,7 @@ class Follower:
     def __init__(self, journal: NatsJournal, *, factory: EngineFactory[Any] | None = None,
                  snapshot_every: int = 50_000) -> None:
         self.journal = journal
+        journal.refresh()
         self.engine, self.applied_seq = recover(journal.directory, journal=journal, factory=factory)
         self.applied_ts = journal.last_ts
         self._snapshot_every = snapshot_every
@@ -255,32 +266,31 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
         raise
 
 
-async def hold_lease(lease: Lease, alive: Callable[[], bool], *, on_lost: Callable[[str], None]) -> None:
-    """Renew every third of the TTL while ``alive()``; ``on_lost(reason)`` when renewal fails or the
-    venue's sequencer stopped (fenced)."""
+def hold_lease(lease: Lease, alive: Callable[[], bool], *, on_lost: Callable[[str], None],
+               stop: threading.Event) -> None:
+    """Renew every third of the TTL while ``alive()`` and not ``stop``; ``on_lost(reason)`` when
+    another process took the lease, renewal failed for a whole TTL, or the venue's sequencer failed
+    (fenced by the stream). Runs in a thread of its own, so a busy event loop cannot lose the lease."""
     period = lease.ttl / 3
-    next_renew = time.monotonic() + period
     renewed = time.monotonic()
-    while True:
+    while not stop.wait(min(0.05, period)):
         if not alive():
             on_lost("the sequencer stopped (fenced by the stream, or the journal failed)")
             return
-        if time.monotonic() >= next_renew:
-            try:
-                ok = await asyncio.to_thread(lease.renew)
-            except Exception as exc:  # noqa: BLE001 - NATS unreachable: retry until the TTL is spent
-                log.warning("lease renewal failed: %s", exc)
-                if time.monotonic() - renewed >= lease.ttl:
-                    on_lost(f"the leader lease could not be renewed for {lease.ttl} s")
-                    return
-                ok = True
-            else:
-                renewed = time.monotonic() if ok else renewed
-            if not ok:
-                on_lost("the leader lease was taken by another process")
+        if time.monotonic() - renewed < period:
+            continue
+        try:
+            ok = lease.renew()
+        except Exception as exc:  # noqa: BLE001 - NATS unreachable: retry until the TTL is spent
+            log.warning("lease renewal failed: %s", exc)
+            if time.monotonic() - renewed >= lease.ttl:
+                on_lost(f"the leader lease could not be renewed for {lease.ttl} s")
                 return
-            next_renew = time.monotonic() + period
-        await asyncio.sleep(0.05)
+            continue
+        if not ok:
+            on_lost("the leader lease was taken by another process")
+            return
+        renewed = time.monotonic()
 
 
 async def serve_ha(config: VenueConfig, role: str) -> int:
@@ -299,9 +309,12 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
         os._exit(EXIT_DEPOSED)
 
     def alive() -> bool:
-        return venue is None or not hasattr(venue, "sequencer") or venue.sequencer.running
+        return venue is None or not hasattr(venue, "sequencer") or venue.sequencer.failure is None
 
-    keeper = asyncio.create_task(hold_lease(takeover.lease, alive, on_lost=lost), name="leader-lease")
+    stop_keeper = threading.Event()
+    keeper = threading.Thread(target=hold_lease, args=(takeover.lease, alive), name="leader-lease", daemon=True,
+                              kwargs={"on_lost": lost, "stop": stop_keeper})
+    keeper.start()
     venue = Venue(config, handover=(takeover.journal, takeover.engine))
     try:
         await venue.start()
@@ -309,9 +322,8 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
               f"(command {takeover.journal.last_seq})", flush=True)
         await venue.serve(on_ready=lambda: print(f"venue listening on {venue.base_url} (leader)", flush=True))
     finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        stop_keeper.set()
+        await asyncio.to_thread(keeper.join)
         await venue.stop()
         takeover.lease.release()
         takeover.lease.close()
