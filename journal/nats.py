@@ -277,8 +277,7 @@ class NatsJournal:
                                           min(end, position + _READ_CHUNK), self._conn.timeout))
             if not chunk:
                 raise JournalCorruptError(f"stream {self.stream}: nothing readable after sequence {position}")
-            for msg in chunk:
-                yield msg
+            yield from chunk
             position = chunk[-1].stream_seq
 
     def replay(self, after_seq: int = 0) -> Iterator[tuple[int, Command]]:
@@ -328,7 +327,7 @@ async def _ensure_stream(js: JetStreamContext, stream: str, subject: str, replic
         try:
             await _create_or_check(js, stream, subject, replicas)
             return
-        except (ServiceUnavailableError, NatsTimeoutError, NoRespondersError, asyncio.TimeoutError):
+        except (TimeoutError, ServiceUnavailableError, NatsTimeoutError, NoRespondersError):
             if attempt == 49:
                 raise JournalError(f"JetStream is not available to create stream {stream}") from None
             await asyncio.sleep(0.2)
@@ -400,7 +399,7 @@ async def _publish(js: JetStreamContext, subject: str, data: bytes, headers: dic
                 raise JournalFencedError(f"another writer appended first ({exc.description})") from None
             if not isinstance(exc, ServiceUnavailableError) or attempts >= 5:
                 raise JournalWriteError(f"stream refused the append: {exc.description or exc}") from None
-        except (NatsTimeoutError, NoRespondersError, NoStreamResponseError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NatsTimeoutError, NoRespondersError, NoStreamResponseError) as exc:
             if attempts >= 5:
                 raise JournalWriteError(f"no acknowledgement from the stream: {type(exc).__name__}") from None
         await asyncio.sleep(0.2 * attempts)

@@ -26,8 +26,8 @@ from typing import Any
 
 from engine.messages import Command, Result
 from journal import codec
-from journal.errors import SequencerFailedError, SequencerStoppedError
 from journal.backend import CommandJournal
+from journal.errors import SequencerFailedError, SequencerStoppedError
 from journal.snapshot import EngineLike, batch_processor, encode_snapshot, write_snapshot_bytes
 
 log = logging.getLogger(__name__)

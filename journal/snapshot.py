@@ -21,8 +21,8 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 
 from engine import Engine
 from engine.messages import Command, Result
-from journal.errors import JournalError, SnapshotError
 from journal.backend import CommandJournal
+from journal.errors import JournalError, SnapshotError
 from journal.journal import Journal, fsync_directory
 
 log = logging.getLogger(__name__)
@@ -151,11 +151,15 @@ def latest_snapshot(directory: Path | str, *, max_seq: int | None = None) -> Sna
 
 
 @overload
-def recover(directory: Path | str, *, journal: CommandJournal | None = None, factory: None = None) -> tuple[Engine, int]: ...
+def recover(
+    directory: Path | str, *, journal: CommandJournal | None = None, factory: None = None
+) -> tuple[Engine, int]: ...
 
 
 @overload
-def recover(directory: Path | str, *, journal: CommandJournal | None = None, factory: EngineFactory[E]) -> tuple[E, int]: ...
+def recover(
+    directory: Path | str, *, journal: CommandJournal | None = None, factory: EngineFactory[E]
+) -> tuple[E, int]: ...
 
 
 def recover(

@@ -64,7 +64,8 @@ class Node:
     """One venue process slot: data dir, port, and the process when running."""
 
     def __init__(self, name: str, config: VenueConfig, journal_url: str, settler_key: str, log: Path) -> None:
-        self.name, self.config, self.journal_url, self.settler_key, self.log = name, config, journal_url, settler_key, log
+        self.name, self.config, self.journal_url = name, config, journal_url
+        self.settler_key, self.log = settler_key, log
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -29,10 +29,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
-    run.add_argument("--journal-url", help="replicated journal, nats://host:port[,host:port]/STREAM (docs/deployment.md)")
+    run.add_argument("--journal-url",
+                     help="replicated journal, nats://host:port[,host:port]/STREAM (docs/deployment.md)")
     run.add_argument("--role", choices=["auto", "leader", "standby"],
                      help="with a nats:// journal: lead when the lease is free (auto, the default), insist on "
-                          "leading (leader), or follow first (standby); every follower takes over when the lease lapses")
+                          "leading (leader), or follow first (standby); a follower takes over when the lease lapses")
 
     demo = sub.add_parser("demo", help="run the venue with a deployed demo market and trading bots")
     _common(demo)

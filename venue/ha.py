@@ -39,8 +39,14 @@ from engine import Command, Engine
 from journal import codec
 from journal.errors import JournalError, JournalFencedError
 from journal.nats import NatsJournal, NatsLoop, StreamMessage, parse_url, split_records
-from journal.snapshot import EngineFactory, batch_processor, default_engine_factory, recover, write_snapshot_bytes
-from journal.snapshot import encode_snapshot
+from journal.snapshot import (
+    EngineFactory,
+    batch_processor,
+    default_engine_factory,
+    encode_snapshot,
+    recover,
+    write_snapshot_bytes,
+)
 from venue.config import VenueConfig
 
 log = logging.getLogger(__name__)
@@ -146,6 +152,7 @@ class Follower:
                  snapshot_every: int = 50_000) -> None:
         self.journal = journal
         journal.refresh()
+        self.engine: Engine
         self.engine, self.applied_seq = recover(journal.directory, journal=journal, factory=factory)
         self.applied_ts = journal.last_ts
         self._snapshot_every = snapshot_every
@@ -281,7 +288,7 @@ def hold_lease(lease: Lease, alive: Callable[[], bool], *, on_lost: Callable[[st
             continue
         try:
             ok = lease.renew()
-        except Exception as exc:  # noqa: BLE001 - NATS unreachable: retry until the TTL is spent
+        except Exception as exc:  # NATS unreachable: retry until the TTL is spent
             log.warning("lease renewal failed: %s", exc)
             if time.monotonic() - renewed >= lease.ttl:
                 on_lost(f"the leader lease could not be renewed for {lease.ttl} s")
@@ -317,9 +324,10 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
     keeper.start()
     venue = Venue(config, handover=(takeover.journal, takeover.engine))
     try:
+        started = time.monotonic()
         await venue.start()
-        print(f"leader: took over in {takeover.waited_s:.3f} s after the lease was free "
-              f"(command {takeover.journal.last_seq})", flush=True)
+        print(f"leader: lease free -> stream claimed in {takeover.waited_s:.3f} s, venue started in "
+              f"{time.monotonic() - started:.3f} s (command {takeover.journal.last_seq})", flush=True)
         await venue.serve(on_ready=lambda: print(f"venue listening on {venue.base_url} (leader)", flush=True))
     finally:
         stop_keeper.set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -118,7 +118,7 @@ async def test_become_leader_waits_for_the_lease_and_fences(nats_node: NatsClust
             holder_conn.call(kv.purge("leader"))
             assert lease.acquire()
         old.append_batch([(1, AddInstrument(ts=1, spec=SPEC))])
-        with pytest.raises(HAError, match="LEASE_HELD|held by old"):
+        with pytest.raises(HAError, match="held by old"):
             await become_leader(config, "leader")
         standby = asyncio.create_task(become_leader(config, "auto"))
         for _ in range(5):  # the old leader keeps renewing: the standby waits

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, NewOrder, ResultCode, Side
+from engine import AddInstrument, Engine, NewOrder, ResultCode, Side
 from journal import JournalError, JournalFencedError, Sequencer, SequencerFailedError, codec, recover
 from journal.nats import NatsJournal, parse_url
 from tests.journal.commands import EVERY_KIND, SPEC
-from engine import AddInstrument
 
 
 def _order(i: int, side: Side = Side.BUY, coid: str = "") -> NewOrder:
