@@ -149,6 +149,10 @@ class NatsJournal:
         self._last_seq = 0
         self._last_ts = 0
         self._failed: str | None = None
+        # client order ids of the commands read so far (a follower reads every command once; a
+        # takeover then needs only the rest): ``client_order_ids`` does not read the stream again
+        self._ids: list[tuple[str, str]] = []
+        self._ids_through = 0
         self.repaired: str | None = None  # the file journal's field; nothing is ever repaired here
 
     @classmethod
@@ -297,12 +301,24 @@ class NatsJournal:
                 if seq != expected:
                     raise JournalCorruptError(f"stream {self.stream}: command {seq} follows {expected - 1}")
                 expected += 1
+                self.note(seq, payload)
                 yield seq, payload
         if expected - 1 < limit:
             raise JournalCorruptError(f"stream {self.stream}: replay ended at {expected - 1}, tail says {limit}")
 
+    def note(self, seq: int, payload: bytes) -> None:
+        """A command read in order (replay, follower): remember its client order id."""
+        if seq == self._ids_through + 1:
+            self._ids_through = seq
+            ids = codec.client_order_id_of(payload)
+            if ids is not None:
+                self._ids.append(ids)
+
     def client_order_ids(self) -> Iterator[tuple[str, str]]:
-        for _, payload in self.replay_raw(0):
+        through = self._ids_through
+        yield from list(self._ids)
+        for seq, payload in self.replay_raw(through):
+            self.note(seq, payload)
             ids = codec.client_order_id_of(payload)
             if ids is not None:
                 yield ids

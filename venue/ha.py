@@ -181,6 +181,7 @@ class Follower:
             if seq != self.applied_seq + len(cmds) + 1:
                 raise JournalError(f"stream gap: command {seq} after {self.applied_seq + len(cmds)}")
             cmds.append(codec.decode(payload))
+            self.journal.note(seq, payload)
         many = batch_processor(self.engine)
         if cmds:
             if many is not None:

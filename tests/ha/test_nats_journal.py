@@ -49,6 +49,12 @@ def test_client_order_ids_come_from_the_stream(stream_url: str, snapshots: Path)
     with NatsJournal.open(stream_url, snapshots) as journal:
         journal.append_batch([(1, AddInstrument(ts=1, spec=SPEC)), (2, _order(1, coid="a-1")), (3, _order(2))])
         assert list(journal.client_order_ids()) == [("p", "a-1")]
+        journal.append_batch([(4, _order(3, coid="a-2"))])
+        # the ids read once are remembered; only the commands after them are read again
+        assert list(journal.client_order_ids()) == [("p", "a-1"), ("p", "a-2")]
+    with NatsJournal.open(stream_url, snapshots) as again:
+        assert [s for s, _ in again.replay(after_seq=2)] == [3, 4]  # not from the start: remembers nothing
+        assert list(again.client_order_ids()) == [("p", "a-1"), ("p", "a-2")]
 
 
 def test_a_batch_larger_than_the_payload_limit_is_split_and_replays_whole(stream_url: str, snapshots: Path) -> None:
