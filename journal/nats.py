@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import struct
 import threading
+import time
 import uuid
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from typing import Any, Self, TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -43,6 +46,10 @@ from journal import codec
 from journal.errors import JournalCorruptError, JournalError, JournalFencedError, JournalWriteError
 
 T = TypeVar("T")
+
+
+class JournalUnavailableError(JournalWriteError):
+    """NATS did not answer in time (the cluster is failing over, or unreachable)."""
 
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code: Nats-Expected-Last-Sequence did not match
 H_FIRST, H_LAST, H_TS, H_KIND = "Omn-First-Seq", "Omn-Last-Seq", "Omn-Last-Ts", "Omn-Kind"
@@ -81,12 +88,25 @@ class NatsLoop:
                                   max_reconnect_attempts=-1, allow_reconnect=True, name="omn-journal")
 
     def call(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        limit = timeout if timeout is not None else self.timeout * 6
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, limit), self._loop)
         try:
-            return future.result(timeout=timeout if timeout is not None else self.timeout * 6)
-        except FutureTimeoutError:
+            return future.result(timeout=limit + 1.0)
+        except (TimeoutError, FutureTimeoutError):
             future.cancel()
-            raise JournalWriteError("NATS did not answer in time") from None
+            raise JournalUnavailableError("NATS did not answer in time") from None
+
+    def read(self, make: Callable[[], Coroutine[Any, Any, T]], *, attempts: int = 40) -> T:
+        """``call`` for an idempotent read, retried while the cluster fails over (a node died, a
+        stream elects a new leader, the client reconnects): about 20 s in all."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.call(make(), timeout=self.timeout * 2)
+            except (TimeoutError, NatsError, JournalUnavailableError) as exc:
+                if attempt == attempts:
+                    raise JournalUnavailableError(f"NATS read failed {attempts} times: {exc!r}") from None
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._loop.is_closed():
@@ -195,7 +215,7 @@ class NatsJournal:
 
     def refresh(self) -> None:
         """Re-read the stream's tail (a follower that takes over, or a reopen)."""
-        tail = self._conn.call(_tail(self._conn.js, self.stream))
+        tail = self._conn.read(lambda: _tail(self._conn.js, self.stream))
         if tail is None:
             self._stream_seq, self._last_seq, self._last_ts = 0, 0, 0
         else:
@@ -273,12 +293,13 @@ class NatsJournal:
         """Stream messages after ``after_stream_seq`` up to ``until_stream_seq`` (default: the tail now)."""
         end = until_stream_seq
         if end is None:
-            tail = self._conn.call(_tail(self._conn.js, self.stream))
+            tail = self._conn.read(lambda: _tail(self._conn.js, self.stream))
             end = 0 if tail is None else tail.stream_seq
         position = after_stream_seq
         while position < end:
-            chunk = self._conn.call(_read(self._conn.js, self.stream, self.subject, position + 1,
-                                          min(end, position + _READ_CHUNK), self._conn.timeout))
+            first, last = position + 1, min(end, position + _READ_CHUNK)
+            chunk = self._conn.read(functools.partial(_read, self._conn.js, self.stream, self.subject, first, last,
+                                                      self._conn.timeout))
             if not chunk:
                 raise JournalCorruptError(f"stream {self.stream}: nothing readable after sequence {position}")
             yield from chunk
@@ -290,7 +311,8 @@ class NatsJournal:
 
     def replay_raw(self, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
         limit = self._last_seq
-        start = self._conn.call(_find(self._conn.js, self.stream, after_seq + 1, self._stream_seq))
+        hi = self._stream_seq
+        start = self._conn.read(lambda: _find(self._conn.js, self.stream, after_seq + 1, hi))
         expected = after_seq + 1
         for msg in self.messages(start - 1, self._stream_seq):
             for seq, payload in split_records(msg):

@@ -38,7 +38,7 @@ from nats.js.kv import KeyValue
 from engine import Command, Engine
 from journal import codec
 from journal.errors import JournalError, JournalFencedError
-from journal.nats import NatsJournal, NatsLoop, StreamMessage, parse_url, split_records
+from journal.nats import JournalUnavailableError, NatsJournal, NatsLoop, StreamMessage, parse_url, split_records
 from journal.snapshot import (
     EngineFactory,
     batch_processor,
@@ -206,8 +206,27 @@ class Takeover:
     waited_s: float  # from the first moment the lease was seen free to the epoch appended
 
 
+def _acquired(lease: Lease) -> bool:
+    try:
+        return lease.acquire()
+    except Exception as exc:  # NATS failing over: the caller tries again
+        log.warning("cannot take the lease: %r", exc)
+        return False
+
+
 def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def _caught_up(follower: Follower) -> bool:
+    """``follower.catch_up`` in a thread; False (after a pause) when NATS did not answer."""
+    try:
+        await asyncio.to_thread(follower.catch_up)
+    except JournalUnavailableError as exc:
+        log.warning("cannot read the stream (retrying): %s", exc)
+        await asyncio.sleep(0.5)
+        return False
+    return True
 
 
 async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[[], None] | None = None,
@@ -239,12 +258,18 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
                 journal.close()
                 lease_conn.close()
                 return None
-            await asyncio.to_thread(follower.catch_up)
+            if not await _caught_up(follower):
+                continue
             if time.monotonic() >= not_before:
-                holder = await asyncio.to_thread(lease.current)
+                try:
+                    holder = await asyncio.to_thread(lease.current)
+                except Exception as exc:  # NATS failing over: ask again
+                    log.warning("cannot read the lease: %r", exc)
+                    await asyncio.sleep(0.5)
+                    continue
                 if holder is None:
                     free_since = free_since or time.monotonic()
-                    if await asyncio.to_thread(lease.acquire):
+                    if await asyncio.to_thread(_acquired, lease):
                         break
                 else:
                     free_since = None
@@ -256,7 +281,8 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
             await asyncio.sleep(0.05)
         # holding the lease: catch up to the tail and fence out any previous writer
         for _ in range(1000):
-            await asyncio.to_thread(follower.catch_up)
+            if not await _caught_up(follower):
+                continue
             try:
                 await asyncio.to_thread(journal.claim)
                 break

@@ -132,3 +132,20 @@ def test_a_stream_of_another_shape_is_refused(nats_node: object, stream_url: str
         with pytest.raises(JournalError, match="not a journal batch"):
             journal.refresh()
     assert codec  # the payloads inside batches are the file journal's codec bytes
+
+
+def test_a_publish_retried_after_a_lost_answer_is_stored_once(stream_url: str, snapshots: Path) -> None:
+    """The retry of ``_publish`` (no answer came) carries the same msg id: the stream's duplicate
+    window answers with the first message's sequence instead of refusing the expected sequence."""
+    from journal.nats import _publish
+
+    with NatsJournal.open(stream_url, snapshots) as journal:
+        payload = b"".join([len(p).to_bytes(4, "little") + p for p in [codec.encode(AddInstrument(ts=1, spec=SPEC))]])
+        headers = {"Nats-Expected-Last-Sequence": "0", "Nats-Msg-Id": "w:c:1", "Omn-First-Seq": "1",
+                   "Omn-Last-Seq": "1", "Omn-Last-Ts": "1"}
+        conn = journal.connection
+        assert conn.call(_publish(conn.js, journal.subject, payload, headers, 5.0)) == 1
+        assert conn.call(_publish(conn.js, journal.subject, payload, headers, 5.0)) == 1  # the "retry"
+        journal.refresh()
+        assert (journal.stream_seq, journal.last_seq) == (1, 1)
+        assert [s for s, _ in journal.replay()] == [1]
