@@ -67,6 +67,7 @@ class Node:
         self.name, self.config, self.journal_url = name, config, journal_url
         self.settler_key, self.log = settler_key, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_from = 0
 
     @property
     def url(self) -> str:
@@ -79,7 +80,21 @@ class Node:
                "--data-dir", str(self.config.data_dir), "--chain", self.config.chain, "--port", str(self.config.port)]
         with self.log.open("ab") as out:
             out.write(f"\n=== start {self.name} as {role} ===\n".encode())
+        self._log_from = self.log.stat().st_size
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+
+    async def standing_by(self, timeout: float = 120.0) -> None:
+        """Wait until this (re)started process follows the stream (a hot standby)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.log.open("rb") as f:
+                f.seek(self._log_from)
+                if b"standby: following" in f.read():
+                    return
+            if not self.running():
+                raise SystemExit(f"venue {self.name} exited while starting as a standby (see {self.log})")
+            await asyncio.sleep(0.1)
+        raise SystemExit(f"venue {self.name} did not stand by within {timeout} s")
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -201,7 +216,7 @@ async def main_async(args: argparse.Namespace) -> int:
         nodes[0].start("auto")
         leader, _ = await wait_leader(nodes, timeout=120)
         nodes[1].start("standby")
-        await asyncio.sleep(3.0)  # the standby catches up
+        await nodes[1].standing_by()
         flow = Flow(nodes, keys, rng)
         flow.start()
         failovers: list[float] = []
@@ -231,8 +246,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 for n in cluster.nodes:
                     if n.proc is None:
                         n.start()
+            deposed = leader
             leader = standby
-            await asyncio.sleep(2.0)  # the restarted node catches up before the next kill
+            await deposed.standing_by()  # the restarted node follows again before the next kill
         await asyncio.sleep(1.0)
         await flow.stop()
         leader, _ = await wait_leader(nodes, timeout=60)

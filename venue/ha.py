@@ -303,8 +303,11 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
 def hold_lease(lease: Lease, alive: Callable[[], bool], *, on_lost: Callable[[str], None],
                stop: threading.Event) -> None:
     """Renew every third of the TTL while ``alive()`` and not ``stop``; ``on_lost(reason)`` when
-    another process took the lease, renewal failed for a whole TTL, or the venue's sequencer failed
-    (fenced by the stream). Runs in a thread of its own, so a busy event loop cannot lose the lease."""
+    another process took the lease or the venue's sequencer failed (fenced by the stream). Runs in
+    a thread of its own, so a busy event loop cannot lose the lease. A renewal that gets no answer
+    (a NATS node died, the bucket elects a leader) is retried: if the key expired meanwhile and a
+    standby took it, the next renewal is refused, and the stream refuses this leader's appends
+    from the standby's epoch message on, so nothing is written twice either way."""
     period = lease.ttl / 3
     renewed = time.monotonic()
     while not stop.wait(min(0.05, period)):
@@ -315,11 +318,9 @@ def hold_lease(lease: Lease, alive: Callable[[], bool], *, on_lost: Callable[[st
             continue
         try:
             ok = lease.renew()
-        except Exception as exc:  # NATS unreachable: retry until the TTL is spent
-            log.warning("lease renewal failed: %s", exc)
-            if time.monotonic() - renewed >= lease.ttl:
-                on_lost(f"the leader lease could not be renewed for {lease.ttl} s")
-                return
+        except Exception as exc:  # no answer: retry (see above)
+            log.warning("lease renewal got no answer (%.1f s since the last one): %r", time.monotonic() - renewed, exc)
+            time.sleep(0.2)
             continue
         if not ok:
             on_lost("the leader lease was taken by another process")
