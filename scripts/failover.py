@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -95,6 +96,15 @@ class Node:
                 raise SystemExit(f"venue {self.name} exited while starting as a standby (see {self.log})")
             await asyncio.sleep(0.1)
         raise SystemExit(f"venue {self.name} did not stand by within {timeout} s")
+
+    def takeover_times(self) -> tuple[float | None, float | None]:
+        """Wall-clock times this process printed since its start: stream claimed, serving."""
+        with self.log.open("rb") as f:
+            f.seek(self._log_from)
+            text = f.read().decode(errors="replace")
+        claimed = re.findall(r"claimed at ([0-9.]+)\)", text)
+        serving = re.findall(r"\(leader; at ([0-9.]+)\)", text)
+        return (float(claimed[-1]) if claimed else None, float(serving[-1]) if serving else None)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -234,13 +244,17 @@ async def main_async(args: argparse.Namespace) -> int:
             if i == stop_at:
                 fenced_ok = await sigstop_round(leader, nodes, failovers)
             else:
-                t0 = time.monotonic()
+                t0, wall = time.monotonic(), time.time()
                 leader.signal(signal.SIGKILL)
                 assert leader.proc is not None
                 leader.proc.wait()
                 new, _ = await wait_leader(nodes, timeout=90, exclude=leader)
                 failovers.append(time.monotonic() - t0)
-                print(f"kill {len(failovers)}: {leader.name} -> {new.name} in {failovers[-1]:.2f} s", flush=True)
+                claimed, serving = new.takeover_times()
+                detail = (f" (kill -> stream claimed {claimed - wall:.2f} s, -> serving {serving - wall:.2f} s)"
+                          if claimed and serving else "")
+                print(f"kill {len(failovers)}: {leader.name} -> {new.name} in {failovers[-1]:.2f} s{detail}",
+                      flush=True)
                 leader.start("standby")
             if i == nats_kill_at:
                 for n in cluster.nodes:

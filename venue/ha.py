@@ -204,6 +204,7 @@ class Takeover:
     engine: Engine
     lease: Lease
     waited_s: float  # from the first moment the lease was seen free to the epoch appended
+    claimed_at: float  # wall clock (s) when the epoch message was appended
 
 
 def _acquired(lease: Lease) -> bool:
@@ -292,7 +293,8 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
             raise HAError("HA_CLAIM_FAILED", "could not append the epoch message after 1000 attempts")
         waited = time.monotonic() - (free_since or time.monotonic())
         log.warning("leading from command %d (stream sequence %d)", follower.applied_seq, journal.stream_seq)
-        return Takeover(journal=journal, engine=follower.engine, lease=lease, waited_s=waited)
+        return Takeover(journal=journal, engine=follower.engine, lease=lease, waited_s=waited,
+                        claimed_at=time.time())
     except BaseException:
         journal.close()
         if lease_conn is not None:
@@ -355,8 +357,10 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
         started = time.monotonic()
         await venue.start()
         print(f"leader: lease free -> stream claimed in {takeover.waited_s:.3f} s, venue started in "
-              f"{time.monotonic() - started:.3f} s (command {takeover.journal.last_seq})", flush=True)
-        await venue.serve(on_ready=lambda: print(f"venue listening on {venue.base_url} (leader)", flush=True))
+              f"{time.monotonic() - started:.3f} s (command {takeover.journal.last_seq}; claimed at "
+              f"{takeover.claimed_at:.3f})", flush=True)
+        await venue.serve(on_ready=lambda: print(f"venue listening on {venue.base_url} (leader; at {time.time():.3f})",
+                                                 flush=True))
     finally:
         stop_keeper.set()
         await asyncio.to_thread(keeper.join)
