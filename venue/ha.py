@@ -79,6 +79,12 @@ class Lease:
     def _bucket(self) -> KeyValue:
         if self._kv is None:
             self._kv = self._conn.call(self._open_bucket())
+            bucket_ttl = self._conn.call(self._kv.status()).ttl
+            if bucket_ttl and abs(bucket_ttl - self.ttl) > 1e-3:
+                # the bucket's TTL is the one that counts (its first creator chose it): renew by it
+                log.warning("the lease bucket's TTL is %.3f s, not the configured %.3f s: using it",
+                            bucket_ttl, self.ttl)
+                self.ttl = bucket_ttl
         return self._kv
 
     async def _open_bucket(self) -> KeyValue:
