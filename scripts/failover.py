@@ -127,6 +127,10 @@ async def wait_leader(nodes: list[Node], timeout: float, exclude: Node | None = 
     async with httpx.AsyncClient() as http:
         while time.monotonic() - t0 < timeout:
             for node in nodes:
+                if node is not exclude and node.proc is not None and not node.running():
+                    # what a process manager does (restart=always): a deposed leader comes back as a standby
+                    print(f"{node.name} exited with {node.proc.returncode}: restarted as a standby", flush=True)
+                    node.start("standby")
                 if node is not exclude and node.running() and await ready(http, node):
                     return node, time.monotonic() - t0
             await asyncio.sleep(0.05)

@@ -118,19 +118,28 @@ class Lease:
             return False
         try:
             self.revision = self._conn.call(self._bucket().update(LEASE_KEY, self.holder.encode(), last=self.revision))
-        except BadRequestError:
-            # an earlier renewal may have been stored although its answer was lost: the key still
-            # names this process (holder names are unique), so adopt its revision and renew on it
-            try:
-                entry = self._conn.call(self._bucket().get(LEASE_KEY))
-            except (KeyNotFoundError, NotFoundError):
-                entry = None
-            if entry is None or entry.value != self.holder.encode() or entry.revision is None:
-                self.revision = None
-                return False
-            self.revision = entry.revision
-            return self.renew()
+        except BadRequestError as exc:
+            return self._recheck(exc)
         return True
+
+    def _recheck(self, refusal: Exception) -> bool:
+        """A renewal was refused: either an earlier renewal was stored although its answer was lost
+        (the key still names this process: holder names are unique), or the key expired while NATS
+        did not answer (nobody holds it: take it again; safe, since whoever led meanwhile appended
+        an epoch message that fences this process's next append), or another process holds it."""
+        try:
+            entry = self._conn.call(self._bucket().get(LEASE_KEY))
+        except (KeyNotFoundError, NotFoundError):
+            entry = None
+        if entry is not None and entry.value == self.holder.encode() and entry.revision is not None:
+            self.revision = entry.revision
+            return True  # renewed by the write whose answer was lost; the next period renews again
+        if entry is None or entry.value is None:
+            log.warning("the leader lease expired while NATS did not answer: taking it again")
+            return self.acquire()
+        log.warning("lease renewal refused (%r): held by %s", refusal, entry.value.decode())
+        self.revision = None
+        return False
 
     def current(self) -> str | None:
         """The holder named in the key, None when the lease is free."""
@@ -249,7 +258,8 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
     lease_conn: NatsLoop | None = None
     try:
         # the lease on a connection of its own: it is released after the venue closed the journal
-        lease_conn = await asyncio.to_thread(NatsLoop, parse_url(config.journal_url)[0], timeout=5.0)
+        lease_conn = await asyncio.to_thread(NatsLoop, parse_url(config.journal_url)[0],
+                                             timeout=max(0.5, config.lease_ttl_s / 2))
         lease = Lease(lease_conn, ttl=config.lease_ttl_s, holder=holder_name(), replicas=config.journal_replicas)
         follower = await asyncio.to_thread(Follower, journal, factory=default_engine_factory(),
                                            snapshot_every=config.snapshot_every)

@@ -55,6 +55,24 @@ def test_one_holder_at_a_time_until_the_lease_lapses(conn: NatsLoop) -> None:
     assert b.current() is None
 
 
+def test_a_lease_that_expired_unclaimed_is_taken_again_on_renewal(conn: NatsLoop) -> None:
+    """NATS did not answer for longer than the TTL (a node died): the key expired, nobody took it;
+    the holder's renewal is refused on the revision, and it takes the free lease again."""
+    a = Lease(conn, ttl=0.6, holder="a2")
+    if not a.acquire():
+        kv = conn.call(conn.js.key_value("omn_leader"))
+        conn.call(kv.purge("leader"))
+        assert a.acquire()
+    for _ in range(200):
+        if a.current() is None:
+            break
+        conn.call(asyncio.sleep(0.05))
+    assert a.current() is None  # expired
+    assert a.renew()
+    assert a.current() == "a2"
+    a.release()
+
+
 async def test_the_keeper_reports_a_lost_lease(conn: NatsLoop) -> None:
     a = Lease(conn, ttl=0.6, holder="a")
     b = Lease(conn, ttl=0.6, holder="b")
