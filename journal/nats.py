@@ -169,6 +169,7 @@ class NatsJournal:
         self._last_seq = 0
         self._last_ts = 0
         self._failed: str | None = None
+        self._reader = _Reader(conn.js, stream, subject, conn.timeout)
         # client order ids of the commands read so far (a follower reads every command once; a
         # takeover then needs only the rest): ``client_order_ids`` does not read the stream again
         self._ids: list[tuple[str, str]] = []
@@ -298,8 +299,7 @@ class NatsJournal:
         position = after_stream_seq
         while position < end:
             first, last = position + 1, min(end, position + _READ_CHUNK)
-            chunk = self._conn.read(functools.partial(_read, self._conn.js, self.stream, self.subject, first, last,
-                                                      self._conn.timeout))
+            chunk = self._conn.read(functools.partial(self._reader.read, first, last))
             if not chunk:
                 raise JournalCorruptError(f"stream {self.stream}: nothing readable after sequence {position}")
             yield from chunk
@@ -348,6 +348,8 @@ class NatsJournal:
     # ------------------------------------------------------------ closing
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.call(self._reader.close(), timeout=self._conn.timeout)
         self._conn.close()
 
     def __enter__(self) -> Self:
@@ -407,21 +409,45 @@ async def _find(js: JetStreamContext, stream: str, cmd_seq: int, hi: int) -> int
     return answer
 
 
-async def _read(js: JetStreamContext, stream: str, subject: str, first: int, last: int,
-                timeout: float) -> list[StreamMessage]:
-    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True, config=ConsumerConfig(
-        deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first))
-    out: list[StreamMessage] = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=timeout)
-            seq = msg.metadata.sequence.stream
-            out.append(_message(seq, msg.headers, msg.data))
-            if seq >= last:
-                return out
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+class _Reader:
+    """One ordered push consumer, reused while reads are sequential (a follower reads the stream
+    in order for its whole life): no consumer per read, so no consumer churn in the cluster. A
+    read elsewhere, or any error, drops it; the next read starts a new one at its first sequence.
+    Used only on the NATS loop."""
+
+    def __init__(self, js: JetStreamContext, stream: str, subject: str, timeout: float) -> None:
+        self._js, self._stream, self._subject, self._timeout = js, stream, subject, timeout
+        self._sub: JetStreamContext.PushSubscription | None = None
+        self._next = 0
+
+    async def read(self, first: int, last: int) -> list[StreamMessage]:
+        if self._sub is None or self._next != first:
+            await self.close()
+            self._sub = await self._js.subscribe(
+                self._subject, stream=self._stream, ordered_consumer=True, config=ConsumerConfig(
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first))
+            self._next = first
+        out: list[StreamMessage] = []
+        try:
+            while True:
+                msg = await self._sub.next_msg(timeout=self._timeout)
+                seq = msg.metadata.sequence.stream
+                if seq < self._next:
+                    continue  # redelivered after the consumer reset itself
+                out.append(_message(seq, msg.headers, msg.data))
+                self._next = seq + 1
+                if seq >= last:
+                    return out
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        self._sub = None
+        self._next = 0
 
 
 async def _publish(js: JetStreamContext, subject: str, data: bytes, headers: dict[str, str], timeout: float) -> int:
