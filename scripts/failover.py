@@ -282,6 +282,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 assert node.proc is not None
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     node.proc.wait(timeout=30)
+        flow.acks.kills = len(failovers)
         ok = cv._verify(leader.config, chain, keys, flow.acks, before, live, settled,
                         replay=replayed_levels(engine)) == 0
         if failovers:
