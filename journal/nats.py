@@ -41,6 +41,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
+from engine import RULES_VERSION
 from engine.messages import Command
 from journal import codec
 from journal.errors import JournalCorruptError, JournalError, JournalFencedError, JournalWriteError
@@ -373,16 +374,26 @@ async def _ensure_stream(js: JetStreamContext, stream: str, subject: str, replic
             await asyncio.sleep(0.2)
 
 
+def rules_description() -> str:
+    """The stream's description names the engine rules its commands were matched under (the file
+    journal's ``ENGINE_RULES_VERSION`` marker): replaying under other rules could build another book."""
+    return f"OMN command journal; engine rules version {RULES_VERSION}"
+
+
 async def _create_or_check(js: JetStreamContext, stream: str, subject: str, replicas: int) -> None:
     try:
         info = await js.stream_info(stream)
     except NotFoundError:
         await js.add_stream(StreamConfig(name=stream, subjects=[subject], storage=StorageType.FILE,
-                                         num_replicas=replicas, duplicate_window=120.0, allow_direct=True))
+                                         num_replicas=replicas, duplicate_window=120.0, allow_direct=True,
+                                         description=rules_description()))
         return
     subjects = info.config.subjects or []
     if subject not in subjects:
         raise JournalError(f"stream {stream} exists with subjects {subjects}, not {subject}")
+    if info.config.description != rules_description():
+        raise JournalError(f"stream {stream} was written as {info.config.description!r}; this engine is "
+                           f"{rules_description()!r}: replay it with the engine that wrote it, or use a new stream")
 
 
 async def _tail(js: JetStreamContext, stream: str) -> StreamMessage | None:

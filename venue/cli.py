@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from journal.errors import JournalError
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
 
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except admin.AdminError as exc:
         print(f"venue: {exc.code}: {exc}", file=sys.stderr)
         return 1
-    except runtime.StartupError as exc:
+    except (runtime.StartupError, JournalError) as exc:
         print(f"venue: cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
