@@ -277,7 +277,8 @@ class NatsJournal:
         if epoch:
             headers[H_KIND] = "epoch"
         try:
-            seq = self._conn.call(_publish(self._conn.js, self.subject, data, headers, self._conn.timeout))
+            seq = self._conn.call(_publish(self._conn.js, self.subject, data, headers, self._conn.timeout),
+                                  timeout=self._conn.timeout * (PUBLISH_BUDGET + 2))
         except JournalFencedError as exc:
             self._failed = str(exc)
             raise
@@ -461,8 +462,14 @@ class _Reader:
         self._next = 0
 
 
+PUBLISH_BUDGET = 5  # timeouts: how long an append keeps retrying while the stream elects a leader
+
+
 async def _publish(js: JetStreamContext, subject: str, data: bytes, headers: dict[str, str], timeout: float) -> int:
-    """Publish once; retry only when no answer came (the msg id makes a retry idempotent)."""
+    """Publish; retry while no answer comes or the stream has no leader (a node died: the
+    election takes seconds), for ``PUBLISH_BUDGET`` timeouts in all. The msg id makes a retry
+    idempotent; a refusal of the expected last sequence is never retried (fenced)."""
+    deadline = time.monotonic() + timeout * PUBLISH_BUDGET
     attempts = 0
     while True:
         attempts += 1
@@ -472,9 +479,10 @@ async def _publish(js: JetStreamContext, subject: str, data: bytes, headers: dic
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise JournalFencedError(f"another writer appended first ({exc.description})") from None
-            if not isinstance(exc, ServiceUnavailableError) or attempts >= 5:
+            if not isinstance(exc, ServiceUnavailableError) or time.monotonic() >= deadline:
                 raise JournalWriteError(f"stream refused the append: {exc.description or exc}") from None
         except (TimeoutError, NatsTimeoutError, NoRespondersError, NoStreamResponseError) as exc:
-            if attempts >= 5:
-                raise JournalWriteError(f"no acknowledgement from the stream: {type(exc).__name__}") from None
-        await asyncio.sleep(0.2 * attempts)
+            if time.monotonic() >= deadline:
+                raise JournalUnavailableError(f"no acknowledgement from the stream after {attempts} attempts: "
+                                              f"{type(exc).__name__}") from None
+        await asyncio.sleep(min(0.5, 0.1 * attempts))

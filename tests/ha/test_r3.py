@@ -29,7 +29,7 @@ def _order(i: int) -> NewOrder:
 
 
 def test_an_r3_stream_keeps_every_acknowledged_batch_when_a_node_dies(cluster: NatsCluster, tmp_path: Path) -> None:
-    journal = NatsJournal.open(cluster.url("R3"), tmp_path / "s", replicas=3, timeout=2.0)
+    journal = NatsJournal.open(cluster.url("R3"), tmp_path / "s", replicas=3, timeout=4.0)
     try:
         journal.append_batch([(1, AddInstrument(ts=1, spec=SPEC))])
         journal.append_batch([(i, _order(i)) for i in range(2, 50)])
@@ -42,7 +42,7 @@ def test_an_r3_stream_keeps_every_acknowledged_batch_when_a_node_dies(cluster: N
         journal.close()
     # a fresh reader connected only to the surviving nodes
     survivors = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes[1:])
-    with NatsJournal.open(f"nats://{survivors}/R3", tmp_path / "r", replicas=3, timeout=2.0) as reader:
+    with NatsJournal.open(f"nats://{survivors}/R3", tmp_path / "r", replicas=3, timeout=4.0) as reader:
         assert reader.last_seq == 89
         assert [s for s, _ in reader.replay()] == list(range(1, 90))
         assert len(list(reader.client_order_ids())) == 88
