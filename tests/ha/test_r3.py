@@ -28,6 +28,7 @@ def _order(i: int) -> NewOrder:
                     client_order_id=f"c{i}")
 
 
+@pytest.mark.slow
 def test_an_r3_stream_keeps_every_acknowledged_batch_when_a_node_dies(cluster: NatsCluster, tmp_path: Path) -> None:
     journal = NatsJournal.open(cluster.url("R3"), tmp_path / "s", replicas=3, timeout=4.0)
     try:
