@@ -2,7 +2,8 @@
 
     lease      JetStream key-value bucket ``omn_leader`` whose entries expire after ``lease_ttl_s``;
                the leader created the key and renews it (compare-and-set on its revision) every
-               third of the TTL. A holder that cannot renew has lost it.
+               third of the TTL, from a thread of its own. A renewal refused because another
+               process holds the key deposes it.
     follower   every process that does not lead applies the stream to its own engine, in order
                (deterministic replay), and keeps a local snapshot current.
     takeover   when the key is gone (the leader stopped or its lease lapsed) a follower creates
