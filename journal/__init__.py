@@ -9,17 +9,20 @@ Exception tree::
     ├── CodecError              command cannot be encoded / payload cannot be decoded
     ├── JournalCorruptError     damage before the tail or a sequence gap (never repaired silently)
     ├── JournalWriteError       append failed (I/O); reopen the journal
+    │   └── JournalFencedError  another writer appended first (replicated journal): stop, a standby leads
     ├── SnapshotError           snapshot cannot be written or loaded
     └── SequencerError
         ├── SequencerStoppedError   submit while not running
         └── SequencerFailedError    fail-stop after a journal/engine failure
 """
 
+from journal.backend import CommandJournal
 from journal.codec import decode, encode
 from journal.errors import (
     CodecError,
     JournalCorruptError,
     JournalError,
+    JournalFencedError,
     JournalWriteError,
     SequencerError,
     SequencerFailedError,
@@ -32,11 +35,13 @@ from journal.snapshot import EngineFactory, EngineLike, Snapshot, latest_snapsho
 
 __all__ = [
     "CodecError",
+    "CommandJournal",
     "EngineFactory",
     "EngineLike",
     "Journal",
     "JournalCorruptError",
     "JournalError",
+    "JournalFencedError",
     "JournalWriteError",
     "Listener",
     "Sequencer",

@@ -17,6 +17,12 @@ class JournalWriteError(JournalError):
     """An append failed (I/O error); the journal refuses further appends until reopened."""
 
 
+class JournalFencedError(JournalWriteError):
+    """Another writer appended to the replicated journal since this one last did (the stream's
+    expected-last-sequence check refused the append): this process is no longer the leader and
+    must stop writing."""
+
+
 class SnapshotError(JournalError):
     """A snapshot cannot be written, or no usable snapshot/journal state can be loaded."""
 

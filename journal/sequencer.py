@@ -26,8 +26,8 @@ from typing import Any
 
 from engine.messages import Command, Result
 from journal import codec
+from journal.backend import CommandJournal
 from journal.errors import SequencerFailedError, SequencerStoppedError
-from journal.journal import Journal
 from journal.snapshot import EngineLike, batch_processor, encode_snapshot, write_snapshot_bytes
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Sequencer:
     def __init__(
         self,
         engine: EngineLike,
-        journal: Journal | None,
+        journal: CommandJournal | None,
         *,
         clock: Callable[[], int] = time.time_ns,
         max_batch: int = 512,

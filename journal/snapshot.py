@@ -21,6 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 
 from engine import Engine
 from engine.messages import Command, Result
+from journal.backend import CommandJournal
 from journal.errors import JournalError, SnapshotError
 from journal.journal import Journal, fsync_directory
 
@@ -150,17 +151,21 @@ def latest_snapshot(directory: Path | str, *, max_seq: int | None = None) -> Sna
 
 
 @overload
-def recover(directory: Path | str, *, journal: Journal | None = None, factory: None = None) -> tuple[Engine, int]: ...
+def recover(
+    directory: Path | str, *, journal: CommandJournal | None = None, factory: None = None
+) -> tuple[Engine, int]: ...
 
 
 @overload
-def recover(directory: Path | str, *, journal: Journal | None = None, factory: EngineFactory[E]) -> tuple[E, int]: ...
+def recover(
+    directory: Path | str, *, journal: CommandJournal | None = None, factory: EngineFactory[E]
+) -> tuple[E, int]: ...
 
 
 def recover(
     directory: Path | str,
     *,
-    journal: Journal | None = None,
+    journal: CommandJournal | None = None,
     factory: EngineFactory[Any] | None = None,
 ) -> tuple[Any, int]:
     """Rebuild the engine: latest snapshot + replay of the journal after it.
@@ -171,7 +176,7 @@ def recover(
     """
     factory = factory or default_engine_factory()
     own = journal is None
-    jr = Journal.open(directory) if journal is None else journal
+    jr: CommandJournal = Journal.open(directory) if journal is None else journal
     for stale in Path(directory).glob("snapshot-*.tmp"):
         stale.unlink(missing_ok=True)  # a snapshot write cut short by a crash; nothing refers to it
     try:

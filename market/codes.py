@@ -241,6 +241,11 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     # request for quotes and block trades (operator console)
     "OFF_BOOK_CANCELLED_BY_OPERATOR": (4601, "an operator cancelled the request for quotes or block trade"),
     "STORE_UNAVAILABLE": (4051, "the venue's database cannot be reached; retry later"),
+    # leader and standby on NATS JetStream (venue.ha)
+    "HA_ROLE_INVALID": (4701, "the role must be auto, leader or standby"),
+    "HA_NEEDS_NATS": (4702, "leader/standby roles need the replicated journal (journal_url = nats://...)"),
+    "LEASE_HELD": (4703, "another process holds the leader lease"),
+    "HA_CLAIM_FAILED": (4704, "the stream kept moving: this process could not fence out the previous leader"),
 }
 
 

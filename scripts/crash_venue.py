@@ -249,7 +249,9 @@ async def _wait_settled(config: VenueConfig, chain: Chain, timeout: float) -> di
 
 
 def _verify(config: VenueConfig, chain: Chain, keys: dict[str, dict[str, str]], acks: Acks,
-            before: dict[str, tuple[int, int]], live: Any, settled: dict[int, str]) -> int:
+            before: dict[str, tuple[int, int]], live: Any, settled: dict[int, str],
+            replay: tuple[Levels, Levels] | None = None) -> int:
+    """``replay``: the book of a clean replay when the journal is not the config's file journal."""
     problems: list[str] = []
     store = store_pkg.Store.open(config.database_url, migrate=False)
     try:
@@ -286,7 +288,7 @@ def _verify(config: VenueConfig, chain: Chain, keys: dict[str, dict[str, str]], 
             problems.append(f"{b} balances {after_b} != start {before[b]} - trades")
     finally:
         store.close()
-    replay = replayed_levels(config)
+    replay = replay if replay is not None else replayed_levels(config)
     if replay != live:
         problems.append(f"live book {live} != clean replay {replay}")
     print(f"kills: {acks.kills}; acknowledged orders: {len(acks.orders)}; acknowledged trades: {len(acks.trades)}; "

@@ -20,7 +20,7 @@ from store.errors import ProjectionGapError, StoreError
 from store.repository import Store
 
 if TYPE_CHECKING:
-    from journal import EngineFactory, EngineLike, Journal
+    from journal import CommandJournal, EngineFactory, EngineLike
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _factory(factory: EngineFactory[Any] | None) -> EngineFactory[Any]:
 
 
 def rebuild_from_journal(
-    journal: Journal, store: Store, *, factory: EngineFactory[Any] | None = None, batch_size: int = 5000
+    journal: CommandJournal, store: Store, *, factory: EngineFactory[Any] | None = None, batch_size: int = 5000
 ) -> int:
     """Drop the orders/trades projection and rebuild it by replaying the whole journal through a
     fresh engine. Settlement states are re-mirrored from the settlements table. Returns last seq."""
@@ -140,7 +140,7 @@ def rebuild_from_journal(
 
 
 def sync_from_journal(
-    journal: Journal, store: Store, *, factory: EngineFactory[Any] | None = None, batch_size: int = 5000
+    journal: CommandJournal, store: Store, *, factory: EngineFactory[Any] | None = None, batch_size: int = 5000
 ) -> int:
     """Project the journal commands the store has not seen yet (after a crash the asynchronous
     store may lag the journal). Starts the engine from the newest snapshot at or before the store's
@@ -166,7 +166,7 @@ def sync_from_journal(
 
 
 def _replay_into(
-    journal: Journal, store: Store, engine: EngineLike, *, after_seq: int, project_after: int, batch_size: int
+    journal: CommandJournal, store: Store, engine: EngineLike, *, after_seq: int, project_after: int, batch_size: int
 ) -> int:
     process = engine.process
     last = project_after

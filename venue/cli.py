@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from journal.errors import JournalError
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
 
@@ -29,6 +30,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--journal-url",
+                     help="replicated journal, nats://host:port[,host:port]/STREAM (docs/deployment.md)")
+    run.add_argument("--role", choices=["auto", "leader", "standby"],
+                     help="with a nats:// journal: lead when the lease is free (auto, the default), insist on "
+                          "leading (leader), or follow first (standby); a follower takes over when the lease lapses")
 
     demo = sub.add_parser("demo", help="run the venue with a deployed demo market and trading bots")
     _common(demo)
@@ -107,6 +113,7 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         "chain": getattr(args, "chain", None),
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
+        "journal_url": getattr(args, "journal_url", None),
     }
     return load_config(getattr(args, "config", None), overrides)
 
@@ -137,6 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from venue import admin, runtime
 
     try:
+        if args.command == "run" and (config.journal_url or args.role):
+            from venue import ha
+
+            if not config.journal_url:
+                print("venue: HA_NEEDS_NATS: --role needs --journal-url nats://...", file=sys.stderr)
+                return 2
+            try:
+                return asyncio.run(ha.serve_ha(config, args.role or "auto"))
+            except ha.HAError as exc:
+                print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+                return 1
         if args.command == "run":
             asyncio.run(_serve(config))
         elif args.command == "demo":
@@ -182,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except admin.AdminError as exc:
         print(f"venue: {exc.code}: {exc}", file=sys.stderr)
         return 1
-    except runtime.StartupError as exc:
+    except (runtime.StartupError, JournalError) as exc:
         print(f"venue: cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -45,6 +45,11 @@ class VenueConfig:
     # call auctions (``venue.auctions``): a halted instrument resumes through a call of this many seconds
     # (None = straight back to continuous trading); periodic calls are per listing (``call_interval_s``)
     resume_call_s: float | None = 30.0
+    # high availability (``venue.ha``, docs/deployment.md): the replicated journal on a JetStream
+    # stream, nats://host:port[,host:port...]/STREAM (None = the file journal in data_dir, one process)
+    journal_url: str | None = None
+    journal_replicas: int = 1  # stream (and lease bucket) replicas: 1 on one server, 3 on a cluster
+    lease_ttl_s: float = 2.0  # a leader that has not renewed its lease for this long is replaced
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -32,7 +32,7 @@ from gateway.offbook_routes import OffBookApi, attach_offbook, offbook_router
 from gateway.operator import ConsoleAuth, operator_router
 from gateway.reference import attach_reference, reference_router
 from gateway.server import uvicorn_options
-from journal import Journal, Sequencer, recover
+from journal import CommandJournal, Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
 from settlement.service import SettlementService
@@ -61,8 +61,10 @@ class Venue:
     """One venue process. ``await start()`` builds and starts everything; ``app`` is the ASGI app;
     ``await stop()`` drains and closes in reverse order."""
 
-    def __init__(self, config: VenueConfig, *, fresh_chain: bool = False, gateway: GatewayConfig | None = None) -> None:
+    def __init__(self, config: VenueConfig, *, fresh_chain: bool = False, gateway: GatewayConfig | None = None,
+                 handover: tuple[CommandJournal, Engine] | None = None) -> None:
         self.config = config
+        self._handover = handover  # a standby taking over (``venue.ha``): its replicated journal and engine
         self._fresh_chain = fresh_chain
         self._gateway_config = gateway or GatewayConfig(
             rate_per_s=config.rate_limit_per_s, rate_burst=config.rate_limit_burst,
@@ -86,9 +88,12 @@ class Venue:
         self.attestations = await asyncio.to_thread(Attestations.open, self.chain, cfg, self.deployment.settler,
                                                     fresh=self._fresh_chain)
 
-        check_rules_version(cfg.journal_dir)
-        self.journal = Journal.open(cfg.journal_dir)
-        engine, _ = recover(cfg.journal_dir, journal=self.journal)
+        if self._handover is None:
+            check_rules_version(cfg.journal_dir)
+            self.journal: CommandJournal = Journal.open(cfg.journal_dir)
+            engine, _ = recover(cfg.journal_dir, journal=self.journal)
+        else:
+            self.journal, engine = self._handover
         self.engine: Engine = engine
         self.sequencer = Sequencer(engine, self.journal)
         self.writer = store_pkg.StoreWriter(self.store)

@@ -1,0 +1,37 @@
+"""The journal interface the sequencer, recovery and the store projection use.
+
+Two backends implement it: ``journal.Journal`` (segment files + fsync, one process, the embedded
+default) and ``journal.nats.NatsJournal`` (a replicated JetStream stream, for a leader + standby
+deployment). ``directory`` is, for both, the local directory of engine snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from engine.messages import Command
+
+
+class CommandJournal(Protocol):
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def last_seq(self) -> int: ...
+
+    @property
+    def last_ts(self) -> int: ...
+
+    def append_batch(self, records: Sequence[tuple[int, Command]]) -> None: ...
+
+    def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None: ...
+
+    def replay(self, after_seq: int = 0) -> Iterator[tuple[int, Command]]: ...
+
+    def replay_raw(self, after_seq: int = 0) -> Iterator[tuple[int, bytes]]: ...
+
+    def client_order_ids(self) -> Iterator[tuple[str, str]]: ...
+
+    def close(self) -> None: ...
