@@ -73,6 +73,20 @@ _OTHER_STAGES: dict[str, int] = {
     "CHAIN_ERROR": 502,  # the chain node failed during an operator action
     "STORE_UNAVAILABLE": 503,  # the database is out during an operator action
     "STORE_BACKLOG": 503,  # intake paused until the database catches up
+    # operator onboarding, keys and listings (venue.registry)
+    "KEY_NOT_FOUND": 404,
+    "PARTICIPANT_EXISTS": 409,
+    "WALLET_IN_USE": 409,
+    "INVALID_JURISDICTION": 400,
+    "INVALID_WALLET": 400,
+    "INVALID_CATEGORY": 400,
+    "INVALID_KYC": 400,
+    "INVALID_LISTING_RULE": 400,
+    "INVALID_NUMBER": 400,
+    "INVALID_BAND": 400,
+    "INVALID_SIZE": 400,
+    "INVALID_PARTICIPANT_ID": 400,
+    "ADMIN_KEY_MISSING": 409,
 }
 
 # Every code a gateway answer may carry (the OpenAPI lists them as the enum of ``error.code``).

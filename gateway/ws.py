@@ -88,6 +88,7 @@ class Session(FramedSession):
             self.reply({"op": op, "req_id": rid, "ok": False, "error": reply.body["error"]})
 
     async def _closing(self) -> None:
+        self.gw.sessions.discard(self)
         self.gw.hub.drop(self)
         if self.key is None or not self.cancel_on_disconnect:
             return
@@ -115,6 +116,7 @@ class Session(FramedSession):
         login = LoginMessage.model_validate(msg)
         key = self.gw.auth.verify_login(login.key_id, login.ts, login.signature, self.nonce)
         self.key = key
+        self.gw.sessions.add(self)  # found by key when the key is revoked (gateway.sessions)
         self.cancel_on_disconnect = login.cancel_on_disconnect and key.role is Role.TRADER
         self.logged_in(key.key_id)
         self.ok("login", rid, {"participant": key.participant, "role": str(key.role), "session_id": self.id,

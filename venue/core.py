@@ -12,6 +12,7 @@ gives a bare in-memory venue over a real engine (tests, benchmarks).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
@@ -27,6 +28,7 @@ from engine import (
     NewOrder,
     OrderView,
     Result,
+    ResultCode,
     SetInstrumentStatus,
 )
 from market.history import OrderRecord, Page, TradeQuery
@@ -49,6 +51,8 @@ from venue.operations import AuditLog, ChainAdmin, CoreError, Operations, Operat
 from venue.pipeline import Gate, OrderPipeline, Projection, Sequencing
 from venue.reference import ParticipantGate, ReferenceData, WalletTracker
 from venue.trades import SettlementQueue, SettlementRecorder, TradeBook, TradeCheck, Unsubscribe, VenueLedger
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CoreError", "VenueCore"]
 
@@ -163,6 +167,8 @@ class VenueCore:
         result = await self._sequencer.submit(SetInstrumentStatus(ts=0, symbol=symbol, status=status))
         self.operations.audit(operator, "instrument.status", {"symbol": symbol, "status": status.name,
                                                               "result": result.code.name})
+        log.log(logging.INFO if result.code is ResultCode.OK else logging.WARNING,
+                "instrument %s status -> %s by %s: %s", symbol, status.name, operator, result.code.name)
         return Outcome(result=result)
 
     # ------------------------------------------------------------ trades and settlement
