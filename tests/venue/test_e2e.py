@@ -164,8 +164,8 @@ async def test_an_instrument_listed_while_running_opens_for_trading(running: Run
     admin.add_instrument(
         venue.config, "OMN-2030B", name="second series", token=venue.deployment.token,
         cash_token=venue.deployment.stablecoin, token_decimals=0, cash_decimals=6, tick="0.05", lot="1",
-        min_qty=1, max_qty=50, band=("20000", "80000"), categories=["MIFID_PROFESSIONAL", "US_QIB"],
-        blocked=[], holding_cap=None, max_holders=None,
+        min_qty=1, max_qty=50, band=("20000", "80000"),
+        rules={"allowed_categories": ["MIFID_PROFESSIONAL", "ELIGIBLE_COUNTERPARTY", "US_QIB"]},
     )
 
     async def listed() -> bool:
