@@ -64,6 +64,7 @@ class MarketMaker:
         self.rng = random.Random(seed)
         self.stats = BotStats()
         self._quotes: dict[tuple[str, int], int] = {}  # (side, level) -> order id
+        self._sizes: dict[int, tuple[int, int]] = {}  # order id -> (total qty, filled qty) as last acknowledged
 
     def _level_price(self, side: str, level: int) -> Decimal:
         offset = Decimal(self.spread_bps / 2 + level * self.step_bps) / Decimal(10_000)
@@ -90,6 +91,20 @@ class MarketMaker:
         with contextlib.suppress(ApiError):
             await stream.mass_cancel(self.symbol)
         self._quotes.clear()
+        self._sizes.clear()
+
+    def _amended_qty(self, order_id: int, wanted: int) -> int:
+        """An amend's new total quantity: ``wanted`` more than what was filled, and never below the
+        total the venue last acknowledged. Fills may arrive unseen before the amend is applied, but
+        they never exceed the order's total while it rests, so the venue never answers
+        AMEND_QTY_TOO_LOW (the new total must be above the filled quantity)."""
+        total, filled = self._sizes.get(order_id, (0, 0))
+        return max(total, filled + wanted)
+
+    def _acknowledged(self, ack: dict[str, object]) -> None:
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            self._sizes[int(str(ack["order_id"]))] = (int(Decimal(str(ack["qty"]))),
+                                                      int(Decimal(str(ack.get("filled_qty", "0")))))
 
     async def _requote(self, stream: VenueStream) -> None:
         for side in ("buy", "sell"):
@@ -103,12 +118,14 @@ class MarketMaker:
                         ack = await stream.place(self.symbol, side, qty, price, post_only=True)
                         self._quotes[(side, level)] = int(ack["order_id"])
                     else:
-                        await stream.amend(order_id, price=price, qty=qty)
+                        ack = await stream.amend(order_id, price=price, qty=self._amended_qty(order_id, qty))
+                    self._acknowledged(ack)
                 except ApiError as exc:
                     self.stats.rejected_with(exc.code)
                     # filled, cancelled, would cross, or an amend below the filled quantity: make sure
                     # nothing is left behind, then quote afresh next round
                     stale = self._quotes.pop((side, level), None)
+                    self._sizes.pop(stale or 0, None)
                     if stale is not None and exc.code != "UNKNOWN_ORDER":
                         with contextlib.suppress(ApiError):
                             await stream.cancel(stale)
