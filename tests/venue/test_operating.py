@@ -234,3 +234,21 @@ def test_the_cli_writes_log_lines_in_the_configured_format(data: Path) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     onboarded = [x for x in lines if x["msg"].startswith("participant p1 onboarded")]
     assert onboarded and onboarded[0]["level"] == "INFO" and onboarded[0]["logger"] == "venue.registry"
+
+
+def test_chain_watcher_lag_is_logged_when_it_passes_the_limit_and_when_it_recovers(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from compliance.sync import ChainLag
+    from venue.safeguards import LagLog
+
+    lag_log = LagLog(10.0, every_s=300.0)
+    with caplog.at_level(logging.INFO, logger="venue.safeguards"):
+        lag_log.observe(ChainLag(blocks=0, seconds=0.5, synced=True), now=0.0)
+        lag_log.observe(ChainLag(blocks=3, seconds=12.0, synced=True), now=12.0)
+        lag_log.observe(ChainLag(blocks=5, seconds=20.0, synced=True), now=20.0)  # still behind: no repeat
+        lag_log.observe(ChainLag(blocks=0, seconds=0.2, synced=True), now=25.0)
+        lag_log.observe(ChainLag(blocks=0, seconds=0.2, synced=True), now=400.0)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in lines] == ["INFO", "WARNING", "INFO", "INFO"]
+    assert "lagging" in lines[1][1] and "3 blocks" in lines[1][1]
+    assert "caught up after 13.0 s" in lines[2][1]
