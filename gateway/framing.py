@@ -25,7 +25,8 @@ A message above ``max_ws_message_bytes`` is refused by the server from its frame
 MESSAGE_TOO_LARGE here and counts against the pre-login limit.
 
 Close codes: 4001 login timeout / too many frames before login, 4003 session ended (an operator's
-console session expired or was logged out), 4008 heartbeat timeout, 4009 slow consumer, 4029 the
+console session expired or was logged out), 4008 heartbeat timeout, 4009 slow consumer, 4010 the
+session's API key was revoked (``gateway.sessions``), 4029 the
 client kept sending while refused (more RATE_LIMITED replies than the connection's burst, refilled
 at its rate).
 """

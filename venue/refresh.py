@@ -99,6 +99,7 @@ class ReferenceRefresh:
                 continue
             self._applied_rules[inst.symbol] = text
             if not audit:
+                log.info("instrument %s open for trading (%s)", inst.symbol, inst.name)
                 continue
             if known:
                 log.info("listing rules of %s now in force: %s", inst.symbol, text or "defaults")
