@@ -7,6 +7,7 @@ re-reads reference data from the store).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from venue.chainkeys import ChainKeyError, chain_keys
 from venue.config import VenueConfig
 from venue.listings import ListingRules, load_rules, rules_to_dict
 from venueclient import generate_keypair
+
+log = logging.getLogger(__name__)
 
 
 class AdminError(Exception):
@@ -134,13 +137,17 @@ def list_participants(config: VenueConfig) -> list[dict[str, Any]]:
 
 def create_key(config: VenueConfig, participant: str, *, role: str) -> dict[str, str]:
     with _store(config) as store:
-        if role == "trader" and store.get_participant(participant) is None:
+        record = store.get_participant(participant) if role == "trader" else None
+        if role == "trader" and record is None:
             raise AdminError("UNKNOWN_PARTICIPANT", f"no participant {participant!r}; add it first")
+        if record is not None and record.status is store_pkg.ParticipantStatus.CLOSED:
+            raise AdminError("PARTICIPANT_CLOSED", f"participant {participant!r} was offboarded")
         private, public = generate_keypair()
         key_id = f"{participant}-{secrets.token_hex(4)}"
         store.add_api_key(store_pkg.ApiKeyRecord(key_id=key_id, participant=participant,
                                                  role=store_pkg.KeyRole(role), public_key=public))
         store.append_audit("cli", "key.create", {"key_id": key_id, "participant": participant, "role": role})
+        log.info("API key %s (%s) created for %s", key_id, role, participant)
         return {"key_id": key_id, "participant": participant, "role": role,
                 "private_key": private.hex(), "public_key": public.hex()}
 

@@ -79,6 +79,8 @@ def test_participants_are_updated_and_offboarded_with_audit(data: Path, capsys: 
     assert code == 0 and key["key_id"] in out
     code, _, err = run(capsys, "participants", "update", "p1", "--data-dir", d, "--status", "active")
     assert code == 1 and "PARTICIPANT_CLOSED" in err
+    code, _, err = run(capsys, "keys", "create", "p1", "--data-dir", d)
+    assert code == 1 and "PARTICIPANT_CLOSED" in err
     s = open_store(data)
     try:
         assert s.get_participant("p1").status is store_pkg.ParticipantStatus.CLOSED  # type: ignore[union-attr]
