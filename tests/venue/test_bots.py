@@ -46,12 +46,17 @@ class FillingStream:
         self.orders.clear()
         return ids
 
-    def trade(self) -> None:
+    def trade(self, report: float) -> list[dict[str, Any]]:
+        """Fill some quotes; the fills messages of a ``report`` share of them reach the bot in time."""
+        seen = []
         for order_id, order in list(self.orders.items()):
             if self.rng.random() < 0.5:
                 order[1] += self.rng.randint(1, order[0] - order[1])
+                if self.rng.random() < report:
+                    seen.append({"channel": "fills", "order_id": order_id, "remaining_qty": str(order[0] - order[1])})
                 if order[1] >= order[0]:
                     del self.orders[order_id]  # fully filled: off the book
+        return seen
 
 
 async def test_the_market_maker_never_amends_below_the_filled_quantity() -> None:
@@ -60,7 +65,27 @@ async def test_the_market_maker_never_amends_below_the_filled_quantity() -> None
                      seed=3)
     for _ in range(200):
         await mm._requote(stream)  # type: ignore[arg-type]
-        stream.trade()
+        stream.trade(report=0.0)  # fills unseen: the amend rule alone must hold
     assert stream.rejections.get("AMEND_QTY_TOO_LOW", 0) == 0
     assert mm.stats.reject_codes.get("AMEND_QTY_TOO_LOW", 0) == 0
     assert mm.stats.orders > 1_000
+
+
+async def test_a_market_maker_that_sees_its_fills_never_amends_a_filled_quote() -> None:
+    stream = FillingStream(seed=8)
+    mm = MarketMaker(client=None, symbol="OMN", fair=Decimal("45000"), increment=Decimal("0.01"),  # type: ignore[arg-type]
+                     seed=4)
+    for _ in range(200):
+        await mm._requote(stream)  # type: ignore[arg-type]
+        mm.absorb(stream.trade(report=1.0))
+    assert stream.rejections == {}
+    assert mm.stats.rejected == 0
+
+
+def test_post_only_quotes_stay_inside_the_other_side() -> None:
+    mm = MarketMaker(client=None, symbol="OMN", fair=Decimal("45000"), increment=Decimal("0.01"))  # type: ignore[arg-type]
+    best_bid, best_ask = (Decimal("44990.00"), Decimal(1), 1), (Decimal("45010.00"), Decimal(1), 1)
+    assert mm._passive("buy", Decimal("45020.00"), best_bid, best_ask) == Decimal("45009.99")
+    assert mm._passive("sell", Decimal("44980.00"), best_bid, best_ask) == Decimal("44990.01")
+    assert mm._passive("buy", Decimal("44900.00"), best_bid, best_ask) == Decimal("44900.00")
+    assert mm._passive("sell", Decimal("45000.00"), None, None) == Decimal("45000.00")
