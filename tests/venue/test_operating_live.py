@@ -14,7 +14,7 @@ import pytest
 import store as store_pkg
 from tests.venue.conftest import RunningVenue, free_port
 from venue.config import VenueConfig
-from venue.demo import SYMBOL, start_demo_market
+from venue.demo import SYMBOL, run_bots, start_demo_market
 from venue.runtime import Venue
 from venueclient import ApiError, VenueClient
 
@@ -30,7 +30,9 @@ async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no
 
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[RunningVenue]:
-    venue = Venue(VenueConfig(data_dir=tmp_path / "var", port=free_port()), fresh_chain=True)
+    # the chain-lag safeguard is off: on a loaded machine a starved watcher would refuse orders
+    # with CHAIN_STATE_STALE, which is not what these tests are about
+    venue = Venue(VenueConfig(data_dir=tmp_path / "var", port=free_port(), max_chain_lag_s=None), fresh_chain=True)
     await venue.start()
     server: asyncio.Task[None] | None = None
     try:
@@ -53,8 +55,24 @@ def client(running: RunningVenue, participant: str) -> VenueClient:
 @pytest.mark.slow
 async def test_revoking_offboarding_and_rule_changes_take_effect_in_the_running_venue(
         embedded: RunningVenue) -> None:
+    await _the_demo_clients_only_produce_the_rejections_the_demo_shows(embedded)
     await _a_key_revoked_with_the_cli_closes_its_websocket_sessions(embedded)
     await _operator_api_revokes_offboards_and_changes_rules_at_once(embedded)
+
+
+async def _the_demo_clients_only_produce_the_rejections_the_demo_shows(embedded: RunningVenue) -> None:
+    """The demo means to show one kind of rejection: the retail investor's CATEGORY_NOT_ALLOWED."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bots(embedded.venue, embedded.keys, stop))
+    await asyncio.sleep(12)
+    stop.set()
+    bots = await asyncio.wait_for(task, 60)
+    codes: dict[str, int] = {}
+    for bot in bots:
+        for code, n in bot.stats.reject_codes.items():
+            codes[code] = codes.get(code, 0) + n
+    assert sum(bot.stats.orders for bot in bots) > 20
+    assert set(codes) <= {"CATEGORY_NOT_ALLOWED"}, codes
 
 
 async def _a_key_revoked_with_the_cli_closes_its_websocket_sessions(embedded: RunningVenue) -> None:
