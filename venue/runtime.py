@@ -256,7 +256,8 @@ class Venue:
         for name, check in self.health.checks().items():  # venue.health: stopping, journal, store, watcher
             ready.add(name, check)
         server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.host, port=self.config.port,
-                                               log_level="warning", lifespan="on", **uvicorn_options(self.app)))
+                                               log_level="warning", lifespan="on", **uvicorn_options(self.app),
+                                               log_config=None))  # uvicorn's lines go through venue.logconfig
         self._served.clear()
         self._server = server
         # uvicorn restores the handler it found and re-raises the signal it caught: with the default
