@@ -12,12 +12,11 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
+from gateway.framing import CLOSE_KEY_REVOKED
 from gateway.ports import ApiKey
 from gateway.state import GatewayState
 
 log = logging.getLogger(__name__)
-
-CLOSE_KEY_REVOKED = 4010
 
 
 class KeyedSession(Protocol):

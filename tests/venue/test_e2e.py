@@ -124,8 +124,8 @@ async def test_participants_and_keys_added_while_running_are_picked_up(running: 
     venue = running.venue
     wallet = venue.chain.new_account()
     venue.store.add_participant(store_pkg.Participant(
-        id="late-1", name="late", status=store_pkg.ParticipantStatus.ACTIVE, investor_category="US_QIB",
-        jurisdiction="US", kyc_expiry=dt.date.today() + dt.timedelta(days=30)))
+        id="late-1", name="late", status=store_pkg.ParticipantStatus.ACTIVE, investor_category="MIFID_PROFESSIONAL",
+        jurisdiction="DE", kyc_expiry=dt.date.today() + dt.timedelta(days=30)))
     venue.store.add_wallet("late-1", wallet)
     private, public = generate_keypair()
     venue.store.add_api_key(store_pkg.ApiKeyRecord(key_id="late-key", participant="late-1",
