@@ -76,6 +76,20 @@ _OTHER_STAGES: dict[str, int] = {
     "RFQ_UNKNOWN": 404,  # requests for quotes and block trades (gateway.offbook_routes)
     "RFQ_QUOTE_UNKNOWN": 404,
     "BLOCK_UNKNOWN": 404,
+    # operator onboarding, keys and listings (venue.registry)
+    "KEY_NOT_FOUND": 404,
+    "PARTICIPANT_EXISTS": 409,
+    "WALLET_IN_USE": 409,
+    "INVALID_JURISDICTION": 400,
+    "INVALID_WALLET": 400,
+    "INVALID_CATEGORY": 400,
+    "INVALID_KYC": 400,
+    "INVALID_LISTING_RULE": 400,
+    "INVALID_NUMBER": 400,
+    "INVALID_BAND": 400,
+    "INVALID_SIZE": 400,
+    "INVALID_PARTICIPANT_ID": 400,
+    "ADMIN_KEY_MISSING": 409,
 }
 
 # Every code a gateway answer may carry (the OpenAPI lists them as the enum of ``error.code``).

@@ -27,7 +27,8 @@ A message above ``max_ws_message_bytes`` is refused by the server from its frame
 MESSAGE_TOO_LARGE here and counts against the pre-login limit.
 
 Close codes: 4001 login timeout / too many frames before login, 4003 session ended (an operator's
-console session expired or was logged out), 4008 heartbeat timeout, 4009 slow consumer, 4029 the
+console session expired or was logged out), 4008 heartbeat timeout, 4009 slow consumer, 4010 the
+session's API key was revoked (``gateway.sessions``), 4029 the
 client kept sending while refused (more RATE_LIMITED replies than the connection's burst, refilled
 at its rate).
 """
@@ -67,6 +68,7 @@ CLOSE_LOGIN_TIMEOUT = 4001
 CLOSE_SESSION_ENDED = 4003
 CLOSE_HEARTBEAT_TIMEOUT = 4008
 CLOSE_SLOW_CONSUMER = 4009
+CLOSE_KEY_REVOKED = 4010  # gateway.sessions: the API key was revoked
 CLOSE_RATE_LIMIT = 4029
 
 ReqId = str | int | None

@@ -7,7 +7,8 @@ from ``gateway.app`` so that the route modules import it without importing the a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -29,6 +30,7 @@ class GatewayState:
     orders: OrderService
     hub: Hub
     mm: MarketMakerTools
+    sessions: set[Any] = field(default_factory=set)  # logged-in trader websocket sessions (gateway.sessions)
 
 
 def gateway_state(conn: HTTPConnection) -> GatewayState:

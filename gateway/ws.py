@@ -103,6 +103,7 @@ class Session(FramedSession):
 
     async def _closing(self) -> None:
         self._flush()  # orders already read reach the venue
+        self.gw.sessions.discard(self)
         self.gw.hub.drop(self)
         if self.key is None or not self.cancel_on_disconnect:
             return
@@ -146,6 +147,7 @@ class Session(FramedSession):
         login = LoginMessage.model_validate(msg)
         key = self.gw.auth.verify_login(login.key_id, login.ts, login.signature, self.nonce)
         self.key = key
+        self.gw.sessions.add(self)  # found by key when the key is revoked (gateway.sessions)
         self.cancel_on_disconnect = login.cancel_on_disconnect and key.role is Role.TRADER
         self.logged_in(key.key_id)
         self.ok("login", rid, {"participant": key.participant, "role": str(key.role), "session_id": self.id,

@@ -58,7 +58,9 @@ def load_accounts(makers: int, investors: int) -> list[DemoAccount]:
 async def list_instrument(venue: Venue) -> None:
     listing, _ = demo_listing(venue)
     # no holding cap: market makers hold far more notes than an investor may
-    await demo.list_instrument(venue, listing, ListingRules(blocked_jurisdictions=("RU", "KP", "IR")))
+    await demo.list_instrument(venue, listing, ListingRules(
+        allowed_categories=("MIFID_PROFESSIONAL", "ELIGIBLE_COUNTERPARTY", "US_QIB"),
+        blocked_jurisdictions=("RU", "KP", "IR")))
 
 
 async def _store_caught_up(venue: Venue, timeout: float) -> bool:

@@ -213,6 +213,8 @@ _GATEWAY: dict[str, tuple[int, str]] = {
     # market-maker tools
     "MMP_FROZEN": (2401, "market-maker protection froze quoting on this instrument"),
     "QUOTE_CROSSED": (2402, "a mass quote's best bid is not below its best ask"),
+    # keys (venue.registry): a revoked key's websocket sessions are closed with this reason
+    "KEY_REVOKED": (2950, "the API key was revoked"),
     # server side
     "VENUE_ERROR": (2901, "the venue could not process the command; retry later"),
     "INTERNAL_ERROR": (2902, "internal error"),
@@ -246,6 +248,25 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "HA_NEEDS_NATS": (4702, "leader/standby roles need the replicated journal (journal_url = nats://...)"),
     "LEASE_HELD": (4703, "another process holds the leader lease"),
     "HA_CLAIM_FAILED": (4704, "the stream kept moving: this process could not fence out the previous leader"),
+    # onboarding, keys and listings (venue.registry: CLI and operator API alike)
+    "INVALID_JURISDICTION": (4201, "not an ISO 3166-1 alpha-2 country code"),
+    "INVALID_WALLET": (4202, "not a 0x address with a valid EIP-55 checksum"),
+    "WALLET_IN_USE": (4203, "the wallet already belongs to another participant"),
+    "PARTICIPANT_EXISTS": (4204, "a participant with this id exists"),
+    "INVALID_CATEGORY": (4205, "not an investor category the venue knows"),
+    "INVALID_KYC": (4206, "the KYC validity is invalid"),
+    "KEY_NOT_FOUND": (4207, "no such API key"),
+    "INVALID_LISTING_RULE": (4208, "a listing rule has an invalid value"),
+    "INVALID_NUMBER": (4210, "not a positive decimal number of whole base units"),
+    "INVALID_BAND": (4211, "the price band is invalid"),
+    "INVALID_SIZE": (4212, "need 0 < min qty <= max qty"),
+    "PARTICIPANT_CLOSED": (4213, "the participant was offboarded"),
+    "ADMIN_KEY_MISSING": (4214, "no chain admin key is configured (admin_key or admin_key_file)"),
+    "CHAIN_KEY_INVALID": (4215, "a configured chain key is not a 32-byte hex private key"),
+    "EPHEMERAL_CHAIN": (4216, "an in-process or anvil chain lives only as long as the venue"),
+    "MIGRATION_FAILED": (4217, "the database schema could not be upgraded"),
+    "INVALID_RECORD": (4218, "the record does not fit the schema"),
+    "INVALID_PARTICIPANT_ID": (4219, "participant ids are 1-64 letters, digits, '-', '_' or '.'"),
 }
 
 

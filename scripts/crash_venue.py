@@ -86,7 +86,7 @@ def setup(chain: Chain, config: VenueConfig) -> dict[str, dict[str, str]]:
     admin.add_instrument(
         config, SYMBOL, name="crash test series", token=deployment.token, cash_token=deployment.stablecoin,
         token_decimals=0, cash_decimals=6, tick="0.01", lot="1", min_qty=1, max_qty=100,
-        band=("1000", "100000"), categories=["MIFID_PROFESSIONAL"], blocked=[], holding_cap=None, max_holders=None,
+        band=("1000", "100000"), rules={"allowed_categories": ["MIFID_PROFESSIONAL"]},
     )
     demo = DemoAdmin(chain, deployment)
     keys: dict[str, dict[str, str]] = {}

@@ -690,6 +690,8 @@ class SettlementService:
         broadcast = _Broadcast(nonce=self._next_nonce(), params={**params, **fees})
         first = self._send(broadcast.params, broadcast)
         self._nonce = broadcast.nonce + 1
+        logger.info("settlement batch sent: tx %s, %d trades (ids %s)", _hex(first), len(batch),
+                    _ids(t.trade_id for t in batch))
         for t in batch:
             self._notify(
                 SettlementUpdate(trade_id=t.trade_id, status=SettlementStatus.SUBMITTED, tx_hash=_hex(first)), emit
@@ -806,6 +808,12 @@ class SettlementService:
         originals = self._originals(replayed, block)  # rare: a resubmission of a decided id
         for tid in replayed:
             outcome[tid] = _already(tid, already[tid], originals.get(tid))
+        settled = sorted(tid for tid, u in outcome.items() if u.status is SettlementStatus.CONFIRMED)
+        failed = sorted(t.trade_id for t in batch if t.trade_id not in settled)
+        logger.info("settlement batch confirmed: tx %s in block %d, %d settled, %d failed (ids %s)", tx, block,
+                    len(settled), len(failed), _ids(settled))
+        if failed:
+            logger.warning("settlement batch tx %s: trades failed on chain (ids %s)", tx, _ids(failed))
         updates = []
         for t in batch:
             update = outcome.get(t.trade_id)
@@ -834,6 +842,8 @@ class SettlementService:
         block: int | None = None,
     ) -> list[SettlementUpdate]:
         """Outcomes the chain did not record (the whole transaction was refused)."""
+        logger.warning("settlement batch failed: %d trades %s (tx %s, ids %s): %s", len(batch), status.value,
+                       tx_hash, _ids(t.trade_id for t in batch), reason)
         updates = [
             SettlementUpdate(trade_id=t.trade_id, status=status, reason=reason, tx_hash=tx_hash, block=block)
             for t in batch
@@ -841,6 +851,13 @@ class SettlementService:
         for u in updates:
             self._notify(u, emit)
         return updates
+
+
+def _ids(ids: Iterable[int], limit: int = 20) -> str:
+    """Trade ids for a log line: all of a small batch, the first ``limit`` of a big one."""
+    listed = list(ids)
+    text = ",".join(str(i) for i in listed[:limit])
+    return text + (f",... ({len(listed)} in all)" if len(listed) > limit else "")
 
 
 def _already(trade_id: int, settled: bool, original: SettlementUpdate | None) -> SettlementUpdate:

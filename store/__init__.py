@@ -1,6 +1,6 @@
 """SQL store (SQLAlchemy 2, SQLite by default, PostgreSQL by URL, Alembic migrations).
 
-Reference data (participants, wallets, API public keys, instruments), settlements, eligibility
+Reference data (participants, wallets, API public keys, instruments and their listing rules), settlements, eligibility
 decisions and a hash-chained append-only audit log are written through ``Store``; orders and
 trades are a projection of the journal written asynchronously by ``StoreWriter`` and
 rebuildable with ``rebuild_from_journal`` / ``sync_from_journal``.

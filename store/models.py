@@ -85,6 +85,17 @@ class InstrumentRow(Base):
     maturity_ts: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class ListingRulesRow(Base):
+    """An instrument's eligibility and life-cycle rules (``venue.listings.ListingRules``) as canonical
+    JSON: the rule set grows with the venue, a new rule needs no schema change."""
+
+    __tablename__ = "listing_rules"
+
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"), primary_key=True)
+    rules: Mapped[str] = mapped_column(Text)
+    updated_ts: Mapped[int] = mapped_column(BigInteger)
+
+
 class OrderRow(Base):
     __tablename__ = "orders"
     __table_args__ = (

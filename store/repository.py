@@ -4,6 +4,7 @@ and reads of the orders/trades projection (written by ``StoreWriter``)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from store.models import (
     AuditRow,
     EligibilityDecisionRow,
     InstrumentRow,
+    ListingRulesRow,
     OrderRow,
     ParticipantRow,
     ProjectionStateRow,
@@ -116,6 +118,47 @@ class Store:
         )
         self._run(f"add participant {p.id}", lambda s: s.add(row))
         return _participant(row)
+
+    def onboard_participant(self, p: Participant, wallet: str | None = None) -> Participant:
+        """The participant and its wallet in one transaction: a refused wallet leaves nothing behind."""
+        status = _enum(ParticipantStatus, p.status, "participant status")
+        addr = None if wallet is None else _address(wallet)
+        row = ParticipantRow(id=p.id, name=p.name, status=status.value, investor_category=p.investor_category,
+                             jurisdiction=p.jurisdiction.upper(), kyc_expiry=p.kyc_expiry,
+                             created_ts=p.created_ts or time.time_ns())
+
+        def add(s: Session) -> None:
+            if s.get(ParticipantRow, p.id) is not None:
+                raise DuplicateError(f"participant {p.id!r} exists")
+            if addr is not None:
+                owner = s.get(WalletRow, addr)
+                if owner is not None:
+                    raise DuplicateError(f"wallet {addr} already belongs to participant {owner.participant_id!r}")
+            s.add(row)
+            s.flush()
+            if addr is not None:
+                s.add(WalletRow(address=addr, participant_id=p.id, created_ts=row.created_ts))
+
+        self._run(f"onboard participant {p.id}", add)
+        return _participant(row)
+
+    def offboard_participant(self, participant_id: str, *, ts: int | None = None) -> list[str]:
+        """Status ``closed`` and every active API key of the participant revoked, in one transaction;
+        returns the revoked key ids."""
+        stamp = ts or time.time_ns()
+
+        def close(s: Session) -> list[str]:
+            row = s.get(ParticipantRow, participant_id)
+            if row is None:
+                raise NotFoundError(f"unknown participant {participant_id!r}")
+            row.status = ParticipantStatus.CLOSED.value
+            keys = s.scalars(sa.select(ApiKeyRow).where(ApiKeyRow.participant == participant_id,
+                                                        ApiKeyRow.revoked_ts.is_(None))).all()
+            for key in keys:
+                key.revoked_ts = stamp
+            return sorted(k.key_id for k in keys)
+
+        return self._run(f"offboard participant {participant_id}", close)
 
     def get_participant(self, participant_id: str) -> Participant | None:
         row = self._run("get participant", lambda s: s.get(ParticipantRow, participant_id))
@@ -218,7 +261,8 @@ class Store:
 
     # ------------------------------------------------------------ instruments
 
-    def add_instrument(self, inst: Instrument) -> Instrument:
+    def add_instrument(self, inst: Instrument, rules: dict[str, Any] | None = None) -> Instrument:
+        """The instrument and, when given, its listing rules in one transaction."""
         status = _enum(InstrumentState, inst.status, "instrument status")
         row = InstrumentRow(
             symbol=inst.symbol,
@@ -236,8 +280,38 @@ class Store:
             status=status.value,
             maturity_ts=inst.maturity_ts,
         )
-        self._run(f"add instrument {inst.symbol}", lambda s: s.add(row))
+        rules_row = None if rules is None else ListingRulesRow(
+            symbol=inst.symbol, rules=_canonical(rules), updated_ts=time.time_ns())
+
+        def add(s: Session) -> None:
+            s.add(row)
+            if rules_row is not None:
+                s.flush()
+                s.add(rules_row)
+
+        self._run(f"add instrument {inst.symbol}", add)
         return _instrument(row)
+
+    def set_listing_rules(self, symbol: str, rules: dict[str, Any]) -> None:
+        """Replace the listing rules of an instrument (a JSON object of rule name -> value)."""
+        text = _canonical(rules)
+
+        def put(s: Session) -> None:
+            if s.get(InstrumentRow, symbol) is None:
+                raise NotFoundError(f"unknown instrument {symbol!r}")
+            row = s.get(ListingRulesRow, symbol)
+            if row is None:
+                s.add(ListingRulesRow(symbol=symbol, rules=text, updated_ts=time.time_ns()))
+            else:
+                row.rules, row.updated_ts = text, time.time_ns()
+
+        self._run(f"set listing rules of {symbol}", put)
+
+    def list_listing_rules(self) -> dict[str, str]:
+        """Every instrument's stored listing rules as their JSON text (instruments without rules are
+        absent); the venue parses each one on its own, so one bad record never hides the others."""
+        rows = self._run("list listing rules", lambda s: s.scalars(sa.select(ListingRulesRow)).all())
+        return {r.symbol: r.rules for r in rows}
 
     def get_instrument(self, symbol: str) -> Instrument | None:
         row = self._run("get instrument", lambda s: s.get(InstrumentRow, symbol))
@@ -542,6 +616,13 @@ class Store:
 
 
 # ---------------------------------------------------------------- row -> record
+
+
+def _canonical(rules: dict[str, Any]) -> str:
+    try:
+        return json.dumps(rules, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecordError(f"listing rules are not JSON-serialisable: {exc}") from exc
 
 
 def _upsert_settlement(s: Session, update: SettlementUpdate, status: SettlementStatus) -> None:

@@ -13,6 +13,7 @@ from settlement.chain import Chain, connect, in_process_chain, start_anvil
 from settlement.deploy import DemoDeployment, deploy_demo
 from settlement.errors import ChainUnavailableError
 from settlement.service import Finality, default_finality
+from venue.chainkeys import ChainKeyError, ChainKeys, chain_keys
 from venue.config import VenueConfig
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,17 @@ def open_chain(config: VenueConfig) -> Chain:
     elif config.chain == "anvil":
         chain = start_anvil(block_time=config.anvil_block_time)
     elif config.chain.startswith(("http://", "https://")):  # web3 8 has no sync websocket provider
-        if not config.settler_key:
-            raise StartupError("a JSON-RPC chain needs settler_key (VENUE_SETTLER_KEY)")
-        chain = connect(config.chain, private_keys=[bytes.fromhex(config.settler_key.removeprefix("0x"))])
+        keys = _keys(config)
+        if keys.settler is None and keys.admin is None:
+            raise StartupError("a JSON-RPC chain needs its keys: settler_key or settler_key_file (VENUE_SETTLER_KEY"
+                               " / VENUE_SETTLER_KEY_FILE), and admin_key or admin_key_file for deploying and "
+                               "operator chain actions")
+        try:
+            chain = connect(config.chain, private_keys=keys.all())
+        except ChainUnavailableError as exc:
+            raise StartupError(str(exc)) from exc
+        log.info("chain %s: admin %s, settler %s", config.chain, keys.admin_address or "not configured",
+                 keys.settler_address or "not configured")
     else:
         raise StartupError(f"chain must be 'inprocess', 'anvil' or an http(s) JSON-RPC URL, not {config.chain!r}")
     _serialise_provider(chain)
@@ -87,12 +96,30 @@ def deploy_or_load(chain: Chain, config: VenueConfig, *, fresh: bool = False) ->
                 f"{config.data_dir} holds a journal for contracts that are not on this chain (an in-process "
                 "or anvil chain lives only as long as its process): use a fresh --data-dir, or a persistent chain")
         log.warning("deployment file %s does not match this chain: deploying afresh", path)
-    if len(chain.accounts) < 2:
+    keys = _keys(config)
+    if keys.admin is not None or keys.settler is not None:  # configured keys (a JSON-RPC node)
+        if keys.admin_address is None:
+            raise StartupError("ADMIN_KEY_MISSING: deploying needs the admin key: admin_key or admin_key_file "
+                               "(VENUE_ADMIN_KEY / VENUE_ADMIN_KEY_FILE)")
+        admin, settler = keys.admin_address, keys.settler_address or keys.admin_address
+    elif len(chain.accounts) < 2:
         raise StartupError("deploying needs two funded accounts with known keys (admin, settler)")
-    deployment = deploy_demo(chain, admin=chain.accounts[0], settler=chain.accounts[1])
+    else:
+        admin, settler = chain.accounts[0], chain.accounts[1]
+    deployment = deploy_demo(chain, admin=admin, settler=settler)
     path.parent.mkdir(parents=True, exist_ok=True)
     deployment.save(path)
+    log.info("contracts deployed on chain %d: settlement %s, token %s, stablecoin %s (admin %s, settler %s); "
+             "written to %s", deployment.chain_id, deployment.settlement, deployment.token, deployment.stablecoin,
+             admin, settler, path)
     return deployment
+
+
+def _keys(config: VenueConfig) -> ChainKeys:
+    try:
+        return chain_keys(config)
+    except ChainKeyError as exc:
+        raise StartupError(f"{exc.code}: {exc}") from exc
 
 
 def check_rules_version(journal_dir: Path) -> None:

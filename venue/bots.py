@@ -17,8 +17,10 @@ import logging
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from venueclient import ApiError, TransportError, VenueClient, VenueStream
+from venueclient.book import Level
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ class MarketMaker:
         self.rng = random.Random(seed)
         self.stats = BotStats()
         self._quotes: dict[tuple[str, int], int] = {}  # (side, level) -> order id
+        self._sizes: dict[int, tuple[int, int]] = {}  # order id -> (total qty, filled qty) as last acknowledged
 
     def _level_price(self, side: str, level: int) -> Decimal:
         offset = Decimal(self.spread_bps / 2 + level * self.step_bps) / Decimal(10_000)
@@ -75,12 +78,15 @@ class MarketMaker:
     async def run(self, stop: asyncio.Event) -> None:
         stream = await self.client.connect(cancel_on_disconnect=True)
         try:
+            await stream.subscribe("fills")
+            book = await stream.local_book(self.symbol)
             while not stop.is_set():
                 self.fair = _price(self.fair * Decimal(1 + self.rng.gauss(0, 0.0008)), self.increment)
+                self.absorb(stream.received())
                 if self.rng.random() < 0.05:
                     await self._pull(stream)
                 else:
-                    await self._requote(stream)
+                    await self._requote(stream, book.best_bid(), book.best_ask())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.interval)
         finally:
@@ -92,11 +98,51 @@ class MarketMaker:
         with contextlib.suppress(ApiError):
             await stream.mass_cancel(self.symbol)
         self._quotes.clear()
+        self._sizes.clear()
 
-    async def _requote(self, stream: VenueStream) -> None:
+    def _amended_qty(self, order_id: int, wanted: int) -> int:
+        """An amend's new total quantity: ``wanted`` more than what was filled, and never below the
+        total the venue last acknowledged. Fills may arrive unseen before the amend is applied, but
+        they never exceed the order's total while it rests, so the venue never answers
+        AMEND_QTY_TOO_LOW (the new total must be above the filled quantity)."""
+        total, filled = self._sizes.get(order_id, (0, 0))
+        return max(total, filled + wanted)
+
+    def _acknowledged(self, ack: dict[str, object]) -> None:
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            self._sizes[int(str(ack["order_id"]))] = (int(Decimal(str(ack["qty"]))),
+                                                      int(Decimal(str(ack.get("filled_qty", "0")))))
+
+    def absorb(self, messages: list[dict[str, Any]]) -> None:
+        """Fills of our quotes seen on the ``fills`` channel: a filled quote is quoted afresh (an
+        amend would get UNKNOWN_ORDER), a partly filled one keeps its filled quantity for the amend."""
+        for msg in messages:
+            if msg.get("channel") != "fills":
+                continue
+            with contextlib.suppress(KeyError, ValueError, TypeError, ArithmeticError):
+                order_id, remaining = int(msg["order_id"]), int(Decimal(str(msg["remaining_qty"])))
+                if remaining == 0:
+                    self._sizes.pop(order_id, None)
+                    for slot in [k for k, v in self._quotes.items() if v == order_id]:
+                        del self._quotes[slot]
+                elif order_id in self._sizes:
+                    total, filled = self._sizes[order_id]
+                    self._sizes[order_id] = (total, max(filled, total - remaining))
+
+    def _passive(self, side: str, price: Decimal, best_bid: Level | None, best_ask: Level | None) -> Decimal:
+        """``price``, moved back to one increment inside the other side's best price when the fair
+        value's drift would make a post-only quote cross (POST_ONLY_WOULD_CROSS)."""
+        if side == "buy" and best_ask is not None:
+            return min(price, best_ask[0] - self.increment)
+        if side == "sell" and best_bid is not None:
+            return max(price, best_bid[0] + self.increment)
+        return price
+
+    async def _requote(self, stream: VenueStream, best_bid: Level | None = None,
+                       best_ask: Level | None = None) -> None:
         for side in ("buy", "sell"):
             for level in range(self.levels):
-                price = self._level_price(side, level)
+                price = self._passive(side, self._level_price(side, level), best_bid, best_ask)
                 qty = self.size + self.rng.randrange(0, 3)
                 order_id = self._quotes.get((side, level))
                 try:
@@ -105,12 +151,14 @@ class MarketMaker:
                         ack = await stream.place(self.symbol, side, qty, price, post_only=True)
                         self._quotes[(side, level)] = int(ack["order_id"])
                     else:
-                        await stream.amend(order_id, price=price, qty=qty)
+                        ack = await stream.amend(order_id, price=price, qty=self._amended_qty(order_id, qty))
+                    self._acknowledged(ack)
                 except ApiError as exc:
                     self.stats.rejected_with(exc.code)
                     # filled, cancelled, would cross, or an amend below the filled quantity: make sure
                     # nothing is left behind, then quote afresh next round
                     stale = self._quotes.pop((side, level), None)
+                    self._sizes.pop(stale or 0, None)
                     if stale is not None and exc.code != "UNKNOWN_ORDER":
                         with contextlib.suppress(ApiError):
                             await stream.cancel(stale)

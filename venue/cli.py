@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from journal.errors import JournalError
+from venue.admin import AdminError
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
+
+log = logging.getLogger("venue")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +24,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="journal, snapshots, SQLite file, deployment (default ./var)")
     parser.add_argument("--db-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://postgres@127.0.0.1/test")
     parser.add_argument("--chain", help="inprocess (default) | anvil | JSON-RPC URL")
+    parser.add_argument("--log-level", help="DEBUG | INFO (default) | WARNING | ERROR (env VENUE_LOG_LEVEL)")
+    parser.add_argument("--log-format", choices=["text", "json"],
+                        help="text or json lines (env VENUE_LOG_FORMAT; default json for run, text otherwise)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -56,9 +63,20 @@ def _build_parser() -> argparse.ArgumentParser:
     padd.add_argument("participant")
     padd.add_argument("--name", default=None)
     padd.add_argument("--category", default="MIFID_PROFESSIONAL")
-    padd.add_argument("--jurisdiction", default="LU")
+    padd.add_argument("--jurisdiction", default="LU", help="ISO 3166-1 alpha-2 country code")
     padd.add_argument("--kyc-days", type=int, default=365)
-    padd.add_argument("--wallet", default=None, help="0x address (registered on chain separately)")
+    padd.add_argument("--wallet", default=None, help="0x address, EIP-55 checksummed (registered on chain separately)")
+    pupdate = psub.add_parser("update", help="change a participant's category, jurisdiction, KYC, status or wallet")
+    _common(pupdate)
+    pupdate.add_argument("participant")
+    pupdate.add_argument("--category")
+    pupdate.add_argument("--jurisdiction")
+    pupdate.add_argument("--kyc-days", type=int, help="KYC valid for this many days from today")
+    pupdate.add_argument("--status", choices=["active", "suspended"])
+    pupdate.add_argument("--wallet", help="add this settlement wallet")
+    poff = psub.add_parser("offboard", help="close a participant: keys revoked, open orders cancelled")
+    _common(poff)
+    poff.add_argument("participant")
     plist = psub.add_parser("list", help="list participants")
     _common(plist)
 
@@ -78,10 +96,11 @@ def _build_parser() -> argparse.ArgumentParser:
     iadd.add_argument("--max-qty", type=int, default=1_000, help="lots")
     iadd.add_argument("--band", nargs=2, default=["1000", "1000000"], metavar=("LOW", "HIGH"),
                       help="accepted price range per note, cash units")
-    iadd.add_argument("--categories", default=",".join(PROFESSIONAL_CATEGORIES))
-    iadd.add_argument("--blocked", default="", help="comma-separated ISO 3166 alpha-2 codes")
-    iadd.add_argument("--holding-cap", type=int, default=None, help="token base units per investor")
-    iadd.add_argument("--max-holders", type=int, default=None)
+    _rule_flags(iadd, defaults=True)
+    irules = isub.add_parser("rules", help="change listing rules of a listed instrument (only the flags given)")
+    _common(irules)
+    irules.add_argument("symbol")
+    _rule_flags(irules, defaults=False)
     ilist = isub.add_parser("list", help="list instruments")
     _common(ilist)
 
@@ -103,7 +122,70 @@ def _build_parser() -> argparse.ArgumentParser:
     kcreate.add_argument("participant")
     kcreate.add_argument("--role", choices=["trader", "operator"], default="trader")
     kcreate.add_argument("--out", type=Path, help="write the private key JSON here (default: print it)")
+    krevoke = ksub.add_parser("revoke", help="revoke an API key (a running venue refuses it and closes its sessions)")
+    _common(krevoke)
+    krevoke.add_argument("key_id")
     return parser
+
+
+def _rule_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Listing rules as flags; ``instruments rules`` changes only those given."""
+    parser.add_argument("--categories", default=",".join(PROFESSIONAL_CATEGORIES) if defaults else None,
+                        help="allowed investor categories, comma-separated (default: MiFID II professional "
+                             "categories only: " + ", ".join(PROFESSIONAL_CATEGORIES) + ")")
+    parser.add_argument("--allowed", default=None, help="allowed jurisdictions, ISO 3166 alpha-2, comma-separated "
+                                                        "(empty: all not blocked)")
+    parser.add_argument("--blocked", default=None, help="blocked jurisdictions, ISO 3166 alpha-2, comma-separated")
+    parser.add_argument("--holding-cap", default=None, help="token base units per investor ('none' to clear)")
+    parser.add_argument("--max-holders", default=None, help="('none' to clear)")
+    parser.add_argument("--lockup-until", default=None, help="no trading before this UTC date/time (ISO 8601)")
+    parser.add_argument("--trading-end", default=None, help="no trading from this UTC date/time (ISO 8601)")
+    parser.add_argument("--maturity-date", default=None, help="the notes' maturity (ISO date)")
+    parser.add_argument("--nav-collar", nargs=2, default=None, metavar=("BELOW_PCT", "ABOVE_PCT"),
+                        help="accepted prices around the NAV in force, percent")
+    parser.add_argument("--attestation-max-age", default=None, help="seconds; older NAV/custody data halts trading")
+    parser.add_argument("--rule", action="append", default=[], metavar="NAME=VALUE",
+                        help="any other listing rule (names: docs/runbook.md), repeatable")
+
+
+def _iso_ns(text: str, what: str) -> int | None:
+    import datetime as dt
+
+    if text.lower() == "none":
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise AdminError("INVALID_LISTING_RULE", f"{what}: {text!r} is not an ISO 8601 date/time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp()) * 10**9
+
+
+def _rules_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    for flag, name in (("categories", "allowed_categories"), ("allowed", "allowed_jurisdictions"),
+                       ("blocked", "blocked_jurisdictions")):
+        value = getattr(args, flag)
+        if value is not None:
+            rules[name] = [c for c in value.split(",") if c.strip()]
+    for flag, name in (("holding_cap", "holding_cap"), ("max_holders", "max_holders"),
+                       ("attestation_max_age", "attestation_max_age_s"), ("maturity_date", "maturity_date")):
+        value = getattr(args, flag)
+        if value is not None:
+            rules[name] = None if value.lower() == "none" else value
+    if args.lockup_until is not None:
+        rules["lockup_until_ts"] = _iso_ns(args.lockup_until, "lockup-until")
+    if args.trading_end is not None:
+        rules["trading_end_ts"] = _iso_ns(args.trading_end, "trading-end")
+    if args.nav_collar is not None:
+        rules["nav_collar_below_pct"], rules["nav_collar_above_pct"] = args.nav_collar
+    for item in args.rule:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise AdminError("INVALID_LISTING_RULE", f"--rule {item!r}: expected NAME=VALUE")
+        rules[name.strip()] = None if value.lower() == "none" else value
+    return rules
 
 
 def _config(args: argparse.Namespace) -> VenueConfig:
@@ -114,6 +196,8 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
         "journal_url": getattr(args, "journal_url", None),
+        "log_level": getattr(args, "log_level", None),
+        "log_format": getattr(args, "log_format", None),
     }
     return load_config(getattr(args, "config", None), overrides)
 
@@ -123,12 +207,20 @@ async def _serve(config: VenueConfig) -> None:
     from venue.runtime import Venue
 
     venue = Venue(config)
+    log.info("venue starting: data %s, database %s, chain %s", config.data_dir, config.database_url.split("@")[-1],
+             config.chain)
     await venue.start()
+    log.info("venue started: settlement contract %s, %d instruments", venue.deployment.settlement,
+             len(venue.core.listings()))
+    def ready() -> None:
+        log.info("venue listening on %s", venue.base_url)
+        print(f"venue listening on {venue.base_url}\nconsole: {venue.console_url()}", flush=True)
+
     try:
-        await venue.serve(on_ready=lambda: print(
-            f"venue listening on {venue.base_url}\nconsole: {venue.console_url()}", flush=True))
+        await venue.serve(on_ready=ready)
     finally:
         await venue.stop()
+        log.info("venue stopped: journal closed, store flushed")
         print("venue stopped: journal closed, store flushed", flush=True)
 
 
@@ -139,6 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = _config(args)
     except ConfigError as exc:
+        print(f"venue: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from venue.logconfig import configure
+
+    try:
+        configure(config.log_level, config.log_format or ("json" if args.command == "run" else "text"))
+    except ValueError as exc:
         print(f"venue: configuration error: {exc}", file=sys.stderr)
         return 2
     from venue import admin, runtime
@@ -172,6 +271,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 jurisdiction=args.jurisdiction, kyc_days=args.kyc_days, wallet=args.wallet,
             )
             print(f"participant {args.participant} added")
+        elif args.command == "participants" and args.action == "update":
+            row = admin.update_participant(
+                config, args.participant, investor_category=args.category, country=args.jurisdiction,
+                kyc_days=args.kyc_days, status=args.status, wallet_address=args.wallet)
+            print(json.dumps(row))
+        elif args.command == "participants" and args.action == "offboard":
+            revoked = admin.offboard_participant(config, args.participant)
+            print(f"participant {args.participant} offboarded; keys revoked: {', '.join(revoked) or 'none'}")
+        elif args.command == "keys" and args.action == "revoke":
+            owner = admin.revoke_key(config, args.key_id)
+            print(f"key {args.key_id} of {owner} revoked")
         elif args.command == "participants" and args.action == "list":
             for row in admin.list_participants(config):
                 print(json.dumps(row))
@@ -180,11 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config, args.symbol, name=args.name, token=args.token, cash_token=args.cash_token,
                 token_decimals=args.token_decimals, cash_decimals=args.cash_decimals, tick=args.tick, lot=args.lot,
                 min_qty=args.min_qty, max_qty=args.max_qty, band=(args.band[0], args.band[1]),
-                categories=[c for c in args.categories.split(",") if c],
-                blocked=[c for c in args.blocked.split(",") if c], holding_cap=args.holding_cap,
-                max_holders=args.max_holders,
+                rules=_rules_from_args(args),
             )
             print(f"instrument {args.symbol} listed (a running venue opens it within a few seconds)")
+        elif args.command == "instruments" and args.action == "rules":
+            print(json.dumps(admin.set_instrument_rules(config, args.symbol, _rules_from_args(args))))
         elif args.command == "instruments" and args.action == "list":
             for row in admin.list_instruments(config):
                 print(json.dumps(row))

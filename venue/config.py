@@ -25,7 +25,14 @@ class VenueConfig:
     anvil_block_time: float | None = 1.0  # seconds per block when the venue starts anvil itself
     host: str = "127.0.0.1"
     port: int = 8700
-    settler_key: str | None = None  # hex private key; dev chains use their first funded account
+    # chain keys for a JSON-RPC node (``venue.chainkeys``): hex in the setting / env var, or a file
+    # holding it (preferred: the key stays out of the environment). Never printed or logged.
+    settler_key: str | None = None  # signs settlement batches; dev chains use their second account
+    settler_key_file: Path | None = None
+    admin_key: str | None = None  # deploys the contracts, token agent for operator chain actions
+    admin_key_file: Path | None = None
+    log_level: str = "INFO"  # DEBUG | INFO | WARNING | ERROR
+    log_format: str | None = None  # text | json; default: json for ``venue run``, text otherwise
     deployment_file: Path | None = None  # None = data_dir/deployment.json
     # order-entry safeguards (``venue.guards``): refuse new orders when the chain view is older than
     # this (CHAIN_STATE_STALE; None = off) or when unsettled trade notional, in whole cash-token units,

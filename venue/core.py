@@ -14,6 +14,7 @@ gives a bare in-memory venue over a real engine (tests, benchmarks).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
@@ -29,6 +30,7 @@ from engine import (
     NewOrder,
     OrderView,
     Result,
+    ResultCode,
     SetInstrumentStatus,
 )
 from market.history import OrderRecord, Page, TradeQuery
@@ -54,6 +56,8 @@ from venue.pipeline import Gate, OrderPipeline, Projection, Sequencing
 from venue.reference import ParticipantGate, ReferenceData, WalletTracker
 from venue.rfq import RfqDesk
 from venue.trades import SettlementQueue, SettlementRecorder, TradeBook, TradeCheck, Unsubscribe, VenueLedger
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CoreError", "VenueCore"]
 
@@ -170,6 +174,8 @@ class VenueCore:
         result = await self._sequencer.submit(SetInstrumentStatus(ts=0, symbol=symbol, status=status))
         self.operations.audit(operator, "instrument.status", {"symbol": symbol, "status": status.name,
                                                               "result": result.code.name})
+        log.log(logging.INFO if result.code is ResultCode.OK else logging.WARNING,
+                "instrument %s status -> %s by %s: %s", symbol, status.name, operator, result.code.name)
         return Outcome(result=result)
 
     # ------------------------------------------------------------ trades and settlement

@@ -27,7 +27,7 @@ from engine import InstrumentSpec, InstrumentStatus
 from gateway.ports import ApiKey, Listing, Role
 from venue.bots import Investor, MarketMaker, OffBookTrader
 from venue.config import VenueConfig
-from venue.listings import ListingRules, save_rules
+from venue.listings import ListingRules, rules_to_dict
 from venue.runtime import StartupError, Venue
 from venueclient import VenueClient, generate_keypair
 
@@ -52,8 +52,9 @@ class DemoAccount:
 
 
 def demo_accounts(investors: int) -> list[DemoAccount]:
-    places = [("MIFID_PROFESSIONAL", "DE"), ("US_QIB", "US"), ("MIFID_PROFESSIONAL", "FR"),
-              ("US_ACCREDITED", "US"), ("ELIGIBLE_COUNTERPARTY", "NL")]
+    # a Luxembourg note sold to MiFID II professional clients and eligible counterparties
+    places = [("MIFID_PROFESSIONAL", "DE"), ("ELIGIBLE_COUNTERPARTY", "NL"), ("MIFID_PROFESSIONAL", "FR"),
+              ("MIFID_PROFESSIONAL", "IE"), ("ELIGIBLE_COUNTERPARTY", "LU")]
     accounts = [DemoAccount(participant="mm-1", category="ELIGIBLE_COUNTERPARTY", jurisdiction="LU",
                             notes=400, cash=20_000_000)]
     for i in range(investors):
@@ -177,8 +178,7 @@ async def list_instrument(venue: Venue, listing: Listing, rules: ListingRules) -
         cash_decimals=listing.cash_decimals, tick_size=listing.spec.tick_size, lot_size=listing.spec.lot_size,
         min_qty=listing.spec.min_qty, max_qty=listing.spec.max_qty, band_low=listing.spec.band_low,
         band_high=listing.spec.band_high, status=store_pkg.InstrumentState.OPEN, maturity_ts=listing.maturity_ts,
-    ))
-    save_rules(venue.config.data_dir, listing.symbol, rules)
+    ), rules_to_dict(rules))
     await venue.add_listing(listing, rules)
 
 

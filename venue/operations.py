@@ -8,6 +8,7 @@ the object that built it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
@@ -16,6 +17,8 @@ from engine import Command, MassCancel, OrderCancelled, Result
 from market.model import AuditEntry, Listing, ParticipantView, ReconciliationReport
 from settlement.chain import Chain
 from settlement.reconcile import reconcile
+
+log = logging.getLogger(__name__)
 
 
 class CoreError(Exception):
@@ -119,6 +122,7 @@ class Operations:
         if self._audit_log is not None:  # the store first: a database outage changes nothing (503)
             self._audit_log.set_participant_status(participant, status)
         self._gate.set_participant_status(participant, status)
+        log.info("participant %s status -> %s by %s", participant, status, operator)
         self.audit(operator, "participant.status", {"participant": participant, "status": status})
         if status != "active":
             # a suspended participant keeps nothing on the book (its holds are released in post-trade)
@@ -151,6 +155,11 @@ class Operations:
             differences = await self._reconciler()
             report = ReconciliationReport(ts=self._clock(), ok=not differences, differences=differences)
         self._reconciliation = report
+        if report.ok:
+            log.info("reconciliation by %s: chain balances match the ledger", operator)
+        else:
+            log.warning("reconciliation by %s: %d differences: %s", operator, len(report.differences),
+                        "; ".join(report.differences[:10]))
         self.audit(operator, "reconciliation.run", {"ok": report.ok, "differences": len(report.differences)})
         return report
 

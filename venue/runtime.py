@@ -44,10 +44,11 @@ from venue.core import VenueCore
 from venue.expiry import ExpiryClock
 from venue.health import HealthProbe, HealthSources
 from venue.ledger import Ledger
-from venue.listings import ListingRules, load_rules
+from venue.listings import ListingRules
 from venue.operations import Reconciler
-from venue.reference import ReferenceData, listing_from_record, read_store
+from venue.reference import ReferenceData
 from venue.refresh import ReferenceRefresh
+from venue.registry_api import RegistryService, close_revoked_sessions
 from venue.safeguards import install as safeguard
 from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
@@ -125,7 +126,8 @@ class Venue:
                                  audit=self.core.operations.audit, history=self.core.audit_log)
         await self.sequencer.start()
         await self.writer.start()
-        await self.load_reference_data()
+        self.refresh = ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
+        await self.refresh.load()  # instruments + rules, participants, wallets, keys (bad records skipped)
         await asyncio.to_thread(self.watcher.poll_once)
         self.recover_positions()
         self.safeguards = safeguard(cfg, self.core, self.sequencer, self.watcher, self.gatekeeper, self.store_adapter)
@@ -144,8 +146,7 @@ class Venue:
             self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
-            asyncio.create_task(ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
-                                .run(self._stop), name="reference-data"),
+            asyncio.create_task(self.refresh.run(self._stop), name="reference-data"),
             *self.attestations.start(self._stop),
         ]
         self._unobserve = observe_venue(self.core)
@@ -164,12 +165,14 @@ class Venue:
         offbook = OffBookApi(self.core.rfqs, self.core.blocks, self.core.listing, audit=self.core.operations.audit)
         app = create_app(
             self.core, config=self._gateway_config,
-            extra_routers=[operator_router(self.core, console_auth=self.console_auth),
+            extra_routers=[operator_router(self.core, console_auth=self.console_auth,
+                                           registry=RegistryService(self.store, self.refresh, self.sequencer)),
                            metrics_router(self.core, extra=[self.health]),
                            reference_router(self.attestations, console_auth=self.console_auth),
                            offbook_router(offbook, console_auth=self.console_auth)],
         )
         app.add_middleware(MetricsMiddleware)
+        self.reference.on_keys_revoked = close_revoked_sessions(app.state.gateway, self.reference.on_keys_revoked)
         attach_reference(app, self.attestations)
         attach_offbook(app, offbook)
         return app
@@ -201,13 +204,6 @@ class Venue:
         self.chain.close()
 
     # -------------------------------------------------- reference data
-
-    async def load_reference_data(self) -> None:
-        """Instruments, participants, wallets and keys from the store into engine, gate and core."""
-        rules = load_rules(self.config.data_dir)
-        for inst in self.store.list_instruments():
-            await self.add_listing(listing_from_record(inst), rules.get(inst.symbol, ListingRules()))
-        self.reference.apply(*read_store(self.store))
 
     async def add_listing(self, listing: Listing, rules: ListingRules) -> None:
         if self.engine.spec(listing.symbol) is None:
@@ -275,7 +271,8 @@ class Venue:
         for name, check in self.health.checks().items():  # venue.health: stopping, journal, store, watcher
             ready.add(name, check)
         server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.host, port=self.config.port,
-                                               log_level="warning", lifespan="on", **uvicorn_options(self.app)))
+                                               log_level="warning", lifespan="on", **uvicorn_options(self.app),
+                                               log_config=None))  # uvicorn's lines go through venue.logconfig
         self._served.clear()
         self._server = server
         # uvicorn restores the handler it found and re-raises the signal it caught: with the default

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from compliance import ChainWatcher, Gatekeeper
+from compliance.sync import ChainLag
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.enforcement import Alerts, CommandQueue, EligibilityEnforcer
@@ -19,12 +21,39 @@ from venue.guards import EntryGuard, UnsettledNotional
 log = logging.getLogger(__name__)
 
 
+class LagLog:
+    """Log lines for the chain watcher's lag: WARNING when it passes ``threshold_s`` (the venue then
+    refuses new orders with CHAIN_STATE_STALE), INFO when it is back, and an INFO line with the
+    current lag every ``every_s`` for operators who follow the log."""
+
+    def __init__(self, threshold_s: float, *, every_s: float = 300.0) -> None:
+        self.threshold_s = threshold_s
+        self.every_s = every_s
+        self._behind_since: float | None = None
+        self._last_report: float | None = None
+
+    def observe(self, lag: ChainLag, now: float) -> None:
+        behind = lag.seconds > self.threshold_s
+        if behind and self._behind_since is None:
+            self._behind_since = now
+            log.warning("chain watcher lagging: last successful poll %.1f s ago, %s blocks behind (limit %.1f s)",
+                        lag.seconds, "?" if lag.blocks is None else lag.blocks, self.threshold_s)
+        elif not behind and self._behind_since is not None:
+            log.info("chain watcher caught up after %.1f s behind", now - self._behind_since)
+            self._behind_since = None
+        if self._last_report is None or now - self._last_report >= self.every_s:
+            self._last_report = now
+            log.info("chain watcher lag: %.1f s, %s blocks", lag.seconds, "?" if lag.blocks is None else lag.blocks)
+
+
 @dataclass(frozen=True, slots=True)
 class Safeguards:
     guard: EntryGuard
     backlog: UnsettledNotional
     enforcer: EligibilityEnforcer
     interval_s: float
+    watcher: ChainWatcher
+    lag_log: LagLog
 
     def start(self, stop: asyncio.Event) -> asyncio.Task[None]:
         return asyncio.create_task(self.run(stop), name="eligibility-sweep")
@@ -34,6 +63,7 @@ class Safeguards:
         while not stop.is_set():
             try:
                 self.enforcer.sweep()
+                self.lag_log.observe(self.watcher.lag, time.monotonic())
             except Exception:  # a sweep bug must not stop the venue; the next sweep retries
                 log.exception("eligibility sweep failed")
             with contextlib.suppress(TimeoutError):
@@ -57,4 +87,5 @@ def install(config: VenueConfig, core: VenueCore, sequencer: CommandQueue, watch
     enforcer.attach(asyncio.get_running_loop())
     watcher.add_eligibility_listener(enforcer.on_eligibility_lost)
     core.reference.on_keys_revoked = enforcer.on_keys_revoked
-    return Safeguards(guard=guard, backlog=backlog, enforcer=enforcer, interval_s=watcher.poll_interval_s)
+    return Safeguards(guard=guard, backlog=backlog, enforcer=enforcer, interval_s=watcher.poll_interval_s,
+                      watcher=watcher, lag_log=LagLog(config.max_chain_lag_s or 10.0))

@@ -597,6 +597,14 @@ class VenueStream:
                 yield self._events.get_nowait()
             return
 
+    def received(self) -> list[JSON]:
+        """The messages of subscribed non-book channels that arrived and were not read yet, without
+        waiting (a bot catches up with its fills before acting)."""
+        out: list[JSON] = []
+        while not self._events.empty():
+            out.append(self._events.get_nowait())
+        return out
+
     async def next_event(self, *, timeout: float = 5.0,
                          where: Callable[[JSON], bool] | None = None) -> JSON:
         """The next streamed message (matching ``where``), or ``TimeoutError``."""

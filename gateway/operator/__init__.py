@@ -9,6 +9,8 @@ decimal rendering, its websocket framing and its one event hub.
 - ``routes``: REST routes under ``/v1/operator`` (signed operator keys) and ``/console/api``
   (``Authorization: Bearer <session token>``, outside ``/v1`` because browsers cannot sensibly
   hold Ed25519 keys), and the console's static pages;
+- ``registry_routes``: onboarding, participant updates and offboarding, key revocation, listings
+  and their rules (through a ``RegistryPort``);
 - ``ws``: the live websocket ``/v1/operator/ws``.
 
 Exceptions (under the gateway's root, see ``gateway.errors``)::
@@ -23,10 +25,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from gateway.deps import authenticated
-from gateway.operator import routes, ws
+from gateway.operator import registry_routes, routes, ws
 from gateway.operator.console_auth import ConsoleAuth, ConsoleAuthError, ConsoleSession
 from gateway.operator.context import OperatorContext, RequireOperator
-from gateway.operator.port import OperatorVenue
+from gateway.operator.port import OperatorVenue, RegistryPort
 
 
 def operator_router(
@@ -34,6 +36,7 @@ def operator_router(
     *,
     require_operator: RequireOperator = authenticated,
     console_auth: ConsoleAuth | None = None,
+    registry: RegistryPort | None = None,
 ) -> APIRouter:
     """Operator REST + websocket + console pages, for ``create_app(..., extra_routers=[...])``.
 
@@ -43,13 +46,15 @@ def operator_router(
     issues and checks console sessions: pass the instance the CLI uses to print the login URL
     (without one, only ``POST /v1/operator/console-login`` can start a session).
     """
-    ctx = OperatorContext(venue, console_auth or ConsoleAuth(), require_operator)
+    ctx = OperatorContext(venue, console_auth or ConsoleAuth(), require_operator, registry)
     router = APIRouter(dependencies=[Depends(ctx.bind)])
     router.include_router(routes.sessions)
     # the signing middleware already verified every /v1 request; this also documents its headers
     signed = [Depends(authenticated)] if require_operator is authenticated else []
     router.include_router(routes.ops, prefix="/v1/operator", tags=["operator"], dependencies=signed)
     router.include_router(routes.signed_only, prefix="/v1/operator", tags=["operator"], dependencies=signed)
+    router.include_router(registry_routes.router, prefix="/v1/operator", tags=["operator"], dependencies=signed)
+    router.include_router(registry_routes.router, prefix="/console/api", include_in_schema=False)
     router.include_router(routes.ops, prefix="/console/api", include_in_schema=False)
     router.include_router(routes.console_only, prefix="/console/api", include_in_schema=False)
     router.include_router(ws.router)

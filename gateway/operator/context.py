@@ -19,7 +19,7 @@ from starlette.requests import HTTPConnection, Request
 from gateway.errors import ApiError
 from gateway.operator.console_auth import ConsoleAuth, ConsoleAuthError
 from gateway.operator.feed import Feed
-from gateway.operator.port import OperatorVenue
+from gateway.operator.port import OperatorVenue, RegistryPort
 from gateway.ports import ApiKey, Listing, ParticipantView, Role
 from gateway.schemas import Strict
 
@@ -30,8 +30,10 @@ PARTICIPANT_STATUSES = ("active", "suspended")
 class OperatorContext:
     """One operator API: its venue, console sessions, key check and live feed."""
 
-    def __init__(self, venue: OperatorVenue, auth: ConsoleAuth, require_operator: RequireOperator) -> None:
+    def __init__(self, venue: OperatorVenue, auth: ConsoleAuth, require_operator: RequireOperator,
+                 registry: RegistryPort | None = None) -> None:
         self.venue = venue
+        self._registry = registry
         self.auth = auth
         self.require_operator = require_operator
         self.feed = Feed(venue)
@@ -39,6 +41,12 @@ class OperatorContext:
     def bind(self, conn: HTTPConnection) -> None:
         """Router-level dependency: makes this context the one ``operator_context`` returns."""
         conn.state.operator_context = self
+
+    @property
+    def registry(self) -> RegistryPort:
+        if self._registry is None:
+            raise ApiError("VENUE_ERROR", "this venue has no reference data registry (use the CLI)")
+        return self._registry
 
     def listing(self, symbol: str) -> Listing:
         listing = self.venue.listing(symbol)

@@ -20,7 +20,7 @@ from gateway.errors import ApiError
 from gateway.framing import CLOSE_SESSION_ENDED, FramedSession, ReqId
 from gateway.operator.console_auth import ConsoleAuthError
 from gateway.operator.context import Ctx, OperatorContext
-from gateway.ports import Role
+from gateway.ports import ApiKey, Role
 from gateway.schemas import Strict
 from gateway.state import GatewayState, gateway_state
 
@@ -42,6 +42,7 @@ class OperatorSession(FramedSession):
         self.gw = gw
         self.ctx = ctx
         self.operator: str | None = None
+        self.key: ApiKey | None = None  # the operator key of a key login (closed when it is revoked)
         self._token: str | None = None  # console session; None for a key login
 
     def _login(self, msg: dict[str, Any], rid: ReqId) -> None:
@@ -53,6 +54,8 @@ class OperatorSession(FramedSession):
             if key.role is not Role.OPERATOR:
                 raise ApiError("FORBIDDEN", "this API key does not have the operator role")
             name = key.participant
+            self.key = key
+            self.gw.sessions.add(self)  # gateway.sessions: closed when the key is revoked
         else:
             raise ApiError("MISSING_AUTH", "login needs a console session token or an operator key's signature")
         self.operator, self._token = name, login.token
@@ -71,6 +74,7 @@ class OperatorSession(FramedSession):
         super()._heartbeat(msg, rid)
 
     async def _closing(self) -> None:
+        self.gw.sessions.discard(self)
         self.ctx.feed.detach(self)
 
 

@@ -48,7 +48,7 @@ def test_bad_input_gets_specific_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1 and "UNKNOWN_PARTICIPANT" in err
     assert run(capsys, "participants", "add", "x", "--data-dir", data)[0] == 0
     code, _, err = run(capsys, "participants", "add", "x", "--data-dir", data)
-    assert code == 1 and "DUPLICATE" in err
+    assert code == 1 and "PARTICIPANT_EXISTS" in err
     code, _, err = run(capsys, "deploy", "--data-dir", data)
     assert code == 1 and "EPHEMERAL_CHAIN" in err
 
@@ -76,8 +76,8 @@ def test_instruments_add_converts_decimals_exactly(tmp_path: Path, capsys: pytes
     code, out, _ = run(capsys, "instruments", "list", "--data-dir", data)
     row = json.loads(out.strip())
     assert (row["symbol"], row["tick_size"], row["lot_size"]) == ("OMN-X", 50_000, 1)  # 0.05 USDC = 50,000 units
-    rules = json.loads((tmp_path / "var" / "listings.json").read_text())["OMN-X"]
-    assert rules["blocked_jurisdictions"] == ["RU", "KP"]
+    assert row["rules"]["blocked_jurisdictions"] == ["RU", "KP"]  # in the database
+    assert not (tmp_path / "var" / "listings.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -127,8 +127,8 @@ async def test_participants_and_keys_added_while_running_are_picked_up(running: 
     venue = running.venue
     wallet = venue.chain.new_account()
     venue.store.add_participant(store_pkg.Participant(
-        id="late-1", name="late", status=store_pkg.ParticipantStatus.ACTIVE, investor_category="US_QIB",
-        jurisdiction="US", kyc_expiry=dt.date.today() + dt.timedelta(days=30)))
+        id="late-1", name="late", status=store_pkg.ParticipantStatus.ACTIVE, investor_category="MIFID_PROFESSIONAL",
+        jurisdiction="DE", kyc_expiry=dt.date.today() + dt.timedelta(days=30)))
     venue.store.add_wallet("late-1", wallet)
     private, public = generate_keypair()
     venue.store.add_api_key(store_pkg.ApiKeyRecord(key_id="late-key", participant="late-1",
@@ -167,8 +167,8 @@ async def test_an_instrument_listed_while_running_opens_for_trading(running: Run
     admin.add_instrument(
         venue.config, "OMN-2030B", name="second series", token=venue.deployment.token,
         cash_token=venue.deployment.stablecoin, token_decimals=0, cash_decimals=6, tick="0.05", lot="1",
-        min_qty=1, max_qty=50, band=("20000", "80000"), categories=["MIFID_PROFESSIONAL", "US_QIB"],
-        blocked=[], holding_cap=None, max_holders=None,
+        min_qty=1, max_qty=50, band=("20000", "80000"),
+        rules={"allowed_categories": ["MIFID_PROFESSIONAL", "ELIGIBLE_COUNTERPARTY", "US_QIB"]},
     )
 
     async def listed() -> bool:
