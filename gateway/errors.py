@@ -73,6 +73,10 @@ _OTHER_STAGES: dict[str, int] = {
     "CHAIN_ERROR": 502,  # the chain node failed during an operator action
     "STORE_UNAVAILABLE": 503,  # the database is out during an operator action
     "STORE_BACKLOG": 503,  # intake paused until the database catches up
+    "EXPORT_UNKNOWN_KIND": 404,
+    "EXPORT_BAD_DATE": 400,
+    "UNKNOWN_TRADE": 404,
+    "REGISTER_CHAIN_ERROR": 502,
 }
 
 # Every code a gateway answer may carry (the OpenAPI lists them as the enum of ``error.code``).

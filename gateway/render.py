@@ -83,6 +83,7 @@ def trade_record(rec: TradeRecord, listing: Listing) -> JSON:
         "price": format_price(rec.price, listing),
         "qty": format_qty(rec.qty, listing),
         "aggressor": "buy" if rec.aggressor_buy else "sell",
+        "premium_bps": rec.premium_bps,
         "ts": rec.ts,
     }
 
@@ -100,6 +101,7 @@ def own_trade(rec: TradeRecord, participant: str, listing: Listing) -> JSON:
         "qty": format_qty(rec.qty, listing),
         "liquidity": "taker" if aggressor_is_me else "maker",
         "settlement": str(rec.settlement),
+        "premium_bps": rec.premium_bps,
         "ts": rec.ts,
     }
 

@@ -190,6 +190,8 @@ class TradeInfo(BaseModel):
     price: str
     qty: str
     aggressor: SideText
+    premium_bps: int | None = Field(None, description="premium (+) / discount (-) to the NAV in force at the "
+                                    "trade, basis points; null when the note had no NAV")
     ts: int
 
 
@@ -202,6 +204,7 @@ class OwnTradeInfo(BaseModel):
     qty: str
     liquidity: Literal["maker", "taker"]
     settlement: str
+    premium_bps: int | None = Field(None, description="premium (+) / discount (-) to the NAV in force, bps")
     ts: int
 
 

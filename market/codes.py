@@ -207,6 +207,16 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "UNREGISTERED_SIGNER": (4103, "an attestation from a signer not registered for the series was ignored"),
     "RESUME_REASON_REQUIRED": (4104, "resuming a halted instrument needs a reason"),
     "STORE_UNAVAILABLE": (4051, "the venue's database cannot be reached; retry later"),
+    # records, register of holders, audit anchoring (venue.exports, venue.holders, venue.anchor)
+    "EXPORT_UNKNOWN_KIND": (4301, "unknown record export (rts22 or rts24)"),
+    "EXPORT_BAD_DATE": (4302, "the export date must be a day as YYYY-MM-DD"),
+    "UNKNOWN_TRADE": (4303, "no such trade of this participant"),
+    "REGISTER_CHAIN_ERROR": (4310, "the chain could not be read for the register of holders"),
+    "ANCHOR_NONE": (4320, "the audit log has no on-chain anchor yet"),
+    "ANCHOR_CHAIN_BROKEN": (4321, "the audit log's hash chain does not verify"),
+    "ANCHOR_TX_NOT_FOUND": (4322, "the anchor transaction is not on the chain"),
+    "ANCHOR_MISMATCH": (4323, "the hash in the anchor transaction differs from the recomputed audit chain"),
+    "ANCHOR_FAILED": (4324, "the audit head could not be written on-chain"),
 }
 
 

@@ -1,4 +1,5 @@
-"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments, attest."""
+"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments, attest, and the
+records commands of ``venue.records_cli`` (export, confirmations, holders, audit)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from venue import records_cli
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
 
@@ -97,6 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
     kcreate.add_argument("participant")
     kcreate.add_argument("--role", choices=["trader", "operator"], default="trader")
     kcreate.add_argument("--out", type=Path, help="write the private key JSON here (default: print it)")
+    records_cli.add_parsers(sub, _common)
     return parser
 
 
@@ -134,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"venue: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command in records_cli.COMMANDS:
+        return records_cli.run(args, config)
     from venue import admin, runtime
 
     try:

@@ -129,6 +129,11 @@ def premium(price: int | Fraction, nav: Fraction) -> Decimal:
             ).quantize(Decimal("0.000001"))
 
 
+def premium_bps(value: Decimal) -> int:
+    """A premium as a fraction (0.0125) in whole basis points (125), signed, rounded half-even."""
+    return int((value * 10_000).quantize(Decimal(1)))
+
+
 class ReferenceMonitor:
     def __init__(
         self,
@@ -226,6 +231,14 @@ class ReferenceMonitor:
 
     def premium(self, trade_id: int) -> Decimal | None:
         return self._premiums.get(trade_id)
+
+    def premium_of(self, fill: Fill) -> tuple[Fraction, int] | None:
+        """(NAV in force in ticks, premium/discount in basis points, signed, rounded half-even) for a
+        fill; None without a NAV. Computed from the NAV in force, independent of ``on_event``'s order."""
+        nav = self._nav.get(fill.symbol)
+        if nav is None:
+            return None
+        return nav, premium_bps(premium(fill.price, nav))
 
     def mid_premium(self, symbol: str) -> Decimal | None:
         nav = self._nav.get(symbol)

@@ -29,6 +29,7 @@ from gateway.config import GatewayConfig
 from gateway.guards import guards_of
 from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
 from gateway.operator import ConsoleAuth, operator_router
+from gateway.records import records_router
 from gateway.reference import attach_reference, reference_router
 from gateway.server import uvicorn_options
 from journal import Journal, Sequencer, recover
@@ -44,6 +45,7 @@ from venue.health import HealthProbe, HealthSources
 from venue.ledger import Ledger
 from venue.listings import ListingRules, load_rules
 from venue.operations import Reconciler
+from venue.records import Records, anchor_tasks
 from venue.reference import ReferenceData, listing_from_record, read_store
 from venue.refresh import ReferenceRefresh
 from venue.safeguards import install as safeguard
@@ -116,6 +118,7 @@ class Venue:
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
                                  audit=self.core.operations.audit, history=self.core.audit_log)
+        self.core.trades_book.stamp = self.attestations.premium_stamp(self.store_adapter.record_premium)
         await self.sequencer.start()
         await self.writer.start()
         await self.load_reference_data()
@@ -124,6 +127,7 @@ class Venue:
         self.safeguards = safeguard(cfg, self.core, self.sequencer, self.watcher, self.gatekeeper, self.store_adapter)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
+        self.records = Records(self.store, self.chain, sender=self.deployment.settler)
         self.app = self._build_app()
         self.expiries = ExpiryClock.follow(self.sequencer, self.engine.open_orders(), self.core.subscribe_events)
         self._tasks = [
@@ -135,6 +139,7 @@ class Venue:
             asyncio.create_task(ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
                                 .run(self._stop), name="reference-data"),
             *self.attestations.start(self._stop),
+            *anchor_tasks(self.store, self.chain, self.deployment.settler, cfg.audit_anchor_interval_s, self._stop),
         ]
         self._unobserve = observe_venue(self.core)
         self.store.append_audit("venue", "venue.start", {"chain": cfg.chain, "db": self.store.dialect,
@@ -153,7 +158,8 @@ class Venue:
             self.core, config=self._gateway_config,
             extra_routers=[operator_router(self.core, console_auth=self.console_auth),
                            metrics_router(self.core, extra=[self.health]),
-                           reference_router(self.attestations, console_auth=self.console_auth)],
+                           reference_router(self.attestations, console_auth=self.console_auth),
+                           records_router(self.records, console_auth=self.console_auth)],
         )
         app.add_middleware(MetricsMiddleware)
         attach_reference(app, self.attestations)

@@ -87,6 +87,40 @@
     const values = new Set([...state.instruments.values()].map((i) => i[field]));
     return values.size === 1 ? [...values][0] : null;
   }
+  // One decimal format everywhere: a price (or NAV, collar, spread) of an instrument is shown with
+  // exactly the decimals of its price increment, a quantity with those of its quantity increment
+  // (the API trims trailing zeros: "45000.1" beside "45045.19" is the same format misread).
+  function decimalsOf(text) {
+    const s = String(text || "");
+    return s.includes(".") ? s.split(".")[1].length : 0;
+  }
+  // decimal string -> fixed decimals, exact (BigInt, half away from zero), no float rounding
+  function fixed(text, dp) {
+    if (text === null || text === undefined || text === "") return "—";
+    let s = String(text).trim();
+    const neg = s.startsWith("-");
+    if (neg) s = s.slice(1);
+    let [whole, frac = ""] = s.split(".");
+    let digits = BigInt((whole || "0") + frac.padEnd(dp + 1, "0").slice(0, dp + 1));
+    digits = (digits + 5n) / 10n;
+    const str = digits.toString().padStart(dp + 1, "0");
+    const out = dp ? `${str.slice(0, -dp)}.${str.slice(-dp)}` : str;
+    return (neg && digits !== 0n ? "-" : "") + out;
+  }
+  function priceDp(sym) {
+    const inst = state.instruments.get(sym);
+    return inst ? decimalsOf(inst.price_increment) : 2;
+  }
+  function qtyDp(sym) {
+    const inst = state.instruments.get(sym);
+    return inst ? decimalsOf(inst.quantity_increment) : 0;
+  }
+  const fmtPx = (text, sym) => fixed(text, priceDp(sym));
+  const fmtQty = (text, sym) => fixed(text, qtyDp(sym));
+  function fmtBps(bps) {
+    if (bps === null || bps === undefined) return "—";
+    return `${bps > 0 ? "+" : ""}${bps} bps`;
+  }
   const fmtInt = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
   const short = (hex, n = 10) => (hex && hex.length > n + 4 ? `${hex.slice(0, n)}…${hex.slice(-4)}` : hex || "—");
 
@@ -267,14 +301,14 @@
     const fresh = Object.entries(ref.freshness).map(([kind, f]) =>
       pill(`${kind.toLowerCase()} ${f.age_s === null ? "none" : f.age_s + "s"}`, f.stale ? (f.max_age_s ? "bad" : "idle") : "ok",
         `fresh-${kind.toLowerCase()}-${sym}`));
-    const collar = ref.collar ? `${ref.collar.low} to ${ref.collar.high}` : "—";
+    const collar = ref.collar ? `${fmtPx(ref.collar.low, sym)} to ${fmtPx(ref.collar.high, sym)}` : "—";
     const cov = ref.custody_coverage === null ? "—" : `${(Number(ref.custody_coverage) * 100).toFixed(2)}%`;
     return el("div", { class: "reference", testid: `reference-${sym}` },
       el("div", { class: "inst-stats" },
         el("div", { class: "stat" }, el("div", { class: "k" }, `NAV (${ref.nav_currency || "—"})`),
-          el("div", { class: "v", testid: `nav-${sym}` }, ref.nav_per_note === null ? "—" : Number(ref.nav_per_note).toFixed(2))),
+          el("div", { class: "v", testid: `nav-${sym}` }, ref.nav_per_note === null ? "—" : fmtPx(ref.nav_per_note, sym))),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Mid vs NAV"),
-          el("div", { class: "v", testid: `premium-${sym}` }, pct(ref.mid_premium))),
+          el("div", { class: "v", testid: `premium-${sym}`, title: fmtBps(ref.mid_premium_bps) }, pct(ref.mid_premium))),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Collar"), el("div", { class: "v", testid: `collar-${sym}` }, collar)),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Custody cover"), el("div", { class: "v", testid: `coverage-${sym}` }, cov)),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Accrued BTC/note"),
@@ -519,6 +553,11 @@
   }
 
   function setInstrumentStatus(symbol, status, button) {
+    if (status === "halted" && !window.confirm(
+      `Halt ${symbol}? Matching stops for every participant until an operator resumes it (audited).`)) {
+      banner("ok", `Halt ${symbol} cancelled`);
+      return Promise.resolve();
+    }
     const label = `${status === "halted" ? "Halt" : "Resume"} ${symbol}`;
     return action(button, label, async () => {
       const inst = await api("POST", `/console/api/instruments/${encodeURIComponent(symbol)}/status`, { status });
@@ -535,17 +574,18 @@
       const sym = inst.symbol;
       const halted = inst.status === "halted";
       const bid = inst.bids[0], ask = inst.asks[0];
-      const spread = bid && ask ? (Number(ask.price) - Number(bid.price)).toFixed(6).replace(/\.?0+$/, "") : "—";
+      const dp = priceDp(sym);
+      const spread = bid && ask ? fixed(subtract(ask.price, bid.price, dp), dp) : "—";
       const depth = Math.max(inst.bids.length, inst.asks.length, 1);
       const rows = [];
       for (let i = 0; i < Math.min(depth, 5); i++) {
         const b = inst.bids[i], a = inst.asks[i];
         rows.push(el("tr", {},
           el("td", { class: "num muted" }, b ? b.count : ""),
-          el("td", { class: "num bidq" }, b ? b.qty : ""),
-          el("td", { class: "num bidp" }, b ? b.price : ""),
-          el("td", { class: "num askp" }, a ? a.price : ""),
-          el("td", { class: "num askq" }, a ? a.qty : ""),
+          el("td", { class: "num bidq" }, b ? fmtQty(b.qty, sym) : ""),
+          el("td", { class: "num bidp", testid: b ? `bid-price-${sym}-${i}` : null }, b ? fmtPx(b.price, sym) : ""),
+          el("td", { class: "num askp", testid: a ? `ask-price-${sym}-${i}` : null }, a ? fmtPx(a.price, sym) : ""),
+          el("td", { class: "num askq" }, a ? fmtQty(a.qty, sym) : ""),
           el("td", { class: "num muted" }, a ? a.count : "")));
       }
       const canHalt = inst.status === "open";
@@ -561,11 +601,12 @@
             el("button", { type: "button", class: "btn btn-ok", testid: `resume-${sym}`, disabled: !canResume,
               onclick: (e) => resumeInstrument(sym, e.currentTarget) }, inst.status === "pre_open" ? "Open" : "Resume"))),
         el("div", { class: "inst-stats" },
-          el("div", { class: "stat" }, el("div", { class: "k" }, "Bid"), el("div", { class: "v buy", testid: `best-bid-${sym}` }, bid ? bid.price : "—")),
-          el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? ask.price : "—")),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Bid"), el("div", { class: "v buy", testid: `best-bid-${sym}` }, bid ? fmtPx(bid.price, sym) : "—")),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? fmtPx(ask.price, sym) : "—")),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Spread"), el("div", { class: "v" }, spread)),
-          el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price || "—"))),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price ? fmtPx(inst.last_price, sym) : "—"))),
         referenceBlock(sym),
+        el("div", { class: "charts" }, priceChart(sym), depthChart(inst)),
         el("table", { class: "tbl ladder", testid: `depth-${sym}` },
           el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", { class: "num" }, "Bid qty"),
             el("th", { class: "num" }, "Bid"), el("th", { class: "num" }, "Ask"), el("th", { class: "num" }, "Ask qty"),
@@ -575,19 +616,134 @@
     $("instruments").replaceChildren(...(cards.length ? cards : [el("div", { class: "muted" }, "No instruments listed.")]));
   }
 
+  // ------------------------------------------------------------ charts (hand-written SVG, no library)
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined) continue;
+      if (key === "testid") node.setAttribute("data-testid", value);
+      else node.setAttribute(key, String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // a - b of two decimal strings with dp decimals, exact
+  function subtract(a, b, dp) {
+    const units = (t) => BigInt(fixed(t, dp).replace(".", "").replace("—", "0"));
+    const d = units(a) - units(b);
+    const neg = d < 0n;
+    const str = (neg ? -d : d).toString().padStart(dp + 1, "0");
+    return (neg ? "-" : "") + (dp ? `${str.slice(0, -dp)}.${str.slice(-dp)}` : str);
+  }
+
+  const utcClock = (ns) => `${fmtTime(ns).slice(0, 8)} UTC`;
+
+  // Price (line) and volume (bars) of the instrument's recent trades, oldest left, with the NAV in
+  // force as a dashed line; the y range always includes the NAV so the premium is visible.
+  function priceChart(sym) {
+    const W = 600, H = 170, top = 8, priceH = 112, volTop = 126, volH = 30, left = 64, right = 8;
+    const trades = state.trades.filter((t) => t.symbol === sym && t.price !== null).slice(0, 120).reverse();
+    const ref = state.reference.get(sym);
+    const nav = ref && (ref.nav_in_force || ref.nav_per_note);
+    const prices = trades.map((t) => Number(t.price));
+    const bounds = prices.concat(nav ? [Number(nav)] : []);
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", testid: `price-chart-${sym}`,
+      "data-points": trades.length, role: "img", "aria-label": `${sym} price and volume, UTC` });
+    root.append(svg("text", { x: left, y: H - 1, class: "axis" }, trades.length ? utcClock(trades[0].ts) : ""));
+    root.append(svg("text", { x: W - right, y: H - 1, class: "axis", "text-anchor": "end" },
+      trades.length ? utcClock(trades[trades.length - 1].ts) : "no trades yet"));
+    if (!bounds.length) return root;
+    let lo = Math.min(...bounds), hi = Math.max(...bounds);
+    const pad = (hi - lo) * 0.08 || Math.max(Math.abs(hi) * 0.001, 1);
+    lo -= pad; hi += pad;
+    const y = (p) => top + priceH - ((p - lo) / (hi - lo)) * priceH;
+    const x = (i) => left + (trades.length <= 1 ? (W - left - right) / 2 : (i * (W - left - right)) / (trades.length - 1));
+    root.append(
+      svg("line", { x1: left, x2: W - right, y1: top, y2: top, class: "grid" }),
+      svg("line", { x1: left, x2: W - right, y1: top + priceH, y2: top + priceH, class: "grid" }),
+      svg("text", { x: left - 4, y: top + 4, class: "axis", "text-anchor": "end" }, fixed(String(hi), priceDp(sym))),
+      svg("text", { x: left - 4, y: top + priceH, class: "axis", "text-anchor": "end" }, fixed(String(lo), priceDp(sym))));
+    if (nav) {
+      const ny = y(Number(nav));
+      root.append(svg("line", { x1: left, x2: W - right, y1: ny, y2: ny, class: "nav-line", testid: `nav-line-${sym}`,
+        "data-nav": fmtPx(nav, sym) }),
+      svg("text", { x: W - right - 2, y: ny - 3, class: "nav-label", "text-anchor": "end" }, `NAV ${fmtPx(nav, sym)}`));
+    }
+    if (trades.length) {
+      const maxQty = Math.max(...trades.map((t) => Number(t.qty)), 1);
+      const barW = Math.max(1, Math.min(8, (W - left - right) / trades.length - 1));
+      root.append(...trades.map((t, i) => {
+        const h = Math.max(1, (Number(t.qty) / maxQty) * volH);
+        return svg("rect", { x: x(i) - barW / 2, y: volTop + volH - h, width: barW, height: h, class: "vol" });
+      }));
+      root.append(svg("polyline", { class: "price-line", testid: `price-line-${sym}`,
+        points: trades.map((t, i) => `${x(i).toFixed(1)},${y(Number(t.price)).toFixed(1)}`).join(" ") }));
+      const last = trades[trades.length - 1];
+      root.append(svg("circle", { cx: x(trades.length - 1), cy: y(Number(last.price)), r: 2.5, class: "price-dot" }));
+      root.append(svg("text", { x: left, y: volTop - 2, class: "axis" }, `volume (max ${fmtQty(String(maxQty), sym)})`));
+    }
+    return root;
+  }
+
+  // Cumulative depth: bids (green) stepping down from the best bid, asks (red) up from the best ask.
+  function depthChart(inst) {
+    const sym = inst.symbol, W = 600, H = 120, top = 6, h = 96, left = 64, right = 8;
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", testid: `depth-chart-${sym}`,
+      "data-levels": inst.bids.length + inst.asks.length, role: "img", "aria-label": `${sym} cumulative depth` });
+    if (!inst.bids.length && !inst.asks.length) {
+      root.append(svg("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" }, "empty book"));
+      return root;
+    }
+    const cum = (levels) => { let c = 0; return levels.map((l) => [Number(l.price), (c += Number(l.qty))]); };
+    const bids = cum(inst.bids), asks = cum(inst.asks);
+    const all = bids.concat(asks);
+    let lo = Math.min(...all.map((p) => p[0])), hi = Math.max(...all.map((p) => p[0]));
+    if (hi === lo) { lo -= 1; hi += 1; }
+    const maxQ = Math.max(...all.map((p) => p[1]));
+    const x = (p) => left + ((p - lo) / (hi - lo)) * (W - left - right);
+    const y = (q) => top + h - (q / maxQ) * h;
+    const steps = (pts) => {
+      if (!pts.length) return "";
+      let d = `M${x(pts[0][0]).toFixed(1)},${(top + h).toFixed(1)}`;
+      for (const [p, q] of pts) d += ` L${x(p).toFixed(1)},${y(q).toFixed(1)}`;
+      return d;
+    };
+    const bidPath = steps(bids.map(([p, q], i) => [p, q]).flatMap(([p, q], i) => (i ? [[p, bids[i - 1][1]], [p, q]] : [[p, q]])));
+    const askPath = steps(asks.flatMap(([p, q], i) => (i ? [[p, asks[i - 1][1]], [p, q]] : [[p, q]])));
+    root.append(
+      svg("line", { x1: left, x2: W - right, y1: top + h, y2: top + h, class: "grid" }),
+      svg("path", { d: bidPath, class: "depth-bid" }), svg("path", { d: askPath, class: "depth-ask" }),
+      svg("text", { x: left - 4, y: top + 8, class: "axis", "text-anchor": "end" }, fmtQty(String(maxQ), sym)),
+      svg("text", { x: left, y: H - 2, class: "axis" }, fixed(String(lo), priceDp(sym))),
+      svg("text", { x: W - right, y: H - 2, class: "axis", "text-anchor": "end" }, fixed(String(hi), priceDp(sym))));
+    const ref = state.reference.get(sym);
+    const nav = ref && (ref.nav_in_force || ref.nav_per_note);
+    if (nav && Number(nav) >= lo && Number(nav) <= hi) {
+      root.append(svg("line", { x1: x(Number(nav)), x2: x(Number(nav)), y1: top, y2: top + h, class: "nav-line" }));
+    }
+    return root;
+  }
+
   function renderTrades(flash = new Set()) {
     $("trades-meta").textContent = state.trades.length ? `last ${state.trades.length}` : "";
     const rows = state.trades.map((t) => el("tr", { testid: `trade-${t.trade_id}`, class: flash.has(t.trade_id) ? "flash" : null },
       el("td", { class: "mono", title: fmtTime(t.ts) }, fmtTime(t.ts).slice(0, 8)),
       el("td", { class: "mono" }, t.symbol),
       el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase()),
-      el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, t.price),
-      el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, t.qty),
+      el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, fmtPx(t.price, t.symbol)),
+      el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, fmtQty(t.qty, t.symbol)),
+      el("td", { class: "num", testid: `trade-premium-${t.trade_id}` }, fmtBps(t.premium_bps)),
       el("td", {}, t.buyer),
       el("td", {}, t.seller),
       el("td", { class: "num muted" }, t.trade_id),
       el("td", {}, pill(t.settlement, SETTLE_KIND[t.settlement] || "idle", `trade-settlement-${t.trade_id}`))));
-    replaceRows($("trades"), rows, 9, "No trades yet.");
+    replaceRows($("trades"), rows, 10, "No trades yet.");
   }
 
   function participantAction(p, kind, button) {
