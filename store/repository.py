@@ -282,10 +282,11 @@ class Store:
         active_until_ts: int | None = None,
     ) -> list[StoredOrder]:
         """``active_since_ts`` / ``active_until_ts``: only orders accepted before the window's end and
-        last updated at or after its start (every order that existed during the window)."""
+        still open or last updated at or after its start (every order that was live in the window)."""
         q = sa.select(OrderRow).order_by(OrderRow.order_id)
         if active_since_ts is not None:
-            q = q.where(OrderRow.updated_ts >= active_since_ts)
+            still_open = OrderRow.status.in_([OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value])
+            q = q.where(sa.or_(OrderRow.updated_ts >= active_since_ts, still_open))
         if active_until_ts is not None:
             q = q.where(OrderRow.accepted_ts < active_until_ts)
         if participant is not None:

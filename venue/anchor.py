@@ -1,13 +1,15 @@
 """The audit log's hash-chain head, anchored on-chain.
 
 Every ``interval_s`` (when the head moved since the last anchor) the venue sends one transaction
-from its own account (the settler) to itself, value 0, whose calldata is::
+from its admin account to itself, value 0, whose calldata is::
 
     b"OMN-AUDIT-ANCHOR" (16 bytes) || audit entry id (8 bytes, big-endian) || entry hash (32 bytes)
 
 and records (entry id, hash, tx hash, block, chain id) in ``audit_anchors``. No contract is needed:
 the chain keeps the calldata and the block time, so the head existed, with that hash, no later than
-that block. ``verify_anchors`` recomputes the whole chain from the genesis, fetches every recorded
+that block. The admin account, not the settler: the
+settlement service manages the settler's nonces itself, and a foreign transaction from that
+account would collide with its next batch. ``verify_anchors`` recomputes the whole chain from the genesis, fetches every recorded
 anchor transaction, decodes it, and compares the anchored hash with the recomputed hash of that
 entry; ``venue audit verify-anchor`` prints the result. An anchor transaction kept elsewhere (its
 hash) can be checked the same way (``tx_hashes``), which still works if the anchors table itself
@@ -158,6 +160,8 @@ class AuditAnchorer:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval_s)
+            if stop.is_set():
+                return
             try:
                 anchored = await asyncio.to_thread(anchor_head, self._store, self._chain, self._sender)
             except Exception as exc:  # a chain or database outage: try again at the next interval

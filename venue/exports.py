@@ -184,11 +184,20 @@ def rts24(store: Store, day: str | dt.date, options: ExportOptions = ExportOptio
     for order in orders:
         events.extend(_order_events(order, fills.get(order.order_id, []), instruments.get(order.symbol), options))
     rows = []
+    # time order; at one instant an order's entry first, then the fills (by trade, maker before taker)
+    # it caused, then cancels and expiries
     for seq, (_, _, _, row) in enumerate(sorted((e for e in events if since <= e[0] < until),
-                                                key=lambda e: e[:3]), start=1):
+                                                key=_event_order), start=1):
         row["f14_sequence_number"] = seq
         rows.append(row)
     return _csv(RTS24_COLUMNS, rows)
+
+
+def _event_order(event: tuple[int, int, int, dict[str, object]]) -> tuple[int, int, int, int, int]:
+    ts, order_id, kind, row = event
+    trade = row.get("f47_trading_venue_transaction_id")
+    passive = 0 if row.get("f44_passive_aggressive") == "PASV" else 1
+    return ts, kind, trade if isinstance(trade, int) else 0, passive, order_id
 
 
 def _order_events(order: StoredOrder, fills: list[StoredTrade], inst: Instrument | None,

@@ -141,7 +141,7 @@ def _chain(config: VenueConfig) -> Iterator[tuple[Chain, str | None]]:
         chain = connect(config.chain, private_keys=keys)
     except SettlementError as exc:
         raise _CliError("REGISTER_CHAIN_ERROR", str(exc)) from exc
-    sender = DemoDeployment.load(config.deployment_path).settler if config.deployment_path.exists() else None
+    sender = DemoDeployment.load(config.deployment_path).admin if config.deployment_path.exists() else None
     try:
         yield chain, sender
     finally:

@@ -127,7 +127,7 @@ class Venue:
         self.safeguards = safeguard(cfg, self.core, self.sequencer, self.watcher, self.gatekeeper, self.store_adapter)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
-        self.records = Records(self.store, self.chain, sender=self.deployment.settler)
+        self.records = Records(self.store, self.chain, sender=self.deployment.admin)
         self.app = self._build_app()
         self.expiries = ExpiryClock.follow(self.sequencer, self.engine.open_orders(), self.core.subscribe_events)
         self._tasks = [
@@ -139,7 +139,7 @@ class Venue:
             asyncio.create_task(ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
                                 .run(self._stop), name="reference-data"),
             *self.attestations.start(self._stop),
-            *anchor_tasks(self.store, self.chain, self.deployment.settler, cfg.audit_anchor_interval_s, self._stop),
+            *anchor_tasks(self.store, self.chain, self.deployment.admin, cfg.audit_anchor_interval_s, self._stop),
         ]
         self._unobserve = observe_venue(self.core)
         self.store.append_audit("venue", "venue.start", {"chain": cfg.chain, "db": self.store.dialect,
