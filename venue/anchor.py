@@ -7,13 +7,16 @@ from its admin account to itself, value 0, whose calldata is::
 
 and records (entry id, hash, tx hash, block, chain id) in ``audit_anchors``. No contract is needed:
 the chain keeps the calldata and the block time, so the head existed, with that hash, no later than
-that block. The admin account, not the settler: the
-settlement service manages the settler's nonces itself, and a foreign transaction from that
-account would collide with its next batch. ``verify_anchors`` recomputes the whole chain from the genesis, fetches every recorded
-anchor transaction, decodes it, and compares the anchored hash with the recomputed hash of that
-entry; ``venue audit verify-anchor`` prints the result. An anchor transaction kept elsewhere (its
-hash) can be checked the same way (``tx_hashes``), which still works if the anchors table itself
-was rewritten. Rewriting the log before an anchored entry breaks the comparison.
+that block. The admin account sends it, not the settler: the settlement service manages the
+settler's nonces itself, and a foreign transaction from that account would collide with its next
+batch.
+
+``verify_anchors`` recomputes the whole chain from the genesis, fetches every recorded anchor
+transaction, decodes it, and compares the anchored hash with the recomputed hash of that entry;
+``venue audit verify-anchor`` prints the result. An anchor transaction kept elsewhere (its hash)
+can be checked the same way (``tx_hashes``), which still works if the anchors table itself was
+rewritten. Rewriting the log before an anchored entry breaks the comparison, even when every hash
+of the chain was recomputed.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ class VenueConfig:
     eas_address: str | None = None  # a real chain's EAS (Base: 0x4200...0021); dev chains deploy their own
     attestation_file: Path | None = None  # None = data_dir/attestation.json (EAS + resolver deployment)
     audit_anchor_interval_s: float | None = 300.0  # the audit head written on-chain this often (None: never)
+    reconcile_interval_s: float | None = 60.0  # chain vs ledger reconciliation on a schedule (None: on demand)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,7 +8,9 @@ the methods block and are called from a worker thread.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import logging
+from typing import Any, Protocol
 
 from settlement.chain import Chain
 from store import SettlementUpdate, Store, StoredTrade
@@ -17,6 +19,7 @@ from venue.exports import ExportOptions, _Scale, day_window, export, utc
 from venue.holders import build_register
 
 JSON = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class Records:
@@ -103,4 +106,26 @@ def anchor_tasks(store: Store, chain: Chain, sender: str, interval_s: float | No
     return [asyncio.create_task(anchorer.run(stop), name="audit-anchor")]
 
 
-__all__ = ["Records", "anchor_tasks"]
+class _Reconciles(Protocol):
+    async def run_reconciliation(self, *, operator: str, quiet_if_unchanged: bool = False) -> object: ...
+
+
+def reconcile_tasks(operations: _Reconciles, interval_s: float | None,
+                    stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """Reconciliation with the chain on a schedule (first run at once), none when ``interval_s`` is None."""
+    if interval_s is None:
+        return []
+
+    async def run() -> None:
+        while not stop.is_set():
+            try:
+                await operations.run_reconciliation(operator="scheduler", quiet_if_unchanged=True)
+            except Exception:  # a chain or database outage: the next run tries again
+                log.warning("scheduled reconciliation failed; next run in %.0f s", interval_s, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    return [asyncio.create_task(run(), name="reconciliation")]
+
+
+__all__ = ["Records", "anchor_tasks", "reconcile_tasks"]

@@ -45,7 +45,7 @@ from venue.health import HealthProbe, HealthSources
 from venue.ledger import Ledger
 from venue.listings import ListingRules, load_rules
 from venue.operations import Reconciler
-from venue.records import Records, anchor_tasks
+from venue.records import Records, anchor_tasks, reconcile_tasks
 from venue.reference import ReferenceData, listing_from_record, read_store
 from venue.refresh import ReferenceRefresh
 from venue.safeguards import install as safeguard
@@ -140,6 +140,7 @@ class Venue:
                                 .run(self._stop), name="reference-data"),
             *self.attestations.start(self._stop),
             *anchor_tasks(self.store, self.chain, self.deployment.admin, cfg.audit_anchor_interval_s, self._stop),
+            *reconcile_tasks(self.core.operations, cfg.reconcile_interval_s, self._stop),
         ]
         self._unobserve = observe_venue(self.core)
         self.store.append_audit("venue", "venue.start", {"chain": cfg.chain, "db": self.store.dialect,

@@ -66,7 +66,7 @@
   }
   function fmtDateTime(ns) {
     if (ns === null || ns === undefined) return "—";
-    return new Date(Number(ns) / 1e6).toISOString().replace("T", " ").slice(0, 19) + "Z";
+    return new Date(Number(ns) / 1e6).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   }
   function fmtDate(ns) {
     if (ns === null || ns === undefined) return "—";
@@ -245,6 +245,9 @@
     $("operator-name").textContent = state.session.operator;
     connect(); // the snapshot is loaded once the websocket is logged in (see sync)
     if (!state.referenceTimer) state.referenceTimer = setInterval(loadReferences, 2000);
+    if (!state.recordsTimer) {
+      state.recordsTimer = setInterval(() => { loadHolders(); loadAnchors(); }, 15_000);
+    }
     clearInterval(state.healthTimer);
     pollHealth();
     state.healthTimer = setInterval(pollHealth, HEALTH_POLL_MS);
@@ -408,6 +411,8 @@
     state.audit = audit;
     renderAll();
     loadReferences();
+    loadHolders();
+    loadAnchors();
   }
 
   async function reloadParticipants() {
@@ -704,18 +709,22 @@
     const bids = cum(inst.bids), asks = cum(inst.asks);
     const all = bids.concat(asks);
     let lo = Math.min(...all.map((p) => p[0])), hi = Math.max(...all.map((p) => p[0]));
-    if (hi === lo) { lo -= 1; hi += 1; }
+    const margin = (hi - lo) * 0.08 || Math.max(hi * 0.001, 1);
+    lo -= margin; hi += margin;
     const maxQ = Math.max(...all.map((p) => p[1]));
     const x = (p) => left + ((p - lo) / (hi - lo)) * (W - left - right);
     const y = (q) => top + h - (q / maxQ) * h;
-    const steps = (pts) => {
+    // a step area from the best price outward to the chart's edge: up at each level, flat between
+    const area = (pts, edge) => {
       if (!pts.length) return "";
-      let d = `M${x(pts[0][0]).toFixed(1)},${(top + h).toFixed(1)}`;
-      for (const [p, q] of pts) d += ` L${x(p).toFixed(1)},${y(q).toFixed(1)}`;
-      return d;
+      let d = `M${x(pts[0][0]).toFixed(1)},${y(0).toFixed(1)}`;
+      pts.forEach(([p, q], i) => {
+        if (i) d += ` L${x(p).toFixed(1)},${y(pts[i - 1][1]).toFixed(1)}`;
+        d += ` L${x(p).toFixed(1)},${y(q).toFixed(1)}`;
+      });
+      return `${d} L${x(edge).toFixed(1)},${y(pts[pts.length - 1][1]).toFixed(1)} L${x(edge).toFixed(1)},${y(0).toFixed(1)} Z`;
     };
-    const bidPath = steps(bids.map(([p, q], i) => [p, q]).flatMap(([p, q], i) => (i ? [[p, bids[i - 1][1]], [p, q]] : [[p, q]])));
-    const askPath = steps(asks.flatMap(([p, q], i) => (i ? [[p, asks[i - 1][1]], [p, q]] : [[p, q]])));
+    const bidPath = area(bids, lo), askPath = area(asks, hi);
     root.append(
       svg("line", { x1: left, x2: W - right, y1: top + h, y2: top + h, class: "grid" }),
       svg("path", { d: bidPath, class: "depth-bid" }), svg("path", { d: askPath, class: "depth-ask" }),
@@ -744,6 +753,7 @@
       el("td", { class: "num muted" }, t.trade_id),
       el("td", {}, pill(t.settlement, SETTLE_KIND[t.settlement] || "idle", `trade-settlement-${t.trade_id}`))));
     replaceRows($("trades"), rows, 10, "No trades yet.");
+    if (flash.size) renderInstruments(); // the price charts follow the tape
   }
 
   function participantAction(p, kind, button) {
@@ -855,10 +865,94 @@
       el("td", { class: "mono muted", title: e.hash }, short(e.hash, 8)))), 6, "No audit entries.");
   }
 
+  // ------------------------------------------------------------ register of holders, exports, anchors
+
+  async function loadHolders() {
+    const select = $("holders-symbol");
+    const symbols = [...state.instruments.keys()].sort();
+    if (select.options.length !== symbols.length) {
+      const keep = select.value;
+      select.replaceChildren(...symbols.map((s) => el("option", { value: s }, s)));
+      if (symbols.includes(keep)) select.value = keep;
+    }
+    const sym = select.value;
+    if (!sym || !state.session) return;
+    try {
+      renderHolders(await api("GET", `/console/api/holders/${encodeURIComponent(sym)}`));
+    } catch (err) {
+      const node = $("holders-status");
+      node.textContent = err.code || "error";
+      node.className = "pill pill-bad";
+      $("holders-meta").textContent = err.message;
+    }
+  }
+
+  function renderHolders(reg) {
+    const node = $("holders-status");
+    node.textContent = reg.reconciled ? "reconciled" : `${reg.flagged} flagged`;
+    node.className = `pill ${reg.reconciled ? "pill-ok" : "pill-bad"}`;
+    $("holders-meta").textContent = `positions from settled trades since block ${reg.baseline_block}, chain at block `
+      + `${reg.head_block} · register total ${fmtQty(reg.total_expected, reg.symbol)} · on chain ${fmtQty(reg.total_chain, reg.symbol)}`;
+    replaceRows($("holders"), reg.holders.map((h) => el("tr", { testid: `holder-${h.participant || h.wallet}`,
+      class: h.flagged ? "flagged" : null },
+      el("td", { class: "mono", title: h.wallet }, short(h.wallet, 10)),
+      el("td", {}, h.participant || "—"),
+      el("td", { class: "num" }, fmtQty(h.opening, reg.symbol)),
+      el("td", { class: "num" }, fmtQty(h.settled, reg.symbol)),
+      el("td", { class: "num" }, fmtQty(h.expected, reg.symbol)),
+      el("td", { class: "num" }, fmtQty(h.chain, reg.symbol)),
+      el("td", { class: "num", testid: `holder-diff-${h.participant || h.wallet}` }, fmtQty(h.difference, reg.symbol)),
+      el("td", {}, h.flagged ? pill("difference", "bad") : pill("ok", "ok")))), 8, "No holders known.");
+  }
+
+  async function download(kind) {
+    const day = $("export-date").value;
+    const resp = await fetch(`/console/api/exports/${kind}?date=${encodeURIComponent(day)}`,
+      { headers: { Authorization: `Bearer ${state.session.token}` } });
+    if (!resp.ok) {
+      const err = ((await resp.json().catch(() => ({}))).error) || {};
+      throw new Error(`${err.code || resp.status}: ${err.message || resp.statusText}`);
+    }
+    const text = await resp.text();
+    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+    const link = el("a", { href: url, download: `${kind}-${day}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    return `${Math.max(0, text.trim().split("\n").length - 1)} rows`;
+  }
+
+  async function loadAnchors() {
+    if (!state.session) return;
+    const node = $("audit-anchor"), detail = $("audit-anchor-detail");
+    try {
+      const v = await api("GET", "/console/api/audit/anchors");
+      const newest = v.anchors.length ? v.anchors.reduce((a, b) => ((a.audit_id || 0) >= (b.audit_id || 0) ? a : b)) : null;
+      node.textContent = v.ok ? "anchored, verified" : v.code === "ANCHOR_NONE" ? "not anchored yet" : v.code;
+      node.className = `pill ${v.ok ? "pill-ok" : v.code === "ANCHOR_NONE" ? "pill-idle" : "pill-bad"}`;
+      detail.textContent = newest && newest.tx_hash
+        ? `entry #${newest.audit_id} in tx ${short(newest.tx_hash, 12)} (block ${newest.block}) · ${v.message}` : v.message;
+    } catch (err) {
+      node.textContent = err.code || "error";
+      node.className = "pill pill-bad";
+    }
+  }
+
+  function tickClock() {
+    $("utc-clock").textContent = `${new Date().toISOString().slice(11, 19)} UTC`;
+  }
+
   // ------------------------------------------------------------ wiring
 
   function init() {
     $("logout").addEventListener("click", () => logout(""));
+    tickClock();
+    setInterval(tickClock, 1000);
+    $("export-date").value = new Date().toISOString().slice(0, 10);
+    $("export-rts22").addEventListener("click", (e) => action(e.currentTarget, "RTS 22 export", () => download("rts22")));
+    $("export-rts24").addEventListener("click", (e) => action(e.currentTarget, "RTS 24 export", () => download("rts24")));
+    $("holders-symbol").addEventListener("change", () => loadHolders());
     $("reconcile-run").addEventListener("click", (e) => action(e.currentTarget, "Reconciliation", async () => {
       state.reconciliation = await api("POST", "/console/api/reconciliation/run");
       renderReconciliation();
