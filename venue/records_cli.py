@@ -4,7 +4,7 @@
     venue confirmations PARTICIPANT [--date YYYY-MM-DD]
     venue holders SYMBOL                  register of holders, reconciled with the chain (--chain URL)
     venue audit verify-anchor [--tx HASH ...]   recompute the audit chain, check the on-chain anchors
-    venue audit anchor                    write the current audit head on-chain now
+    venue audit anchor --key-file F       write the current audit head on-chain now (admin key)
 
 Exports and confirmations read only the store. ``holders`` and ``audit`` also read the chain, so
 they need a chain that outlives the venue process: a JSON-RPC URL (``--chain``). With the embedded
@@ -58,6 +58,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], common
     verify.add_argument("--tx", action="append", default=[], help="also check this anchor transaction hash")
     anchor = asub.add_parser("anchor", help="write the audit chain's head on-chain now")
     common(anchor)
+    anchor.add_argument("--key-file", type=Path, required=True,
+                        help="file with the admin account's private key (hex): the anchor's sender")
 
 
 COMMANDS = ("export", "confirmations", "holders", "audit")
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace, config: VenueConfig) -> int:
                 for row in Records(store, None).confirmations(args.participant, day=args.date):
                     print(json.dumps(row))
                 return 0
-            with _chain(config) as (chain, sender):
+            with _chain(config, args) as (chain, sender):
                 if args.command == "holders":
                     register = build_register(store, chain, args.symbol, since_block=args.since_block)
                     print(json.dumps(register.to_json(), indent=2))
@@ -129,7 +131,7 @@ def _store(config: VenueConfig) -> Iterator[Store]:
 
 
 @contextmanager
-def _chain(config: VenueConfig) -> Iterator[tuple[Chain, str | None]]:
+def _chain(config: VenueConfig, args: argparse.Namespace) -> Iterator[tuple[Chain, str | None]]:
     from settlement import SettlementError, connect
     from settlement.deploy import DemoDeployment
 
@@ -137,6 +139,12 @@ def _chain(config: VenueConfig) -> Iterator[tuple[Chain, str | None]]:
         raise _CliError("REGISTER_CHAIN_ERROR", f"a {config.chain} chain lives only inside the venue process: give "
                         "--chain a JSON-RPC URL, or use the operator API / console of the running venue")
     keys = [bytes.fromhex(config.settler_key.removeprefix("0x"))] if config.settler_key else []
+    key_file: Path | None = getattr(args, "key_file", None)
+    if key_file is not None:
+        try:
+            keys.append(bytes.fromhex(key_file.read_text().strip().removeprefix("0x")))
+        except (OSError, ValueError) as exc:
+            raise _CliError("ANCHOR_FAILED", f"cannot read the key file {key_file}: {exc}") from exc
     try:
         chain = connect(config.chain, private_keys=keys)
     except SettlementError as exc:

@@ -94,8 +94,7 @@ def test_every_price_has_the_instruments_decimals(page: Any, real: VenueThread) 
     cells = [*page.locator(f"[data-testid^='bid-price-{SYMBOL}-']").all_inner_texts(),
              *page.locator(f"[data-testid^='ask-price-{SYMBOL}-']").all_inner_texts(),
              *page.locator("[data-testid^='trade-price-']").all_inner_texts(),
-             page.get_by_test_id(f"best-bid-{SYMBOL}").inner_text(), page.get_by_test_id(f"best-ask-{SYMBOL}").inner_text(),
-             page.get_by_test_id(f"last-{SYMBOL}").inner_text()]
+             *(page.get_by_test_id(f"{cell}-{SYMBOL}").inner_text() for cell in ("best-bid", "best-ask", "last"))]
     assert len(cells) >= 5
     assert [c for c in cells if not TWO_DECIMALS.match(c)] == []
 
