@@ -90,12 +90,12 @@ def _plain(value: Fraction) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Scale:
+class Scale:
     price_step: Fraction  # cash per note per tick
     qty_step: Fraction  # notes per lot
 
     @classmethod
-    def of(cls, inst: Instrument) -> _Scale:
+    def of(cls, inst: Instrument) -> Scale:
         qty_step = Fraction(inst.lot_size, 10**inst.token_decimals)
         return cls(price_step=Fraction(inst.tick_size, 10**inst.cash_decimals) / qty_step, qty_step=qty_step)
 
@@ -140,7 +140,7 @@ def rts22(store: Store, day: str | dt.date, options: ExportOptions = ExportOptio
 def _rts22_row(t: StoredTrade, instruments: Mapping[str, Instrument], participants: Mapping[str, Participant],
                wallets: Mapping[str, str], settlement: SettlementUpdate | None, o: ExportOptions) -> dict[str, object]:
     inst = instruments.get(t.symbol)
-    scale = _Scale.of(inst) if inst is not None else _Scale(Fraction(1), Fraction(1))
+    scale = Scale.of(inst) if inst is not None else Scale(Fraction(1), Fraction(1))
     trade = t.to_trade()
     country = {p: participants[p].jurisdiction if p in participants else "" for p in (trade.buyer, trade.seller)}
     return {
@@ -202,7 +202,7 @@ def _event_order(event: tuple[int, int, int, dict[str, object]]) -> tuple[int, i
 
 def _order_events(order: StoredOrder, fills: list[StoredTrade], inst: Instrument | None,
                   o: ExportOptions) -> list[tuple[int, int, int, dict[str, object]]]:
-    scale = _Scale.of(inst) if inst is not None else _Scale(Fraction(1), Fraction(1))
+    scale = Scale.of(inst) if inst is not None else Scale(Fraction(1), Fraction(1))
     base: dict[str, object] = {
         "f1_submitting_entity_id": order.participant, "f3_client_id": order.participant,
         "f7_trading_capacity": "DEAL", "f10_validity_period": _VALIDITY.get(order.tif, order.tif.upper()),
@@ -245,5 +245,5 @@ def export(store: Store, kind: str, day: str | dt.date, options: ExportOptions =
     return fn(store, day, options)
 
 
-__all__ = ["DEFAULT_MIC", "EXPORTS", "RTS22_COLUMNS", "RTS24_COLUMNS", "ExportError", "ExportOptions",
+__all__ = ["DEFAULT_MIC", "EXPORTS", "RTS22_COLUMNS", "RTS24_COLUMNS", "ExportError", "ExportOptions", "Scale",
            "day_window", "export", "rts22", "rts24", "utc"]

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from settlement.chain import Chain
 from store import SettlementUpdate, Store, StoredTrade
 from venue.anchor import AuditAnchorer, verify_anchors
-from venue.exports import ExportOptions, _Scale, day_window, export, utc
+from venue.exports import ExportOptions, Scale, day_window, export, utc
 from venue.holders import build_register
 
 JSON = dict[str, Any]
@@ -55,7 +55,7 @@ class Records:
             side = trade.side_of(participant)
             assert side is not None
             inst = instruments.get(stored.symbol)
-            scale = _Scale.of(inst) if inst is not None else None
+            scale = Scale.of(inst) if inst is not None else None
             settled: SettlementUpdate | None = settlements.get(stored.trade_id)
             ids = self.options.identifiers or {}
             out.append({

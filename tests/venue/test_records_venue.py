@@ -9,6 +9,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import json
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,16 @@ from venue.anchor import anchor_head
 from venue.demo import SYMBOL
 from venue.refprice import premium, premium_bps
 from venueclient import ApiError, VenueClient
+
+
+class _Sink:
+    """A websocket session as the hub sees it: records what it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, object]] = []
+
+    def push(self, text: str) -> None:
+        self.messages.append(json.loads(text))
 
 
 def _client(running: RunningVenue, who: str) -> VenueClient:
@@ -44,6 +55,10 @@ async def test_a_trade_on_record_from_premium_to_confirmation_export_register_an
     listing = venue.core.listing(SYMBOL)
     assert listing is not None
     price = str(price_ticks * listing.price_increment)
+    hub = venue.app.state.gateway.hub
+    tape, own = _Sink(), _Sink()
+    hub.subscribe_trades(tape, SYMBOL)
+    hub.subscribe_private(own, "inv-1", "fills")
     async with _client(running, "mm-1") as mm, _client(running, "inv-1") as inv, \
             _client(running, "operator") as op, _client(running, "inv-2") as other:
         await mm.place(SYMBOL, "sell", 2, price, post_only=True)
@@ -57,9 +72,14 @@ async def test_a_trade_on_record_from_premium_to_confirmation_export_register_an
         found = monitor.premium_of(fill)
         assert found is not None and found[1] == expected and expected > 0
 
+        # websocket: the trade print and the buyer's fill carry it
+        await _until(lambda: any(m.get("trade_id") == trade_id for m in own.messages))
+        assert next(m for m in tape.messages if m.get("trade_id") == trade_id)["premium_bps"] == expected
+        assert next(m for m in own.messages if m.get("trade_id") == trade_id)["premium_bps"] == expected
+
         # REST: the public tape and the buyer's own fills carry the premium in bps
-        tape = await inv.request("GET", f"/v1/instruments/{SYMBOL}/trades")
-        assert next(t for t in tape if t["trade_id"] == trade_id)["premium_bps"] == expected
+        public = await inv.request("GET", f"/v1/instruments/{SYMBOL}/trades")
+        assert next(t for t in public if t["trade_id"] == trade_id)["premium_bps"] == expected
         fills = await inv.request("GET", "/v1/fills")
         assert next(f for f in fills if f["trade_id"] == trade_id)["premium_bps"] == expected
 
