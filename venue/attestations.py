@@ -151,9 +151,9 @@ class Attestations:
         listing = m.listing(fill.symbol) if m is not None else None
         if m is None or nav is None or listing is None:
             return {}
-        prem = m.premium(fill.trade_id)
+        stamped = m.premium_of(fill)  # the trade's own stamp (REST, store): the same number everywhere
         return {"nav": _dec(nav * listing.spec.tick_size / 10**listing.cash_decimals, 6),
-                "premium": _dec(prem, 6), "premium_bps": None if prem is None else premium_bps(prem)}
+                "premium": _dec(m.premium(fill.trade_id), 6), "premium_bps": None if stamped is None else stamped[1]}
 
     def premium_stamp(self, record: Callable[[TradePremium], None]) -> Callable[[Fill], int | None]:
         """The trade book's ``stamp``: each new trade's premium in bps, also handed to ``record`` (the

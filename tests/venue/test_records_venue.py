@@ -18,7 +18,7 @@ from market.model import SettlementState
 from tests.venue.conftest import RunningVenue
 from venue.anchor import anchor_head
 from venue.demo import SYMBOL
-from venue.refprice import premium, premium_bps
+from venue.refprice import bps_to_nav, premium, premium_bps
 from venueclient import ApiError, VenueClient
 
 
@@ -65,7 +65,8 @@ async def test_a_trade_on_record_from_premium_to_confirmation_export_register_an
         buy = await inv.place(SYMBOL, "buy", 2, price, tif="ioc")
         assert buy["status"] == "filled", buy
         trade_id = buy["fills"][0]["trade_id"]
-        expected = premium_bps(premium(price_ticks, nav))
+        expected = bps_to_nav(price_ticks, nav)
+        assert abs(expected - premium_bps(premium(price_ticks, nav))) <= 1  # the 6-decimal fraction agrees
         fill = Fill(seq=0, md_seq=0, ts=0, trade_id=trade_id, symbol=SYMBOL, price=price_ticks, qty=2,
                     aggressor=Side.BUY, maker_order_id=0, maker_participant="", maker_remaining=0,
                     taker_order_id=0, taker_participant="", taker_remaining=0)
