@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"OMN-AUDIT-ANCHOR"
 DEFAULT_INTERVAL_S = 300.0
+FIRST_ANCHOR_AFTER_S = 30.0
 
 
 class AnchorError(Exception):
@@ -160,9 +161,11 @@ class AuditAnchorer:
         self.last_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        wait = min(self.interval_s, FIRST_ANCHOR_AFTER_S)  # a fresh venue shows an anchor soon
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval_s)
+                await asyncio.wait_for(stop.wait(), wait)
+            wait = self.interval_s
             if stop.is_set():
                 return
             try:

@@ -121,6 +121,11 @@ def test_the_register_of_holders_and_the_audit_anchor_are_shown(page: Any, real:
     expect(page.get_by_test_id("holder-inv-1")).to_be_visible()
     expect(page.get_by_test_id("holder-diff-inv-1")).to_have_text("0")
     expect(page.get_by_test_id("audit-anchor")).to_have_text("anchored, verified", timeout=20_000)
+    with page.expect_download() as download:
+        page.get_by_test_id("export-rts22").click()
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("f1_report_status,") and len(text.strip().splitlines()) >= 2  # the day's trades
+    expect(page.get_by_test_id("action-ok")).to_contain_text("RTS 22 export")
 
 
 def test_halt_asks_for_confirmation_first(page: Any, real: VenueThread) -> None:
