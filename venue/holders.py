@@ -13,9 +13,10 @@ For each wallet the venue knows (participants' wallets and the parties of its tr
                 mint or burn), a settlement the venue did not record, or one it recorded that the
                 chain does not show.
 
-Reading a balance at a past block needs a node that keeps that state (anvil and the in-process EVM
-do; on a public chain an archive node or a recent ``since_block``). Holders the venue never saw
-(no wallet on file, no trade) are not listed: the token's own holder list is the chain's.
+Wallets that received notes after the baseline (the token's ``Transfer`` events) are listed too,
+without a participant: a holder the venue never saw shows up flagged. Reading a balance at a past
+block needs a node that keeps that state (anvil and the in-process EVM do; on a public chain an
+archive node or a recent ``since_block``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Register:
     baseline_block: int
     head_block: int
     holdings: tuple[Holding, ...]
+    discovery: str = ""  # how holders the venue never saw were looked for
 
     @property
     def flagged(self) -> list[Holding]:
@@ -77,6 +79,7 @@ class Register:
         return {
             "symbol": self.symbol, "token": self.token, "baseline_block": self.baseline_block,
             "head_block": self.head_block, "reconciled": not self.flagged, "flagged": len(self.flagged),
+            "discovery": self.discovery,
             "total_expected": self.notes(sum(h.expected for h in self.holdings)),
             "total_chain": self.notes(sum(h.chain for h in self.holdings)),
             "holders": [{
@@ -112,6 +115,9 @@ def build_register(store: Store, chain: Chain, symbol: str, *, since_block: int 
         for participant in net:
             if participant not in wallets:
                 owners.setdefault(f"(no wallet: {participant})", participant)
+        discovered, discovery = _recipients(chain, inst, baseline, head)
+        for wallet in discovered:
+            owners.setdefault(wallet, None)  # received notes outside the venue's knowledge
         holdings = [_holding(chain, inst, wallet, owner, baseline, head,
                              net.get(owner, 0) if owner is not None else 0) for wallet, owner in sorted(owners.items())]
     except RegisterError:
@@ -119,7 +125,25 @@ def build_register(store: Store, chain: Chain, symbol: str, *, since_block: int 
     except Exception as exc:  # web3 / RPC errors: translated at this boundary
         raise RegisterError("REGISTER_CHAIN_ERROR", f"cannot read {symbol} balances on the chain: {exc}") from exc
     return Register(symbol=symbol, token=inst.token_address, token_decimals=inst.token_decimals,
-                    baseline_block=baseline, head_block=head, holdings=tuple(holdings))
+                    baseline_block=baseline, head_block=head, holdings=tuple(holdings), discovery=discovery)
+
+
+MAX_SCAN_BLOCKS = 100_000
+_ZERO = "0x" + "00" * 20
+
+
+def _recipients(chain: Chain, inst: Instrument, baseline: int, head: int) -> tuple[list[str], str]:
+    """Wallets that received notes after the baseline (the token's ``Transfer`` events), so a holder
+    the venue never saw is listed too; skipped (and said so) over a range a node would refuse."""
+    if head - baseline > MAX_SCAN_BLOCKS:
+        return [], f"not scanned: {head - baseline} blocks since the baseline (at most {MAX_SCAN_BLOCKS})"
+    token = chain.contract(inst.token_address, _erc20_abi())
+    try:
+        logs = token.events.Transfer.get_logs(from_block=baseline + 1, to_block=head)
+    except Exception as exc:  # a node that limits log queries: the register still stands without it
+        return [], f"not scanned: {exc}"
+    found = {str(log["args"]["to"]).lower() for log in logs} - {_ZERO}
+    return sorted(found), f"Transfer events of blocks {baseline + 1}..{head} scanned"
 
 
 def _wallets(store: Store) -> dict[str, str]:

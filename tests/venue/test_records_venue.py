@@ -128,6 +128,14 @@ async def test_a_trade_on_record_from_premium_to_confirmation_export_register_an
         flagged = [h for h in register["holders"] if h["flagged"]]
         assert register["reconciled"] is False and [h["participant"] for h in flagged] == ["inv-1"]
         assert flagged[0]["difference"] == "5"
+        # a holder the venue never saw (notes minted to a wallet it does not know) is listed and flagged
+        stranger = await asyncio.to_thread(venue.chain.new_account)
+        await asyncio.to_thread(venue.admin.register_investor, stranger, 442)
+        await asyncio.to_thread(venue.admin.mint_notes, stranger, 3 * 10**listing.token_decimals)
+        register = await op.request("GET", f"/v1/operator/holders/{SYMBOL}")
+        unknown = next(h for h in register["holders"] if h["wallet"] == stranger.lower())
+        assert unknown["participant"] is None and unknown["flagged"] and unknown["difference"] == "3"
+        assert "scanned" in register["discovery"]
 
         # the audit head anchored on-chain, then verified against the recomputed chain
         anchored = await asyncio.to_thread(anchor_head, venue.store, venue.chain, venue.deployment.admin)
