@@ -121,7 +121,8 @@ def verify_anchors(store: Store, chain: Chain, *, sender: str | None = None,
                                   message=bad[0].message, anchors=checks)
     newest = max(c.audit_id or 0 for c in checks)
     return AnchorVerification(ok=True, entries=chain_check.checked, anchors=checks, message=(
-        f"{chain_check.checked} audit entries recomputed; {len(checks)} anchors match (newest: entry {newest})"))
+        f"{chain_check.checked} audit entries recomputed; {len(checks)} anchor{'' if len(checks) == 1 else 's'} "
+        f"match (newest: entry {newest})"))
 
 
 def _check(store: Store, chain: Chain, tx_hash: str, sender: str | None) -> AnchorCheck:
