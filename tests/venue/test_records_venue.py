@@ -13,6 +13,8 @@ import json
 import time
 from collections.abc import Callable
 
+import pytest
+
 from engine import Fill, Side
 from market.model import SettlementState
 from tests.venue.conftest import RunningVenue
@@ -20,6 +22,8 @@ from venue.anchor import anchor_head
 from venue.demo import SYMBOL
 from venue.refprice import bps_to_nav, premium, premium_bps
 from venueclient import ApiError, VenueClient
+
+pytestmark = pytest.mark.slow
 
 
 class _Sink:
