@@ -90,6 +90,10 @@ _OTHER_STAGES: dict[str, int] = {
     "INVALID_SIZE": 400,
     "INVALID_PARTICIPANT_ID": 400,
     "ADMIN_KEY_MISSING": 409,
+    "EXPORT_UNKNOWN_KIND": 404,
+    "EXPORT_BAD_DATE": 400,
+    "UNKNOWN_TRADE": 404,
+    "REGISTER_CHAIN_ERROR": 502,
 }
 
 # Every code a gateway answer may carry (the OpenAPI lists them as the enum of ``error.code``).

@@ -97,6 +97,7 @@ def trade_record(rec: TradeRecord, listing: Listing) -> JSON:
         "qty": format_qty(rec.qty, listing),
         "aggressor": "buy" if rec.aggressor_buy else "sell",
         "origin": origin_text(rec.origin),
+        "premium_bps": rec.premium_bps,
         "ts": rec.ts,
     }
 
@@ -115,6 +116,7 @@ def own_trade(rec: TradeRecord, participant: str, listing: Listing) -> JSON:
         "liquidity": "taker" if aggressor_is_me else "maker",
         "settlement": str(rec.settlement),
         "origin": origin_text(rec.origin),
+        "premium_bps": rec.premium_bps,
         "ts": rec.ts,
     }
 

@@ -192,6 +192,8 @@ class TradeInfo(BaseModel):
     qty: str
     aggressor: SideText
     origin: OriginText
+    premium_bps: int | None = Field(None, description="premium (+) / discount (-) to the NAV in force at the "
+                                    "trade, basis points; null when the note had no NAV")
     ts: int
 
 
@@ -205,6 +207,7 @@ class OwnTradeInfo(BaseModel):
     liquidity: Literal["maker", "taker"]
     settlement: str
     origin: OriginText
+    premium_bps: int | None = Field(None, description="premium (+) / discount (-) to the NAV in force, bps")
     ts: int
 
 

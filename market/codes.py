@@ -267,6 +267,16 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "MIGRATION_FAILED": (4217, "the database schema could not be upgraded"),
     "INVALID_RECORD": (4218, "the record does not fit the schema"),
     "INVALID_PARTICIPANT_ID": (4219, "participant ids are 1-64 letters, digits, '-', '_' or '.'"),
+    # records, register of holders, audit anchoring (venue.exports, venue.holders, venue.anchor)
+    "EXPORT_UNKNOWN_KIND": (4301, "unknown record export (rts22 or rts24)"),
+    "EXPORT_BAD_DATE": (4302, "the export date must be a day as YYYY-MM-DD"),
+    "UNKNOWN_TRADE": (4303, "no such trade of this participant"),
+    "REGISTER_CHAIN_ERROR": (4310, "the chain could not be read for the register of holders"),
+    "ANCHOR_NONE": (4320, "the audit log has no on-chain anchor yet"),
+    "ANCHOR_CHAIN_BROKEN": (4321, "the audit log's hash chain does not verify"),
+    "ANCHOR_TX_NOT_FOUND": (4322, "the anchor transaction is not on the chain"),
+    "ANCHOR_MISMATCH": (4323, "the hash in the anchor transaction differs from the recomputed audit chain"),
+    "ANCHOR_FAILED": (4324, "the audit head could not be written on-chain"),
 }
 
 

@@ -200,16 +200,19 @@ class Trade:
     sell_order_id: int
     settlement: SettlementState = SettlementState.PENDING
     origin: TradeOrigin = TradeOrigin.CONTINUOUS  # how it printed: book, auction uncross, RFQ, block
+    premium_bps: int | None = None  # signed premium (+) / discount (-) to the NAV in force; None: no NAV
 
     @classmethod
-    def from_fill(cls, fill: Match, settlement: SettlementState = SettlementState.PENDING) -> Trade:
+    def from_fill(cls, fill: Match, settlement: SettlementState = SettlementState.PENDING, *,
+                  premium_bps: int | None = None) -> Trade:
         taker_buys = fill.aggressor is Side.BUY
         maker = (fill.maker_participant, fill.maker_order_id)
         taker = (fill.taker_participant, fill.taker_order_id)
         (buyer, buy_order), (seller, sell_order) = (taker, maker) if taker_buys else (maker, taker)
         return cls(trade_id=fill.trade_id, symbol=fill.symbol, price=fill.price, qty=fill.qty,
                    aggressor=fill.aggressor, ts=fill.ts, buyer=buyer, seller=seller,
-                   buy_order_id=buy_order, sell_order_id=sell_order, settlement=settlement, origin=fill.origin)
+                   buy_order_id=buy_order, sell_order_id=sell_order, settlement=settlement, origin=fill.origin,
+                   premium_bps=premium_bps)
 
     @property
     def aggressor_buy(self) -> bool:

@@ -32,6 +32,7 @@ from store.migrate import migrate
 from store.projection import StoreWriter, rebuild_from_journal, sync_from_journal
 from store.records import (
     ApiKeyRecord,
+    AuditAnchor,
     AuditEntry,
     AuditVerification,
     EligibilityDecision,
@@ -46,6 +47,7 @@ from store.records import (
     SettlementUpdate,
     StoredOrder,
     StoredTrade,
+    TradePremium,
     Wallet,
 )
 from store.repository import Store
@@ -53,6 +55,7 @@ from store.repository import Store
 __all__ = [
     "DEFAULT_URL",
     "ApiKeyRecord",
+    "AuditAnchor",
     "AuditChainError",
     "AuditEntry",
     "AuditVerification",
@@ -77,6 +80,7 @@ __all__ = [
     "StoreWriter",
     "StoredOrder",
     "StoredTrade",
+    "TradePremium",
     "Wallet",
     "create_db_engine",
     "migrate",

@@ -203,3 +203,29 @@ class ProjectionStateRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class TradePremiumRow(Base):
+    """The NAV in force when a trade printed and the trade's premium (+) / discount (-) to it. Kept
+    apart from ``trades`` (a projection of the journal, rebuilt from it): the NAV comes from the
+    chain's attestations, not from the journal, so a rebuild must not lose it."""
+
+    __tablename__ = "trade_premiums"
+
+    trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    nav: Mapped[str] = mapped_column(String(40))  # decimal text, price units of the instrument
+    premium_bps: Mapped[int] = mapped_column(Integer)
+
+
+class AuditAnchorRow(Base):
+    """An audit-chain head written on-chain: which entry, its hash, and the transaction carrying it."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    audit_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    block: Mapped[int | None] = mapped_column(BigInteger)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    ts: Mapped[int] = mapped_column(BigInteger)

@@ -119,6 +119,8 @@ class StoredTrade:
     settlement_status: SettlementStatus
     cmd_seq: int
     origin: str = "continuous"
+    premium_bps: int | None = None  # to the NAV in force at the trade (``trade_premiums``); None: no NAV
+    nav: str | None = None
 
     def to_trade(self) -> Trade:
         """This row as the venue's ``Trade`` (sides resolved by ``Trade.from_fill``, the one place)."""
@@ -128,7 +130,7 @@ class StoredTrade:
             maker_order_id=self.maker_order_id, maker_participant=self.maker_participant,
             taker_order_id=self.taker_order_id, taker_participant=self.taker_participant,
             origin=TradeOrigin[self.origin.upper()],
-        ), self.settlement_status)
+        ), self.settlement_status, premium_bps=self.premium_bps)
 
     @property
     def buyer(self) -> str:
@@ -184,3 +186,21 @@ class AuditVerification:
     checked: int
     first_bad_id: int | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradePremium:
+    trade_id: int
+    nav: str  # decimal text, price units
+    premium_bps: int  # signed: + premium, - discount
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditAnchor:
+    audit_id: int  # the audit entry whose hash was anchored (the head at the time)
+    head_hash: str
+    tx_hash: str
+    block: int | None
+    chain_id: int
+    ts: int
+    id: int | None = None  # assigned by the store

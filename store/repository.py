@@ -21,6 +21,7 @@ from store.errors import AuditChainError, DuplicateError, InvalidRecordError, No
 from store.migrate import upgrade
 from store.models import (
     ApiKeyRow,
+    AuditAnchorRow,
     AuditRow,
     EligibilityDecisionRow,
     InstrumentRow,
@@ -29,11 +30,13 @@ from store.models import (
     ParticipantRow,
     ProjectionStateRow,
     SettlementRow,
+    TradePremiumRow,
     TradeRow,
     WalletRow,
 )
 from store.records import (
     ApiKeyRecord,
+    AuditAnchor,
     AuditEntry,
     AuditVerification,
     EligibilityDecision,
@@ -48,6 +51,7 @@ from store.records import (
     SettlementUpdate,
     StoredOrder,
     StoredTrade,
+    TradePremium,
     Wallet,
 )
 
@@ -348,8 +352,17 @@ class Store:
         symbol: str | None = None,
         status: Iterable[OrderStatus | str] | None = None,
         limit: int | None = None,
+        active_since_ts: int | None = None,
+        active_until_ts: int | None = None,
     ) -> list[StoredOrder]:
+        """``active_since_ts`` / ``active_until_ts``: only orders accepted before the window's end and
+        still open or last updated at or after its start (every order that was live in the window)."""
         q = sa.select(OrderRow).order_by(OrderRow.order_id)
+        if active_since_ts is not None:
+            still_open = OrderRow.status.in_([OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value])
+            q = q.where(sa.or_(OrderRow.updated_ts >= active_since_ts, still_open))
+        if active_until_ts is not None:
+            q = q.where(OrderRow.accepted_ts < active_until_ts)
         if participant is not None:
             q = q.where(OrderRow.participant == participant)
         if symbol is not None:
@@ -361,8 +374,12 @@ class Store:
         return [_order(r) for r in self._run("list orders", lambda s: s.scalars(q).all())]
 
     def get_trade(self, trade_id: int) -> StoredTrade | None:
-        row = self._run("get trade", lambda s: s.get(TradeRow, trade_id))
-        return None if row is None else _trade(row)
+        def read(s: Session) -> list[StoredTrade]:
+            row = s.get(TradeRow, trade_id)
+            return [] if row is None else _with_premiums(s, [row])
+
+        found = self._run("get trade", read)
+        return found[0] if found else None
 
     def list_trades(
         self,
@@ -371,15 +388,21 @@ class Store:
         participant: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        since_ts: int | None = None,
+        until_ts: int | None = None,
     ) -> list[StoredTrade]:
         q = sa.select(TradeRow).order_by(TradeRow.trade_id.desc() if newest_first else TradeRow.trade_id)
+        if since_ts is not None:
+            q = q.where(TradeRow.ts >= since_ts)
+        if until_ts is not None:
+            q = q.where(TradeRow.ts < until_ts)
         if symbol is not None:
             q = q.where(TradeRow.symbol == symbol)
         if participant is not None:
             q = q.where(sa.or_(TradeRow.maker_participant == participant, TradeRow.taker_participant == participant))
         if limit is not None:
             q = q.limit(limit)
-        return [_trade(r) for r in self._run("list trades", lambda s: s.scalars(q).all())]
+        return self._run("list trades", lambda s: _with_premiums(s, s.scalars(q).all()))
 
     def trade_page(
         self,
@@ -397,7 +420,7 @@ class Store:
         page holds nothing above it, so a caller can add the not yet projected trades above it
         without duplicates or gaps."""
 
-        def read(s: Session) -> tuple[int, list[TradeRow]]:
+        def read(s: Session) -> tuple[int, list[StoredTrade]]:
             horizon = s.scalar(sa.select(sa.func.max(TradeRow.trade_id))) or 0
             q = sa.select(TradeRow).where(TradeRow.trade_id <= horizon)
             if before_id is not None:
@@ -410,17 +433,58 @@ class Store:
                 q = q.where(TradeRow.ts < until_ts)
             q = q.order_by(TradeRow.trade_id.desc()).limit(limit)
             if participant is None:
-                return horizon, list(s.scalars(q).all())
+                return horizon, _with_premiums(s, s.scalars(q).all())
             # one index range scan per side ((maker|taker)_participant, trade_id) instead of an OR
             sides = [
                 *s.scalars(q.where(TradeRow.maker_participant == participant)).all(),
                 *s.scalars(q.where(TradeRow.taker_participant == participant)).all(),
             ]
             unique = {row.trade_id: row for row in sides}
-            return horizon, [unique[i] for i in sorted(unique, reverse=True)[:limit]]
+            return horizon, _with_premiums(s, [unique[i] for i in sorted(unique, reverse=True)[:limit]])
 
-        horizon, rows = self._run("trade page", read)
-        return horizon, [_trade(r) for r in rows]
+        return self._run("trade page", read)
+
+    # ------------------------------------------------------------ premium/discount to NAV
+
+    def record_trade_premiums(self, premiums: Sequence[TradePremium]) -> None:
+        """Idempotent: a premium already recorded for a trade is kept (a retry writes nothing twice)."""
+        if not premiums:
+            return
+
+        def add(s: Session) -> None:
+            ids = [p.trade_id for p in premiums]
+            known = set(s.scalars(sa.select(TradePremiumRow.trade_id).where(TradePremiumRow.trade_id.in_(ids))))
+            for p in premiums:
+                if p.trade_id not in known:
+                    known.add(p.trade_id)
+                    s.add(TradePremiumRow(trade_id=p.trade_id, nav=p.nav, premium_bps=p.premium_bps))
+
+        self._run("record trade premiums", add)
+
+    # ------------------------------------------------------------ audit anchors
+
+    def add_audit_anchor(self, anchor: AuditAnchor) -> AuditAnchor:
+        def add(s: Session) -> AuditAnchorRow:
+            row = AuditAnchorRow(audit_id=anchor.audit_id, head_hash=anchor.head_hash, tx_hash=anchor.tx_hash,
+                                 block=anchor.block, chain_id=anchor.chain_id, ts=anchor.ts)
+            s.add(row)
+            s.flush()
+            return row
+
+        return _anchor(self._run("add audit anchor", add))
+
+    def list_audit_anchors(self, *, limit: int = 100) -> list[AuditAnchor]:
+        """Newest first."""
+        q = sa.select(AuditAnchorRow).order_by(AuditAnchorRow.id.desc()).limit(limit)
+        return [_anchor(r) for r in self._run("list audit anchors", lambda s: s.scalars(q).all())]
+
+    def get_audit_entry(self, audit_id: int) -> AuditEntry | None:
+        row = self._run("get audit entry", lambda s: s.get(AuditRow, audit_id))
+        return None if row is None else _audit_entry(row)
+
+    def audit_head(self) -> AuditEntry | None:
+        found = self.list_audit(limit=1)
+        return found[0] if found else None
 
     def project(self, items: Sequence[tuple[int, Command, Result]]) -> int:
         """Apply sequencer output to orders/trades in one transaction (see ``store.projection``)."""
@@ -474,6 +538,19 @@ class Store:
     def get_settlement(self, trade_id: int) -> SettlementUpdate | None:
         row = self._run("get settlement", lambda s: s.get(SettlementRow, trade_id))
         return None if row is None else _settlement(row)
+
+    def settlements_of(self, trade_ids: Sequence[int]) -> dict[int, SettlementUpdate]:
+        """The latest settlement state of each of ``trade_ids`` that has one."""
+        ids = list(trade_ids)
+
+        def read(s: Session) -> dict[int, SettlementUpdate]:
+            out: dict[int, SettlementUpdate] = {}
+            for start in range(0, len(ids), 500):
+                q = sa.select(SettlementRow).where(SettlementRow.trade_id.in_(ids[start:start + 500]))
+                out.update({r.trade_id: _settlement(r) for r in s.scalars(q)})
+            return out
+
+        return self._run("settlements of trades", read)
 
     def list_settlements(
         self, *, status: SettlementStatus | str | None = None, limit: int | None = None
@@ -710,7 +787,19 @@ def _order(r: OrderRow) -> StoredOrder:
     )
 
 
-def _trade(r: TradeRow) -> StoredTrade:
+def _with_premiums(s: Session, rows: Sequence[TradeRow]) -> list[StoredTrade]:
+    ids = [r.trade_id for r in rows]
+    premiums = {p.trade_id: p for p in s.scalars(sa.select(TradePremiumRow).where(TradePremiumRow.trade_id.in_(ids)))
+                } if ids else {}
+    return [_trade(r, premiums.get(r.trade_id)) for r in rows]
+
+
+def _anchor(r: AuditAnchorRow) -> AuditAnchor:
+    return AuditAnchor(id=r.id, audit_id=r.audit_id, head_hash=r.head_hash, tx_hash=r.tx_hash, block=r.block,
+                       chain_id=r.chain_id, ts=r.ts)
+
+
+def _trade(r: TradeRow, premium: TradePremiumRow | None = None) -> StoredTrade:
     return StoredTrade(
         trade_id=r.trade_id,
         symbol=r.symbol,
@@ -725,6 +814,8 @@ def _trade(r: TradeRow) -> StoredTrade:
         settlement_status=SettlementStatus(r.settlement_status),
         cmd_seq=r.cmd_seq,
         origin=r.origin,
+        premium_bps=None if premium is None else premium.premium_bps,
+        nav=None if premium is None else premium.nav,
     )
 
 

@@ -31,11 +31,12 @@ from attestation import (
 from engine import Fill, InstrumentStatus
 from market.model import AuditEntry
 from settlement.chain import Chain
+from store import TradePremium
 from venue.boot import StartupError
 from venue.config import VenueConfig
 from venue.listings import ListingRules
 from venue.pipeline import OrderPipeline
-from venue.refprice import Enqueue, Orders, ReferenceMonitor, Venue
+from venue.refprice import Enqueue, Orders, ReferenceMonitor, Venue, premium_bps
 
 JSON = dict[str, Any]
 DEV_CHAIN_IDS = frozenset({31337, 1337})  # anvil / hardhat / ganache by URL: the demo EAS is deployed there
@@ -150,8 +151,26 @@ class Attestations:
         listing = m.listing(fill.symbol) if m is not None else None
         if m is None or nav is None or listing is None:
             return {}
+        stamped = m.premium_of(fill)  # the trade's own stamp (REST, store): the same number everywhere
         return {"nav": _dec(nav * listing.spec.tick_size / 10**listing.cash_decimals, 6),
-                "premium": _dec(m.premium(fill.trade_id), 6)}
+                "premium": _dec(m.premium(fill.trade_id), 6), "premium_bps": None if stamped is None else stamped[1]}
+
+    def premium_stamp(self, record: Callable[[TradePremium], None]) -> Callable[[Fill], int | None]:
+        """The trade book's ``stamp``: each new trade's premium in bps, also handed to ``record`` (the
+        store) with the NAV in force, in price units."""
+        def stamp(fill: Fill) -> int | None:
+            m = self.monitor
+            found = m.premium_of(fill) if m is not None else None
+            listing = m.listing(fill.symbol) if m is not None else None
+            if found is None or listing is None:
+                return None
+            nav, bps = found
+            per_note = nav * Fraction(listing.spec.tick_size, 10**listing.cash_decimals) / Fraction(
+                listing.spec.lot_size, 10**listing.token_decimals)
+            record(TradePremium(trade_id=fill.trade_id, premium_bps=bps, nav=_dec(per_note, 6) or "0"))
+            return bps
+
+        return stamp
 
     async def resume(self, symbol: str, *, operator: str, reason: str) -> str:
         assert self.monitor is not None
@@ -195,7 +214,8 @@ class Attestations:
             "collar": None if collar is None else {
                 "low": _dec(collar.low * step, 6), "high": _dec(collar.high * step, 6),
                 "below_pct": str(collar.below_pct), "above_pct": str(collar.above_pct)},
-            "mid_premium": _dec(m.mid_premium(symbol), 6),
+            "mid_premium": _dec(mid := m.mid_premium(symbol), 6),
+            "mid_premium_bps": None if mid is None else premium_bps(mid),
             "freshness": freshness,
             "attestations": [attestation_json(r, self.watcher, now) for _, r in sorted(ref.latest.items())],
             "alerts": [{"ts": a.ts, "code": a.code, "message": a.message} for a in m.recent_alerts(symbol, 20)],

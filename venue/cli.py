@@ -1,4 +1,5 @@
-"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments, attest."""
+"""``venue`` command line: run, demo, deploy, migrate, participants, keys, instruments, attest, and the
+records commands of ``venue.records_cli`` (export, confirmations, holders, audit)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from journal.errors import JournalError
+from venue import records_cli
 from venue.admin import AdminError
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
@@ -125,6 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
     krevoke = ksub.add_parser("revoke", help="revoke an API key (a running venue refuses it and closes its sessions)")
     _common(krevoke)
     krevoke.add_argument("key_id")
+    records_cli.add_parsers(sub, _common)
     return parser
 
 
@@ -240,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"venue: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command in records_cli.COMMANDS:
+        return records_cli.run(args, config)
     from venue import admin, runtime
 
     try:

@@ -148,19 +148,24 @@ class Operations:
     def reconciliation(self) -> ReconciliationReport:
         return self._reconciliation
 
-    async def run_reconciliation(self, *, operator: str) -> ReconciliationReport:
+    async def run_reconciliation(self, *, operator: str, quiet_if_unchanged: bool = False) -> ReconciliationReport:
+        """``quiet_if_unchanged`` (the scheduled runs): audit only a run whose outcome differs from the
+        previous run's, so a venue in balance does not fill its audit log with identical entries."""
+        previous = self._reconciliation
         if self._reconciler is None:
             report = ReconciliationReport(ts=self._clock(), ok=False, differences=["no chain configured"])
         else:
             differences = await self._reconciler()
             report = ReconciliationReport(ts=self._clock(), ok=not differences, differences=differences)
         self._reconciliation = report
-        if report.ok:
-            log.info("reconciliation by %s: chain balances match the ledger", operator)
-        else:
-            log.warning("reconciliation by %s: %d differences: %s", operator, len(report.differences),
-                        "; ".join(report.differences[:10]))
-        self.audit(operator, "reconciliation.run", {"ok": report.ok, "differences": len(report.differences)})
+        unchanged = previous.ts is not None and (previous.ok, previous.differences) == (report.ok, report.differences)
+        if not (quiet_if_unchanged and unchanged):  # a scheduled run logs and audits only a change
+            if report.ok:
+                log.info("reconciliation by %s: chain balances match the ledger", operator)
+            else:
+                log.warning("reconciliation by %s: %d differences: %s", operator, len(report.differences),
+                            "; ".join(report.differences[:10]))
+            self.audit(operator, "reconciliation.run", {"ok": report.ok, "differences": len(report.differences)})
         return report
 
     def audit_log(self, limit: int = 200) -> list[AuditEntry]:

@@ -129,6 +129,21 @@ def premium(price: int | Fraction, nav: Fraction) -> Decimal:
             ).quantize(Decimal("0.000001"))
 
 
+def premium_bps(value: Decimal) -> int:
+    """A premium as a fraction (0.0125) in whole basis points (125), signed, rounded half-even."""
+    return int((value * 10_000).quantize(Decimal(1)))
+
+
+def bps_to_nav(price: int, nav: Fraction) -> int:
+    """``(price / NAV - 1)`` in whole basis points, signed, rounded half-even from the exact value.
+    Integer arithmetic only: it runs on every fill (a few times cheaper than through ``premium``)."""
+    num = (price * nav.denominator - nav.numerator) * 10_000
+    q, r = divmod(num, nav.numerator)  # NAV > 0: floor division
+    if 2 * r > nav.numerator or (2 * r == nav.numerator and q % 2):
+        q += 1
+    return q
+
+
 class ReferenceMonitor:
     def __init__(
         self,
@@ -228,6 +243,14 @@ class ReferenceMonitor:
 
     def premium(self, trade_id: int) -> Decimal | None:
         return self._premiums.get(trade_id)
+
+    def premium_of(self, fill: Fill) -> tuple[Fraction, int] | None:
+        """(NAV in force in ticks, premium/discount in basis points, signed, rounded half-even) for a
+        fill; None without a NAV. Computed from the NAV in force, independent of ``on_event``'s order."""
+        nav = self._nav.get(fill.symbol)
+        if nav is None:
+            return None
+        return nav, bps_to_nav(fill.price, nav)
 
     def mid_premium(self, symbol: str) -> Decimal | None:
         nav = self._nav.get(symbol)

@@ -19,18 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 import compliance
 import store as store_pkg
 from engine import AddInstrument, Engine, ResultCode
-from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.guards import guards_of
-from gateway.metrics import MetricsMiddleware, metrics_router, observe_venue
-from gateway.offbook_routes import OffBookApi, attach_offbook, offbook_router
-from gateway.operator import ConsoleAuth, operator_router
-from gateway.reference import attach_reference, reference_router
+from gateway.metrics import observe_venue
+from gateway.operator import ConsoleAuth
 from gateway.server import uvicorn_options
 from journal import CommandJournal, Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
@@ -42,16 +38,16 @@ from venue.boot import StartupError, check_rules_version, deploy_or_load, finali
 from venue.config import VenueConfig
 from venue.core import VenueCore
 from venue.expiry import ExpiryClock
-from venue.health import HealthProbe, HealthSources
 from venue.ledger import Ledger
 from venue.listings import ListingRules
 from venue.operations import Reconciler
+from venue.records import Records, anchor_tasks, reconcile_tasks
 from venue.reference import ReferenceData
 from venue.refresh import ReferenceRefresh
-from venue.registry_api import RegistryService, close_revoked_sessions
 from venue.safeguards import install as safeguard
 from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
+from venue.webapp import build_app
 
 __all__ = ["StartupError", "StoreAdapter", "Venue", "check_rules_version", "deploy_or_load", "open_chain"]
 
@@ -124,6 +120,7 @@ class Venue:
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
         self.attestations.attach(self.core, pipeline=self.core.pipeline, orders=engine, sequencer=self.sequencer,
                                  audit=self.core.operations.audit, history=self.core.audit_log)
+        self.core.trades_book.stamp = self.attestations.premium_stamp(self.store_adapter.record_premium)
         await self.sequencer.start()
         await self.writer.start()
         self.refresh = ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
@@ -133,7 +130,8 @@ class Venue:
         self.safeguards = safeguard(cfg, self.core, self.sequencer, self.watcher, self.gatekeeper, self.store_adapter)
         self.ledger.baseline(self.reference.balances(self.cache.balance))
 
-        self.app = self._build_app()
+        self.records = Records(self.store, self.chain, sender=self.deployment.admin)
+        self.app, self.health = build_app(self)
         self.expiries = ExpiryClock.follow(self.sequencer, self.engine.open_orders(), self.core.subscribe_events)
         self.auctions = auction_clock(self.sequencer, self.engine, self.attestations.monitor,
                                       self.core.subscribe_events, resume_call_s=cfg.resume_call_s)
@@ -148,6 +146,8 @@ class Venue:
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
             asyncio.create_task(self.refresh.run(self._stop), name="reference-data"),
             *self.attestations.start(self._stop),
+            *anchor_tasks(self.store, self.chain, self.deployment.admin, cfg.audit_anchor_interval_s, self._stop),
+            *reconcile_tasks(self.core.operations, cfg.reconcile_interval_s, self._stop),
         ]
         self._unobserve = observe_venue(self.core)
         self.store.append_audit("venue", "venue.start", {"chain": cfg.chain, "db": self.store.dialect,
@@ -156,26 +156,6 @@ class Venue:
         # it (with a large recovered book, full collections otherwise pause matching for 100s of ms)
         gc.collect()
         gc.freeze()
-
-    def _build_app(self) -> FastAPI:
-        self.health = HealthProbe(HealthSources(
-            stopping=self._stop.is_set, store_backlog=lambda: self.writer.pending, watcher_lag=lambda: self.watcher.lag,
-            journal_failure=lambda: None if self.sequencer.running else repr(self.sequencer.failure),
-            trades=lambda: self.core.trades(limit=10_000)))
-        offbook = OffBookApi(self.core.rfqs, self.core.blocks, self.core.listing, audit=self.core.operations.audit)
-        app = create_app(
-            self.core, config=self._gateway_config,
-            extra_routers=[operator_router(self.core, console_auth=self.console_auth,
-                                           registry=RegistryService(self.store, self.refresh, self.sequencer)),
-                           metrics_router(self.core, extra=[self.health]),
-                           reference_router(self.attestations, console_auth=self.console_auth),
-                           offbook_router(offbook, console_auth=self.console_auth)],
-        )
-        app.add_middleware(MetricsMiddleware)
-        self.reference.on_keys_revoked = close_revoked_sessions(app.state.gateway, self.reference.on_keys_revoked)
-        attach_reference(app, self.attestations)
-        attach_offbook(app, offbook)
-        return app
 
     async def stop(self) -> None:
         gc.unfreeze()  # a process that builds another venue (tests) must not keep this one forever

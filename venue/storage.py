@@ -67,6 +67,7 @@ class StoreAdapter:
         self._final_through: int | None = None  # chain position to record after the queued states
         self._written_through = -1
         self._decisions: list[store_pkg.EligibilityDecision] = []
+        self._premiums: list[store_pkg.TradePremium] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer at a time keeps the order
         self._wakeup: asyncio.Event | None = None
@@ -104,7 +105,7 @@ class StoreAdapter:
     @property
     def backlog(self) -> int:
         """Settlement states, eligibility decisions and projection commands not yet in the store."""
-        return len(self._queue) + len(self._decisions) + self.writer.pending
+        return len(self._queue) + len(self._decisions) + len(self._premiums) + self.writer.pending
 
     @property
     def oldest_age_s(self) -> float:
@@ -248,12 +249,33 @@ class StoreAdapter:
         with self._lock:
             self._decisions.append(decision)
 
+    def record_premium(self, premium: store_pkg.TradePremium) -> None:
+        """A trade's premium/discount to the NAV in force: batched and retried like the decisions."""
+        with self._lock:
+            self._premiums.append(premium)
+
     async def _flush_decisions(self) -> None:
-        if self._decisions:
+        if self._decisions or self._premiums:
             await asyncio.to_thread(self._write_decisions)
 
+    def _write_premiums(self) -> int:
+        with self._lock:
+            premiums, self._premiums = self._premiums, []
+        if not premiums:
+            return 0
+        try:
+            self.store.record_trade_premiums(premiums)
+        except store_pkg.StoreError as exc:
+            log.warning("cannot record %d trade premiums yet: %s", len(premiums), exc)
+            with self._lock:
+                self._premiums[:0] = premiums
+            return 0
+        return len(premiums)
+
     def _write_decisions(self) -> int:
-        """Write the queued eligibility decisions; on a store error they stay queued (in order)."""
+        """Write the queued eligibility decisions (and trade premiums); on a store error they stay
+        queued (in order)."""
+        self._write_premiums()
         with self._lock:
             decisions, self._decisions = self._decisions, []
         if not decisions:

@@ -150,12 +150,14 @@ class TradeBook:
         self._counts: dict[str, int] = {s.value: 0 for s in SettlementState}
         self.notices: Fanout[SettlementNotice] = Fanout()
         self.printed: Fanout[Trade] = Fanout()  # each new trade as it prints, before its notice is durable
+        # premium/discount (bps) to the NAV in force, set by ``venue.attestations`` when NAVs are known
+        self.stamp: Callable[[Fill], int | None] | None = None
 
     # ------------------------------------------------------------ trades in
 
     def on_fill(self, fill: Fill) -> Trade:
         """A new trade from the engine (called in command order, after durability)."""
-        trade = Trade.from_fill(fill)
+        trade = Trade.from_fill(fill, premium_bps=None if self.stamp is None else self.stamp(fill))
         entry = self._add(trade)
         self.printed.emit(trade)  # risk (unsettled notional) counts a trade from the moment it prints
         self._publish(entry, entry.notice)

@@ -77,7 +77,10 @@ class Feed:
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Fill):
-            self._trades.append(views.fill_trade(event, self._venue.listing(event.symbol)))
+            # the venue books a fill's trade before it fans the fill out: the newest trade is this one
+            printed = self._venue.trades(symbol=event.symbol, limit=1)
+            self._trades.append(views.fill_trade(event, self._venue.listing(event.symbol),
+                                                 printed[0] if printed else None))
             if len(self._trades) > 2 * MAX_BATCH:
                 del self._trades[:-MAX_BATCH]
             self._dirty_books.add(event.symbol)

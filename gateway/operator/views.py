@@ -76,6 +76,7 @@ class OperatorTrade(BaseModel):
     buyer: str
     seller: str
     settlement: SettlementText
+    premium_bps: int | None = None  # to the NAV in force at the trade; None without a NAV
 
 
 class OperatorTrades(BaseModel):
@@ -209,12 +210,15 @@ def trade(rec: Trade, listing: Listing | None) -> OperatorTrade:
         qty=format_qty(rec.qty, listing) if listing else None,
         price_ticks=rec.price, qty_lots=rec.qty, aggressor="buy" if rec.aggressor_buy else "sell",
         origin=render.origin_text(rec.origin), ts=rec.ts, buyer=rec.buyer, seller=rec.seller,
-        settlement=rec.settlement.value,
+        settlement=rec.settlement.value, premium_bps=rec.premium_bps,
     )
 
 
-def fill_trade(fill: Fill, listing: Listing | None) -> OperatorTrade:
-    """A fresh fill as the operator's trade view (settlement pending until the venue says otherwise)."""
+def fill_trade(fill: Fill, listing: Listing | None, printed: Trade | None = None) -> OperatorTrade:
+    """A fresh fill as the operator's trade view (settlement pending until the venue says otherwise);
+    ``printed``: the venue's trade of that fill, which carries its premium to NAV."""
+    if printed is not None and printed.trade_id == fill.trade_id:
+        return trade(printed, listing)
     return trade(Trade.from_fill(fill), listing)
 
 

@@ -67,7 +67,7 @@
   }
   function fmtDateTime(ns) {
     if (ns === null || ns === undefined) return "—";
-    return new Date(Number(ns) / 1e6).toISOString().replace("T", " ").slice(0, 19) + "Z";
+    return new Date(Number(ns) / 1e6).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   }
   function fmtDate(ns) {
     if (ns === null || ns === undefined) return "—";
@@ -87,6 +87,40 @@
   function commonDecimals(field) {
     const values = new Set([...state.instruments.values()].map((i) => i[field]));
     return values.size === 1 ? [...values][0] : null;
+  }
+  // One decimal format everywhere: a price (or NAV, collar, spread) of an instrument is shown with
+  // exactly the decimals of its price increment, a quantity with those of its quantity increment
+  // (the API trims trailing zeros: "45000.1" beside "45045.19" is the same format misread).
+  function decimalsOf(text) {
+    const s = String(text || "");
+    return s.includes(".") ? s.split(".")[1].length : 0;
+  }
+  // decimal string -> fixed decimals, exact (BigInt, half away from zero), no float rounding
+  function fixed(text, dp) {
+    if (text === null || text === undefined || text === "") return "—";
+    let s = String(text).trim();
+    const neg = s.startsWith("-");
+    if (neg) s = s.slice(1);
+    let [whole, frac = ""] = s.split(".");
+    let digits = BigInt((whole || "0") + frac.padEnd(dp + 1, "0").slice(0, dp + 1));
+    digits = (digits + 5n) / 10n;
+    const str = digits.toString().padStart(dp + 1, "0");
+    const out = dp ? `${str.slice(0, -dp)}.${str.slice(-dp)}` : str;
+    return (neg && digits !== 0n ? "-" : "") + out;
+  }
+  function priceDp(sym) {
+    const inst = state.instruments.get(sym);
+    return inst ? decimalsOf(inst.price_increment) : 2;
+  }
+  function qtyDp(sym) {
+    const inst = state.instruments.get(sym);
+    return inst ? decimalsOf(inst.quantity_increment) : 0;
+  }
+  const fmtPx = (text, sym) => fixed(text, priceDp(sym));
+  const fmtQty = (text, sym) => fixed(text, qtyDp(sym));
+  function fmtBps(bps) {
+    if (bps === null || bps === undefined) return "—";
+    return `${bps > 0 ? "+" : ""}${bps} bps`;
   }
   const fmtInt = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
   const short = (hex, n = 10) => (hex && hex.length > n + 4 ? `${hex.slice(0, n)}…${hex.slice(-4)}` : hex || "—");
@@ -214,6 +248,9 @@
     if (!state.referenceTimer) state.referenceTimer = setInterval(loadReferences, 2000);
     if (!state.offBookTimer) state.offBookTimer = setInterval(loadOffBook, 2000);
     loadOffBook();
+    if (!state.recordsTimer) {
+      state.recordsTimer = setInterval(() => { loadHolders(); loadAnchors(); }, 15_000);
+    }
     clearInterval(state.healthTimer);
     pollHealth();
     state.healthTimer = setInterval(pollHealth, HEALTH_POLL_MS);
@@ -303,14 +340,14 @@
     const fresh = Object.entries(ref.freshness).map(([kind, f]) =>
       pill(`${kind.toLowerCase()} ${f.age_s === null ? "none" : f.age_s + "s"}`, f.stale ? (f.max_age_s ? "bad" : "idle") : "ok",
         `fresh-${kind.toLowerCase()}-${sym}`));
-    const collar = ref.collar ? `${ref.collar.low} to ${ref.collar.high}` : "—";
+    const collar = ref.collar ? `${fmtPx(ref.collar.low, sym)} to ${fmtPx(ref.collar.high, sym)}` : "—";
     const cov = ref.custody_coverage === null ? "—" : `${(Number(ref.custody_coverage) * 100).toFixed(2)}%`;
     return el("div", { class: "reference", testid: `reference-${sym}` },
       el("div", { class: "inst-stats" },
         el("div", { class: "stat" }, el("div", { class: "k" }, `NAV (${ref.nav_currency || "—"})`),
-          el("div", { class: "v", testid: `nav-${sym}` }, ref.nav_per_note === null ? "—" : Number(ref.nav_per_note).toFixed(2))),
+          el("div", { class: "v", testid: `nav-${sym}` }, ref.nav_per_note === null ? "—" : fmtPx(ref.nav_per_note, sym))),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Mid vs NAV"),
-          el("div", { class: "v", testid: `premium-${sym}` }, pct(ref.mid_premium))),
+          el("div", { class: "v", testid: `premium-${sym}`, title: fmtBps(ref.mid_premium_bps) }, pct(ref.mid_premium))),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Collar"), el("div", { class: "v", testid: `collar-${sym}` }, collar)),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Custody cover"), el("div", { class: "v", testid: `coverage-${sym}` }, cov)),
         el("div", { class: "stat" }, el("div", { class: "k" }, "Accrued BTC/note"),
@@ -410,6 +447,8 @@
     state.audit = audit;
     renderAll();
     loadReferences();
+    loadHolders();
+    loadAnchors();
   }
 
   async function reloadParticipants() {
@@ -559,6 +598,11 @@
   }
 
   function setInstrumentStatus(symbol, status, button) {
+    if (status === "halted" && !window.confirm(
+      `Halt ${symbol}? Matching stops for every participant until an operator resumes it (audited).`)) {
+      banner("ok", `Halt ${symbol} cancelled`);
+      return Promise.resolve();
+    }
     const label = `${status === "halted" ? "Halt" : "Resume"} ${symbol}`;
     return action(button, label, async () => {
       const inst = await api("POST", `/console/api/instruments/${encodeURIComponent(symbol)}/status`, { status });
@@ -575,17 +619,18 @@
       const sym = inst.symbol;
       const halted = inst.status === "halted";
       const bid = inst.bids[0], ask = inst.asks[0];
-      const spread = bid && ask ? (Number(ask.price) - Number(bid.price)).toFixed(6).replace(/\.?0+$/, "") : "—";
+      const dp = priceDp(sym);
+      const spread = bid && ask ? fixed(subtract(ask.price, bid.price, dp), dp) : "—";
       const depth = Math.max(inst.bids.length, inst.asks.length, 1);
       const rows = [];
       for (let i = 0; i < Math.min(depth, 5); i++) {
         const b = inst.bids[i], a = inst.asks[i];
         rows.push(el("tr", {},
           el("td", { class: "num muted" }, b ? b.count : ""),
-          el("td", { class: "num bidq" }, b ? b.qty : ""),
-          el("td", { class: "num bidp" }, b ? b.price : ""),
-          el("td", { class: "num askp" }, a ? a.price : ""),
-          el("td", { class: "num askq" }, a ? a.qty : ""),
+          el("td", { class: "num bidq" }, b ? fmtQty(b.qty, sym) : ""),
+          el("td", { class: "num bidp", testid: b ? `bid-price-${sym}-${i}` : null }, b ? fmtPx(b.price, sym) : ""),
+          el("td", { class: "num askp", testid: a ? `ask-price-${sym}-${i}` : null }, a ? fmtPx(a.price, sym) : ""),
+          el("td", { class: "num askq" }, a ? fmtQty(a.qty, sym) : ""),
           el("td", { class: "num muted" }, a ? a.count : "")));
       }
       const canHalt = inst.status === "open" || inst.status === "call";
@@ -602,15 +647,16 @@
             el("button", { type: "button", class: "btn btn-ok", testid: `resume-${sym}`, disabled: !canResume,
               onclick: (e) => resumeInstrument(sym, e.currentTarget) }, inst.status === "pre_open" ? "Open" : "Resume"))),
         el("div", { class: "inst-stats" },
-          el("div", { class: "stat" }, el("div", { class: "k" }, "Bid"), el("div", { class: "v buy", testid: `best-bid-${sym}` }, bid ? bid.price : "—")),
-          el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? ask.price : "—")),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Bid"), el("div", { class: "v buy", testid: `best-bid-${sym}` }, bid ? fmtPx(bid.price, sym) : "—")),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Ask"), el("div", { class: "v sell", testid: `best-ask-${sym}` }, ask ? fmtPx(ask.price, sym) : "—")),
           el("div", { class: "stat" }, el("div", { class: "k" }, "Spread"), el("div", { class: "v" }, spread)),
-          el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price || "—"))),
+          el("div", { class: "stat" }, el("div", { class: "k" }, "Last"), el("div", { class: "v", testid: `last-${sym}` }, inst.last_price ? fmtPx(inst.last_price, sym) : "—"))),
         inst.status === "call" ? el("div", { class: "small", testid: `indicative-${sym}` },
           el("span", { class: "muted" }, "call auction, indicative uncross: "),
           !ind || ind.price === null ? "nothing would execute"
-            : `${ind.volume} at ${ind.price}` + (ind.imbalance_side ? `, ${ind.imbalance_side} surplus ${ind.imbalance_qty}` : "")) : "",
+            : `${ind.volume} at ${fmtPx(ind.price, sym)}` + (ind.imbalance_side ? `, ${ind.imbalance_side} surplus ${ind.imbalance_qty}` : "")) : "",
         referenceBlock(sym),
+        el("div", { class: "charts" }, priceChart(sym), depthChart(inst)),
         el("table", { class: "tbl ladder", testid: `depth-${sym}` },
           el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", { class: "num" }, "Bid qty"),
             el("th", { class: "num" }, "Bid"), el("th", { class: "num" }, "Ask"), el("th", { class: "num" }, "Ask qty"),
@@ -618,6 +664,124 @@
           el("tbody", {}, rows)));
     });
     $("instruments").replaceChildren(...(cards.length ? cards : [el("div", { class: "muted" }, "No instruments listed.")]));
+  }
+
+  // ------------------------------------------------------------ charts (hand-written SVG, no library)
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined) continue;
+      if (key === "testid") node.setAttribute("data-testid", value);
+      else node.setAttribute(key, String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // a - b of two decimal strings with dp decimals, exact
+  function subtract(a, b, dp) {
+    const units = (t) => BigInt(fixed(t, dp).replace(".", "").replace("—", "0"));
+    const d = units(a) - units(b);
+    const neg = d < 0n;
+    const str = (neg ? -d : d).toString().padStart(dp + 1, "0");
+    return (neg ? "-" : "") + (dp ? `${str.slice(0, -dp)}.${str.slice(-dp)}` : str);
+  }
+
+  const utcClock = (ns) => `${fmtTime(ns).slice(0, 8)} UTC`;
+
+  // Price (line) and volume (bars) of the instrument's recent trades, oldest left, with the NAV in
+  // force as a dashed line; the y range always includes the NAV so the premium is visible.
+  function priceChart(sym) {
+    const W = 600, H = 170, top = 8, priceH = 112, volTop = 126, volH = 30, left = 64, right = 8;
+    const trades = state.trades.filter((t) => t.symbol === sym && t.price !== null).slice(0, 120).reverse();
+    const ref = state.reference.get(sym);
+    const nav = ref && (ref.nav_in_force || ref.nav_per_note);
+    const prices = trades.map((t) => Number(t.price));
+    const bounds = prices.concat(nav ? [Number(nav)] : []);
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", testid: `price-chart-${sym}`,
+      "data-points": trades.length, role: "img", "aria-label": `${sym} price and volume, UTC` });
+    root.append(svg("text", { x: left, y: H - 1, class: "axis" }, trades.length ? utcClock(trades[0].ts) : ""));
+    root.append(svg("text", { x: W - right, y: H - 1, class: "axis", "text-anchor": "end" },
+      trades.length ? utcClock(trades[trades.length - 1].ts) : "no trades yet"));
+    if (!bounds.length) return root;
+    let lo = Math.min(...bounds), hi = Math.max(...bounds);
+    const pad = (hi - lo) * 0.08 || Math.max(Math.abs(hi) * 0.001, 1);
+    lo -= pad; hi += pad;
+    const y = (p) => top + priceH - ((p - lo) / (hi - lo)) * priceH;
+    const x = (i) => left + (trades.length <= 1 ? (W - left - right) / 2 : (i * (W - left - right)) / (trades.length - 1));
+    root.append(
+      svg("line", { x1: left, x2: W - right, y1: top, y2: top, class: "grid" }),
+      svg("line", { x1: left, x2: W - right, y1: top + priceH, y2: top + priceH, class: "grid" }),
+      svg("text", { x: left - 4, y: top + 4, class: "axis", "text-anchor": "end" }, fixed(String(hi), priceDp(sym))),
+      svg("text", { x: left - 4, y: top + priceH, class: "axis", "text-anchor": "end" }, fixed(String(lo), priceDp(sym))));
+    if (nav) {
+      const ny = y(Number(nav));
+      root.append(svg("line", { x1: left, x2: W - right, y1: ny, y2: ny, class: "nav-line", testid: `nav-line-${sym}`,
+        "data-nav": fmtPx(nav, sym) }),
+      svg("text", { x: W - right - 2, y: ny - 3, class: "nav-label", "text-anchor": "end" }, `NAV ${fmtPx(nav, sym)}`));
+    }
+    if (trades.length) {
+      const maxQty = Math.max(...trades.map((t) => Number(t.qty)), 1);
+      const barW = Math.max(1, Math.min(8, (W - left - right) / trades.length - 1));
+      root.append(...trades.map((t, i) => {
+        const h = Math.max(1, (Number(t.qty) / maxQty) * volH);
+        return svg("rect", { x: x(i) - barW / 2, y: volTop + volH - h, width: barW, height: h, class: "vol" });
+      }));
+      root.append(svg("polyline", { class: "price-line", testid: `price-line-${sym}`,
+        points: trades.map((t, i) => `${x(i).toFixed(1)},${y(Number(t.price)).toFixed(1)}`).join(" ") }));
+      const last = trades[trades.length - 1];
+      root.append(svg("circle", { cx: x(trades.length - 1), cy: y(Number(last.price)), r: 2.5, class: "price-dot" }));
+      root.append(svg("text", { x: left, y: volTop - 2, class: "axis" }, `volume (max ${fmtQty(String(maxQty), sym)})`));
+    }
+    return root;
+  }
+
+  // Cumulative depth: bids (green) stepping down from the best bid, asks (red) up from the best ask.
+  function depthChart(inst) {
+    const sym = inst.symbol, W = 600, H = 120, top = 6, h = 96, left = 64, right = 8;
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", testid: `depth-chart-${sym}`,
+      "data-levels": inst.bids.length + inst.asks.length, role: "img", "aria-label": `${sym} cumulative depth` });
+    if (!inst.bids.length && !inst.asks.length) {
+      root.append(svg("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" }, "empty book"));
+      return root;
+    }
+    const cum = (levels) => { let c = 0; return levels.map((l) => [Number(l.price), (c += Number(l.qty))]); };
+    const bids = cum(inst.bids), asks = cum(inst.asks);
+    const all = bids.concat(asks);
+    let lo = Math.min(...all.map((p) => p[0])), hi = Math.max(...all.map((p) => p[0]));
+    const margin = (hi - lo) * 0.08 || Math.max(hi * 0.001, 1);
+    lo -= margin; hi += margin;
+    const maxQ = Math.max(...all.map((p) => p[1]));
+    const x = (p) => left + ((p - lo) / (hi - lo)) * (W - left - right);
+    const y = (q) => top + h - (q / maxQ) * h;
+    // a step area from the best price outward to the chart's edge: up at each level, flat between
+    const area = (pts, edge) => {
+      if (!pts.length) return "";
+      let d = `M${x(pts[0][0]).toFixed(1)},${y(0).toFixed(1)}`;
+      pts.forEach(([p, q], i) => {
+        if (i) d += ` L${x(p).toFixed(1)},${y(pts[i - 1][1]).toFixed(1)}`;
+        d += ` L${x(p).toFixed(1)},${y(q).toFixed(1)}`;
+      });
+      return `${d} L${x(edge).toFixed(1)},${y(pts[pts.length - 1][1]).toFixed(1)} L${x(edge).toFixed(1)},${y(0).toFixed(1)} Z`;
+    };
+    const bidPath = area(bids, lo), askPath = area(asks, hi);
+    root.append(
+      svg("line", { x1: left, x2: W - right, y1: top + h, y2: top + h, class: "grid" }),
+      svg("path", { d: bidPath, class: "depth-bid" }), svg("path", { d: askPath, class: "depth-ask" }),
+      svg("text", { x: left - 4, y: top + 8, class: "axis", "text-anchor": "end" }, fmtQty(String(maxQ), sym)),
+      svg("text", { x: left, y: H - 2, class: "axis" }, fixed(String(lo), priceDp(sym))),
+      svg("text", { x: W - right, y: H - 2, class: "axis", "text-anchor": "end" }, fixed(String(hi), priceDp(sym))));
+    const ref = state.reference.get(sym);
+    const nav = ref && (ref.nav_in_force || ref.nav_per_note);
+    if (nav && Number(nav) >= lo && Number(nav) <= hi) {
+      root.append(svg("line", { x1: x(Number(nav)), x2: x(Number(nav)), y1: top, y2: top + h, class: "nav-line" }));
+    }
+    return root;
   }
 
   function renderTrades(flash = new Set()) {
@@ -628,13 +792,15 @@
       el("td", { class: t.aggressor === "buy" ? "buy" : "sell" }, t.aggressor.toUpperCase(),
         t.origin && t.origin !== "continuous" ? [" ", pill(t.origin.toUpperCase(), "idle", `trade-origin-${t.trade_id}`)]
           : null),
-      el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, t.price),
-      el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, t.qty),
+      el("td", { class: "num", testid: `trade-price-${t.trade_id}` }, fmtPx(t.price, t.symbol)),
+      el("td", { class: "num", testid: `trade-qty-${t.trade_id}` }, fmtQty(t.qty, t.symbol)),
+      el("td", { class: "num", testid: `trade-premium-${t.trade_id}` }, fmtBps(t.premium_bps)),
       el("td", {}, t.buyer),
       el("td", {}, t.seller),
       el("td", { class: "num muted" }, t.trade_id),
       el("td", {}, pill(t.settlement, SETTLE_KIND[t.settlement] || "idle", `trade-settlement-${t.trade_id}`))));
-    replaceRows($("trades"), rows, 9, "No trades yet.");
+    replaceRows($("trades"), rows, 10, "No trades yet.");
+    if (flash.size) renderInstruments(); // the price charts follow the tape
   }
 
   function participantAction(p, kind, button) {
@@ -746,10 +912,94 @@
       el("td", { class: "mono muted", title: e.hash }, short(e.hash, 8)))), 6, "No audit entries.");
   }
 
+  // ------------------------------------------------------------ register of holders, exports, anchors
+
+  async function loadHolders() {
+    const select = $("holders-symbol");
+    const symbols = [...state.instruments.keys()].sort();
+    if (select.options.length !== symbols.length) {
+      const keep = select.value;
+      select.replaceChildren(...symbols.map((s) => el("option", { value: s }, s)));
+      if (symbols.includes(keep)) select.value = keep;
+    }
+    const sym = select.value;
+    if (!sym || !state.session) return;
+    try {
+      renderHolders(await api("GET", `/console/api/holders/${encodeURIComponent(sym)}`));
+    } catch (err) {
+      const node = $("holders-status");
+      node.textContent = err.code || "error";
+      node.className = "pill pill-bad";
+      $("holders-meta").textContent = err.message;
+    }
+  }
+
+  function renderHolders(reg) {
+    const node = $("holders-status");
+    node.textContent = reg.reconciled ? "reconciled" : `${reg.flagged} flagged`;
+    node.className = `pill ${reg.reconciled ? "pill-ok" : "pill-bad"}`;
+    $("holders-meta").textContent = `positions from settled trades since block ${reg.baseline_block}, chain at block `
+      + `${reg.head_block} · register total ${fmtQty(reg.total_expected, reg.symbol)} · on chain ${fmtQty(reg.total_chain, reg.symbol)}`;
+    replaceRows($("holders"), reg.holders.map((h) => el("tr", { testid: `holder-${h.participant || h.wallet}`,
+      class: h.flagged ? "flagged" : null },
+      el("td", { class: "mono", title: h.wallet }, short(h.wallet, 10)),
+      el("td", {}, h.participant || "—"),
+      el("td", { class: "num" }, fmtQty(h.opening, reg.symbol)),
+      el("td", { class: "num" }, fmtQty(h.settled, reg.symbol)),
+      el("td", { class: "num" }, fmtQty(h.expected, reg.symbol)),
+      el("td", { class: "num" }, fmtQty(h.chain, reg.symbol)),
+      el("td", { class: "num", testid: `holder-diff-${h.participant || h.wallet}` }, fmtQty(h.difference, reg.symbol)),
+      el("td", {}, h.flagged ? pill("difference", "bad") : pill("ok", "ok")))), 8, "No holders known.");
+  }
+
+  async function download(kind) {
+    const day = $("export-date").value;
+    const resp = await fetch(`/console/api/exports/${kind}?date=${encodeURIComponent(day)}`,
+      { headers: { Authorization: `Bearer ${state.session.token}` } });
+    if (!resp.ok) {
+      const err = ((await resp.json().catch(() => ({}))).error) || {};
+      throw new Error(`${err.code || resp.status}: ${err.message || resp.statusText}`);
+    }
+    const text = await resp.text();
+    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+    const link = el("a", { href: url, download: `${kind}-${day}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    return `${Math.max(0, text.trim().split("\n").length - 1)} rows`;
+  }
+
+  async function loadAnchors() {
+    if (!state.session) return;
+    const node = $("audit-anchor"), detail = $("audit-anchor-detail");
+    try {
+      const v = await api("GET", "/console/api/audit/anchors");
+      const newest = v.anchors.length ? v.anchors.reduce((a, b) => ((a.audit_id || 0) >= (b.audit_id || 0) ? a : b)) : null;
+      node.textContent = v.ok ? "anchored, verified" : v.code === "ANCHOR_NONE" ? "not anchored yet" : v.code;
+      node.className = `pill ${v.ok ? "pill-ok" : v.code === "ANCHOR_NONE" ? "pill-idle" : "pill-bad"}`;
+      detail.textContent = newest && newest.tx_hash
+        ? `entry #${newest.audit_id} in tx ${short(newest.tx_hash, 12)} (block ${newest.block}) · ${v.message}` : v.message;
+    } catch (err) {
+      node.textContent = err.code || "error";
+      node.className = "pill pill-bad";
+    }
+  }
+
+  function tickClock() {
+    $("utc-clock").textContent = `${new Date().toISOString().slice(11, 19)} UTC`;
+  }
+
   // ------------------------------------------------------------ wiring
 
   function init() {
     $("logout").addEventListener("click", () => logout(""));
+    tickClock();
+    setInterval(tickClock, 1000);
+    $("export-date").value = new Date().toISOString().slice(0, 10);
+    $("export-rts22").addEventListener("click", (e) => action(e.currentTarget, "RTS 22 export", () => download("rts22")));
+    $("export-rts24").addEventListener("click", (e) => action(e.currentTarget, "RTS 24 export", () => download("rts24")));
+    $("holders-symbol").addEventListener("change", () => loadHolders());
     $("reconcile-run").addEventListener("click", (e) => action(e.currentTarget, "Reconciliation", async () => {
       state.reconciliation = await api("POST", "/console/api/reconciliation/run");
       renderReconciliation();

@@ -91,6 +91,8 @@ def test_halt_from_the_console_rejects_orders_and_resume_reopens(
     status = page.get_by_test_id(f"status-{SYMBOL}")
     expect(status).to_have_text("open")
 
+    page.once("dialog", lambda dialog: dialog.accept())  # the console asks before a halt
+
     page.get_by_test_id(f"halt-{SYMBOL}").click()
     expect(status).to_have_text("halted")
     expect(page.get_by_test_id(f"halt-{SYMBOL}")).to_be_disabled()
@@ -174,6 +176,7 @@ def test_broken_audit_chain_is_flagged(
     page: Any, server: LiveServer, venue: FakeVenue, console_auth: ConsoleAuth
 ) -> None:
     open_console(page, server, console_auth)
+    page.once("dialog", lambda dialog: dialog.accept())  # the console asks before a halt
     page.get_by_test_id(f"halt-{SYMBOL}").click()
     expect(page.get_by_test_id("audit-table")).to_contain_text("instrument.status")
     expect(page.get_by_test_id("audit-chain")).to_have_text("hash chain OK")
@@ -226,6 +229,7 @@ def test_screenshot_with_data(page: Any, server: LiveServer, venue: FakeVenue, c
     server.call(venue.set_participant_status("carol", "suspended", operator="ops-alice"))
     order(server, venue, "carol", Side.BUY, 1, 10_000)
     open_console(page, server, console_auth)
+    page.once("dialog", lambda dialog: dialog.accept())  # the console asks before a halt
     page.get_by_test_id(f"halt-{SYMBOL}").click()
     expect(page.get_by_test_id(f"status-{SYMBOL}")).to_have_text("halted")
     order(server, venue, "alice", Side.SELL, 1, 10_000)

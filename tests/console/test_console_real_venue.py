@@ -93,6 +93,8 @@ def test_console_sees_real_trades_settle_and_a_halt_reject_orders(page: Any, rea
     assert tx_hash is not None and tx_hash.startswith("0x") and len(tx_hash) == 66
     assert int(page.get_by_test_id(f"settlement-gas-{trade_id}").inner_text().replace(",", "")) > 21_000
 
+    page.once("dialog", lambda dialog: dialog.accept())  # the console asks before a halt
+
     page.get_by_test_id(f"halt-{SYMBOL}").click()
     expect(page.get_by_test_id(f"status-{SYMBOL}")).to_have_text("halted")
 

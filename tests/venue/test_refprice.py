@@ -21,7 +21,7 @@ from market.codes import code_info
 from market.model import Listing
 from venue.core import VenueCore
 from venue.listings import ListingRules
-from venue.refprice import ReferenceMonitor, collar_of, nav_ticks
+from venue.refprice import ReferenceMonitor, bps_to_nav, collar_of, nav_ticks
 
 SYMBOL = "OMN-T"
 TOKEN = "0x" + "11" * 20
@@ -313,3 +313,16 @@ async def test_resumes_go_through_a_call_auction_and_a_call_can_be_halted(world:
     assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.HALTED  # stale again during the call: halted
     assert await world.monitor.resume(SYMBOL, operator="op", reason="administrator confirmed by phone")
     assert world.core.l2(SYMBOL, 0).status is InstrumentStatus.CALL
+
+
+@given(price=st.integers(1, 10**9), num=st.integers(1, 10**12), den=st.integers(1, 10**6))
+def test_premium_in_bps_is_the_exact_premium_rounded_half_even(price: int, num: int, den: int) -> None:
+    nav = Fraction(num, den)
+    exact = (Fraction(price) / nav - 1) * 10_000
+    assert bps_to_nav(price, nav) == round(exact)  # Fraction.__round__ rounds half to even
+
+
+def test_premium_in_bps_examples() -> None:
+    assert bps_to_nav(10_125, Fraction(10_000)) == 125 and bps_to_nav(9_875, Fraction(10_000)) == -125
+    assert bps_to_nav(200_001, Fraction(400_000, 2)) == 0  # 0.05 bps
+    assert bps_to_nav(100_005, Fraction(100_000)) == 0 and bps_to_nav(100_015, Fraction(100_000)) == 2  # half-even
