@@ -1,0 +1,56 @@
+"""An investor's own transactions on the DvP contract (signed mode) and on the cash token (permit).
+
+Each is sent from the investor's wallet (its key must be known to the ``Chain``); the settler
+cannot make them. For a contract wallet, send the same calls through the wallet::
+
+    inv = InvestorActions(chain, dep.settlement)
+    inv.set_signed_only(wallet)               # from now on, only orders the wallet signed move its assets
+    inv.cancel_orders(wallet, [order_hash])   # cancel by hash
+    inv.raise_min_nonce(wallet, 7)            # cancel every order with nonce < 7
+    inv.submit_permit(cash_token, permit)     # EIP-2612 approval signed off-chain (any sender)
+    inv.order_state(wallet, order_hash)       # (registered, cancelled, filled)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from settlement.chain import Chain, rpc_errors, to_address
+
+
+class PermitLike(Protocol):
+    owner: str
+
+    def args(self) -> tuple[str, str, int, int, int, bytes, bytes]: ...
+
+
+class InvestorActions:
+    def __init__(self, chain: Chain, settlement: str) -> None:
+        self.chain = chain
+        self.contract: Contract = chain.our_contract("DvPSettlement", settlement)
+
+    def set_signed_only(self, wallet: str, on: bool = True) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.setSignedOnly(on), wallet)
+
+    def cancel_orders(self, wallet: str, order_hashes: Sequence[bytes]) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.cancelOrders(list(order_hashes)), wallet)
+
+    def raise_min_nonce(self, wallet: str, min_nonce: int) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.raiseMinNonce(min_nonce), wallet)
+
+    def submit_permit(self, cash_token: str, permit: PermitLike, sender: str | None = None) -> TxReceipt:
+        token = self.chain.our_contract("DemoStablecoin", cash_token)
+        return self.chain.transact(token.functions.permit(*permit.args()), sender or permit.owner)
+
+    def order_state(self, wallet: str, order_hash: bytes) -> tuple[bool, bool, int]:
+        with rpc_errors("orderState"):
+            registered, cancelled, filled = self.contract.functions.orderState(to_address(wallet), order_hash).call()
+        return bool(registered), bool(cancelled), int(filled)
+
+    def signed_only(self, wallet: str) -> bool:
+        with rpc_errors("signedOnly"):
+            return bool(self.contract.functions.signedOnly(to_address(wallet)).call())
