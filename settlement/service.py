@@ -38,8 +38,8 @@ from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint, TxReceipt
 
 from market.model import SettlementState
-from market.signed import OrderTuple, SignedOrder
 from market.model import SettlementUpdate as SettlementUpdate
+from market.signed import OrderTuple, SignedOrder
 from settlement import artifacts
 from settlement.chain import Chain, fee_params, rpc_errors
 from settlement.errors import (
@@ -130,13 +130,10 @@ class TradeToSettle:
 def _checksummed_order(trade_id: int, order: SignedOrder | None) -> SignedOrder | None:
     if order is None:
         return None
-    fixed: dict[str, str] = {}
-    for name in ("wallet", "token", "cash_token"):
-        checksummed = _checksummed(getattr(order, name))
-        if checksummed is None:
-            raise InvalidTradeError(f"trade {trade_id}: signed order {name} is not an address")
-        fixed[name] = checksummed
-    return replace(order, **fixed)
+    wallet, token, cash_token = (_checksummed(a) for a in (order.wallet, order.token, order.cash_token))
+    if wallet is None or token is None or cash_token is None:
+        raise InvalidTradeError(f"trade {trade_id}: a signed order's wallet or token is not an address")
+    return replace(order, wallet=wallet, token=token, cash_token=cash_token)
 
 
 def encode_settle_signed(batch: Sequence[TradeToSettle]) -> bytes:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from venueclient.errors import VenueClientError
 

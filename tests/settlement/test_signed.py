@@ -11,7 +11,7 @@ from eth_account import Account
 from settlement import SettlementStatus, TradeToSettle, TransactionRevertedError, load
 from tests.settlement.conftest import BUYER_CASH, SELLER_NOTES, Market
 from tests.settlement.signed_world import Signer, domain, fresh_key, investor, now, per_unit, signed_trade
-from venueclient.signed_orders import OrderDomain, recover_signer
+from venueclient.signed_orders import OrderDomain, recover_signer, sign_permit
 
 CONFIRMED, FAILED = SettlementStatus.CONFIRMED, SettlementStatus.FAILED
 PRICE = per_unit(100, 1)  # 100 cash base units per note base unit
@@ -219,3 +219,22 @@ def test_an_erc1271_contract_wallet_accepts_its_owners_signature_only(
     else:
         assert status is FAILED and reason.startswith("BadSignature")
         assert market.admin.balances(wallet) == (0, 10_000)
+
+
+def test_a_permit_signed_off_chain_replaces_the_cash_approval(market: Market) -> None:
+    chain, dep = market.chain, market.deployment
+    buyer = chain.new_account()
+    market.admin.register_investor(buyer, 276)
+    market.admin.fund_cash(buyer, 5_000)
+    cash = chain.our_contract("DemoStablecoin", dep.stablecoin)
+    refused = market.trade(1, 100, buyer=buyer)
+    assert _settle(market, refused)[refused.trade_id][0] is FAILED  # no allowance yet
+    permit = sign_permit(token=dep.stablecoin, token_name=cash.functions.name().call(),
+                         chain_id=int(chain.w3.eth.chain_id), owner_key=chain.private_key(buyer),
+                         spender=dep.settlement, value=2_000, nonce=cash.functions.nonces(buyer).call(),
+                         deadline=now(chain) + 3_600)
+    investor(market).submit_permit(dep.stablecoin, permit, sender=market.outsider)  # anyone may relay it
+    assert cash.functions.allowance(buyer, dep.settlement).call() == 2_000
+    trade = market.trade(1, 100, buyer=buyer)
+    assert _settle(market, trade)[trade.trade_id][0] is CONFIRMED
+    assert market.admin.balances(buyer) == (1, 4_900)
