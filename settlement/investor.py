@@ -14,8 +14,9 @@ cannot make them. For a contract wallet, send the same calls through the wallet:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.types import TxReceipt
 
@@ -54,3 +55,34 @@ class InvestorActions:
     def signed_only(self, wallet: str) -> bool:
         with rpc_errors("signedOnly"):
             return bool(self.contract.functions.signedOnly(to_address(wallet)).call())
+
+
+class DvPCancelLogs:
+    """The DvP contract's cancel logs (``OrderCancelled`` by hash, ``MinNonceRaised``), for the venue's
+    cancel watcher: ``("hash", wallet, digest)`` / ``("nonce", wallet, min_nonce)`` in chain order."""
+
+    def __init__(self, chain: Chain, settlement: str) -> None:
+        self.chain = chain
+        self.address = to_address(settlement)
+        self._by_hash = "0x" + keccak(text="OrderCancelled(address,bytes32)").hex()
+        self._by_nonce = "0x" + keccak(text="MinNonceRaised(address,uint256)").hex()
+
+    def head(self) -> int:
+        with rpc_errors("blockNumber"):
+            return int(self.chain.w3.eth.block_number)
+
+    def cancels(self, from_block: int, to_block: int) -> list[tuple[str, str, Any]]:
+        with rpc_errors("getLogs"):
+            logs = self.chain.w3.eth.get_logs({
+                "address": self.address, "fromBlock": from_block, "toBlock": to_block,
+                "topics": [[self._by_hash, self._by_nonce]],
+            })
+        out: list[tuple[str, str, Any]] = []
+        for entry in sorted(logs, key=lambda e: (e["blockNumber"], e["logIndex"])):
+            topic0 = "0x" + bytes(entry["topics"][0]).hex()
+            wallet = to_address("0x" + bytes(entry["topics"][1])[-20:].hex())
+            if topic0 == self._by_hash:
+                out.append(("hash", wallet, bytes(entry["topics"][2])))
+            else:
+                out.append(("nonce", wallet, int.from_bytes(bytes(entry["data"])[:32], "big")))
+        return out

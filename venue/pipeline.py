@@ -98,6 +98,16 @@ class Listings(Protocol):
     def listing(self, symbol: str) -> Listing | None: ...
 
 
+class SignedCheck(Protocol):
+    """Investor-signed orders (``venue.signed.SignedOrders``)."""
+
+    def check(self, cmd: OrderCommand) -> Rejection | None: ...
+
+    def on_command(self, cmd: Command, result: Result) -> None: ...
+
+    def after_command(self, result: Result) -> None: ...
+
+
 class Projection(Protocol):
     def enqueue(self, cmd_seq: int, cmd: Command, result: Result) -> None: ...
 
@@ -150,6 +160,7 @@ class OrderPipeline:
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
         self.price_check: Callable[[OrderCommand], Rejection | None] | None = None  # NAV collar (venue.attestations)
+        self.signed: SignedCheck | None = None  # investor-signed orders (venue.signed)
 
     async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
         if cmd.participant != participant:
@@ -242,6 +253,8 @@ class OrderPipeline:
                              "retry when it is answered"), None
         if self.price_check is not None and (collar := self.price_check(cmd)) is not None:
             return collar, None
+        if self.signed is not None and (unsigned := self.signed.check(cmd)) is not None:
+            return unsigned, None
         if self._gate is None:
             return None, None
         seq = self._sequencer.next_seq
@@ -285,10 +298,14 @@ class OrderPipeline:
     def _post_trade(self, seq: int, cmd: Command, result: Result) -> None:
         if self._gate is not None:
             self._gate.on_command(seq, result.events)
+        if self.signed is not None:
+            self.signed.on_command(cmd, result)  # before the fills: their trades carry the signed orders
         for event in result.events:
             if isinstance(event, Fill):
                 self._trades.on_fill(event)
             self.events.emit(event)
+        if self.signed is not None:
+            self.signed.after_command(result)
         if self._projection is not None:
             self._projection.enqueue(seq, cmd, result)
 
