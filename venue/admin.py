@@ -86,6 +86,7 @@ def add_participant(
     jurisdiction: str,
     kyc_days: int,
     wallet: str | None,
+    signed_orders: bool = False,
 ) -> None:
     try:
         compliance.InvestorCategory(category)
@@ -98,11 +99,13 @@ def add_participant(
         store.add_participant(store_pkg.Participant(
             id=participant, name=name, status=store_pkg.ParticipantStatus.ACTIVE, investor_category=category,
             jurisdiction=jurisdiction.upper(), kyc_expiry=dt.date.today() + dt.timedelta(days=kyc_days),
+            signed_orders=signed_orders,
         ))
         if wallet:
             store.add_wallet(participant, wallet)
         store.append_audit("cli", "participant.add", {"participant": participant, "category": category,
-                                                      "jurisdiction": jurisdiction.upper(), "wallet": wallet})
+                                                      "jurisdiction": jurisdiction.upper(), "wallet": wallet,
+                                                      "signed_orders": signed_orders})
 
 
 def list_participants(config: VenueConfig) -> list[dict[str, Any]]:
@@ -110,6 +113,7 @@ def list_participants(config: VenueConfig) -> list[dict[str, Any]]:
         return [
             {"id": p.id, "name": p.name, "status": p.status.value, "category": p.investor_category,
              "jurisdiction": p.jurisdiction, "kyc_expiry": p.kyc_expiry.isoformat() if p.kyc_expiry else None,
+             "signed_orders": p.signed_orders,
              "wallets": [w.address for w in store.list_wallets(p.id)]}
             for p in store.list_participants()
         ]
@@ -164,6 +168,7 @@ def add_instrument(
     blocked: list[str],
     holding_cap: int | None,
     max_holders: int | None,
+    signed_orders_required: bool = False,
 ) -> None:
     lot_notes = _decimal(lot, "lot")
     lot_size = _units(lot_notes, token_decimals, "lot")
@@ -180,7 +185,8 @@ def add_instrument(
         except ValueError as exc:
             raise AdminError("INVALID_CATEGORY", f"unknown investor category {c!r}") from exc
     rules = ListingRules(allowed_categories=tuple(categories), blocked_jurisdictions=tuple(c.upper() for c in blocked),
-                         holding_cap=holding_cap, max_holders=max_holders)
+                         holding_cap=holding_cap, max_holders=max_holders,
+                         signed_orders_required=signed_orders_required)
     with _store(config) as store:
         store.add_instrument(store_pkg.Instrument(
             symbol=symbol, name=name, token_address=token, cash_token_address=cash_token,

@@ -53,6 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
     padd.add_argument("--jurisdiction", default="LU")
     padd.add_argument("--kyc-days", type=int, default=365)
     padd.add_argument("--wallet", default=None, help="0x address (registered on chain separately)")
+    padd.add_argument("--signed-orders", action="store_true",
+                      help="signed mode: every order must carry an EIP-712 order signed by the wallet")
     plist = psub.add_parser("list", help="list participants")
     _common(plist)
 
@@ -76,6 +78,8 @@ def _build_parser() -> argparse.ArgumentParser:
     iadd.add_argument("--blocked", default="", help="comma-separated ISO 3166 alpha-2 codes")
     iadd.add_argument("--holding-cap", type=int, default=None, help="token base units per investor")
     iadd.add_argument("--max-holders", type=int, default=None)
+    iadd.add_argument("--signed-orders-required", action="store_true",
+                      help="every order on this listing must carry an order signed by the wallet")
     ilist = isub.add_parser("list", help="list instruments")
     _common(ilist)
 
@@ -152,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin.add_participant(
                 config, args.participant, name=args.name or args.participant, category=args.category,
                 jurisdiction=args.jurisdiction, kyc_days=args.kyc_days, wallet=args.wallet,
+                signed_orders=args.signed_orders,
             )
             print(f"participant {args.participant} added")
         elif args.command == "participants" and args.action == "list":
@@ -164,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 min_qty=args.min_qty, max_qty=args.max_qty, band=(args.band[0], args.band[1]),
                 categories=[c for c in args.categories.split(",") if c],
                 blocked=[c for c in args.blocked.split(",") if c], holding_cap=args.holding_cap,
-                max_holders=args.max_holders,
+                max_holders=args.max_holders, signed_orders_required=args.signed_orders_required,
             )
             print(f"instrument {args.symbol} listed (a running venue opens it within a few seconds)")
         elif args.command == "instruments" and args.action == "list":

@@ -33,6 +33,8 @@ class ListingRules:
     nav_collar_below_pct: str | None = None
     nav_collar_above_pct: str | None = None
     attestation_max_age_s: int | None = None
+    # issue 16: every order on this listing must carry an order signed by the participant's wallet
+    signed_orders_required: bool = False
     # note series metadata shown in the API and console
     hashrate_ph_s_per_note: str | None = None
     tenor_months: int | None = None

@@ -101,6 +101,8 @@ class SignedOrders:
         self._clock_s = clock_s
         self._by_order: dict[int, _Entry] = {}
         self._digests: set[bytes] = set()
+        self._first_live: int | None = None  # the first order id this process accepted
+        self._required_symbols: set[str] = set()
 
     # ------------------------------------------------------------ 1. before the engine
 
@@ -116,7 +118,7 @@ class SignedOrders:
             if self._signed_mode(cmd.participant):
                 return _refuse("SIGNED_ORDER_REQUIRED", f"participant {cmd.participant!r} is in signed mode: "
                                                         "send the order with its signed_order")
-            if self._required(cmd.symbol):
+            if cmd.symbol in self._required_symbols or self._required(cmd.symbol):
                 return _refuse("SIGNED_ORDER_REQUIRED", f"{cmd.symbol} requires orders signed by the wallet")
             return None
         if self._domain is None:
@@ -169,12 +171,15 @@ class SignedOrders:
 
     def on_command(self, cmd: Command, result: Result) -> None:
         """Post-trade listener, before the fills of the same command are turned into trades."""
-        if not isinstance(cmd, NewOrder) or not cmd.attachment or self._domain is None:
+        if not isinstance(cmd, NewOrder):
             return
         accepted = next((e for e in result.events if isinstance(e, OrderAccepted)), None)
         if accepted is None:
             return
-        self._remember(accepted.order_id, cmd.participant, cmd.attachment)
+        if self._first_live is None:
+            self._first_live = accepted.order_id
+        if cmd.attachment:
+            self._remember(accepted.order_id, cmd.participant, cmd.attachment)
 
     def _remember(self, order_id: int, participant: str, attachment: str) -> _Entry | None:
         if self._domain is None:
@@ -206,12 +211,21 @@ class SignedOrders:
 
     def _entry(self, order_id: int) -> _Entry | None:
         entry = self._by_order.get(order_id)
-        if entry is None and self._loader is not None:
+        # Orders accepted by this process passed ``on_command``: absent means unsigned. Older ones
+        # (before a restart) are read from the store, once.
+        if entry is None and self._loader is not None and (self._first_live is None or order_id < self._first_live):
             attachment = self._loader(order_id)
-            view = self._orders.order(order_id)
             if attachment:
+                view = self._orders.order(order_id)
                 entry = self._remember(order_id, view.participant if view is not None else "", attachment)
         return entry
+
+    def set_required(self, symbol: str, required: bool) -> None:
+        """A listing's rule: every order must be signed."""
+        if required:
+            self._required_symbols.add(symbol)
+        else:
+            self._required_symbols.discard(symbol)
 
     def order_of(self, order_id: int) -> SignedOrder | None:
         """The signed order an engine order carries (None: unsigned)."""
