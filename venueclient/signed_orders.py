@@ -182,3 +182,15 @@ def sign_permit(*, token: str, token_name: str, chain_id: int, owner_key: str | 
     signed = Account.sign_typed_data(owner_key, domain, _PERMIT_TYPES, message)
     return Permit(owner=owner, spender=to_checksum_address(spender), value=value, deadline=deadline,
                   v=signed.v, r=signed.r.to_bytes(32, "big"), s=signed.s.to_bytes(32, "big"))
+
+
+def sign_for(instrument: Mapping[str, Any], *, wallet: str, side: str, qty: Decimal | int | str,
+             price: Decimal | int | str, domain: OrderDomain, private_key: str | bytes, expiry: int,
+             nonce: int) -> dict[str, str]:
+    """The signed order for a limit order on ``instrument`` (its ``GET /v1/instruments`` entry), to pass
+    as ``place(..., signed_order=...)``: the venue refuses it unless it matches the order exactly."""
+    order = order_for(wallet=wallet, token=str(instrument["token_address"]),
+                      cash_token=str(instrument["cash_token_address"]), side=side, price=Decimal(str(price)),
+                      qty=Decimal(str(qty)), token_decimals=int(instrument["token_decimals"]),
+                      cash_decimals=int(instrument["cash_decimals"]), expiry=expiry, nonce=nonce)
+    return sign_order(order, domain, private_key)
