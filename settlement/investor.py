@@ -8,7 +8,8 @@ cannot make them. For a contract wallet, send the same calls through the wallet:
     inv.cancel_orders(wallet, [order_hash])   # cancel by hash
     inv.raise_min_nonce(wallet, 7)            # cancel every order with nonce < 7
     inv.submit_permit(cash_token, permit)     # EIP-2612 approval signed off-chain (any sender)
-    inv.order_state(wallet, order_hash)       # (registered, cancelled, filled)
+    inv.order_state(wallet, order_hash)       # (registered, cancelled, filled) of the per-order slot
+    inv.order_status(signed_order)            # (cancelled, filled), counting a consumed nonce as filled
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class PermitLike(Protocol):
     owner: str
 
     def args(self) -> tuple[str, str, int, int, int, bytes, bytes]: ...
+
+
+class OrderLike(Protocol):
+    def as_tuple(self) -> tuple[str, str, str, bool, int, int, int, int]: ...
 
 
 class InvestorActions:
@@ -51,6 +56,12 @@ class InvestorActions:
         with rpc_errors("orderState"):
             registered, cancelled, filled = self.contract.functions.orderState(to_address(wallet), order_hash).call()
         return bool(registered), bool(cancelled), int(filled)
+
+    def order_status(self, order: OrderLike) -> tuple[bool, int]:
+        """(cancelled, filled) of a signed order; filled is its maximum once a complete fill consumed its nonce."""
+        with rpc_errors("orderStatus"):
+            cancelled, filled = self.contract.functions.orderStatus(order.as_tuple()).call()
+        return bool(cancelled), int(filled)
 
     def signed_only(self, wallet: str) -> bool:
         with rpc_errors("signedOnly"):

@@ -74,8 +74,15 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     /// @notice Block of deployment: where a search for this contract's events starts.
     uint256 public immutable deployedAt;
     mapping(uint256 word => uint256 bits) private _decisions;
-    /// @dev Per wallet: minimum valid nonce << 1 | signed-only flag (one slot read per side).
+    /// @dev Per wallet, one slot: minimum valid nonce << 128 | consumed-nonce bitmap << 1 | signed-only
+    /// flag. Bit 1 + k marks nonce minNonce + k (k < 127) consumed: an order filled completely by one
+    /// trade consumes its nonce there (a write to a slot signed mode already uses) instead of taking
+    /// a fresh per-order slot.
     mapping(address wallet => uint256 packed) private _wallets;
+    /// @dev One bit per wallet (its address mod 256) set when the wallet turns signed mode on, so the
+    /// unsigned path reads a wallet's slot only when the bit is set: no false negatives, and a
+    /// false positive costs one extra read.
+    uint256 private _signedBloom;
     /// @dev Per keccak(wallet, order hash): filled << 2 | cancelled << 1 | registered. Keyed with the
     /// wallet so that a cancel by hash from any other account touches a slot nobody reads.
     mapping(bytes32 key => uint256 packed) private _orders;
@@ -114,6 +121,8 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     /// instead of recording a failure the settler caused.
     error BatchOutOfGas(uint256 tradeId);
 
+    uint256 private constant _WINDOW = 127;
+    uint256 private constant _WINDOW_MASK = (1 << 127) - 1;
     uint256 private constant _DECIDED = 1;
     uint256 private constant _FAILED = 2;
 
@@ -147,6 +156,7 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     function setSignedOnly(bool on) external {
         uint256 w = _wallets[msg.sender];
         _wallets[msg.sender] = on ? w | 1 : w & ~uint256(1);
+        if (on) _signedBloom |= 1 << (uint160(msg.sender) & 255);
         emit SignedOnlySet(msg.sender, on);
     }
 
@@ -161,8 +171,11 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     /// @notice Void every order of the caller whose nonce is below `minNonce`.
     function raiseMinNonce(uint256 newMinNonce) external {
         uint256 w = _wallets[msg.sender];
-        if (newMinNonce <= w >> 1) revert NonceNotRaised(w >> 1);
-        _wallets[msg.sender] = (newMinNonce << 1) | (w & 1);
+        uint256 current = w >> 128;
+        if (newMinNonce <= current || newMinNonce >= 1 << 128) revert NonceNotRaised(current);
+        uint256 shift = newMinNonce - current;
+        uint256 consumed = shift >= _WINDOW ? 0 : ((w >> 1) & _WINDOW_MASK) >> shift;
+        _wallets[msg.sender] = (newMinNonce << 128) | (consumed << 1) | (w & 1);
         emit MinNonceRaised(msg.sender, newMinNonce);
     }
 
@@ -171,7 +184,7 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     }
 
     function minNonce(address wallet) external view returns (uint256) {
-        return _wallets[wallet] >> 1;
+        return _wallets[wallet] >> 128;
     }
 
     /// @notice What the contract knows of an order: whether a fill registered it, whether it is
@@ -183,6 +196,17 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     {
         uint256 s = _orders[_orderKey(wallet, orderHash)];
         return (s & 1 == 1, s & 2 == 2, s >> 2);
+    }
+
+    /// @notice How much of `order` is filled (its maximum once its nonce is consumed), and whether
+    /// it is cancelled.
+    function orderStatus(Order calldata order) external view returns (bool cancelled, uint256 filled) {
+        uint256 s = _orders[_orderKey(order.wallet, hashOrder(order))];
+        uint256 w = _wallets[order.wallet];
+        uint256 minN = w >> 128;
+        bool consumed = order.nonce >= minN && order.nonce - minN < _WINDOW
+            && (w >> (1 + order.nonce - minN)) & 1 == 1;
+        return (s & 2 == 2, consumed ? order.maxQuantity : s >> 2);
     }
 
     /// @notice The EIP-712 digest the order's wallet signs.
@@ -309,7 +333,9 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
     }
 
     function _requireUnsignedAllowed(address wallet) private view {
-        if (_wallets[wallet] & 1 == 1) revert OrderRequired(wallet);
+        if (_signedBloom & (1 << (uint160(wallet) & 255)) != 0 && _wallets[wallet] & 1 == 1) {
+            revert OrderRequired(wallet);
+        }
     }
 
     function _fill(Trade calldata t, Order calldata o, bytes32 h, bool sell) private {
@@ -318,7 +344,11 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
         if (o.token != t.token) revert OrderMismatch(h, "token");
         if (o.cashToken != t.cashToken) revert OrderMismatch(h, "cash token");
         if (block.timestamp >= o.expiry) revert OrderExpired(h);
-        if (o.nonce < _wallets[o.wallet] >> 1) revert NonceTooLow(h);
+        uint256 w = _wallets[o.wallet];
+        uint256 minN = w >> 128;
+        if (o.nonce < minN) revert NonceTooLow(h);
+        uint256 bit = o.nonce - minN < _WINDOW ? 1 << (1 + o.nonce - minN) : 0;
+        if (w & bit != 0) revert Overfill(h, o.maxQuantity, o.maxQuantity);
         // Both products fit: amounts beyond 2^128 overflow here and fail this trade alone.
         uint256 paid = t.cashAmount * PRICE_SCALE;
         uint256 atLimit = o.limitPrice * t.quantity;
@@ -328,14 +358,15 @@ contract DvPSettlement is AccessControl, ReentrancyGuard, EIP712 {
         if (s & 2 == 2) revert OrderCancelledError(h);
         uint256 filled = (s >> 2) + t.quantity;
         if (filled > o.maxQuantity) revert Overfill(h, s >> 2, o.maxQuantity);
-        _orders[key] = (filled << 2) | 1;
+        if (s == 0 && bit != 0 && filled == o.maxQuantity) _wallets[o.wallet] = w | bit;
+        else _orders[key] = (filled << 2) | 1;
     }
 
     /// @dev External only so `settle` can isolate each trade with try/catch; callable by this contract alone.
     function settleOne(Trade calldata t) external {
         if (msg.sender != address(this)) revert OnlySelf();
-        if (_wallets[t.seller] & 1 == 1) revert OrderRequired(t.seller);
-        if (_wallets[t.buyer] & 1 == 1) revert OrderRequired(t.buyer);
+        _requireUnsignedAllowed(t.seller);
+        _requireUnsignedAllowed(t.buyer);
         _settleChecked(t);
     }
 

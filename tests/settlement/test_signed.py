@@ -110,6 +110,24 @@ def test_overfill_across_batches_is_refused(market: Market, signer: Signer) -> N
     d = signed_trade(market, 1, 100, buy_order=buy)
     assert _settle(market, d)[d.trade_id][1].startswith("Overfill")
     assert market.admin.balances(market.buyer) == (15, BUYER_CASH - 1_500)
+    assert investor(market).order_status(buy) == (False, 15)
+
+
+def test_an_order_filled_by_one_trade_consumes_its_nonce_and_cannot_fill_again(market: Market, signer: Signer) -> None:
+    buy = signer.order(market.buyer, sell=False, limit_price=PRICE, max_quantity=10, nonce=5)
+    a = signed_trade(market, 10, 1_000, buy_order=buy)
+    assert _settle(market, a)[a.trade_id][0] is CONFIRMED
+    assert investor(market).order_state(market.buyer, signer.digest(buy)) == (False, False, 0)  # no order slot
+    assert investor(market).order_status(buy) == (False, 10)
+    investor(market).raise_min_nonce(market.buyer, 3)  # the consumed nonce stays consumed in the moved window
+    b = signed_trade(market, 1, 100, buy_order=buy)
+    status, reason = _settle(market, b)[b.trade_id]
+    assert status is FAILED and reason.startswith("Overfill")
+    # another order with the same nonce is refused too: a nonce is one order
+    same_nonce = signer.order(market.buyer, sell=False, limit_price=PRICE, max_quantity=3, nonce=5)
+    c = signed_trade(market, 1, 100, buy_order=same_nonce)
+    assert _settle(market, c)[c.trade_id][1].startswith("Overfill")
+    assert market.admin.balances(market.buyer) == (10, BUYER_CASH - 1_000)
 
 
 def test_expired_order_is_refused(market: Market, signer: Signer) -> None:
@@ -180,7 +198,7 @@ def test_a_signed_only_wallet_cannot_be_settled_without_its_order(market: Market
 
 
 def test_one_signed_side_is_checked_on_that_side_only(market: Market, signer: Signer) -> None:
-    sell = signer.order(market.seller, sell=True, limit_price=PRICE, max_quantity=10)
+    sell = signer.order(market.seller, sell=True, limit_price=PRICE, max_quantity=11)
     ok = signed_trade(market, 10, 1_000, sell_order=sell)  # buyer unsigned, not signed-only
     low = signed_trade(market, 1, 1, sell_order=sell)
     outcomes = _settle(market, ok, low)

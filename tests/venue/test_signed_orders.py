@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from market.signed import signed_order_from_wire
 from settlement.investor import InvestorActions
 from tests.venue.conftest import RunningVenue
 from tests.venue.test_e2e import client, wait_for
@@ -79,9 +80,9 @@ async def test_a_signed_mode_investor_trades_with_signed_orders(running: Running
             return venue.core.settlement_counts()["confirmed"] == 1
 
         await wait_for(confirmed)
-        digest = order_digest(order, _domain(running))
-        state = await asyncio.to_thread(investor.order_state, wallet, digest)
-        assert state == (True, False, 2)  # the contract counted the fill against the signed order
+        kept = signed_order_from_wire(dict(order))
+        status = await asyncio.to_thread(investor.order_status, kept)
+        assert status == (False, 2)  # the contract counted the fill against the signed order
 
         # a resting signed bid, cancelled by the investor on chain by hash
         rest = signed("buy", 1, "44000.00", 5)
