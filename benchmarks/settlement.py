@@ -34,6 +34,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from eth_typing import ChecksumAddress  # noqa: E402
 
+from market.signed import signed_order_from_wire  # noqa: E402
 from settlement import (  # noqa: E402
     Artifact,
     Chain,
@@ -48,7 +49,9 @@ from settlement import (  # noqa: E402
 )
 from settlement.artifacts import NODE_MODULES, REPO_ROOT  # noqa: E402
 from settlement.deploy import MAX_UINT256, DemoDeployment  # noqa: E402
+from settlement.investor import InvestorActions  # noqa: E402
 from settlement.trex import deploy_dvd_manager, deploy_trex_suite  # noqa: E402
+from venueclient.signed_orders import OrderDomain, sign_order  # noqa: E402
 
 BATCH_SIZES = (1, 10, 50)
 
@@ -155,11 +158,34 @@ def baseline_gas_per_trade(venue: Venue, artifact: Artifact, batch: int) -> int:
     return int(receipt["gasUsed"]) // batch
 
 
-def gas_per_trade(venue: Venue, batch: int) -> int:
+def signed_trades(venue: Venue, pairs: list[tuple[ChecksumAddress, ChecksumAddress]]) -> list[TradeToSettle]:
+    """One trade per pair, both sides in signed mode (``setSignedOnly``) with a fresh signed order each:
+    the expensive case (every order's first fill, a signature check per side)."""
+    chain, dep = venue.chain, venue.admin.deployment
+    domain = OrderDomain(chain_id=int(chain.w3.eth.chain_id), verifying_contract=dep.settlement)
+    investor = InvestorActions(chain, dep.settlement)
+    expiry = str(int(chain.w3.eth.get_block("latest")["timestamp"]) + 86_400)
+    trades = []
+    for seller, buyer in pairs:
+        orders = []
+        for wallet, side in ((seller, "sell"), (buyer, "buy")):
+            investor.set_signed_only(wallet)
+            wire = {"wallet": wallet, "token": venue.token, "cash_token": dep.stablecoin, "side": side,
+                    "limit_price": str(1_000_000 * 10**18 // 10), "max_quantity": "10", "expiry": expiry, "nonce": "0"}
+            orders.append(signed_order_from_wire(dict(sign_order(wire, domain, chain.private_key(wallet)))))
+        t = venue.trade(seller, buyer, qty=10)
+        trades.append(TradeToSettle(trade_id=t.trade_id, token=t.token, seller=seller, buyer=buyer, quantity=10,
+                                    cash_token=t.cash_token, cash_amount=t.cash_amount, sell_order=orders[0],
+                                    buy_order=orders[1]))
+    return trades
+
+
+def gas_per_trade(venue: Venue, batch: int, *, signed: bool = False) -> int:
     pairs = fresh_pairs(venue, batch)
     updates: list[SettlementUpdate] = []
     service = venue.service(updates.append, max_batch=batch)
-    result = service.settle_batch([venue.trade(s, b, qty=10) for s, b in pairs])
+    trades = signed_trades(venue, pairs) if signed else [venue.trade(s, b, qty=10) for s, b in pairs]
+    result = service.settle_batch(trades)
     assert all(u.status is SettlementStatus.CONFIRMED for u in result), result
     receipt = venue.chain.w3.eth.get_transaction_receipt(result[0].tx_hash)  # type: ignore[arg-type]
     return int(receipt["gasUsed"]) // batch
@@ -218,6 +244,9 @@ def main() -> None:
             venue = make(chain)
             for size in BATCH_SIZES:
                 now = gas_per_trade(venue, size)
+                signed = gas_per_trade(venue, size, signed=True)
+                rows.append((f"gas/trade, signed mode (both sides), {label}, batch {size}",
+                             f"{signed:,} ({signed / now:.2f}x unsigned)"))
                 if baseline is None:
                     rows.append((f"gas/trade, {label}, batch {size}", f"{now:,}"))
                     continue

@@ -59,6 +59,7 @@ class Participant:
     jurisdiction: str  # ISO 3166-1 alpha-2
     kyc_expiry_ts: int | None  # ns; trading is refused from this instant on; None = no expiry on file
     wallet: str | None  # the participant's settlement wallet
+    signed_orders: bool = False  # signed mode: every order carries the wallet's EIP-712 signed order
 
     def __post_init__(self) -> None:
         if not self.id:

@@ -90,6 +90,7 @@ class NewOrder:
     stp: StpMode = StpMode.CANCEL_NEWEST
     client_order_id: str = ""  # echoed, never interpreted
     session: str = ""  # for cancel-on-disconnect (mass cancel by session)
+    attachment: str = ""  # opaque to the engine, journaled with the order (the investor's signed order)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

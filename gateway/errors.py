@@ -51,6 +51,8 @@ GATEWAY_CODES: dict[str, int] = {
     # market-maker tools
     "MMP_FROZEN": 422,
     "QUOTE_CROSSED": 400,
+    # investor-signed orders
+    "SIGNED_ORDER_MALFORMED": 400,
     # server side
     "VENUE_ERROR": 503,
     "INTERNAL_ERROR": 500,

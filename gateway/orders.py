@@ -43,6 +43,7 @@ from gateway.errors import ApiError, engine_message, error_body, http_status
 from gateway.ports import Listing, OrderAck, Outcome, VenuePort
 from gateway.render import JSON, side_text
 from gateway.schemas import AmendRequest, CancelRequest, MassCancelRequest, NewOrderRequest
+from gateway.signed import signed_attachment
 from market.model import OrderStatus
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class OrderService:
             ts=0, participant=participant, symbol=req.symbol, side=_SIDES[req.side], qty=qty, price=price,
             order_type=_TYPES[req.type], tif=_TIFS[req.tif], expire_ts=req.expire_ts, post_only=req.post_only,
             stp=_STPS[req.stp], client_order_id=coid, session=session,
+            attachment=signed_attachment(req.signed_order),
         )
 
     async def new_order(self, participant: str, req: NewOrderRequest, *, session: str = "") -> Reply:

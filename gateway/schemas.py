@@ -26,6 +26,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+UintText = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="unsigned integer as a decimal string")]
+AddressText = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class SignedOrderBody(Strict):
+    """An EIP-712 order signed by the participant's wallet (``venueclient.signed_orders``; units are the
+    DvP contract's: ``limit_price`` cash base units per 10**18 note base units, ``max_quantity`` note
+    base units, ``expiry`` unix seconds). It must match the order it travels with."""
+
+    wallet: AddressText
+    token: AddressText
+    cash_token: AddressText
+    side: SideText
+    limit_price: UintText
+    max_quantity: UintText
+    expiry: UintText
+    nonce: UintText
+    signature: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{2,2048}$")]
+
+
 class NewOrderRequest(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"symbol": "OMN-A", "side": "buy", "qty": "10", "price": "101.25", "client_order_id": "mm-000123"},
@@ -43,6 +63,9 @@ class NewOrderRequest(Strict):
     stp: Literal["cancel_newest", "cancel_oldest", "cancel_both", "decrement"] = "cancel_newest"
     client_order_id: ClientOrderId | None = Field(
         default=None, description="idempotency key per participant; generated when absent"
+    )
+    signed_order: SignedOrderBody | None = Field(
+        default=None, description="the order signed by the wallet (signed mode); checked before the engine"
     )
 
 

@@ -147,6 +147,14 @@ _GATE_VENUE: dict[str, tuple[int, str]] = {
     "AMEND_IN_FLIGHT": (1901, "the order has an amend in flight; retry when it is answered"),
     "SETTLEMENT_BACKLOG": (1902, "too much notional is waiting for settlement; retry when trades settle"),
     "PRICE_OUTSIDE_NAV_COLLAR": (1903, "the price is outside the instrument's collar around its NAV"),
+    # investor-signed orders (issue 16)
+    "SIGNED_ORDER_REQUIRED": (1801, "this participant or instrument requires an order signed by the wallet"),
+    "SIGNED_ORDER_BAD_SIGNATURE": (1802, "the signed order's signature is not the participant's wallet's"),
+    "SIGNED_ORDER_MISMATCH": (1803, "the signed order's fields do not match the submitted order"),
+    "SIGNED_ORDER_EXPIRED": (1804, "the signed order has expired"),
+    "SIGNED_ORDER_AMEND_BEYOND": (1805, "the amend goes beyond the signed order's limit price or maximum quantity"),
+    "SIGNED_ORDERS_UNAVAILABLE": (1806, "the venue has no settlement contract to check signed orders against"),
+    "SIGNED_ORDER_REUSED": (1807, "this signed order is already attached to another order"),
     "STORE_BACKLOG": (1951, "the venue's database is behind; new orders are refused until it catches up"),
 }
 
@@ -215,6 +223,8 @@ _GATEWAY: dict[str, tuple[int, str]] = {
     "QUOTE_CROSSED": (2402, "a mass quote's best bid is not below its best ask"),
     # keys (venue.registry): a revoked key's websocket sessions are closed with this reason
     "KEY_REVOKED": (2950, "the API key was revoked"),
+    # investor-signed orders
+    "SIGNED_ORDER_MALFORMED": (2701, "the signed_order object is not well formed"),
     # server side
     "VENUE_ERROR": (2901, "the venue could not process the command; retry later"),
     "INTERNAL_ERROR": (2902, "internal error"),
@@ -229,6 +239,7 @@ _SETTLEMENT: dict[str, tuple[int, str]] = {
     "TRANSACTION_REVERTED": (3103, "the settlement transaction reverted"),
     "TRANSACTION_TIMEOUT": (3104, "no receipt in time"),
     "INVALID_TRADE": (3201, "the trade cannot be settled as given (bad address or amount)"),
+    "ORDER_CANCELLED_ON_CHAIN": (3601, "the investor cancelled the signed order on chain"),
 }
 
 _OPERATOR: dict[str, tuple[int, str]] = {

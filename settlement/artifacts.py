@@ -23,7 +23,8 @@ NODE_MODULES = REPO_ROOT / "node_modules"
 PACKAGED_ARTIFACTS = "contract_artifacts"  # inside the settlement package, in a wheel only
 TREX_ARTIFACTS_DIR = NODE_MODULES / "@tokenysolutions" / "t-rex" / "artifacts" / "contracts"
 
-OUR_CONTRACTS = ("DvPSettlement", "DemoSecurityToken", "DemoIdentityRegistry", "DemoCompliance", "DemoStablecoin")
+OUR_CONTRACTS = ("DvPSettlement", "DemoSecurityToken", "DemoIdentityRegistry", "DemoCompliance", "DemoStablecoin",
+                 "DemoSmartWallet")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

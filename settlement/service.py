@@ -39,6 +39,7 @@ from web3.types import RPCEndpoint, TxReceipt
 
 from market.model import SettlementState
 from market.model import SettlementUpdate as SettlementUpdate
+from market.signed import OrderTuple, SignedOrder
 from settlement import artifacts
 from settlement.chain import Chain, fee_params, rpc_errors
 from settlement.errors import (
@@ -62,6 +63,10 @@ def _checksummed(value: str) -> ChecksumAddress | None:
     return Web3.to_checksum_address(value) if Web3.is_address(value) else None
 _TRADES_TYPE = "(uint256,address,address,address,uint256,address,uint256)[]"
 _SETTLE_SELECTOR = keccak(text=f"settle({_TRADES_TYPE})")[:4]
+_TRADE_TUPLE = "(uint256,address,address,address,uint256,address,uint256)"
+_SIGNED_TRADES_TYPE = f"({_TRADE_TUPLE},uint256,uint256)[]"
+_SIGNED_ORDERS_TYPE = "((address,address,address,bool,uint256,uint256,uint256,uint256),bytes)[]"
+_SETTLE_SIGNED_SELECTOR = keccak(text=f"settleSigned({_SIGNED_TRADES_TYPE},{_SIGNED_ORDERS_TYPE})")[:4]
 _TRADE_SETTLED = keccak(text="TradeSettled(uint256)")
 _TRADE_FAILED = keccak(text="TradeFailed(uint256,bytes)")
 _TRADE_ALREADY_DECIDED = keccak(text="TradeAlreadyDecided(uint256,bool)")
@@ -80,7 +85,8 @@ def default_finality(chain: Chain, *, dev_depth: int = 2) -> Finality:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradeToSettle:
-    """One matched trade: ``quantity`` token base units seller->buyer, ``cash_amount`` cash units back."""
+    """One matched trade: ``quantity`` token base units seller->buyer, ``cash_amount`` cash units back.
+    ``sell_order`` / ``buy_order``: the side's investor-signed order, for sides in signed mode."""
 
     trade_id: int
     token: str
@@ -89,6 +95,12 @@ class TradeToSettle:
     quantity: int
     cash_token: str
     cash_amount: int
+    sell_order: SignedOrder | None = None
+    buy_order: SignedOrder | None = None
+
+    @property
+    def signed(self) -> bool:
+        return self.sell_order is not None or self.buy_order is not None
 
     def normalized(self) -> TradeToSettle:
         """Checksummed addresses; raises ``InvalidTradeError`` for anything the contract would refuse."""
@@ -106,11 +118,37 @@ class TradeToSettle:
         if addresses["seller"] == addresses["buyer"]:
             raise InvalidTradeError(f"trade {self.trade_id}: seller and buyer are the same wallet")
         return TradeToSettle(
-            trade_id=self.trade_id, quantity=self.quantity, cash_amount=self.cash_amount, **addresses
+            trade_id=self.trade_id, quantity=self.quantity, cash_amount=self.cash_amount,
+            sell_order=_checksummed_order(self.trade_id, self.sell_order),
+            buy_order=_checksummed_order(self.trade_id, self.buy_order), **addresses,
         )
 
     def as_tuple(self) -> tuple[int, str, str, str, int, str, int]:
         return (self.trade_id, self.token, self.seller, self.buyer, self.quantity, self.cash_token, self.cash_amount)
+
+
+def _checksummed_order(trade_id: int, order: SignedOrder | None) -> SignedOrder | None:
+    if order is None:
+        return None
+    wallet, token, cash_token = (_checksummed(a) for a in (order.wallet, order.token, order.cash_token))
+    if wallet is None or token is None or cash_token is None:
+        raise InvalidTradeError(f"trade {trade_id}: a signed order's wallet or token is not an address")
+    return replace(order, wallet=wallet, token=token, cash_token=cash_token)
+
+
+def encode_settle_signed(batch: Sequence[TradeToSettle]) -> bytes:
+    """Calldata of ``settleSigned``: each distinct signed order once, trades pointing at it (1-based)."""
+    orders: dict[tuple[OrderTuple, bytes], int] = {}
+
+    def ref(order: SignedOrder | None) -> int:
+        if order is None:
+            return 0
+        return orders.setdefault((order.as_tuple(), order.signature), len(orders) + 1)
+
+    trades = [(t.as_tuple(), ref(t.sell_order), ref(t.buy_order)) for t in batch]
+    return _SETTLE_SIGNED_SELECTOR + abi_encode(
+        [_SIGNED_TRADES_TYPE, _SIGNED_ORDERS_TYPE], [trades, [list(key) for key in orders]]
+    )
 
 
 # The settlement state machine is the venue's (``market``); the old name stays for callers.
@@ -645,7 +683,8 @@ class SettlementService:
 
     def _build(self, batch: Sequence[TradeToSettle]) -> dict[str, Any]:
         # Encoded with eth_abi directly: web3's contract encoder is ~2.5 ms per trade.
-        data = _SETTLE_SELECTOR + abi_encode([_TRADES_TYPE], [[t.as_tuple() for t in batch]])
+        data = (encode_settle_signed(batch) if any(t.signed for t in batch)
+                else _SETTLE_SELECTOR + abi_encode([_TRADES_TYPE], [[t.as_tuple() for t in batch]]))
         with rpc_errors("settle"):
             if self._chain_id is None:
                 self._chain_id = self.chain.w3.eth.chain_id

@@ -16,6 +16,7 @@ from engine import (
     Command,
     Fill,
     InstrumentStatusChanged,
+    NewOrder,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -51,7 +52,7 @@ def project_items(session: Session, items: Sequence[Item]) -> int:
                 log.warning("projection: order %d is not in the store", order_id)
         return orders[order_id]
 
-    for cmd_seq, _cmd, result in items:
+    for cmd_seq, cmd, result in items:
         if cmd_seq <= state.last_seq:
             continue
         if cmd_seq != state.last_seq + 1:
@@ -76,6 +77,7 @@ def project_items(session: Session, items: Sequence[Item]) -> int:
                     accepted_ts=ev.ts,
                     updated_ts=ev.ts,
                     cmd_seq=cmd_seq,
+                    signed_order=(cmd.attachment or None) if isinstance(cmd, NewOrder) else None,
                 )
                 session.add(row)
                 orders[ev.order_id] = row

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -43,6 +45,8 @@ class ParticipantRow(Base):
     jurisdiction: Mapped[str] = mapped_column(String(8))
     kyc_expiry: Mapped[dt.date | None] = mapped_column(Date)
     created_ts: Mapped[int] = mapped_column(BigInteger)
+    # signed mode (issue 16): every order must carry an order signed by the participant's wallet
+    signed_orders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa.false())
 
 
 class WalletRow(Base):
@@ -121,6 +125,7 @@ class OrderRow(Base):
     updated_ts: Mapped[int] = mapped_column(BigInteger)
     cmd_seq: Mapped[int] = mapped_column(BigInteger)  # journal command that created it
     reason: Mapped[str | None] = mapped_column(String(32))  # why it left the book early (cancel reason, expired)
+    signed_order: Mapped[str | None] = mapped_column(Text)  # the investor's EIP-712 signed order (JSON), if any
 
 
 class TradeRow(Base):

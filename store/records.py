@@ -45,6 +45,7 @@ class Participant:
     jurisdiction: str  # ISO 3166 alpha-2
     kyc_expiry: dt.date | None
     created_ts: int = 0
+    signed_orders: bool = False  # signed mode: orders must carry the wallet's EIP-712 signature
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +103,7 @@ class StoredOrder:
     updated_ts: int
     cmd_seq: int
     reason: str | None = None  # why it left the book early: cancel reason ("user", ...) or "expired"
+    signed_order: str | None = None  # the investor's signed order (JSON, ``market.signed`` wire form)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,6 +119,7 @@ class Store:
             jurisdiction=p.jurisdiction.upper(),
             kyc_expiry=p.kyc_expiry,
             created_ts=ts,
+            signed_orders=p.signed_orders,
         )
         self._run(f"add participant {p.id}", lambda s: s.add(row))
         return _participant(row)
@@ -182,6 +183,7 @@ class Store:
         investor_category: str | None = None,
         jurisdiction: str | None = None,
         kyc_expiry: dt.date | None = None,
+        signed_orders: bool | None = None,
     ) -> Participant:
         new_status = None if status is None else _enum(ParticipantStatus, status, "participant status")
 
@@ -197,6 +199,8 @@ class Store:
                 row.jurisdiction = jurisdiction.upper()
             if kyc_expiry is not None:
                 row.kyc_expiry = kyc_expiry
+            if signed_orders is not None:
+                row.signed_orders = signed_orders
             return row
 
         return _participant(self._run(f"update participant {participant_id}", update))
@@ -727,6 +731,7 @@ def _participant(r: ParticipantRow) -> Participant:
         jurisdiction=r.jurisdiction,
         kyc_expiry=r.kyc_expiry,
         created_ts=r.created_ts,
+        signed_orders=bool(r.signed_orders),
     )
 
 
@@ -784,6 +789,7 @@ def _order(r: OrderRow) -> StoredOrder:
         updated_ts=r.updated_ts,
         cmd_seq=r.cmd_seq,
         reason=r.reason,
+        signed_order=r.signed_order,
     )
 
 

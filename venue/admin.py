@@ -102,10 +102,11 @@ def add_participant(
     jurisdiction: str,
     kyc_days: int,
     wallet: str | None,
+    signed_orders: bool = False,
 ) -> None:
     with _store(config) as store:
         registry.onboard(store, participant=participant, name=name, investor_category=category, country=jurisdiction,
-                         kyc_days=kyc_days, wallet_address=wallet, actor="cli")
+                         kyc_days=kyc_days, wallet_address=wallet, actor="cli", signed_orders=signed_orders)
 
 
 def update_participant(config: VenueConfig, participant: str, **changes: Any) -> dict[str, Any]:
@@ -127,6 +128,7 @@ def revoke_key(config: VenueConfig, key_id: str) -> str:
 def _participant_row(store: store_pkg.Store, p: store_pkg.Participant) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "status": p.status.value, "category": p.investor_category,
             "jurisdiction": p.jurisdiction, "kyc_expiry": p.kyc_expiry.isoformat() if p.kyc_expiry else None,
+            "signed_orders": p.signed_orders,
             "wallets": [w.address for w in store.list_wallets(p.id)]}
 
 

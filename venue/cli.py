@@ -79,6 +79,8 @@ def _build_parser() -> argparse.ArgumentParser:
     poff = psub.add_parser("offboard", help="close a participant: keys revoked, open orders cancelled")
     _common(poff)
     poff.add_argument("participant")
+    padd.add_argument("--signed-orders", action="store_true",
+                      help="signed mode: every order must carry an EIP-712 order signed by the wallet")
     plist = psub.add_parser("list", help="list participants")
     _common(plist)
 
@@ -147,6 +149,8 @@ def _rule_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument("--nav-collar", nargs=2, default=None, metavar=("BELOW_PCT", "ABOVE_PCT"),
                         help="accepted prices around the NAV in force, percent")
     parser.add_argument("--attestation-max-age", default=None, help="seconds; older NAV/custody data halts trading")
+    parser.add_argument("--signed-orders-required", default=None, nargs="?", const="true", metavar="true|false",
+                        help="every order must carry an order signed by the participant's wallet (issue 16)")
     parser.add_argument("--rule", action="append", default=[], metavar="NAME=VALUE",
                         help="any other listing rule (names: docs/runbook.md), repeatable")
 
@@ -183,6 +187,8 @@ def _rules_from_args(args: argparse.Namespace) -> dict[str, Any]:
         rules["trading_end_ts"] = _iso_ns(args.trading_end, "trading-end")
     if args.nav_collar is not None:
         rules["nav_collar_below_pct"], rules["nav_collar_above_pct"] = args.nav_collar
+    if args.signed_orders_required is not None:
+        rules["signed_orders_required"] = args.signed_orders_required
     for item in args.rule:
         name, sep, value = item.partition("=")
         if not sep:
@@ -274,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             admin.add_participant(
                 config, args.participant, name=args.name or args.participant, category=args.category,
                 jurisdiction=args.jurisdiction, kyc_days=args.kyc_days, wallet=args.wallet,
+                signed_orders=args.signed_orders,
             )
             print(f"participant {args.participant} added")
         elif args.command == "participants" and args.action == "update":

@@ -55,6 +55,8 @@ class ListingRules:
     # how long the first side waits for its counterparty's confirmation
     min_block_lots: int | None = None
     block_confirm_s: int = 300
+    # issue 16: every order on this listing must carry an order signed by the participant's wallet
+    signed_orders_required: bool = False
     # note series metadata shown in the API and console
     hashrate_ph_s_per_note: str | None = None
     tenor_months: int | None = None
@@ -75,6 +77,7 @@ _INTS = ("holding_cap", "max_holders", "lockup_until_ts", "trading_end_ts", "att
          "tenor_months", "expense_ratio_bps", "rfq_max_ttl_s", "min_block_lots", "block_confirm_s")
 _FLOATS = ("call_interval_s",)  # seconds, > 0
 _CHOICES = {"rfq_responders": ("eligible", "market_makers", "none")}
+_BOOLS = ("signed_orders_required",)
 _DECIMALS = ("nav_collar_below_pct", "nav_collar_above_pct", "hashrate_ph_s_per_note")
 _DATES = ("issue_date", "maturity_date")
 RULE_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ListingRules))
@@ -108,6 +111,12 @@ def _checked(name: str, value: Any) -> Any:
         return tuple(v.strip() for v in items if v.strip())
     if value is None:
         return None
+    if name in _BOOLS:
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if not isinstance(value, bool):
+            raise ListingError(f"{name}: true or false, not {value!r}")
+        return value
     if name in _FLOATS:
         try:
             seconds = float(value) if not isinstance(value, bool) else -1.0

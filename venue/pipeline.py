@@ -104,6 +104,16 @@ class Listings(Protocol):
     def listing(self, symbol: str) -> Listing | None: ...
 
 
+class SignedCheck(Protocol):
+    """Investor-signed orders (``venue.signed.SignedOrders``)."""
+
+    def check(self, cmd: OrderCommand) -> Rejection | None: ...
+
+    def on_command(self, cmd: Command, result: Result) -> None: ...
+
+    def after_command(self, result: Result) -> None: ...
+
+
 class Projection(Protocol):
     def enqueue(self, cmd_seq: int, cmd: Command, result: Result) -> None: ...
 
@@ -158,6 +168,7 @@ class OrderPipeline:
         self._unsubscribe = sequencer.subscribe(self._post_trade)
         self.price_check: Callable[[OrderCommand], Rejection | None] | None = None  # NAV collar (venue.attestations)
         self.intake: Callable[[], Rejection | None] | None = None  # store backlog pause of off-book sides (runtime)
+        self.signed: SignedCheck | None = None  # investor-signed orders (venue.signed)
 
     async def submit(self, participant: str, cmd: OrderCommand) -> Outcome:
         if cmd.participant != participant:
@@ -201,6 +212,11 @@ class OrderPipeline:
         if self.intake is not None and (paused := self.intake()) is not None:
             return paused, None
         probe = NewOrder(ts=self._clock(), participant=participant, symbol=symbol, side=side, qty=qty, price=price)
+        if self.signed is not None and (unsigned := self.signed.check(probe)) is not None:
+            # a negotiated side carries no signed order: a wallet in signed mode (or a listing that
+            # requires it) would have the contract refuse the trade, so it is refused here
+            return Rejection(code=unsigned.code, message=f"{unsigned.message} (requests for quotes and block "
+                                                         "trades carry no signed order)"), None
         guarded = self._guarded(probe)
         if guarded is not None:
             return guarded
@@ -295,6 +311,8 @@ class OrderPipeline:
                              "retry when it is answered"), None
         if self.price_check is not None and (collar := self.price_check(cmd)) is not None:
             return collar, None
+        if self.signed is not None and (unsigned := self.signed.check(cmd)) is not None:
+            return unsigned, None
         if self._gate is None:
             return None, None
         seq = self._sequencer.next_seq
@@ -340,10 +358,14 @@ class OrderPipeline:
             self._gate.on_command(seq, result.events)
             for hold in self._cross_holds.pop(seq, ()):
                 self._gate.release(hold)
+        if self.signed is not None:
+            self.signed.on_command(cmd, result)  # before the fills: their trades carry the signed orders
         for event in result.events:
             if isinstance(event, Fill):
                 self._trades.on_fill(event)
             self.events.emit(event)
+        if self.signed is not None:
+            self.signed.after_command(result)
         if self._projection is not None:
             self._projection.enqueue(seq, cmd, result)
 

@@ -51,6 +51,7 @@ def compliance_participant(p: store_pkg.Participant, wallet: str | None) -> comp
     return compliance.Participant(
         id=p.id, status=status, category=compliance.InvestorCategory(p.investor_category),
         jurisdiction=p.jurisdiction, kyc_expiry_ts=kyc_ts(p.kyc_expiry), wallet=wallet,
+        signed_orders=p.signed_orders,
     )
 
 

@@ -118,17 +118,20 @@ def participant_problem(p: store_pkg.Participant) -> str | None:
 
 
 def onboard(store: store_pkg.Store, *, participant: str, name: str, investor_category: str, country: str,
-            kyc_days: int, wallet_address: str | None, actor: str) -> store_pkg.Participant:
+            kyc_days: int, wallet_address: str | None, actor: str,
+            signed_orders: bool = False) -> store_pkg.Participant:
+    """``signed_orders``: signed mode (issue 16), every order must carry an order signed by the wallet."""
     record = store_pkg.Participant(
         id=participant_id(participant), name=name or participant, status=store_pkg.ParticipantStatus.ACTIVE,
         investor_category=category(investor_category), jurisdiction=jurisdiction(country),
-        kyc_expiry=kyc_expiry(kyc_days))
+        kyc_expiry=kyc_expiry(kyc_days), signed_orders=signed_orders)
     address = None if wallet_address is None else wallet(wallet_address)
     with translated(f"onboard {participant}"):
         added = store.onboard_participant(record, address)
         store.append_audit(actor, "participant.add", {
             "participant": added.id, "category": added.investor_category, "jurisdiction": added.jurisdiction,
-            "wallet": address, "kyc_expiry": added.kyc_expiry.isoformat() if added.kyc_expiry else None})
+            "wallet": address, "kyc_expiry": added.kyc_expiry.isoformat() if added.kyc_expiry else None,
+            "signed_orders": added.signed_orders})
     log.info("participant %s onboarded (%s, %s, wallet %s) by %s", added.id, added.investor_category,
              added.jurisdiction, address, actor)
     return added

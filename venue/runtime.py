@@ -32,6 +32,7 @@ from journal import CommandJournal, Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
 from settlement.service import SettlementService
+from venue import signed_setup as signed_orders
 from venue.attestations import Attestations
 from venue.auctions import auction_clock
 from venue.boot import StartupError, check_rules_version, deploy_or_load, finality_of, open_chain
@@ -115,6 +116,9 @@ class Venue:
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
         )
         self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
+        self.signed, self.signed_cancels = signed_orders.install(
+            self.core, engine, chain=self.chain, settlement=self.deployment.settlement, store=self.store,
+            sequencer=self.sequencer, gate=self.gatekeeper, audit=self.core.operations)
         self.core.trades_book.finality = self.settlement.finality is not None
         self.core.intake_refusal = self.core.pipeline.intake = self.store_adapter.intake_refusal  # + RFQ/blocks
         self.core.history.attach_store(self.store, self.writer, lambda: self.sequencer.applied_seq)
@@ -141,6 +145,7 @@ class Venue:
             asyncio.create_task(self.watcher.run(self._stop), name="chain-watcher"),
             asyncio.create_task(self.core.rfqs.run(self._stop), name="rfq-expiry"),
             asyncio.create_task(self.core.blocks.run(self._stop), name="block-expiry"),
+            asyncio.create_task(self.signed_cancels.run(self._stop, self.watcher.poll_interval_s), name="cancels"),
             self.settlement.start(), self.safeguards.start(self._stop),
             asyncio.create_task(self.store_adapter.run(self._stop, lambda: self.settlement.final_through)),
             asyncio.create_task(self._snapshot_loop(), name="snapshots"),
@@ -192,6 +197,7 @@ class Venue:
                 raise StartupError(f"engine refused instrument {listing.symbol}: {result.code.name}")
         self.reference.add_listing(listing, rules)
         self.attestations.set_rules(listing.symbol, rules)
+        self.signed.set_required(listing.symbol, rules.signed_orders_required)
         self.cache.track_spender(self.deployment.settlement)
 
     def register_participant(self, p: store_pkg.Participant, wallet: str | None) -> None:

@@ -28,6 +28,7 @@ from typing import Generic, Protocol, TypeVar
 
 from engine import Fill
 from market.model import Listing, SettlementNotice, SettlementState, Trade
+from market.signed import SignedOrder
 from settlement.service import TradeToSettle
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class TradeBook:
     ) -> None:
         self._parties = parties
         self.finality = finality  # CONFIRMED is followed by FINAL (or a reorg's PENDING)
+        self.signed_orders: Callable[[int], SignedOrder | None] | None = None  # order id -> its signed order
         self._gate = gate
         self._settlement = settlement
         self._recorder = recorder
@@ -204,10 +206,13 @@ class TradeBook:
         buyer, seller = self._parties.wallet_of(trade.buyer), self._parties.wallet_of(trade.seller)
         if listing is None or buyer is None or seller is None:
             return None
+        signed = self.signed_orders
         return TradeToSettle(
             trade_id=trade.trade_id, token=listing.token_address, seller=seller, buyer=buyer,
             quantity=listing.token_amount(trade.qty), cash_token=listing.cash_token_address,
             cash_amount=listing.cash_amount(trade.price, trade.qty),
+            sell_order=signed(trade.sell_order_id) if signed is not None else None,
+            buy_order=signed(trade.buy_order_id) if signed is not None else None,
         )
 
     def _send(self, fill: Fill, trade: Trade) -> None:

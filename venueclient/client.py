@@ -8,7 +8,7 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -74,7 +74,8 @@ class _Signer(httpx.Auth):
 
 
 def _order_body(symbol: str, side: str, qty: Number, price: Number | None, *, order_type: str, tif: str,
-                expire_ts: int | None, post_only: bool, stp: str | None, client_order_id: str | None) -> JSON:
+                expire_ts: int | None, post_only: bool, stp: str | None, client_order_id: str | None,
+                signed_order: Mapping[str, str] | None = None) -> JSON:
     body: JSON = {"symbol": symbol, "side": side, "qty": _decimal_text(qty, "qty"), "type": order_type, "tif": tif,
                   "client_order_id": client_order_id or new_client_order_id()}
     if price is not None:
@@ -85,6 +86,8 @@ def _order_body(symbol: str, side: str, qty: Number, price: Number | None, *, or
         body["post_only"] = True
     if stp is not None:
         body["stp"] = stp
+    if signed_order is not None:
+        body["signed_order"] = dict(signed_order)
     return body
 
 
@@ -187,10 +190,12 @@ class VenueClient:
 
     async def place(self, symbol: str, side: str, qty: Number, price: Number | None = None, *,
                     order_type: str = "limit", tif: str = "gtc", expire_ts: int | None = None,
-                    post_only: bool = False, stp: str | None = None, client_order_id: str | None = None) -> JSON:
-        """Places an order; a client order id is generated when absent, so a retry is idempotent."""
+                    post_only: bool = False, stp: str | None = None, client_order_id: str | None = None,
+                    signed_order: Mapping[str, str] | None = None) -> JSON:
+        """Places an order; a client order id is generated when absent, so a retry is idempotent.
+        ``signed_order``: the wallet's EIP-712 order for it (``venueclient.signed_orders.sign_for``)."""
         body = _order_body(symbol, side, qty, price, order_type=order_type, tif=tif, expire_ts=expire_ts,
-                           post_only=post_only, stp=stp, client_order_id=client_order_id)
+                           post_only=post_only, stp=stp, client_order_id=client_order_id, signed_order=signed_order)
         result: JSON = await self.request("POST", "/v1/orders", body=body)
         return result
 
@@ -502,9 +507,10 @@ class VenueStream:
 
     async def place(self, symbol: str, side: str, qty: Number, price: Number | None = None, *,
                     order_type: str = "limit", tif: str = "gtc", expire_ts: int | None = None,
-                    post_only: bool = False, stp: str | None = None, client_order_id: str | None = None) -> JSON:
+                    post_only: bool = False, stp: str | None = None, client_order_id: str | None = None,
+                    signed_order: Mapping[str, str] | None = None) -> JSON:
         body = _order_body(symbol, side, qty, price, order_type=order_type, tif=tif, expire_ts=expire_ts,
-                           post_only=post_only, stp=stp, client_order_id=client_order_id)
+                           post_only=post_only, stp=stp, client_order_id=client_order_id, signed_order=signed_order)
         return await self.request("new_order", **body)
 
     async def amend(self, order_id: int | None = None, *, client_order_id: str | None = None,

@@ -177,3 +177,31 @@ async def test_a_paused_intake_refuses_off_book_sides_too(desk: OffBook) -> None
     with pytest.raises(OffBookRefused) as err:
         await _side(desk, "seller", Side.SELL)
     assert err.value.code == "STORE_BACKLOG" and desk.gate.open_holds() == 0
+
+
+class _SignedModeOf:
+    """``venue.signed``'s check as the pipeline sees it: ``who`` is in signed mode."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+
+    def check(self, cmd: object) -> Rejection | None:
+        if isinstance(cmd, NewOrder) and cmd.participant == self.who and not cmd.attachment:
+            return Rejection(code="SIGNED_ORDER_REQUIRED", message=f"participant {self.who!r} is in signed mode")
+        return None
+
+    def on_command(self, cmd: object, result: object) -> None:
+        pass
+
+    def after_command(self, result: object) -> None:
+        pass
+
+
+async def test_a_participant_in_signed_mode_cannot_trade_a_block(desk: OffBook) -> None:
+    """A negotiated side carries no signed order, so the contract would refuse a signed-only wallet's
+    trade at settlement: the venue refuses the side up front and holds nothing."""
+    desk.core.pipeline.signed = _SignedModeOf("seller")
+    with pytest.raises(OffBookRefused) as err:
+        await _side(desk, "seller", Side.SELL)
+    assert err.value.code == "SIGNED_ORDER_REQUIRED" and "block trades" in str(err.value)
+    assert desk.gate.open_holds() == 0 and desk.core.trades() == []
