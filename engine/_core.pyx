@@ -226,7 +226,7 @@ cdef _Maker M_DELTA = _Maker(BookDelta)
 cdef _Maker M_RESULT = _Maker(Result)
 
 cdef tuple SIDES = (None, Side.BUY, Side.SELL)
-cdef tuple REASONS = (None,) + tuple(CancelReason(i) for i in range(1, 7))
+cdef tuple REASONS = (None,) + tuple(CancelReason(i) for i in range(1, len(CancelReason) + 1))
 cdef tuple TIFS = (None,) + tuple(TimeInForce(i) for i in range(1, 5))
 cdef tuple STPS = (None,) + tuple(StpMode(i) for i in range(1, 5))
 cdef tuple STATUSES = (None,) + tuple(InstrumentStatus(i) for i in range(1, 6))

@@ -58,3 +58,4 @@ class CancelReason(IntEnum):
     SELF_TRADE_PREVENTION = 4
     INSTRUMENT_CLOSED = 5
     DISCONNECT = 6  # mass cancel issued for a session's cancel-on-disconnect
+    INSTRUMENT_MATURED = 7  # the note series reached its trading end (the venue's maturity close)

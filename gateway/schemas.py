@@ -171,7 +171,8 @@ class OrderDetail(BaseModel):
     tif: str
     status: Literal["open", "partially_filled", "filled", "cancelled", "expired"]
     reason: str | None = Field(description="why it left the book early: user, mass_cancel, ioc_remainder, "
-                                           "self_trade_prevention, instrument_closed, disconnect, expired")
+                                           "self_trade_prevention, instrument_closed, instrument_matured, "
+                                           "disconnect, expired")
     expire_ts: int | None
     accepted_ts: int
     updated_ts: int

@@ -39,11 +39,13 @@ from attestation import IgnoredAttestation, Kind, SeriesReference
 from engine import (
     AmendOrder,
     CancelOrder,
+    CancelReason,
     Command,
     Event,
     Fill,
     InstrumentStatus,
     L2Snapshot,
+    MassCancel,
     NewOrder,
     OrderView,
     Result,
@@ -364,6 +366,13 @@ class ReferenceMonitor:
         self._notify(symbol)
 
     async def _mature(self, symbol: str) -> None:
+        # resting orders first, each owner's with a journaled mass cancel that names the reason
+        # (``INSTRUMENT_MATURED``); the close then finds the book empty
+        owners = sorted({o.participant for o in self._orders.open_orders(None, symbol)})
+        cancels = [self._sequencer.enqueue(MassCancel(ts=0, participant=p, symbol=symbol,
+                                                      reason=CancelReason.INSTRUMENT_MATURED))[2] for p in owners]
+        if cancels:
+            await asyncio.gather(*cancels)
         result = await self._venue.set_status(symbol, InstrumentStatus.CLOSED, operator=ACTOR)
         self.matured.add(symbol)
         self.auto_halts.pop(symbol, None)

@@ -11,6 +11,7 @@ fed command by command, the compiled engine through ``process_many`` in uneven b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from typing import Any
@@ -126,10 +127,13 @@ class Stream:
             who = self.owner.get(oid, participant) if rng.random() < 0.9 else participant
             return CancelOrder(ts=self.tick(), participant=who, order_id=oid)
         if roll < 0.89:
-            return MassCancel(ts=self.tick(), participant=participant,
+            mass = MassCancel(ts=self.tick(), participant=participant,
                               symbol=rng.choice((None, *SYMBOLS, "NOPE")),
                               side=rng.choice((None, Side.BUY, Side.SELL)), session=rng.choice((None, "", "s1")),
                               reason=rng.choice((CancelReason.MASS_CANCEL, CancelReason.DISCONNECT, 2, "x")))  # type: ignore[arg-type]
+            if mass.reason is CancelReason.MASS_CANCEL and mass.session is None:  # the maturity close's reason,
+                mass = dataclasses.replace(mass, reason=CancelReason.INSTRUMENT_MATURED)  # no extra draw
+            return mass
         if roll < 0.91:
             buyer = participant if rng.random() > 0.9 else rng.choice(PARTICIPANTS)
             return Cross(ts=self.tick(), symbol=symbol, buyer=buyer, seller=participant,

@@ -15,7 +15,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attestation import Kind, SeriesReference
-from engine import AddInstrument, Engine, Fill, InstrumentSpec, InstrumentStatus, NewOrder, OrderCancelled, Side
+from engine import (
+    AddInstrument,
+    CancelReason,
+    Engine,
+    Fill,
+    InstrumentSpec,
+    InstrumentStatus,
+    NewOrder,
+    OrderCancelled,
+    Side,
+)
 from journal import Sequencer
 from market.codes import code_info
 from market.model import Listing
@@ -234,7 +244,9 @@ async def test_at_the_trading_end_the_instrument_closes_and_resting_orders_are_c
         w.clock[0] = NOW + 100
         await w.monitor.evaluate()
         assert w.core.l2(SYMBOL, 0).status is InstrumentStatus.CLOSED
-        assert [e.participant for e in w.events if isinstance(e, OrderCancelled)] == ["s"]
+        # resting orders are cancelled with the reason the issue names (the owner sees "instrument_matured")
+        assert [(e.participant, e.reason) for e in w.events if isinstance(e, OrderCancelled)] == [
+            ("s", CancelReason.INSTRUMENT_MATURED)]
         assert SYMBOL in w.monitor.matured
         assert any(b == "instrument.matured" and d["reason"] == "INSTRUMENT_MATURED" for _, b, d in w.audit)
     finally:
