@@ -22,6 +22,9 @@ class GatewayConfig:
     max_ws_message_bytes: int = 64 * 1024  # also the server's protocol-level limit (uvicorn ws_max_size)
     ws_queue_max: int = 10_000  # outbound messages buffered per websocket before it is dropped as slow
     ws_queue_max_bytes: int = 4 * 1024 * 1024  # outbound bytes buffered per websocket (ditto, close 4009)
+    # permessage-deflate: off by default (order entry pays CPU and latency for it, issue 13); a
+    # deployment whose clients mostly take bulky market data may turn it on (clients still opt in)
+    ws_compression: bool = False
     ws_conflate_bytes: int = 256 * 1024  # book deltas pause past this backlog; the latest snapshot follows
     ws_rate_per_s: float | None = None  # token bucket per websocket connection (messages after login); None: rate_per_s
     ws_rate_burst: int | None = None  # None: rate_burst

@@ -32,6 +32,7 @@ class UvicornOptions(TypedDict):
     http: type[asyncio.Protocol]
     ws: type[asyncio.Protocol] | str
     ws_max_size: int
+    ws_per_message_deflate: bool
     timeout_keep_alive: int
 
 
@@ -121,4 +122,5 @@ def uvicorn_options(app: object) -> UvicornOptions:
     ws: type[asyncio.Protocol] | str = "none"
     if AutoWebSocketsProtocol is not None:
         ws = type("GatewayWebSocketProtocol", (_GuardedWS,), {"_guard": guard})
-    return UvicornOptions(http=http, ws=ws, ws_max_size=cfg.max_ws_message_bytes, timeout_keep_alive=5)
+    return UvicornOptions(http=http, ws=ws, ws_max_size=cfg.max_ws_message_bytes,
+                          ws_per_message_deflate=cfg.ws_compression, timeout_keep_alive=5)

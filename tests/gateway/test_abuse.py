@@ -516,3 +516,21 @@ async def test_a_client_that_keeps_sending_while_refused_is_closed(venue: FakeVe
                 await conn.send(json.dumps({"op": "heartbeat", "req_id": i}))
         assert await _closed_with(conn) == (4029, "RATE_LIMIT_EXCEEDED")
     assert metrics.abuse_count("rate_limit_disconnect") == before + 1
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_websocket_compression_is_off_unless_configured(venue: FakeVenue, enabled: bool) -> None:
+    """Issue 13: no per-message compression on order entry. A client offering permessage-deflate
+    gets it only from a gateway configured with ``ws_compression`` (for market-data-heavy use)."""
+    app = create_app(venue, config=GatewayConfig(ws_compression=enabled))
+    async with serve_guarded(app) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(b"0123456789abcdef").decode()
+        writer.write((f"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 101")
+    assert (b"permessage-deflate" in head.lower()) is enabled
