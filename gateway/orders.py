@@ -326,7 +326,8 @@ class OrderService:
             "remaining_qty": format_qty(ack.remaining, listing),
             "fills": [{"trade_id": f.trade_id, "symbol": ack.symbol, "order_id": ack.order_id, "side": side,
                        "price": format_price(f.price, listing), "qty": format_qty(f.qty, listing),
-                       "liquidity": "taker" if f.taker else "maker", "ts": f.ts} for f in ack.fills],
+                       "liquidity": "taker" if f.taker else "maker", "premium_bps": f.premium_bps, "ts": f.ts}
+                      for f in ack.fills],
             "cancel_reason": None if ack.cancel_reason is None else ack.cancel_reason.name.lower(),
             "priority_kept": ack.priority_kept, "ts": ack.ts,
         }

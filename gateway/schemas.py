@@ -120,6 +120,8 @@ class FillInfo(BaseModel):
     price: str
     qty: str
     liquidity: Literal["maker", "taker"]
+    premium_bps: int | None = Field(None, description="premium (+) / discount (-) to the NAV in force at the "
+                                    "trade, basis points; null when the note had no NAV")
     ts: int
 
 

@@ -280,6 +280,7 @@ class AckFill:
     qty: int  # lots
     taker: bool  # the acknowledged order was the aggressor
     ts: int
+    premium_bps: int | None = None  # to the NAV in force (issue 14; set by the venue from its trade book)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,7 @@ seq read before the gate is the seq the command gets, and no other command can i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from collections import deque
@@ -200,7 +201,7 @@ class OrderPipeline:
         # ---- 5. answer
         if result.code is not ResultCode.OK:
             self.rejections.record(participant, symbol, result.code.name, engine_message(result.code))
-        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=amend_coid))
+        return Outcome(result=result, ack=self._priced(OrderAck.answer(cmd, result, amend_client_order_id=amend_coid)))
 
     # ------------------------------------------------------------ negotiated trades (RFQ, blocks)
 
@@ -300,8 +301,18 @@ class OrderPipeline:
             if result.code is not ResultCode.OK:
                 self.rejections.record(participant, self._symbol_of(cmd), result.code.name,
                                        engine_message(result.code))
-            outcomes.append(Outcome(result=result, ack=OrderAck.answer(cmd, result)))
+            outcomes.append(Outcome(result=result, ack=self._priced(OrderAck.answer(cmd, result))))
         return outcomes
+
+    def _priced(self, ack: OrderAck | None) -> OrderAck | None:
+        """The ack's fills with their premium/discount to the NAV, as the trade book stamped them."""
+        if ack is None or not ack.fills:
+            return ack
+        fills = []
+        for f in ack.fills:
+            trade = self._trades.trade(f.trade_id)
+            fills.append(f if trade is None else dataclasses.replace(f, premium_bps=trade.premium_bps))
+        return dataclasses.replace(ack, fills=tuple(fills))
 
     def _gate_check(self, cmd: OrderCommand) -> tuple[Rejection | None, Hold | None]:
         if isinstance(cmd, NewOrder) and (reused := self._reused(cmd)) is not None:

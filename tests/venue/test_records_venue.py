@@ -76,6 +76,7 @@ async def test_a_trade_on_record_from_premium_to_confirmation_export_register_an
                     taker_order_id=0, taker_participant="", taker_remaining=0)
         found = monitor.premium_of(fill)
         assert found is not None and found[1] == expected and expected > 0
+        assert buy["fills"][0]["premium_bps"] == expected  # the order's own acknowledgement carries it too
 
         # websocket: the trade print and the buyer's fill carry it
         await _until(lambda: any(m.get("trade_id") == trade_id for m in own.messages))
