@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from journal.errors import JournalError
-from venue import records_cli
+from venue import chain_cli, records_cli
 from venue.admin import AdminError
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
@@ -130,6 +130,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _common(krevoke)
     krevoke.add_argument("key_id")
     records_cli.add_parsers(sub, _common)
+    chain_cli.add_parsers(sub, _common)
     return parser
 
 
@@ -305,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rules=_rules_from_args(args),
             )
             print(f"instrument {args.symbol} listed (a running venue opens it within a few seconds)")
+        elif args.command == "chain":
+            print(json.dumps(chain_cli.run(args, config)))
         elif args.command == "instruments" and args.action == "rules":
             print(json.dumps(admin.set_instrument_rules(config, args.symbol, _rules_from_args(args))))
         elif args.command == "instruments" and args.action == "list":
