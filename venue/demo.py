@@ -175,7 +175,7 @@ async def start_demo_market(venue: Venue, *, investors: int,
     return keys
 
 
-async def demo_market(venue: Venue, *, investors: int, call_interval_s: float | None = None,
+async def demo_market(venue: Venue, *, investors: int, call_interval_s: float | None = None
                       ) -> tuple[dict[str, dict[str, str]], DemoAttestor]:
     """Onboard the accounts (notes minted), publish the first attestations (so the series has a
     NAV and full custody before it opens), then list the instrument; with ``call_interval_s`` also
