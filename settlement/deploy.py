@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,37 @@ def deploy_demo(
     )
 
 
+def deploy_demo_series(
+    chain: Chain,
+    deployment: DemoDeployment,
+    *,
+    token_name: str,
+    token_symbol: str,
+    token_decimals: int = 0,
+    max_holders: int = 0,
+    max_balance: int = 0,
+) -> DemoDeployment:
+    """Another note series on an existing demo deployment: its own token and compliance module,
+    the same identity registry (investors registered once are eligible for every series), the same
+    stablecoin and DvP contract. Returns the deployment with ``token`` and ``compliance`` replaced,
+    so ``DemoAdmin`` of it mints and approves the new series."""
+    admin = deployment.admin
+    compliance = chain.deploy(artifacts.load("DemoCompliance"), admin, admin, max_holders, max_balance)
+    token = chain.deploy(
+        artifacts.load("DemoSecurityToken"),
+        admin,
+        token_name,
+        token_symbol,
+        token_decimals,
+        admin,
+        deployment.identity_registry,
+        compliance.address,
+    )
+    chain.transact(compliance.functions.bindToken(token.address), admin)
+    chain.transact(token.functions.addAgent(admin), admin)
+    return replace(deployment, token=token.address, compliance=compliance.address)
+
+
 def placeholder_identity(wallet: str) -> ChecksumAddress:
     """Deterministic stand-in for an investor's ONCHAINID contract in the demo registry."""
     digest = keccak(b"omn-demo-identity:" + bytes.fromhex(to_address(wallet)[2:]))
@@ -185,6 +216,10 @@ class DemoAdmin:
         spender = self.deployment.settlement
         self._tx(self.token.functions.approve(spender, amount), wallet)
         self._tx(self.stablecoin.functions.approve(spender, amount), wallet)
+
+    def approve_notes(self, wallet: str, amount: int = MAX_UINT256) -> TxReceipt:
+        """The investor approves the settlement contract for the note token only (a further series)."""
+        return self._tx(self.token.functions.approve(self.deployment.settlement, amount), wallet)
 
     def grant_settler(self, settler: str) -> TxReceipt:
         role = self.settlement.functions.SETTLER_ROLE().call()

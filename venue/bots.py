@@ -7,6 +7,9 @@
   a passive limit that rests, sometimes a cancel.
 - ``OffBookTrader``: a request for quotes answered and taken, then a pre-arranged block trade
   confirmed by both parties, once per round.
+- ``CallTrader``: trades an instrument in periodic call auctions over REST: GTC limit orders on
+  both sides of a drifting fair value (IOC/FOK are refused during a call), so bids and offers overlap,
+  the indicative uncross moves and each uncross trades; it keeps a few orders resting at most.
 """
 
 from __future__ import annotations
@@ -271,3 +274,55 @@ class OffBookTrader:
                                               counterparty=self.requester_id)
         self.stats.orders += 2
         self.block_trades.append(done["trade_id"])
+
+
+class CallTrader:
+    """One participant in periodic call auctions: every ``interval`` seconds a GTC limit buy or sell
+    within ``spread_bps`` either side of its fair value (which drifts), so bids and offers overlap
+    around it and the uncross executes; with ``max_open`` orders resting it cancels its oldest first.
+    An order filled at an uncross between the listing of its orders and the cancel is not an error."""
+
+    def __init__(self, client: VenueClient, symbol: str, *, fair: Decimal, increment: Decimal,
+                 interval: float = 2.0, max_qty: int = 2, max_open: int = 4, spread_bps: int = 30,
+                 seed: int = 3) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.fair = fair
+        self.increment = increment
+        self.interval = interval
+        self.max_qty = max_qty
+        self.max_open = max_open
+        self.spread_bps = spread_bps
+        self.rng = random.Random(seed)
+        self.stats = BotStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._act()
+            except ApiError as exc:
+                self.stats.rejected_with(exc.code)
+            except TransportError:
+                self.stats.errors += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval * (0.5 + self.rng.random()))
+
+    def next_order(self) -> tuple[str, int, Decimal]:
+        """(side, quantity, limit price) of the next order; the fair value drifts a little first."""
+        self.fair = _price(self.fair * Decimal(1 + self.rng.gauss(0, 0.0005)), self.increment)
+        side = self.rng.choice(("buy", "sell"))
+        offset = Decimal(self.rng.uniform(-1.0, 1.0) * self.spread_bps) / Decimal(10_000)
+        return side, self.rng.randint(1, self.max_qty), _price(self.fair * (1 + offset), self.increment)
+
+    async def _act(self) -> None:
+        orders = await self.client.my_orders(self.symbol)
+        if len(orders) >= self.max_open:
+            oldest = min(orders, key=lambda o: int(o["order_id"]))
+            try:
+                await self.client.cancel(int(oldest["order_id"]))
+            except ApiError as exc:
+                if exc.code != "UNKNOWN_ORDER":  # filled at an uncross in the meantime
+                    raise
+        side, qty, price = self.next_order()
+        self.stats.orders += 1
+        await self.client.place(self.symbol, side, qty, price, tif="gtc")

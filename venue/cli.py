@@ -31,6 +31,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="text or json lines (env VENUE_LOG_FORMAT; default json for run, text otherwise)")
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a positive number of seconds, not {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="venue", description="OMN note trading venue")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +61,8 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int)
     demo.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: run until Ctrl-C)")
     demo.add_argument("--investors", type=int, default=3)
+    demo.add_argument("--call-interval", type=_positive_seconds, default=60.0,
+                      help="seconds between the uncrosses of the demo's call-auction series (default 60)")
 
     deploy = sub.add_parser("deploy", help="deploy the DvP contract + demo token/stablecoin; write the deployment file")
     _common(deploy)
@@ -271,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             from venue.demo import run_demo
 
-            asyncio.run(run_demo(config, duration=args.duration, investors=args.investors))
+            asyncio.run(run_demo(config, duration=args.duration, investors=args.investors,
+                                 call_interval_s=args.call_interval))
         elif args.command == "deploy":
             print(json.dumps(admin.deploy(config), indent=2))
         elif args.command == "migrate":

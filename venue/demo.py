@@ -4,7 +4,12 @@ Deploys the contracts on a fresh chain, lists an OMN note series, onboards a mar
 investors (identities registered on chain, notes minted, stablecoin funded, settlement contract
 approved), an ineligible retail account (its orders show up as rejections) and an operator, then
 runs a quoting market maker over websockets and investors trading over REST, so trades settle on
-chain continuously. Prints the console URL and every API key.
+chain continuously; an RFQ and a block trade print every round of ``OffBookTrader``.
+
+A second series (``CALL_SYMBOL``, its own token on the same identity registry, stablecoin and DvP
+contract) trades in periodic call auctions (listing rule ``call_interval_s``): ``CallTrader`` bots
+place GTC limit orders during each call, the console shows the indicative uncross, and every uncross
+prints AUCTION trades that settle like any other. Prints the console URL and every API key.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from attestation import DemoAttestor, ProductionModel, Publisher, demo_statement
 from compliance.countries import ALPHA2_TO_NUMERIC
 from engine import InstrumentSpec, InstrumentStatus
 from gateway.ports import ApiKey, Listing, Role
-from venue.bots import Investor, MarketMaker, OffBookTrader
+from settlement.deploy import DemoAdmin, deploy_demo_series
+from venue.bots import CallTrader, Investor, MarketMaker, OffBookTrader
 from venue.config import VenueConfig
 from venue.listings import ListingRules, rules_to_dict
 from venue.runtime import StartupError, Venue
@@ -39,6 +45,9 @@ DAY_S = 86_400
 ISSUED_DAYS_AGO = 60
 MAX_AGE_S = 600  # a NAV or custody attestation older than this halts the instrument
 ATTEST_EVERY_S = 30.0
+CALL_SYMBOL = "OMN-2030C"  # the series that trades in periodic call auctions
+CALL_FAIR_PRICE = Decimal("42000.00")
+CALL_INTERVAL_S = 60.0  # one uncross a minute
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +97,42 @@ def demo_listing(venue: Venue) -> tuple[Listing, ListingRules]:
     return listing, rules
 
 
+def call_listing(venue: Venue, token: str, *, call_interval_s: float) -> tuple[Listing, ListingRules]:
+    """The second series: continuous trading replaced by a call auction every ``call_interval_s``
+    seconds. No attestations are published for it, so its uncross reference is the last trade."""
+    now = time.time_ns()
+    maturity = now + 48 * 30 * 24 * 3600 * 10**9
+    spec = InstrumentSpec(
+        symbol=CALL_SYMBOL, tick_size=10_000, lot_size=1, min_qty=1, max_qty=1_000,
+        band_low=1_000_000, band_high=10_000_000, status=InstrumentStatus.OPEN,
+    )
+    listing = Listing(
+        spec=spec, name="Omnes Mining Note 2030 Series C (1 PH/s, 48 months, call auctions)",
+        token_address=token, cash_token_address=venue.deployment.stablecoin,
+        token_decimals=0, cash_decimals=CASH_DECIMALS, maturity_ts=maturity,
+    )
+    rules = ListingRules(blocked_jurisdictions=("RU", "KP", "IR"), holding_cap=2_000, max_holders=500,
+                         trading_end_ts=maturity - 7 * 24 * 3600 * 10**9, hashrate_ph_s_per_note="1",
+                         tenor_months=48, settlement_asset="USDC (demo stablecoin)", call_interval_s=call_interval_s)
+    return listing, rules
+
+
+async def list_call_series(venue: Venue, keys: dict[str, dict[str, str]], accounts: list[DemoAccount], *,
+                           call_interval_s: float) -> None:
+    """Deploy the second series' token, mint it to the accounts that hold notes and approve the
+    DvP contract for it (their identities are registered already), then list it."""
+    deployment = await asyncio.to_thread(deploy_demo_series, venue.chain, venue.deployment,
+                                         token_name="Omnes Mining Note 2030 C", token_symbol="OMNC")
+    admin = DemoAdmin(venue.chain, deployment)
+    for acct in accounts:
+        if acct.notes:
+            wallet = keys[acct.participant]["wallet"]
+            await asyncio.to_thread(admin.mint_notes, wallet, acct.notes)
+            await asyncio.to_thread(admin.approve_notes, wallet)
+    listing, rules = call_listing(venue, deployment.token, call_interval_s=call_interval_s)
+    await list_instrument(venue, listing, rules)
+
+
 async def onboard(venue: Venue, accounts: list[DemoAccount]) -> dict[str, dict[str, str]]:
     """Store records, on-chain identity/funding/approvals, API keys. Returns the secrets."""
     store = venue.store
@@ -124,18 +169,24 @@ def _new_key(venue: Venue, participant: str, role: Role) -> dict[str, str]:
     return {"key_id": key_id, "private_key": private.hex()}
 
 
-async def start_demo_market(venue: Venue, *, investors: int) -> dict[str, dict[str, str]]:
-    keys, _ = await demo_market(venue, investors=investors)
+async def start_demo_market(venue: Venue, *, investors: int,
+                            call_interval_s: float | None = None) -> dict[str, dict[str, str]]:
+    keys, _ = await demo_market(venue, investors=investors, call_interval_s=call_interval_s)
     return keys
 
 
-async def demo_market(venue: Venue, *, investors: int) -> tuple[dict[str, dict[str, str]], DemoAttestor]:
+async def demo_market(venue: Venue, *, investors: int, call_interval_s: float | None = None
+                      ) -> tuple[dict[str, dict[str, str]], DemoAttestor]:
     """Onboard the accounts (notes minted), publish the first attestations (so the series has a
-    NAV and full custody before it opens), then list the instrument."""
+    NAV and full custody before it opens), then list the instrument; with ``call_interval_s`` also
+    the second series, in periodic call auctions."""
     listing, rules = demo_listing(venue)
-    keys = await onboard(venue, demo_accounts(investors))
+    accounts = demo_accounts(investors)
+    keys = await onboard(venue, accounts)
     attestor = await asyncio.to_thread(demo_attestor, venue, listing)
     await list_instrument(venue, listing, rules)
+    if call_interval_s is not None:
+        await list_call_series(venue, keys, accounts, call_interval_s=call_interval_s)
     if venue.attestations.monitor is not None:
         venue.attestations.monitor.refresh_prices()  # the first NAV is in force (and the collar on) at once
     await asyncio.to_thread(venue.watcher.poll_once)
@@ -200,6 +251,11 @@ async def run_bots(venue: Venue, keys: dict[str, dict[str, str]], stop: asyncio.
     bots.append(Investor(client("retail-1"), SYMBOL, increment=increment, interval=8.0, max_qty=1, seed=99))
     bots.append(OffBookTrader(client("inv-1"), client("mm-1"), SYMBOL, fair=FAIR_PRICE, increment=increment,
                               requester_id="inv-1", dealer_id="mm-1", block_qty=BLOCK_LOTS))
+    call = venue.core.listing(CALL_SYMBOL)
+    if call is not None:  # the series in periodic call auctions (``venue demo``)
+        traders = ["mm-1", *sorted(p for p in keys if p.startswith("inv-"))]
+        bots.extend(CallTrader(client(p), CALL_SYMBOL, fair=CALL_FAIR_PRICE, increment=call.price_increment,
+                               seed=30 + i) for i, p in enumerate(traders))
     tasks = [asyncio.create_task(bot.run(stop), name=f"bot-{i}") for i, bot in enumerate(bots)]
     try:
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -209,7 +265,8 @@ async def run_bots(venue: Venue, keys: dict[str, dict[str, str]], stop: asyncio.
     return bots
 
 
-async def run_demo(config: VenueConfig, *, duration: float | None = None, investors: int = 3) -> None:
+async def run_demo(config: VenueConfig, *, duration: float | None = None, investors: int = 3,
+                   call_interval_s: float = CALL_INTERVAL_S) -> None:
     demo_dir = config.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)  # the demo chain is fresh, so is its data
     config = dataclasses.replace(config, data_dir=demo_dir, db_url=config.db_url)
@@ -223,7 +280,7 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
     bots: asyncio.Task[list[Any]] | None = None
     attesting: asyncio.Task[None] | None = None
     try:
-        keys, attestor = await demo_market(venue, investors=investors)
+        keys, attestor = await demo_market(venue, investors=investors, call_interval_s=call_interval_s)
         attesting = asyncio.create_task(attestor.run(stop, interval_s=ATTEST_EVERY_S), name="demo-attestor")
         ready = asyncio.Event()
         server = asyncio.create_task(venue.serve(on_ready=ready.set))
@@ -231,7 +288,7 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
         if server.done():
             server.result()  # e.g. the port is taken: raise it
             return
-        _print_banner(venue, keys)
+        _print_banner(venue, keys, call_interval_s)
         bots = asyncio.create_task(run_bots(venue, keys, stop))
         # the server exits on Ctrl-C (uvicorn handles the signal) or when the duration is over
         with contextlib.suppress(TimeoutError):
@@ -247,14 +304,21 @@ async def run_demo(config: VenueConfig, *, duration: float | None = None, invest
         await venue.stop()
 
 
-def _print_banner(venue: Venue, keys: dict[str, dict[str, str]]) -> None:
+def _print_banner(venue: Venue, keys: dict[str, dict[str, str]], call_interval_s: float) -> None:
     lines = [
         "",
         f"OMN venue demo running: {venue.base_url}   (chain: {venue.config.chain}, db: {venue.store.dialect})",
         f"  operator console: {venue.console_url()}",
         f"  API docs:         {venue.base_url}/docs",
         f"  metrics:          {venue.base_url}/metrics",
-        f"  instrument:       {SYMBOL}  token {venue.deployment.token}  cash {venue.deployment.stablecoin}",
+        f"  instrument:       {SYMBOL}  token {venue.deployment.token}  cash {venue.deployment.stablecoin}"
+        "  (continuous; RFQs and block trades)",
+    ]
+    call = venue.core.listing(CALL_SYMBOL)
+    if call is not None:
+        lines.append(f"  instrument:       {CALL_SYMBOL}  token {call.token_address}"
+                     f"  (periodic call auctions: an uncross every {call_interval_s:g} s)")
+    lines += [
         f"  DvP contract:     {venue.deployment.settlement}",
         f"  EAS / resolver:   {venue.attestations.deployment.eas} / {venue.attestations.deployment.resolver}",
         f"  reference:        {venue.base_url}/v1/instruments/{SYMBOL}/reference (signed like every /v1 call)",

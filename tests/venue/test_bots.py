@@ -8,7 +8,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from venue.bots import MarketMaker
+from venue.bots import CallTrader, MarketMaker
 from venueclient import ApiError
 
 
@@ -89,3 +89,51 @@ def test_post_only_quotes_stay_inside_the_other_side() -> None:
     assert mm._passive("sell", Decimal("44980.00"), best_bid, best_ask) == Decimal("44990.01")
     assert mm._passive("buy", Decimal("44900.00"), best_bid, best_ask) == Decimal("44900.00")
     assert mm._passive("sell", Decimal("45000.00"), None, None) == Decimal("45000.00")
+
+
+class CallBook:
+    """A call's book for one participant: orders rest (nothing matches until the uncross); with
+    ``uncross_after_listing`` an uncross fills the oldest order right after the bot listed its orders."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, tuple[str, int, Decimal]] = {}
+        self.placed: list[tuple[str, int, Decimal, str]] = []
+        self.next_id = 1
+        self.uncross_after_listing = False
+        self.cancel_refused = 0
+
+    async def my_orders(self, symbol: str) -> list[dict[str, Any]]:
+        listed = [{"order_id": str(i)} for i in self.orders]
+        if self.uncross_after_listing and self.orders:
+            del self.orders[min(self.orders)]
+        return listed
+
+    async def place(self, symbol: str, side: str, qty: int, price: Decimal, *, tif: str) -> dict[str, Any]:
+        self.placed.append((side, qty, price, tif))
+        self.orders[self.next_id] = (side, qty, price)
+        self.next_id += 1
+        return {"order_id": str(self.next_id - 1)}
+
+    async def cancel(self, order_id: int) -> dict[str, Any]:
+        if self.orders.pop(order_id, None) is None:
+            self.cancel_refused += 1
+            raise ApiError("UNKNOWN_ORDER", "gone", status=404)
+        return {}
+
+
+async def test_the_call_trader_places_overlapping_gtc_limits_and_keeps_few_resting() -> None:
+    book = CallBook()
+    trader = CallTrader(client=book, symbol="OMN-C", fair=Decimal("42000"), increment=Decimal("0.01"),  # type: ignore[arg-type]
+                        max_open=4, spread_bps=30, seed=5)
+    for round_no in range(300):
+        book.uncross_after_listing = round_no % 7 == 0
+        await trader._act()
+        assert len(book.orders) <= 4
+    assert book.cancel_refused > 0  # the bot cancelled an order the uncross had filled: not an error
+    assert trader.stats.rejected == 0 and trader.stats.orders == 300
+    assert {tif for *_, tif in book.placed} == {"gtc"}  # IOC/FOK are refused in a call
+    assert {side for side, *_ in book.placed} == {"buy", "sell"}
+    buys = [p for side, _, p, _ in book.placed if side == "buy"]
+    sells = [p for side, _, p, _ in book.placed if side == "sell"]
+    assert max(buys) > min(sells)  # bids and offers overlap: the uncross executes
+    assert all(p == p.quantize(Decimal("0.01")) for _, _, p, _ in book.placed)

@@ -108,6 +108,15 @@ def test_demo_refuses_a_database_that_is_not_empty(tmp_path: Path, capsys: pytes
     assert code == 1 and "needs an empty database" in err
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon"])
+def test_demo_call_interval_must_be_a_positive_number_of_seconds(value: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--call-interval", value, "--duration", "1"])
+    assert exited.value.code == 2
+    assert f"a positive number of seconds, not {value!r}" in capsys.readouterr().err
+
+
 def test_a_journal_from_other_engine_rules_is_refused(tmp_path: Path) -> None:
     from engine import RULES_VERSION
     from venue.runtime import StartupError, check_rules_version
