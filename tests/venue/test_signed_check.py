@@ -28,7 +28,7 @@ from engine import (
     Side,
     TimeInForce,
 )
-from gateway.errors import ApiError
+from gateway.errors import ApiError, http_status
 from gateway.schemas import SignedOrderBody
 from gateway.signed import signed_attachment
 from market.model import Listing
@@ -287,6 +287,7 @@ async def test_a_contract_wallet_that_refuses_or_does_not_answer_refuses_the_ord
     down = WalletContract(fail=ConnectionError("node unreachable"))
     refusal = await _contract_wallet_orders(down).verify(cmd)
     assert refusal is not None and refusal.code == "CHAIN_UNAVAILABLE" and "retry" in refusal.message
+    assert http_status(refusal.code) == 503  # the client retries
     release = threading.Event()
     stuck = WalletContract()
     stuck.accepts = lambda *args: release.wait(10)  # type: ignore[method-assign]
