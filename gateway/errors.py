@@ -75,6 +75,7 @@ _OTHER_STAGES: dict[str, int] = {
     "CHAIN_ERROR": 502,  # the chain node failed during an operator action
     "STORE_UNAVAILABLE": 503,  # the database is out during an operator action
     "STORE_BACKLOG": 503,  # intake paused until the database catches up
+    "CHAIN_UNAVAILABLE": 503,  # a contract wallet's signature could not be asked of the node (venue.signed)
     "RFQ_UNKNOWN": 404,  # requests for quotes and block trades (gateway.offbook_routes)
     "RFQ_QUOTE_UNKNOWN": 404,
     "BLOCK_UNKNOWN": 404,

@@ -10,6 +10,9 @@ cannot make them. For a contract wallet, send the same calls through the wallet:
     inv.submit_permit(cash_token, permit)     # EIP-2612 approval signed off-chain (any sender)
     inv.order_state(wallet, order_hash)       # (registered, cancelled, filled) of the per-order slot
     inv.order_status(signed_order)            # (cancelled, filled), counting a consumed nonce as filled
+
+``ContractWalletSignatures`` asks a contract wallet (ERC-1271, e.g. a Safe) whether it accepts a
+signature over an order digest: the venue's check of contract-wallet orders before the engine.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from eth_abi.abi import encode
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.types import TxReceipt
 
 from settlement.chain import Chain, rpc_errors, to_address
+from settlement.errors import TransactionRevertedError
 
 
 class PermitLike(Protocol):
@@ -66,6 +72,34 @@ class InvestorActions:
     def signed_only(self, wallet: str) -> bool:
         with rpc_errors("signedOnly"):
             return bool(self.contract.functions.signedOnly(to_address(wallet)).call())
+
+
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")  # IERC1271.isValidSignature.selector
+_IS_VALID_SIGNATURE = keccak(text="isValidSignature(bytes32,bytes)")[:4]
+
+
+class ContractWalletSignatures:
+    """``accepts(wallet, digest, signature)``: the wallet has code and its ``isValidSignature`` returns
+    the ERC-1271 magic value (a read; blocking RPC, run it off the event loop). A wallet without
+    code, a revert or another answer is a refusal; a node that cannot be reached raises ``ChainError``."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+
+    def accepts(self, wallet: str, digest: bytes, signature: bytes) -> bool:
+        address = to_address(wallet)
+        with rpc_errors("getCode"):
+            code = self.chain.w3.eth.get_code(address)
+        if not code:
+            return False  # an EOA: only its own key signs for it
+        data = _IS_VALID_SIGNATURE + encode(["bytes32", "bytes"], [digest, signature])
+        try:
+            with rpc_errors("isValidSignature"):
+                answer = bytes(self.chain.w3.eth.call({"to": address, "data": HexBytes(data)}))
+        except TransactionRevertedError:
+            return False  # the wallet refuses by reverting
+        # an ABI-encoded bytes4 is left-aligned in one word; anything else (no such function) refuses
+        return len(answer) == 32 and answer[:4] == ERC1271_MAGIC and not any(answer[4:])
 
 
 class DvPCancelLogs:

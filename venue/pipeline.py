@@ -110,6 +110,10 @@ class SignedCheck(Protocol):
 
     def check(self, cmd: OrderCommand) -> Rejection | None: ...
 
+    async def verify(self, cmd: OrderCommand) -> Rejection | None:
+        """The chain's part of the signature check (ERC-1271 contract wallets), awaited before ``check``."""
+        ...
+
     def on_command(self, cmd: Command, result: Result) -> None: ...
 
     def after_command(self, result: Result) -> None: ...
@@ -175,8 +179,8 @@ class OrderPipeline:
         if cmd.participant != participant:
             raise ValueError("command participant does not match the authenticated participant")
         symbol = self._symbol_of(cmd)
-        # ---- 1. gate
-        refusal, hold = self._guarded(cmd) or self._gate_check(cmd)
+        # ---- 1. gate (a contract wallet's signature is asked of the chain first, off the event loop)
+        refusal, hold = await self._wallet_signature(cmd) or self._guarded(cmd) or self._gate_check(cmd)
         if refusal is not None:
             self.rejections.record(participant, symbol, refusal.code, refusal.message)
             return Outcome(rejection=refusal, ack=OrderAck.rejected(refusal, client_order_id=_coid(cmd),
@@ -344,6 +348,12 @@ class OrderPipeline:
             code = str(decision.code)
             return Rejection(code=code, message=decision.message or message(code)), None
         return None, decision.hold
+
+    async def _wallet_signature(self, cmd: OrderCommand) -> tuple[Rejection, None] | None:
+        if self.signed is None or not isinstance(cmd, NewOrder) or not cmd.attachment:
+            return None
+        refusal = await self.signed.verify(cmd)
+        return None if refusal is None else (refusal, None)
 
     def _guarded(self, cmd: OrderCommand) -> tuple[Rejection, None] | None:
         if self.guard is None or not isinstance(cmd, NewOrder | AmendOrder):

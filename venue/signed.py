@@ -11,8 +11,10 @@ handed to settlement, and cancelled when the investor cancels on chain.
     CancelWatcher: the DvP contract's ``OrderCancelled`` / ``MinNonceRaised`` logs, each poll ->
         a journaled ``CancelOrder`` of the resting order, audited with ``ORDER_CANCELLED_ON_CHAIN``
 
-The venue verifies EOA signatures; an ERC-1271 contract wallet's orders are verified by the contract
-only (the venue cannot ask a wallet contract per order without an RPC on the order path).
+    verify (``Pipeline.submit``, awaited before the gate): a signature that does not recover to the
+        wallet is put to the wallet contract (ERC-1271 ``isValidSignature``, a chain read in a
+        worker thread with a short timeout, never on the event loop); a yes is cached per order
+        hash and signature, and ``check`` accepts it. EOA orders never leave the event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,6 +61,22 @@ class OrderReader(Protocol):
     def order(self, order_id: int) -> OrderView | None: ...
 
 
+_VERIFIED_CACHE = 4_096  # (order hash, signature) pairs whose signature is known to be the wallet's
+WALLET_CHECK_TIMEOUT_S = 3.0
+
+# (wallet, order digest, signature) -> the wallet contract accepts it (ERC-1271); blocking RPC
+WalletCheck = Callable[[str, bytes, bytes], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A new order's signed order that passed every check but the signature's."""
+
+    order: SignedOrder
+    wallet: str
+    digest: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     participant: str
@@ -91,6 +110,8 @@ class SignedOrders:
         required: Callable[[str], bool] = lambda symbol: False,
         loader: Callable[[int], str | None] | None = None,
         clock_s: Callable[[], float] = time.time,
+        wallet_check: WalletCheck | None = None,
+        wallet_check_timeout_s: float = WALLET_CHECK_TIMEOUT_S,
     ) -> None:
         self._domain = domain
         self._parties = parties
@@ -103,6 +124,9 @@ class SignedOrders:
         self._digests: set[bytes] = set()
         self._first_live: int | None = None  # the first order id this process accepted
         self._required_symbols: set[str] = set()
+        self._wallet_check = wallet_check
+        self._wallet_check_timeout_s = wallet_check_timeout_s
+        self._verified: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
 
     # ------------------------------------------------------------ 1. before the engine
 
@@ -114,6 +138,25 @@ class SignedOrders:
         return None  # cancels only reduce risk
 
     def _check_new(self, cmd: NewOrder) -> Rejection | None:
+        signed = self._prepare(cmd)
+        if not isinstance(signed, _Signed):
+            return signed
+        order = signed.order
+        if (signed.digest, order.signature) not in self._verified:
+            signer = recover_signer(order.to_wire(), self._domain) if self._domain is not None else None
+            if signer is None or signer.lower() != signed.wallet.lower():
+                asked = " (nor does the wallet accept it as an ERC-1271 contract)" if self._wallet_check else ""
+                return _refuse("SIGNED_ORDER_BAD_SIGNATURE",
+                               f"the signature is by {signer or 'nobody (malformed)'}, not the wallet "
+                               f"{signed.wallet}{asked}")
+        if signed.digest in self._digests:
+            return _refuse("SIGNED_ORDER_REUSED", "this signed order is attached to another order already; "
+                                                  "sign a new one (another nonce)")
+        return None
+
+    def _prepare(self, cmd: NewOrder) -> _Signed | Rejection | None:
+        """Every check of a new order but the signature's: a refusal, None (nothing to check: an
+        unsigned order allowed, or one the engine refuses), or the signed order to verify."""
         if not cmd.attachment:
             if self._signed_mode(cmd.participant):
                 return _refuse("SIGNED_ORDER_REQUIRED", f"participant {cmd.participant!r} is in signed mode: "
@@ -138,15 +181,45 @@ class SignedOrders:
             return _refuse("SIGNED_ORDER_MISMATCH", mismatch)
         if order.expiry <= self._clock_s():
             return _refuse("SIGNED_ORDER_EXPIRED", f"the signed order expired at {order.expiry} (unix seconds)")
-        digest = order_digest(order.to_wire(), self._domain)
-        signer = recover_signer(order.to_wire(), self._domain)
-        if signer is None or signer.lower() != wallet.lower():
-            return _refuse("SIGNED_ORDER_BAD_SIGNATURE",
-                           f"the signature is by {signer or 'nobody (malformed)'}, not the wallet {wallet}")
-        if digest in self._digests:
-            return _refuse("SIGNED_ORDER_REUSED", "this signed order is attached to another order already; "
-                                                  "sign a new one (another nonce)")
+        return _Signed(order, wallet, order_digest(order.to_wire(), self._domain))
+
+    async def verify(self, cmd: OrderCommand) -> Rejection | None:
+        """Before ``check``, off the synchronous gate: a new order whose signature does not recover to
+        the wallet is put to the wallet contract (ERC-1271). A yes is cached for ``check``; a no is
+        left to ``check`` (``SIGNED_ORDER_BAD_SIGNATURE``); no answer in time is ``CHAIN_UNAVAILABLE``.
+        Does not suspend for EOA signatures, so their order relative to other commands is kept."""
+        if not isinstance(cmd, NewOrder) or not cmd.attachment or self._wallet_check is None:
+            return None
+        signed = self._prepare(cmd)
+        if not isinstance(signed, _Signed):
+            return None  # ``check`` answers
+        key = (signed.digest, signed.order.signature)
+        if key in self._verified:
+            self._verified.move_to_end(key)
+            return None
+        signer = recover_signer(signed.order.to_wire(), self._domain) if self._domain is not None else None
+        if signer is not None and signer.lower() == signed.wallet.lower():
+            self._remember_verified(key)  # ``check`` does not recover it a second time
+            return None
+        try:
+            accepted = await asyncio.wait_for(
+                asyncio.to_thread(self._wallet_check, signed.wallet, signed.digest, signed.order.signature),
+                self._wallet_check_timeout_s)
+        except TimeoutError:
+            return _refuse("CHAIN_UNAVAILABLE", f"the wallet contract {signed.wallet} did not answer "
+                                                f"isValidSignature within {self._wallet_check_timeout_s:g} s; retry")
+        except Exception as exc:  # the node: unreachable or erroring
+            log.warning("ERC-1271 check of wallet %s failed: %s", signed.wallet, exc)
+            return _refuse("CHAIN_UNAVAILABLE", f"cannot ask the wallet contract {signed.wallet} to check the "
+                                                f"signature ({exc}); retry")
+        if accepted:
+            self._remember_verified(key)
         return None
+
+    def _remember_verified(self, key: tuple[bytes, bytes]) -> None:
+        self._verified[key] = None
+        while len(self._verified) > _VERIFIED_CACHE:
+            self._verified.popitem(last=False)
 
     def _check_amend(self, cmd: AmendOrder) -> Rejection | None:
         entry = self._entry(cmd.order_id)

@@ -10,7 +10,7 @@ import store as store_pkg
 from compliance import Gatekeeper
 from engine import OrderView
 from settlement.chain import Chain
-from settlement.investor import DvPCancelLogs
+from settlement.investor import ContractWalletSignatures, DvPCancelLogs
 from venue.core import VenueCore
 from venue.signed import Audit, CancelWatcher, CommandQueue, SignedOrders
 from venueclient.signed_orders import OrderDomain
@@ -34,7 +34,7 @@ def install(core: VenueCore, engine: OpenOrders, *, chain: Chain, settlement: st
         return order.signed_order if order is not None else None
 
     signed = SignedOrders(domain=domain, parties=core.reference, orders=core, signed_mode=signed_mode,
-                          loader=stored)
+                          loader=stored, wallet_check=ContractWalletSignatures(chain).accepts)
     core.pipeline.signed = signed
     core.trades_book.signed_orders = signed.order_of
     signed.restore(engine.open_orders())

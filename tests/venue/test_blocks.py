@@ -190,6 +190,9 @@ class _SignedModeOf:
             return Rejection(code="SIGNED_ORDER_REQUIRED", message=f"participant {self.who!r} is in signed mode")
         return None
 
+    async def verify(self, cmd: object) -> Rejection | None:
+        return None
+
     def on_command(self, cmd: object, result: object) -> None:
         pass
 

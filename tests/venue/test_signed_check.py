@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from engine import (
     Side,
     TimeInForce,
 )
-from gateway.errors import ApiError
+from gateway.errors import ApiError, http_status
 from gateway.schemas import SignedOrderBody
 from gateway.signed import signed_attachment
 from market.model import Listing
@@ -230,3 +231,80 @@ def test_the_gateway_parses_the_signed_order_into_the_attachment() -> None:
     with pytest.raises(ApiError) as err:
         signed_attachment(SignedOrderBody(**{**wire(), "limit_price": str(2**256)}))
     assert err.value.code == "SIGNED_ORDER_MALFORMED"
+
+
+# ---------------------------------------------------------------- ERC-1271 contract wallets
+
+CONTRACT_WALLET = "0x" + "66" * 20  # a contract wallet whose owner key is ACCOUNT's
+
+
+@dataclass
+class WalletContract:
+    """A wallet contract as ``ContractWalletSignatures`` asks it: yes for its owner's signatures."""
+
+    owner: str = ACCOUNT.address
+    asked: list[bytes] = field(default_factory=list)
+    fail: Exception | None = None
+
+    def accepts(self, wallet: str, digest: bytes, signature: bytes) -> bool:
+        self.asked.append(digest)
+        if self.fail is not None:
+            raise self.fail
+        signer = Account._recover_hash(digest, signature=signature)
+        return wallet == CONTRACT_WALLET and signer == self.owner
+
+
+def _contract_wallet_orders(wallet: WalletContract | None, **kw: Any) -> SignedOrders:
+    return signed_orders(parties=Parties({"inv": CONTRACT_WALLET}),
+                         wallet_check=wallet.accepts if wallet is not None else None, **kw)
+
+
+async def _verify_then_check(orders: SignedOrders, cmd: NewOrder) -> str | None:
+    refusal = await orders.verify(cmd) or orders.check(cmd)
+    return None if refusal is None else refusal.code
+
+
+async def test_a_contract_wallet_order_is_accepted_when_the_wallet_says_so() -> None:
+    cmd = new(wire(wallet=CONTRACT_WALLET))  # signed by the owner key for the contract wallet
+    # without a chain to ask (the venue before the fix), the owner's signature is not the wallet's
+    assert await _verify_then_check(_contract_wallet_orders(None), cmd) == "SIGNED_ORDER_BAD_SIGNATURE"
+    wallet = WalletContract()
+    orders = _contract_wallet_orders(wallet)
+    assert await _verify_then_check(orders, cmd) is None
+    assert await _verify_then_check(orders, cmd) is None and len(wallet.asked) == 1  # a yes is cached
+    # the same order with another (the owner's, but over another order) signature is asked again
+    forged = {**wire(wallet=CONTRACT_WALLET), "signature": wire(wallet=CONTRACT_WALLET, nonce=2)["signature"]}
+    assert await _verify_then_check(orders, new(forged)) == "SIGNED_ORDER_BAD_SIGNATURE"
+    assert len(wallet.asked) == 2
+
+
+async def test_a_contract_wallet_that_refuses_or_does_not_answer_refuses_the_order() -> None:
+    refusing = WalletContract(owner=Account.create().address)
+    orders = _contract_wallet_orders(refusing)
+    cmd = new(wire(wallet=CONTRACT_WALLET))
+    assert await _verify_then_check(orders, cmd) == "SIGNED_ORDER_BAD_SIGNATURE"
+    assert await _verify_then_check(orders, cmd) == "SIGNED_ORDER_BAD_SIGNATURE" and len(refusing.asked) == 2
+    down = WalletContract(fail=ConnectionError("node unreachable"))
+    refusal = await _contract_wallet_orders(down).verify(cmd)
+    assert refusal is not None and refusal.code == "CHAIN_UNAVAILABLE" and "retry" in refusal.message
+    assert http_status(refusal.code) == 503  # the client retries
+    release = threading.Event()
+    stuck = WalletContract()
+    stuck.accepts = lambda *args: release.wait(10)  # type: ignore[method-assign]
+    try:
+        refusal = await _contract_wallet_orders(stuck, wallet_check_timeout_s=0.05).verify(cmd)
+    finally:
+        release.set()  # the worker thread ends
+    assert refusal is not None and refusal.code == "CHAIN_UNAVAILABLE" and "did not answer" in refusal.message
+
+
+async def test_eoa_and_mismatching_orders_never_ask_the_chain() -> None:
+    wallet = WalletContract()
+    orders = signed_orders(wallet_check=wallet.accepts)
+    assert await _verify_then_check(orders, new(wire())) is None  # an EOA's own signature
+    assert await _verify_then_check(orders, new(wire(key=Account.create().key))) == "SIGNED_ORDER_BAD_SIGNATURE"
+    contract = _contract_wallet_orders(wallet)
+    assert await _verify_then_check(contract, new(wire(wallet=CONTRACT_WALLET), qty=2)) == "SIGNED_ORDER_MISMATCH"
+    assert await _verify_then_check(contract, new(wire(wallet=CONTRACT_WALLET, expiry=NOW_S))) == \
+        "SIGNED_ORDER_EXPIRED"
+    assert len(wallet.asked) == 1  # only the signature that is not the EOA's own (the real check finds no code)
