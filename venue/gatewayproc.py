@@ -23,8 +23,8 @@ import logging
 import threading
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
@@ -112,7 +112,8 @@ class RemoteVenue:
         fresh = [e for e in events if e.seq > self.last_seq]
         if fresh and self.last_seq and fresh[0].seq != self.last_seq + 1:
             self.gaps += 1  # published by a leader that died, or lost while NATS reconnected
-            log.warning("event gap: %d after %d (book subscribers resynchronise by md_seq)", fresh[0].seq, self.last_seq)
+            log.warning("event gap: %d after %d (book subscribers resynchronise by md_seq)",
+                        fresh[0].seq, self.last_seq)
         for event in fresh:
             for listener in list(self._events):
                 listener(event)
@@ -168,9 +169,11 @@ class RemoteVenue:
                 raise
             except (TimeoutError, NatsError, OSError) as exc:
                 if time.monotonic() >= deadline:
-                    raise Unavailable("LEADER_UNAVAILABLE",
-                                      f"no leader answered in {self.forward_timeout_s:g} s ({attempt} attempts)") from None
-                log.info("%s: no answer (%s), retrying the same request", op, type(exc).__name__)
+                    raise Unavailable("LEADER_UNAVAILABLE", f"no leader answered in {self.forward_timeout_s:g} s "
+                                                            f"({attempt} attempts)") from None
+                if attempt == 1:
+                    log.warning("%s: no leader answered (%s); retrying the same request until one does",
+                                op, type(exc).__name__)
                 await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
     # -- VenuePort

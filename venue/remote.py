@@ -137,7 +137,8 @@ class LeaderResponder:
     async def _answer(self, msg: Msg) -> None:
         try:
             request = wire.loads(msg.data)
-            if not isinstance(request, dict) or request.get("op") not in OPS or not isinstance(request.get("args"), list):
+            if (not isinstance(request, dict) or request.get("op") not in OPS
+                    or not isinstance(request.get("args"), list)):
                 raise wire.WireError("a request is {op, args, id} with a known op")
         except wire.WireError as exc:
             await msg.respond(wire.dumps({"err": "REMOTE_BAD_REQUEST", "msg": str(exc)}))

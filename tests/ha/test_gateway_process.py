@@ -131,6 +131,7 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             # sent while no process leads: the gateway retries the same request until one does
             inflight = await seller.place(SYMBOL, "sell", 1, "47000", client_order_id="gw-inflight-1")
             assert inflight["status"] == "open"
+            assert b"submit: no leader answered" in (tmp_path / "gw.log").read_bytes()  # it was in flight
             assert gateway.poll() is None
             again = await seller.place(SYMBOL, "sell", 1, "47000", client_order_id="gw-inflight-1")
             assert again["order_id"] == inflight["order_id"]

@@ -14,14 +14,16 @@ from venue.remote import _reused
 
 def test_port_values_round_trip() -> None:
     order = NewOrder(ts=0, participant="p", symbol="S", side=Side.BUY, qty=3, price=100, client_order_id="c-1")
-    book = L2Snapshot(symbol="S", md_seq=7, status=InstrumentStatus.OPEN, bids=(Level(price=1, qty=2, count=1),), asks=())
+    book = L2Snapshot(symbol="S", md_seq=7, status=InstrumentStatus.OPEN,
+                      bids=(Level(price=1, qty=2, count=1),), asks=())
     ack = OrderAck(order_id=5, client_order_id="c-1", symbol="S", side=Side.SELL, status=OrderStatus.OPEN,
                    price=100, qty=3, filled=0, remaining=3)
     key = ApiKey(key_id="k", participant="p", role=Role.TRADER, public_key=b"\x00" * 32)
     value = {"ok": [order, book, key, Outcome(rejection=Rejection(code="X", message="m"), ack=ack), b"\x01", None]}
     back = wire.loads(wire.dumps(value))
     assert back == value
-    assert back["ok"][2].role is Role.TRADER and back["ok"][1].status is InstrumentStatus.OPEN  # enums, not their values
+    assert back["ok"][2].role is Role.TRADER  # the enum, not its value (a StrEnum is also a str)
+    assert back["ok"][1].status is InstrumentStatus.OPEN
 
 
 @pytest.mark.parametrize("payload", [
