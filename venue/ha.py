@@ -376,7 +376,7 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
         started = time.monotonic()
         await venue.start()
         servers, stream = parse_url(config.journal_url or "")
-        responder = LeaderResponder(venue.core, servers, stream)  # for `venue gateway` processes
+        responder = LeaderResponder(venue.core, servers, stream, alive=alive)  # for `venue gateway` processes
         await responder.start()
         print(f"leader: lease free -> stream claimed in {takeover.waited_s:.3f} s, venue started in "
               f"{time.monotonic() - started:.3f} s (command {takeover.journal.last_seq}; claimed at "

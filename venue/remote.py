@@ -68,8 +68,10 @@ class LeaderResponder:
     """Answers gateways' requests through ``core`` (the venue's normal pipeline) and publishes the
     events and settlement notices ``core`` fans out. Runs on the venue's event loop."""
 
-    def __init__(self, core: Any, servers: list[str], stream: str) -> None:
+    def __init__(self, core: Any, servers: list[str], stream: str, *,
+                 alive: Callable[[], bool] = lambda: True) -> None:
         self.core = core
+        self.alive = alive  # False once fenced: answer nothing more, so gateways retry at the new leader
         self.servers = servers
         self.rpc, self.events_subject, self.settlements_subject = subjects(stream)
         self.nc: NatsClient | None = None
@@ -135,6 +137,8 @@ class LeaderResponder:
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, msg: Msg) -> None:
+        if not self.alive():
+            return
         try:
             request = wire.loads(msg.data)
             if (not isinstance(request, dict) or request.get("op") not in OPS
@@ -154,6 +158,8 @@ class LeaderResponder:
             payload = await asyncio.shield(answer)
         else:
             payload = await self._execute(request)
+        if not self.alive():
+            return  # deposed (the stream refused this process): the gateway times out and asks again
         with contextlib.suppress(Exception):  # the gateway went away: it retries under the same id
             await msg.respond(payload)
 

@@ -104,6 +104,15 @@ async def test_the_gateway_waits_for_a_leader_and_gives_up_with_a_code(stream: t
         with pytest.raises(Unavailable) as nobody:
             await remote.submit("p", _order("c-0"))
         assert nobody.value.code == "LEADER_UNAVAILABLE"
+        deposed_core = Core()
+        deposed = LeaderResponder(deposed_core, servers, name, alive=lambda: False)  # fenced, still subscribed
+        await deposed.start()
+        try:
+            with pytest.raises(Unavailable):
+                await remote.submit("p", _order("c-0"))
+            assert deposed_core.submits == []  # it neither ran nor answered the command
+        finally:
+            await deposed.stop()
         with pytest.raises(Unavailable):
             remote.open_orders("p")
         remote.forward_timeout_s = 30.0
