@@ -123,6 +123,18 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             best = book.best_ask()
             assert best is not None and best[:2] == (Decimal("45000"), Decimal(3)), best
 
+            # websocket order entry (a batch on the venue side) and the store-backed history
+            bid = await stream.place(SYMBOL, "buy", 1, "44000", client_order_id="gw-ws-1")
+            assert bid["status"] == "open" and bid["order_id"], bid
+            for _ in range(300):
+                fills = await buyer.my_fills(SYMBOL)
+                if fills:
+                    break
+                await asyncio.sleep(0.1)
+            assert [f["trade_id"] for f in fills] == [trade_id]
+            record = await seller.request("GET", f"/v1/orders/{sell['order_id']}")
+            assert record["status"] == "partially_filled", record
+
             # an order the leader acknowledges itself, then the leader dies
             rested = await direct.place(SYMBOL, "sell", 1, "46000", client_order_id="direct-1")
             leader.send_signal(signal.SIGKILL)
