@@ -12,9 +12,10 @@ Subjects, per stream (``omn.<STREAM>.*``, so venues sharing a NATS cluster stay 
 A command retried under the same request ``id`` while the first is running or after it answered
 (a lost reply) gets the first answer (bounded memory). After a leader change the new leader has
 no such memory, but it read every journaled client order id from the stream: a new order retried
-with the same client order id is refused there with ``CLIENT_ORDER_ID_REUSED``, and when that
-order still rests on the book the responder answers with its acknowledgement instead (the order,
-once) - so an in-flight order retried across a failover is executed at most once and answered.
+with the same client order id is refused there with ``CLIENT_ORDER_ID_REUSED``, and the responder
+answers with that order's acknowledgement instead: from the book when it rests, else from the store
+(filled, cancelled; without its fill list) - so an in-flight order retried across a failover is
+executed at most once and answered.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from nats.aio.msg import Msg
 from engine import Event, NewOrder, OrderView, ResultCode
 from engine import Result as EngineResult
 from market import wire
+from market.history import OrderRecord
 from market.model import OrderAck, OrderStatus, Outcome, SettlementNotice
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,16 @@ def resting_ack(view: OrderView) -> Outcome:
                    side=view.side, status=OrderStatus.of(filled, view.qty, False), price=view.price, qty=view.qty,
                    filled=filled, remaining=view.remaining, ts=view.accepted_ts)
     return Outcome(result=EngineResult(code=ResultCode.OK, events=(), order_id=view.order_id), ack=ack)
+
+
+def recorded_ack(record: OrderRecord) -> Outcome:
+    """The answer to a new order found finished (filled, cancelled, expired): its state as of now,
+    without its fill list (the client reads its fills by order id)."""
+    status = OrderStatus.CANCELLED if record.state is OrderStatus.EXPIRED else record.state
+    ack = OrderAck(order_id=record.order_id, client_order_id=record.client_order_id, symbol=record.symbol,
+                   side=record.side, status=status, price=record.price, qty=record.qty, filled=record.filled,
+                   remaining=record.remaining, ts=record.accepted_ts)
+    return Outcome(result=EngineResult(code=ResultCode.OK, events=(), order_id=record.order_id), ack=ack)
 
 
 class LeaderResponder:
@@ -172,14 +184,18 @@ class LeaderResponder:
             if inspect.isawaitable(value):
                 value = await value
             if op == "submit" and isinstance(value, Outcome) and _reused(value) and isinstance(args[1], NewOrder):
-                value = self._resting(args[0], args[1]) or value
+                value = await self._earlier(args[0], args[1]) or value
             return wire.dumps({"ok": value})
         except Exception as exc:
             log.exception("request %s from a gateway failed", op)
             return wire.dumps({"err": getattr(exc, "code", "REMOTE_ERROR"), "msg": str(exc)})
 
-    def _resting(self, participant: str, cmd: NewOrder) -> Outcome | None:
+    async def _earlier(self, participant: str, cmd: NewOrder) -> Outcome | None:
+        """The acknowledgement of the order ``cmd`` repeats: on the book, or finished (from the store)."""
         for view in self.core.open_orders(participant, cmd.symbol):
             if view.client_order_id == cmd.client_order_id and view.side == cmd.side and view.price == cmd.price:
                 return resting_ack(view)
-        return None
+        record = await self.core.order_by_client_id(participant, cmd.client_order_id)
+        if record is None or (record.symbol, record.side, record.price) != (cmd.symbol, cmd.side, cmd.price):
+            return None
+        return recorded_ack(record)

@@ -2,8 +2,8 @@
 standby ``venue run --role`` process and one gateway process. Clients trade through the gateway
 (REST acknowledgements, websocket market data); the leader is SIGKILLed, the standby takes over,
 the gateway keeps serving: an order sent while no process leads is answered once, and an order
-the dead leader acknowledged, resent through the gateway under its client order id, gets the
-same order back, not a second one."""
+the dead leader acknowledged (resting, or filled at once), resent through the gateway under its
+client order id, gets the same order back, not a second one."""
 
 from __future__ import annotations
 
@@ -104,6 +104,7 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
         seller = VenueClient(gw_url, keys[A]["key_id"], keys[A]["private_key"], timeout=60.0)
         buyer = VenueClient(gw_url, keys[B]["key_id"], keys[B]["private_key"], timeout=60.0)
         direct = VenueClient(leader_url, keys[A]["key_id"], keys[A]["private_key"], timeout=10.0)
+        direct_b = VenueClient(leader_url, keys[B]["key_id"], keys[B]["private_key"], timeout=10.0)
         stream = await buyer.connect()
         try:
             # orders and market data through the gateway
@@ -137,6 +138,8 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
 
             # an order the leader acknowledges itself, then the leader dies
             rested = await direct.place(SYMBOL, "sell", 1, "46000", client_order_id="direct-1")
+            filled = await direct_b.place(SYMBOL, "buy", 1, "45000", client_order_id="direct-2")
+            assert filled["status"] == "filled"
             leader.send_signal(signal.SIGKILL)
             leader.wait(timeout=30)
 
@@ -150,6 +153,10 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             # the dead leader's acknowledged order, resent through the gateway: the same order
             resent = await seller.place(SYMBOL, "sell", 1, "46000", client_order_id="direct-1")
             assert resent["order_id"] == rested["order_id"]
+            # and one that filled at once: the same order, filled, not a second trade
+            refilled = await buyer.place(SYMBOL, "buy", 1, "45000", client_order_id="direct-2")
+            assert (refilled["order_id"], refilled["status"]) == (filled["order_id"], "filled"), refilled
+            assert len(await buyer.my_fills(SYMBOL)) == 2  # gw-buy-1's and direct-2's
 
             mine = await seller.my_orders(SYMBOL)
             coids = sorted(o["client_order_id"] for o in mine)
@@ -157,7 +164,7 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             await _log_says(tmp_path / "b.log", b"(leader; at", standby, timeout=5)
         finally:
             await stream.close()
-            for client in (seller, buyer, direct):
+            for client in (seller, buyer, direct, direct_b):
                 await client.aclose()
     finally:
         for proc in procs:

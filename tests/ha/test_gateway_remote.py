@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from engine import NewOrder, OrderCancelled, OrderView, Side, TimeInForce
+from engine import NewOrder, OrderCancelled, OrderType, OrderView, Side, TimeInForce
 from engine.codes import CancelReason
 from market import wire
 from market.codes import Unavailable
+from market.history import OrderRecord
 from market.model import OrderAck, OrderStatus, Outcome, Rejection, SettlementNotice, SettlementState
 from tests.ha.cluster import NatsCluster
 from venue.gatewayproc import RemoteVenue
-from venue.remote import LeaderResponder, resting_ack, subjects
+from venue.remote import LeaderResponder, recorded_ack, resting_ack, subjects
 
 _names = itertools.count(1)
 
@@ -152,6 +153,16 @@ async def test_the_gateway_waits_for_a_leader_and_gives_up_with_a_code(stream: t
             await leader.stop()
     finally:
         await asyncio.to_thread(remote.close)
+
+
+def test_an_ack_found_finished_is_the_orders() -> None:
+    record = OrderRecord(order_id=4, client_order_id="c", participant="p", symbol="S", side=Side.BUY,
+                         order_type=OrderType.LIMIT, tif=TimeInForce.IOC, price=10, qty=5, filled=2, remaining=0,
+                         state=OrderStatus.EXPIRED, reason="expired", expire_ts=None, accepted_ts=7, updated_ts=8)
+    outcome = recorded_ack(record)
+    assert outcome.result is not None and outcome.result.order_id == 4
+    assert outcome.ack == OrderAck(order_id=4, client_order_id="c", symbol="S", side=Side.BUY,
+                                   status=OrderStatus.CANCELLED, price=10, qty=5, filled=2, remaining=0, ts=7)
 
 
 def test_an_ack_found_resting_is_the_orders() -> None:
