@@ -10,6 +10,8 @@
                it, catches up to the stream's tail, appends an epoch message with the stream's
                expected-last-sequence (``NatsJournal.claim``) and only then builds the venue on
                the engine it already has and starts sequencing. Only the leader runs settlement.
+    gateways   once started, the leader also answers ``venue gateway`` processes over NATS and
+               publishes its events for them (``venue.remote``; the gateway side: ``venue.gatewayproc``).
     fencing    a deposed leader (paused, partitioned) is refused by the stream at its next append
                (``JournalFencedError``) or fails to renew its lease: it exits at once with
                ``EXIT_DEPOSED`` without answering another command.
