@@ -55,6 +55,9 @@ GATEWAY_CODES: dict[str, int] = {
     "SIGNED_ORDER_MALFORMED": 400,
     # server side
     "VENUE_ERROR": 503,
+    "LEADER_UNAVAILABLE": 503,  # venue gateway: no leader answered in time (a failover)
+    "REMOTE_ERROR": 503,
+    "REMOTE_BAD_REQUEST": 500,
     "INTERNAL_ERROR": 500,
 }
 

@@ -225,6 +225,10 @@ _GATEWAY: dict[str, tuple[int, str]] = {
     "KEY_REVOKED": (2950, "the API key was revoked"),
     # investor-signed orders
     "SIGNED_ORDER_MALFORMED": (2701, "the signed_order object is not well formed"),
+    # gateway processes (venue gateway, venue.gatewayproc / venue.remote)
+    "LEADER_UNAVAILABLE": (2850, "no venue leader answered the forwarded request in time; retry"),
+    "REMOTE_ERROR": (2851, "the venue leader failed to process the forwarded request"),
+    "REMOTE_BAD_REQUEST": (2852, "the venue leader could not decode the forwarded request"),
     # server side
     "VENUE_ERROR": (2901, "the venue could not process the command; retry later"),
     "INTERNAL_ERROR": (2902, "internal error"),

@@ -349,6 +349,14 @@ class Store:
         row = self._run("get order", lambda s: s.get(OrderRow, order_id))
         return None if row is None else _order(row)
 
+    def find_order(self, participant: str, client_order_id: str) -> StoredOrder | None:
+        """The participant's latest order with this client order id (a retry after a failover)."""
+        q = (sa.select(OrderRow).where(OrderRow.participant == participant,
+                                       OrderRow.client_order_id == client_order_id)
+             .order_by(OrderRow.order_id.desc()).limit(1))
+        row = self._run("find order", lambda s: s.scalars(q).first())
+        return None if row is None else _order(row)
+
     def list_orders(
         self,
         *,

@@ -55,6 +55,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="with a nats:// journal: lead when the lease is free (auto, the default), insist on "
                           "leading (leader), or follow first (standby); a follower takes over when the lease lapses")
 
+    gw = sub.add_parser("gateway", help="serve the API in a process of its own, forwarding to the leader over NATS")
+    _common(gw)
+    gw.add_argument("--host")
+    gw.add_argument("--port", type=int)
+    gw.add_argument("--journal-url", help="the venue's replicated journal, nats://host:port[,host:port]/STREAM")
+
     demo = sub.add_parser("demo", help="run the venue with a deployed demo market and trading bots")
     _common(demo)
     demo.add_argument("--host")
@@ -267,6 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from venue import admin, runtime
 
     try:
+        if args.command == "gateway":
+            if not config.journal_url:
+                print("venue: HA_NEEDS_NATS: venue gateway needs --journal-url nats://...", file=sys.stderr)
+                return 2
+            from venue.gatewayproc import serve_gateway
+
+            return asyncio.run(serve_gateway(config.journal_url, host=config.host, port=config.port,
+                                             data_dir=str(config.data_dir)))
         if args.command == "run" and (config.journal_url or args.role):
             from venue import ha
 

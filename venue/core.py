@@ -214,6 +214,9 @@ class VenueCore:
     async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
         return await self.history.order_record(participant, order_id)
 
+    async def order_by_client_id(self, participant: str, client_order_id: str) -> OrderRecord | None:
+        return await self.history.order_by_client_id(participant, client_order_id)
+
     async def trade_history(self, query: TradeQuery) -> Page[Trade]:
         return await self.history.trade_history(query)
 

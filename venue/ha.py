@@ -10,6 +10,8 @@
                it, catches up to the stream's tail, appends an epoch message with the stream's
                expected-last-sequence (``NatsJournal.claim``) and only then builds the venue on
                the engine it already has and starts sequencing. Only the leader runs settlement.
+    gateways   once started, the leader also answers ``venue gateway`` processes over NATS and
+               publishes its events for them (``venue.remote``; the gateway side: ``venue.gatewayproc``).
     fencing    a deposed leader (paused, partitioned) is refused by the stream at its next append
                (``JournalFencedError``) or fails to renew its lease: it exits at once with
                ``EXIT_DEPOSED`` without answering another command.
@@ -49,6 +51,7 @@ from journal.snapshot import (
     write_snapshot_bytes,
 )
 from venue.config import VenueConfig
+from venue.remote import LeaderResponder
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +359,7 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
         f"standby: following the stream {config.journal_url}", flush=True))
     assert takeover is not None
     venue: Venue | None = None
+    responder: LeaderResponder | None = None
 
     def lost(reason: str) -> None:
         log.critical("deposed: %s; exiting without answering further commands", reason)
@@ -373,12 +377,17 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
     try:
         started = time.monotonic()
         await venue.start()
+        servers, stream = parse_url(config.journal_url or "")
+        responder = LeaderResponder(venue.core, servers, stream, alive=alive)  # for `venue gateway` processes
+        await responder.start()
         print(f"leader: lease free -> stream claimed in {takeover.waited_s:.3f} s, venue started in "
               f"{time.monotonic() - started:.3f} s (command {takeover.journal.last_seq}; claimed at "
               f"{takeover.claimed_at:.3f})", flush=True)
         await venue.serve(on_ready=lambda: print(f"venue listening on {venue.base_url} (leader; at {time.time():.3f})",
                                                  flush=True))
     finally:
+        if responder is not None:
+            await responder.stop()
         stop_keeper.set()
         await asyncio.to_thread(keeper.join)
         await venue.stop()

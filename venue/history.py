@@ -44,6 +44,8 @@ class HistoryStore(Protocol):
 
     def get_order(self, order_id: int) -> StoredOrder | None: ...
 
+    def find_order(self, participant: str, client_order_id: str) -> StoredOrder | None: ...
+
 
 class ProjectionProgress(Protocol):
     async def wait_written(self, seq: int, timeout: float) -> bool: ...
@@ -110,6 +112,15 @@ class VenueHistory:
                 state=OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.OPEN,
             )
         return record
+
+    async def order_by_client_id(self, participant: str, client_order_id: str) -> OrderRecord | None:
+        """The participant's order with this client order id, from the store once it has projected
+        every applied command (bounded wait); None without a store or when it is unknown."""
+        if self._store is None or self._writer is None:
+            return None
+        await self._writer.wait_written(self._applied_seq(), CATCH_UP_TIMEOUT)
+        row = await asyncio.to_thread(self._store.find_order, participant, client_order_id)
+        return None if row is None else order_record(row)
 
 
 def order_record(o: StoredOrder) -> OrderRecord:

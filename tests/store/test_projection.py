@@ -71,6 +71,19 @@ def test_partial_fill_status(store: Store) -> None:
     assert order is not None and (order.status, order.filled, order.remaining) == (OrderStatus.PARTIALLY_FILLED, 3, 7)
 
 
+def test_an_order_is_found_by_its_participant_and_client_order_id(store: Store) -> None:
+    store.project(
+        [
+            (1, CMD, result(accepted(1, "alice", Side.SELL, 10))),
+            (2, CMD, result(accepted(2, "bob", Side.BUY, 3), fill(1, 1, 2, 3, 7, 0))),
+        ]
+    )
+    found = store.find_order("bob", "c2")  # a retry after a failover (venue.remote)
+    assert found is not None and (found.order_id, found.status, found.filled) == (2, OrderStatus.FILLED, 3)
+    assert store.find_order("alice", "c2") is None  # another participant's id
+    assert store.find_order("bob", "c9") is None
+
+
 def test_replayed_items_are_applied_once_and_gaps_refused(store: Store) -> None:
     batch = [
         (1, CMD, result(accepted(1, "alice", Side.SELL, 10))),
