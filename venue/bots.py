@@ -170,16 +170,16 @@ class MarketMaker:
                     raise
 
 
-class Investor:
-    def __init__(self, client: VenueClient, symbol: str, *, increment: Decimal, interval: float = 1.5,
-                 max_qty: int = 3, seed: int = 2) -> None:
-        self.client = client
-        self.symbol = symbol
-        self.increment = increment
-        self.interval = interval
-        self.max_qty = max_qty
-        self.rng = random.Random(seed)
-        self.stats = BotStats()
+class _PacedBot:
+    """A bot that acts every ``interval`` seconds (jittered +-50 %) until ``stop``; a refusal is
+    counted by code, a transport error counted, and the bot carries on."""
+
+    interval: float
+    rng: random.Random
+    stats: BotStats
+
+    async def _act(self) -> None:
+        raise NotImplementedError
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -191,6 +191,19 @@ class Investor:
                 self.stats.errors += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval * (0.5 + self.rng.random()))
+
+
+class Investor(_PacedBot):
+    def __init__(self, client: VenueClient, symbol: str, *, increment: Decimal, interval: float = 1.5,
+                 max_qty: int = 3, seed: int = 2) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.increment = increment
+        self.interval = interval
+        self.max_qty = max_qty
+        self.rng = random.Random(seed)
+        self.stats = BotStats()
+
 
     async def _act(self) -> None:
         book = await self.client.book(self.symbol, depth=5)
@@ -276,7 +289,7 @@ class OffBookTrader:
         self.block_trades.append(done["trade_id"])
 
 
-class CallTrader:
+class CallTrader(_PacedBot):
     """One participant in periodic call auctions: every ``interval`` seconds a GTC limit buy or sell
     within ``spread_bps`` either side of its fair value (which drifts), so bids and offers overlap
     around it and the uncross executes; with ``max_open`` orders resting it cancels its oldest first.
@@ -296,16 +309,6 @@ class CallTrader:
         self.rng = random.Random(seed)
         self.stats = BotStats()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._act()
-            except ApiError as exc:
-                self.stats.rejected_with(exc.code)
-            except TransportError:
-                self.stats.errors += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval * (0.5 + self.rng.random()))
 
     def next_order(self) -> tuple[str, int, Decimal]:
         """(side, quantity, limit price) of the next order; the fair value drifts a little first."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from settlement import Chain, start_anvil
 from venue.config import VenueConfig
 from venue.demo import start_demo_market
 from venue.runtime import Venue
@@ -24,6 +25,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def node() -> Iterator[Chain]:
+    """A fresh anvil node of its own, used as if it were a real chain (deploy, run, walk-throughs)."""
+    chain = start_anvil()
+    try:
+        yield chain
+    finally:
+        chain.close()
 
 
 @pytest.fixture

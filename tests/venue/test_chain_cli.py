@@ -5,26 +5,16 @@ the investor approves the DvP contract with its own key file; keys are never pri
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
-from settlement import Chain, start_anvil
+from settlement import Chain
 from settlement.deploy import MAX_UINT256, DemoAdmin, DemoDeployment
 from venue.cli import main
 
 pytestmark = pytest.mark.anvil
-
-
-@pytest.fixture
-def node() -> Iterator[Chain]:
-    chain = start_anvil()
-    try:
-        yield chain
-    finally:
-        chain.close()
 
 
 def test_register_fund_approve_and_read_balances_from_the_cli(

@@ -11,12 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from settlement import Chain, start_anvil
+from settlement import Chain
 from settlement.deploy import DemoAdmin, DemoDeployment
 from tests.venue.conftest import free_port
 from venue.boot import deploy_or_load, open_chain
@@ -24,15 +23,6 @@ from venue.cli import main
 from venue.config import load_config
 
 pytestmark = pytest.mark.anvil
-
-
-@pytest.fixture
-def node() -> Iterator[Chain]:
-    chain = start_anvil()
-    try:
-        yield chain
-    finally:
-        chain.close()
 
 
 def test_deploy_and_run_on_a_json_rpc_node_with_configured_keys(

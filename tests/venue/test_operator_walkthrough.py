@@ -14,26 +14,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
-from settlement import Chain, start_anvil
+from settlement import Chain
 from tests.venue.conftest import free_port
 from venueclient import ApiError, VenueClient
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
-
-
-@pytest.fixture
-def node() -> Iterator[Chain]:
-    chain = start_anvil()
-    try:
-        yield chain
-    finally:
-        chain.close()
 
 
 def _venue(env: dict[str, str], *args: str) -> str:
