@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -259,35 +260,30 @@ class StoreAdapter:
             await asyncio.to_thread(self._write_decisions)
 
     def _write_premiums(self) -> int:
-        with self._lock:
-            premiums, self._premiums = self._premiums, []
-        if not premiums:
-            return 0
-        try:
-            self.store.record_trade_premiums(premiums)
-        except store_pkg.StoreError as exc:
-            log.warning("cannot record %d trade premiums yet: %s", len(premiums), exc)
-            with self._lock:
-                self._premiums[:0] = premiums
-            return 0
-        return len(premiums)
+        return self._write_queued("_premiums", self.store.record_trade_premiums, "trade premiums")
 
     def _write_decisions(self) -> int:
         """Write the queued eligibility decisions (and trade premiums); on a store error they stay
         queued (in order)."""
         self._write_premiums()
+        return self._write_queued("_decisions", self.store.record_eligibility_decisions, "eligibility decisions")
+
+    def _write_queued(self, queue: str, write: Callable[[list[Any]], object], what: str) -> int:
+        """Write and empty the list held in attribute ``queue``; on a store error put it back in
+        front (order kept) and log one line."""
         with self._lock:
-            decisions, self._decisions = self._decisions, []
-        if not decisions:
+            items: list[Any] = getattr(self, queue)
+            setattr(self, queue, [])
+        if not items:
             return 0
         try:
-            self.store.record_eligibility_decisions(decisions)
+            write(items)
         except store_pkg.StoreError as exc:
-            log.warning("cannot record %d eligibility decisions yet: %s", len(decisions), exc)
+            log.warning("cannot record %d %s yet: %s", len(items), what, exc)
             with self._lock:
-                self._decisions[:0] = decisions
+                getattr(self, queue)[:0] = items
             return 0
-        return len(decisions)
+        return len(items)
 
     # ------------------------------------------------------------ audit & operator
 
