@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, Field, ValidationError
 
 from engine import Side
@@ -458,11 +458,7 @@ def offbook_router(api: OffBookApi, *, console_auth: ConsoleAuth | None = None) 
         return router
     console = APIRouter(prefix="/console/api", include_in_schema=False)
 
-    def session(request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError("MISSING_AUTH", "a console session token is required")
-        return console_auth.verify(token.strip())
+    session = console_auth.operator_of
 
     @console.get("/rfqs")
     async def console_rfqs(operator: str = Depends(session)) -> list[JSON]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from gateway.deps import AnyKey, OperatorKey
@@ -105,11 +105,7 @@ def records_router(port: RecordsPort, *, console_auth: ConsoleAuth | None = None
     if console_auth is None:
         return router
 
-    def session(request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError("MISSING_AUTH", "a console session token is required")
-        return console_auth.verify(token.strip())
+    session = console_auth.operator_of
 
     outer = APIRouter()
     outer.include_router(router)

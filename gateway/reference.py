@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine import Fill
@@ -79,11 +79,7 @@ def reference_router(port: ReferencePort, *, console_auth: ConsoleAuth | None = 
         return router
     console = APIRouter(prefix="/console/api", include_in_schema=False)
 
-    def session(request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError("MISSING_AUTH", "a console session token is required")
-        return console_auth.verify(token.strip())
+    session = console_auth.operator_of
 
     @console.get("/instruments/{symbol}/reference")
     async def console_reference(symbol: SymbolPath, operator: str = Depends(session)) -> dict[str, Any]:

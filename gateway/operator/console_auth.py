@@ -19,6 +19,8 @@ import secrets
 import time
 from collections.abc import Callable
 
+from fastapi import Request
+
 from gateway.errors import ApiError
 
 
@@ -97,6 +99,14 @@ class ConsoleAuth:
     def verify(self, token: str) -> str:
         """The operator name of a valid session token."""
         return self._verify(token).operator
+
+    def operator_of(self, request: Request) -> str:
+        """FastAPI dependency of the console's own API routes (``/console/api``): the operator of
+        the request's ``Authorization: Bearer`` session token."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError("MISSING_AUTH", "a console session token is required")
+        return self.verify(token.strip())
 
     def revoke(self, token: str) -> None:
         self._revoke_claims(self._verify(token))
