@@ -126,6 +126,7 @@ class Venue:
                                  audit=self.core.operations.audit, history=self.core.audit_log)
         self.core.trades_book.stamp = self.attestations.premium_stamp(self.store_adapter.record_premium)
         await self.sequencer.start()
+        await self.signed_cancels.catch_up()  # cancels made on chain while the venue was down
         await self.writer.start()
         self.refresh = ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
         await self.refresh.load()  # instruments + rules, participants, wallets, keys (bad records skipped)
