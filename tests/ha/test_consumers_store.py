@@ -1,0 +1,193 @@
+"""The store projection as a durable consumer of the stream (``venue.consumers``): the same rows
+as the in-process projection, exactly once across a crash between commit and ack, a SIGKILL of
+the ``venue store-consumer`` process mid-flow, and a database behind the consumer's ack floor;
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine import AmendOrder, CancelOrder, Command, Engine, NewOrder, Result, Side, TimeInForce
+from journal import Sequencer
+from journal.nats import NatsJournal
+from store import Store, StoredOrder, StoredTrade
+from tests.journal.commands import SPEC
+from tests.store.conftest import db_url, pg_database  # noqa: F401  (the store suite's SQLite/PostgreSQL fixtures)
+from venue.consumers import StoreConsumer
+
+PARTICIPANTS = ["alice", "bob", "carol"]
+
+
+def _commands(n: int, seed: int, start: int = 0) -> list[Command]:
+    rnd = random.Random(seed)
+    out: list[Command] = []
+    for i in range(start, start + n):
+        kind = rnd.random()
+        who = rnd.choice(PARTICIPANTS)
+        if kind < 0.75:
+            out.append(NewOrder(ts=0, participant=who, symbol=SPEC.symbol, side=rnd.choice(list(Side)),
+                                qty=rnd.randint(1, 5) * 1000, price=rnd.randint(97, 103) * 10,
+                                tif=rnd.choice([TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC]),
+                                client_order_id=f"c{i}"))
+        elif kind < 0.9:
+            out.append(CancelOrder(ts=0, participant=who, order_id=rnd.randint(1, max(1, i))))
+        else:
+            out.append(AmendOrder(ts=0, participant=who, order_id=rnd.randint(1, max(1, i)),
+                                  qty=rnd.randint(1, 6) * 1000))
+    return out
+
+
+class Leader:
+    """A sequencer on the stream with the in-process projection beside it (the reference)."""
+
+    def __init__(self, url: str, directory: Path, reference: Store) -> None:
+        self.journal = NatsJournal.open(url, directory)
+        self.sequencer = Sequencer(Engine(), self.journal)
+        self.reference = reference
+        self.items: list[tuple[int, Command, Result]] = []
+        self.sequencer.subscribe(lambda seq, cmd, result: self.items.append((seq, cmd, result)))
+
+    async def run(self, commands: list[Command]) -> None:
+        for cmd in commands:
+            await self.sequencer.submit(cmd)
+        self.reference.project(self.items)
+        self.items.clear()
+
+
+def _rows(store: Store) -> tuple[list[StoredOrder], list[StoredTrade], int]:
+    return store.list_orders(limit=100_000), store.list_trades(limit=100_000), store.last_projected_seq()
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'reference.sqlite'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def projected(db_url: sa.URL) -> Iterator[Store]:  # noqa: F811
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+def _drain(consumer: StoreConsumer, through: int) -> None:
+    for _ in range(200):
+        consumer.step()
+        if consumer.projected_seq >= through:
+            return
+    pytest.fail(f"the consumer stopped at {consumer.projected_seq}, not {through}")
+
+
+async def test_the_consumer_projects_what_the_in_process_projection_does(
+        stream_url: str, tmp_path: Path, reference: Store, projected: Store) -> None:
+    from engine import AddInstrument
+
+    leader = Leader(stream_url, tmp_path / "leader", reference)
+    await leader.sequencer.start()
+    consumer_journal = NatsJournal.open(stream_url, tmp_path / "consumer")
+    consumer = StoreConsumer(consumer_journal, projected, name="store-a", snapshot_dir=tmp_path / "snaps",
+                             snapshot_every=40)
+    try:
+        await leader.run([AddInstrument(ts=0, spec=SPEC), *_commands(60, seed=1)])
+        consumer.start()
+        _drain(consumer, leader.sequencer.applied_seq)
+        assert _rows(projected) == _rows(reference)
+        assert _rows(projected)[1], "the flow made trades"
+        assert list((tmp_path / "snaps").glob("snapshot-*.json"))
+
+        # a crash after the commit, before the ack: the messages come again and write nothing twice
+        await leader.run(_commands(30, seed=2, start=60))
+        acked: list[object] = []
+        consumer.reader.ack = acked.append  # type: ignore[method-assign,assignment]  # the ack is lost
+        _drain(consumer, leader.sequencer.applied_seq)
+        consumer.close()
+        again = StoreConsumer(consumer_journal, projected, name="store-a", snapshot_dir=tmp_path / "snaps",
+                              snapshot_every=40)
+        again.start()  # from the snapshot at or before the database's position; the ack floor is behind it
+        assert again.applied_seq == again.projected_seq == leader.sequencer.applied_seq
+        await leader.run(_commands(20, seed=3, start=90))
+        _drain(again, leader.sequencer.applied_seq)
+        assert _rows(projected) == _rows(reference)
+        again.close()
+
+        # a database behind the durable consumer's ack floor (restored, or a new one): repositioned
+        fresh = Store.open(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+        third = StoreConsumer(consumer_journal, fresh, name="store-a", snapshot_dir=tmp_path / "snaps-fresh")
+        third.start()
+        _drain(third, leader.sequencer.applied_seq)
+        assert _rows(fresh) == _rows(reference)
+        third.close()
+        fresh.close()
+    finally:
+        await leader.sequencer.stop()
+        leader.journal.close()
+        consumer_journal.close()
+
+
+def _wait(predicate: object, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _consumer_process(url: str, db: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "venue.cli", "store-consumer", "--journal-url", url, "--db-url", db,
+         "--data-dir", str(data_dir), "--log-format", "text"],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env={**os.environ, "VENUE_SNAPSHOT_EVERY": "25"})
+
+
+@pytest.mark.slow
+async def test_a_killed_store_consumer_catches_up_without_loss_or_duplicates(
+        stream_url: str, tmp_path: Path, reference: Store) -> None:
+    """SQLite only (the projection itself runs against PostgreSQL in the test above)."""
+    from engine import AddInstrument
+
+    db = f"sqlite:///{tmp_path / 'projected.sqlite'}"
+    Store.open(db).close()  # migrated before two processes race to do it
+    leader = Leader(stream_url, tmp_path / "leader", reference)
+    await leader.sequencer.start()
+    log = tmp_path / "consumer.log"
+    proc = _consumer_process(stream_url, db, tmp_path / "consumer", log)
+    watcher = Store.open(db)
+    try:
+        await leader.run([AddInstrument(ts=0, spec=SPEC), *_commands(40, seed=4)])
+        _wait(lambda: watcher.last_projected_seq() >= 20, "the consumer's first commands")
+        # killed while the leader keeps trading
+        flow = [_commands(10, seed=10 + k, start=40 + 10 * k) for k in range(6)]
+        await leader.run(flow[0])
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        for part in flow[1:]:
+            await leader.run(part)
+        behind = watcher.last_projected_seq()
+        assert behind < leader.sequencer.applied_seq  # nobody projected while it was down
+        proc = _consumer_process(stream_url, db, tmp_path / "consumer", log)
+        _wait(lambda: watcher.last_projected_seq() >= leader.sequencer.applied_seq, "the catch-up")
+        assert _rows(watcher) == _rows(reference)  # no loss; a duplicate row would differ (or fail its key)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        watcher.close()
+        await leader.sequencer.stop()
+        leader.journal.close()
+    assert proc.returncode == 0, log.read_text()[-2000:]
