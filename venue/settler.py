@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -195,11 +196,14 @@ class Settler:
     builds the ``SettlementService`` around the settler's ``on_update``."""
 
     def __init__(self, journal_url: str, make_service: Callable[[UpdateSink], SettlementService], *,
-                 name: str = "settler", replicas: int = 1) -> None:
+                 name: str = "settler", replicas: int = 1, ack_wait_s: float = 10.0) -> None:
         self._servers, self._stream = parse_url(journal_url)
         self._make_service = make_service
         self.name = name
         self._replicas = replicas
+        # a request delivered to a settler that died comes again after this long; a live settler
+        # keeps its unfinished requests with a heartbeat every third of it (``in_progress``)
+        self._ack_wait_s = ack_wait_s
         self._inflight: dict[int, list[Msg]] = {}  # trade id -> its unacknowledged requests
         self._nc: NatsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,14 +219,22 @@ class Settler:
         await ensure_settle_stream(js, self._stream, self._replicas)
         psub = await js.pull_subscribe(settle_subject(self._stream), durable=self.name,
                                        stream=settle_stream(self._stream),
-                                       config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=600.0))
+                                       config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT,
+                                                             ack_wait=self._ack_wait_s))
         service = self.service = self._make_service(self._on_update)
         task = service.start()
         self.ready.set()
+        heartbeat = time.monotonic()
         try:
             while not stop.is_set() and not task.done():
+                if time.monotonic() - heartbeat >= self._ack_wait_s / 3:
+                    heartbeat = time.monotonic()
+                    for held in list(self._inflight.values()):
+                        for msg in held:
+                            with contextlib.suppress(Exception):
+                                await msg.in_progress()
                 try:
-                    msgs = await psub.fetch(256, timeout=0.5)
+                    msgs = await psub.fetch(256, timeout=min(0.5, self._ack_wait_s / 6))
                 except (TimeoutError, NatsTimeoutError):
                     continue
                 fresh = self._take(msgs)

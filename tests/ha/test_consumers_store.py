@@ -1,16 +1,11 @@
 """The store projection as a durable consumer of the stream (``venue.consumers``): the same rows
-as the in-process projection, exactly once across a crash between commit and ack, a SIGKILL of
-the ``venue store-consumer`` process mid-flow, and a database behind the consumer's ack floor;
-on SQLite and PostgreSQL."""
+as the in-process projection, exactly once across a crash between commit and ack, a restart from a
+snapshot, and a database behind the consumer's ack floor; on SQLite and PostgreSQL. The
+``venue store-consumer`` process SIGKILLed mid-flow: ``test_consumers_processes.py``."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,60 +129,3 @@ async def test_the_consumer_projects_what_the_in_process_projection_does(
         await leader.sequencer.stop()
         leader.journal.close()
         consumer_journal.close()
-
-
-def _wait(predicate: object, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _consumer_process(url: str, db: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "venue.cli", "store-consumer", "--journal-url", url, "--db-url", db,
-         "--data-dir", str(data_dir), "--log-format", "text"],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, env={**os.environ, "VENUE_SNAPSHOT_EVERY": "25"})
-
-
-@pytest.mark.slow
-async def test_a_killed_store_consumer_catches_up_without_loss_or_duplicates(
-        stream_url: str, tmp_path: Path, reference: Store) -> None:
-    """SQLite only (the projection itself runs against PostgreSQL in the test above)."""
-    from engine import AddInstrument
-
-    db = f"sqlite:///{tmp_path / 'projected.sqlite'}"
-    Store.open(db).close()  # migrated before two processes race to do it
-    leader = Leader(stream_url, tmp_path / "leader", reference)
-    await leader.sequencer.start()
-    log = tmp_path / "consumer.log"
-    proc = _consumer_process(stream_url, db, tmp_path / "consumer", log)
-    watcher = Store.open(db)
-    try:
-        await leader.run([AddInstrument(ts=0, spec=SPEC), *_commands(40, seed=4)])
-        _wait(lambda: watcher.last_projected_seq() >= 20, "the consumer's first commands")
-        # killed while the leader keeps trading
-        flow = [_commands(10, seed=10 + k, start=40 + 10 * k) for k in range(6)]
-        await leader.run(flow[0])
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        for part in flow[1:]:
-            await leader.run(part)
-        behind = watcher.last_projected_seq()
-        assert behind < leader.sequencer.applied_seq  # nobody projected while it was down
-        proc = _consumer_process(stream_url, db, tmp_path / "consumer", log)
-        _wait(lambda: watcher.last_projected_seq() >= leader.sequencer.applied_seq, "the catch-up")
-        assert _rows(watcher) == _rows(reference)  # no loss; a duplicate row would differ (or fail its key)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        watcher.close()
-        await leader.sequencer.stop()
-        leader.journal.close()
-    assert proc.returncode == 0, log.read_text()[-2000:]
