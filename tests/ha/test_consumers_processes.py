@@ -21,7 +21,7 @@ from settlement.chain import start_anvil
 from settlement.deploy import DemoAdmin
 from store import Store, rebuild_from_journal
 from tests.ha.cluster import NatsCluster, free_port, nats_server_binary
-from tests.ha.test_gateway_process import ROOT, _healthy, _log_says, _start
+from tests.ha.test_gateway_process import ROOT, _healthy, _start
 from venue.config import VenueConfig
 from venueclient import VenueClient
 
@@ -63,13 +63,6 @@ async def test_store_and_settlement_run_as_consumers_and_catch_up(tmp_path: Path
         keys = cv.setup(chain, config)
         db = config.database_url
 
-        leader = _start(["run", "--role", "auto", "--store", "external", "--settlement", "external",
-                         "--journal-url", url, "--data-dir", str(config.data_dir), "--chain", rpc,
-                         "--port", str(config.port)], tmp_path / "leader.log", env)
-        procs.append(leader)
-        leader_url = f"http://127.0.0.1:{config.port}"
-        await _healthy(leader_url, leader)
-
         def consumers() -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
             store_proc = _start(["store-consumer", "--journal-url", url, "--db-url", db,
                                  "--data-dir", str(tmp_path / "sc"), "--log-format", "text"],
@@ -79,8 +72,14 @@ async def test_store_and_settlement_run_as_consumers_and_catch_up(tmp_path: Path
             procs.extend((store_proc, settler))
             return store_proc, settler
 
-        store_proc, settler = consumers()
-        await _log_says(tmp_path / "settler.log", b"settler settler: settling", settler)
+        store_proc, settler = consumers()  # started with the leader: the streams are durable
+        leader = _start(["run", "--role", "auto", "--store", "external", "--settlement", "external",
+                         "--journal-url", url, "--data-dir", str(config.data_dir), "--chain", rpc,
+                         "--port", str(config.port)], tmp_path / "leader.log", env)
+        procs.append(leader)
+        leader_url = f"http://127.0.0.1:{config.port}"
+        await _healthy(leader_url, leader)
+
         store = Store.open(db, migrate=False)
         seller = VenueClient(leader_url, keys[A]["key_id"], keys[A]["private_key"], timeout=30.0)
         buyer = VenueClient(leader_url, keys[B]["key_id"], keys[B]["private_key"], timeout=30.0)
