@@ -32,7 +32,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from engine import Command, Engine, Result
-from journal import codec
+from journal import CommandJournal, codec
 from journal.errors import JournalError
 from journal.nats import NatsJournal, StreamMessage, find_stream_seq, split_records, stream_message
 from journal.snapshot import (
@@ -42,7 +42,7 @@ from journal.snapshot import (
     load_snapshot,
     write_snapshot_bytes,
 )
-from store import Store, StoreError, StoreWriter
+from store import Store, StoreError, StoreWriter, sync_from_journal
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,22 @@ class ExternalProjection(StoreWriter):
 
 def projection_writer(store: Store, external: bool) -> StoreWriter:
     return ExternalProjection(store) if external else StoreWriter(store)
+
+
+def catch_up_projection(journal: CommandJournal, store: Store, *, external: bool, retry_s: float = 0.5) -> int:
+    """The leader's start-up catch-up of the projection (``sync_from_journal``). With a store
+    consumer projecting at the same time one transaction may collide with the consumer's (the same
+    rows): each attempt starts again from the database's position, so a few attempts suffice."""
+    attempts = 10 if external else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return sync_from_journal(journal, store)
+        except StoreError as exc:
+            if attempt == attempts:
+                raise
+            log.warning("projection catch-up collided with the store consumer (retrying): %s", exc)
+            time.sleep(retry_s)
+    raise AssertionError("unreachable")
 
 
 def run_store_consumer(journal_url: str, db_url: str, data_dir: Path, *, name: str = "store",

@@ -36,7 +36,7 @@ from venue.attestations import Attestations
 from venue.auctions import auction_clock
 from venue.boot import StartupError, check_rules_version, deploy_or_load, finality_of, open_chain
 from venue.config import VenueConfig
-from venue.consumers import projection_writer
+from venue.consumers import catch_up_projection, projection_writer
 from venue.core import VenueCore
 from venue.expiry import ExpiryClock
 from venue.ledger import Ledger
@@ -99,7 +99,7 @@ class Venue:
         self.store_adapter = StoreAdapter(self.store, self.writer)
         # the projection catches up with commands journaled before the last crash (also when a store
         # consumer projects: the unsettled trades recovered below must be in the store)
-        await asyncio.to_thread(store_pkg.sync_from_journal, self.journal, self.store)
+        await asyncio.to_thread(catch_up_projection, self.journal, self.store, external=cfg.store_mode == "external")
 
         self.cache = compliance.ChainStateCache()
         self.gatekeeper = compliance.Gatekeeper(

@@ -129,3 +129,35 @@ async def test_the_consumer_projects_what_the_in_process_projection_does(
         await leader.sequencer.stop()
         leader.journal.close()
         consumer_journal.close()
+
+
+async def test_the_leaders_catch_up_retries_after_colliding_with_the_consumer(
+        stream_url: str, tmp_path: Path, reference: Store, projected: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a store consumer running, the leader's start-up catch-up may collide with it (the same
+    rows in two transactions): it starts again from the database's position instead of failing."""
+    from engine import AddInstrument
+    from store import DuplicateError
+    from venue.consumers import catch_up_projection
+
+    leader = Leader(stream_url, tmp_path / "leader", reference)
+    await leader.sequencer.start()
+    try:
+        await leader.run([AddInstrument(ts=0, spec=SPEC), *_commands(30, seed=5)])
+        real = projected.project
+        calls: list[int] = []
+
+        def collide(items: list[tuple[int, Command, Result]]) -> int:
+            calls.append(len(items))
+            if len(calls) == 1:  # the consumer projected the first ten commands meanwhile
+                real(items[:10])
+                raise DuplicateError("order 1 exists")
+            return real(items)
+
+        monkeypatch.setattr(projected, "project", collide)
+        with pytest.raises(DuplicateError):
+            catch_up_projection(leader.journal, projected, external=False)  # embedded: unchanged, fails
+        assert catch_up_projection(leader.journal, projected, external=True, retry_s=0) == leader.sequencer.applied_seq
+        assert _rows(projected) == _rows(reference)
+    finally:
+        await leader.sequencer.stop()
+        leader.journal.close()
