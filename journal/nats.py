@@ -26,6 +26,7 @@ import struct
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ WRONG_LAST_SEQUENCE = 10071  # JetStream API error code: Nats-Expected-Last-Sequ
 H_FIRST, H_LAST, H_TS, H_KIND = "Omn-First-Seq", "Omn-Last-Seq", "Omn-Last-Ts", "Omn-Kind"
 _LEN = struct.Struct("<I")
 _READ_CHUNK = 256  # stream messages per replay read
+_POSITIONS = 1024  # batch messages whose command range ``position`` remembers
 
 
 def parse_url(url: str) -> tuple[list[str], str]:
@@ -176,6 +178,10 @@ class NatsJournal:
         self._ids: list[tuple[str, str]] = []
         self._ids_through = 0
         self.repaired: str | None = None  # the file journal's field; nothing is ever repaired here
+        # (first command seq, last command seq, stream sequence) of the latest batch messages written
+        # or read (``position``); appended on the writer's thread, read on the venue's loop
+        self._positions: deque[tuple[int, int, int]] = deque(maxlen=_POSITIONS)
+        self._positions_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, directory: Path | str, *, replicas: int = 1, timeout: float = 5.0) -> Self:
@@ -225,8 +231,29 @@ class NatsJournal:
 
     def advance(self, msg: StreamMessage) -> None:
         """A follower applied ``msg``: this journal's tail is now there (no stream read)."""
+        self._remember(msg.first_seq, msg.last_seq, msg.stream_seq)
         if msg.stream_seq > self._stream_seq:
             self._stream_seq, self._last_seq, self._last_ts = msg.stream_seq, msg.last_seq, msg.last_ts
+
+    def _remember(self, first: int, last: int, stream_seq: int) -> None:
+        if last < first:
+            return  # an epoch message holds no command
+        with self._positions_lock:
+            if not self._positions or self._positions[-1][2] < stream_seq:
+                self._positions.append((first, last, stream_seq))
+
+    def position(self, seq: int) -> int:
+        """The stream sequence of the message holding command ``seq``: the same in every process
+        (it is read from the stream), so market data stamped with it is comparable across a
+        failover. 0 for a command older than the last ``_POSITIONS`` messages seen (only the
+        latest commands are asked for: the one whose events are being fanned out)."""
+        with self._positions_lock:
+            for first, last, stream_seq in reversed(self._positions):
+                if first <= seq <= last:
+                    return stream_seq
+                if last < seq:
+                    break
+        return 0
 
     def reset_failure(self) -> None:
         """After a refused ``claim``: the caller catches up and may try again."""
@@ -289,6 +316,8 @@ class NatsJournal:
             self._failed = f"stream sequence {seq} after {self._stream_seq}"
             raise JournalFencedError(f"append landed at stream sequence {seq}, expected {self._stream_seq + 1}")
         self._stream_seq, self._last_seq, self._last_ts = seq, last, ts
+        if not epoch:
+            self._remember(first, last, seq)
 
     # ------------------------------------------------------------ reading
 
@@ -317,6 +346,7 @@ class NatsJournal:
         start = self._conn.read(lambda: _find(self._conn.js, self.stream, after_seq + 1, hi))
         expected = after_seq + 1
         for msg in self.messages(start - 1, self._stream_seq):
+            self._remember(msg.first_seq, msg.last_seq, msg.stream_seq)
             for seq, payload in split_records(msg):
                 if seq <= after_seq:
                     continue

@@ -72,6 +72,7 @@ class RemoteVenue:
         self._listings: tuple[float, list[Listing]] = (0.0, [])
         self._keys: dict[str, tuple[float, ApiKey | None]] = {}
         self.last_seq = 0  # the seq of the last event fanned out
+        self._position = 0  # ``stream_seq``: of the events being fanned out, or of the last book read
         self.gaps = 0  # times an event batch did not follow the previous one
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:12]
@@ -105,20 +106,34 @@ class RemoteVenue:
         except wire.WireError as exc:
             log.error("undecodable event batch: %s", exc)
             return
-        if self._loop is not None and isinstance(events, list):
+        if not (isinstance(events, list) and all(
+                isinstance(g, list) and len(g) == 2 and isinstance(g[0], int) and isinstance(g[1], list)
+                for g in events)):
+            log.error("malformed event batch (not [[stream_seq, [event, ...]], ...])")
+            return
+        if self._loop is not None:
             self._loop.call_soon_threadsafe(self._dispatch, events)
 
-    def _dispatch(self, events: list[Event]) -> None:
-        fresh = [e for e in events if e.seq > self.last_seq]
-        if fresh and self.last_seq and fresh[0].seq != self.last_seq + 1:
-            self.gaps += 1  # published by a leader that died, or lost while NATS reconnected
-            log.warning("event gap: %d after %d (book subscribers resynchronise by md_seq)",
-                        fresh[0].seq, self.last_seq)
-        for event in fresh:
-            for listener in list(self._events):
-                listener(event)
-        if fresh:
+    def _dispatch(self, groups: list[list[Any]]) -> None:
+        for position, events in groups:
+            fresh = [e for e in events if e.seq > self.last_seq]
+            if not fresh:
+                continue
+            if self.last_seq and fresh[0].seq != self.last_seq + 1:
+                self.gaps += 1  # published by a leader that died, or lost while NATS reconnected
+                log.warning("event gap: %d after %d (book subscribers resynchronise by md_seq)",
+                            fresh[0].seq, self.last_seq)
+            self._position = position
+            for event in fresh:
+                for listener in list(self._events):
+                    listener(event)
             self.last_seq = fresh[-1].seq
+
+    @property
+    def stream_seq(self) -> int:
+        """The journal position of the events being fanned out, or of the last book snapshot read
+        (the leader sends it with every event group and every answer)."""
+        return self._position
 
     async def _on_settlement(self, msg: Msg) -> None:
         try:
@@ -134,21 +149,30 @@ class RemoteVenue:
             listener(notice)
 
     async def _request_once(self, payload: bytes, timeout: float) -> Any:
+        return (await self._answer_once(payload, timeout))[0]
+
+    async def _answer_once(self, payload: bytes, timeout: float) -> tuple[Any, int]:
+        """(the answer's value, the journal position it was read at)."""
         msg = await self._nc.request(self.rpc, payload, timeout=timeout)
         answer = wire.loads(msg.data)
         if not isinstance(answer, dict):
             raise RemoteError("REMOTE_ERROR", "malformed answer")
         if "err" in answer:
             raise RemoteError(str(answer["err"]), str(answer.get("msg", "")))
-        return answer.get("ok")
+        position = answer.get("pos")
+        return answer.get("ok"), position if isinstance(position, int) else 0
 
     def _payload(self, op: str, args: Sequence[Any], kw: dict[str, Any] | None, rid: str | None) -> bytes:
         return wire.dumps({"op": op, "args": list(args), "kw": kw or {}, "id": rid})
 
     def _read(self, op: str, *args: Any, **kw: Any) -> Any:
         """A synchronous read: one request, bounded by ``read_timeout_s``."""
+        return self._read_at(op, *args, **kw)[0]
+
+    def _read_at(self, op: str, *args: Any, **kw: Any) -> tuple[Any, int]:
+        """``_read`` and the journal position the leader read it at."""
         try:
-            return self._run(self._request_once(self._payload(op, args, kw, None), self.read_timeout_s),
+            return self._run(self._answer_once(self._payload(op, args, kw, None), self.read_timeout_s),
                              timeout=self.read_timeout_s)
         except RemoteError:
             raise
@@ -219,7 +243,8 @@ class RemoteVenue:
         return result
 
     def l2(self, symbol: str, depth: int | None = None) -> L2Snapshot:
-        result: L2Snapshot = self._read("l2", symbol, depth)
+        result: L2Snapshot
+        result, self._position = self._read_at("l2", symbol, depth)  # a snapshot's stream_seq
         return result
 
     def order(self, order_id: int) -> OrderView | None:

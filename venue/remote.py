@@ -2,11 +2,14 @@
 
 Subjects, per stream (``omn.<STREAM>.*``, so venues sharing a NATS cluster stay apart):
 
-    rpc          request/reply, queue group ``leader``: ``{"op", "args", "id"}`` -> ``{"ok": value}``
-                 or ``{"err": code, "msg": text}`` (values in ``market.wire``). Only the process
-                 holding the lease subscribes, so only the leader answers.
-    events       every engine event the leader's core fans out, in ``seq`` order, in batches; the
-                 header ``Omn-Seq`` carries the seq of the batch's last event.
+    rpc          request/reply, queue group ``leader``: ``{"op", "args", "id"}`` -> ``{"ok": value,
+                 "pos": stream_seq}`` or ``{"err": code, "msg": text}`` (values in ``market.wire``;
+                 ``pos``: the journal position of the state the answer was read from). Only the
+                 process holding the lease subscribes, so only the leader answers.
+    events       every engine event the leader's core fans out, in ``seq`` order, in batches of
+                 ``[[stream_seq, [event, ...]], ...]`` (the events of one journal position
+                 together: ``VenuePort.stream_seq``); the header ``Omn-Seq`` carries the seq of the
+                 batch's last event.
     settlements  settlement notices.
 
 A command retried under the same request ``id`` while the first is running or after it answered
@@ -89,7 +92,7 @@ class LeaderResponder:
         self.nc: NatsClient | None = None
         self._answers: OrderedDict[str, asyncio.Future[bytes]] = OrderedDict()
         self._outbox: asyncio.Queue[tuple[str, bytes, dict[str, str]] | None] = asyncio.Queue()
-        self._pending: list[Event] = []
+        self._pending: list[tuple[int, list[Event]]] = []  # (stream_seq, its events), in order
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
@@ -118,7 +121,11 @@ class LeaderResponder:
     # -- events out
 
     def _on_event(self, event: Event) -> None:
-        self._pending.append(event)
+        position = self.core.stream_seq
+        if self._pending and self._pending[-1][0] == position:
+            self._pending[-1][1].append(event)
+        else:
+            self._pending.append((position, [event]))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -127,7 +134,8 @@ class LeaderResponder:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
         if batch:
-            self._outbox.put_nowait((self.events_subject, wire.dumps(batch), {"Omn-Seq": str(batch[-1].seq)}))
+            payload = wire.dumps([[position, events] for position, events in batch])  # lists: no tuple tags
+            self._outbox.put_nowait((self.events_subject, payload, {"Omn-Seq": str(batch[-1][1][-1].seq)}))
 
     def _on_settlement(self, notice: SettlementNotice) -> None:
         self._outbox.put_nowait((self.settlements_subject, wire.dumps(notice), {}))
@@ -185,7 +193,7 @@ class LeaderResponder:
                 value = await value
             if op == "submit" and isinstance(value, Outcome) and _reused(value) and isinstance(args[1], NewOrder):
                 value = await self._earlier(args[0], args[1]) or value
-            return wire.dumps({"ok": value})
+            return wire.dumps({"ok": value, "pos": self.core.stream_seq})
         except Exception as exc:
             log.exception("request %s from a gateway failed", op)
             return wire.dumps({"err": getattr(exc, "code", "REMOTE_ERROR"), "msg": str(exc)})

@@ -35,6 +35,7 @@ class Core:
         self.release.set()
         self.events: list[Callable[[Any], None]] = []
         self.notices: list[Callable[[SettlementNotice], None]] = []
+        self.stream_seq = 0  # the journal position the events being fanned out come from
 
     async def submit(self, participant: str, cmd: NewOrder) -> Outcome:
         self.submits.append(cmd)
@@ -90,7 +91,8 @@ async def test_a_request_retried_under_its_id_runs_once(stream: tuple[list[str],
         third = await leader.nc.request(subjects(name)[0], payload, timeout=10)  # after it answered
         answers = [wire.loads(m.data) for m in (await first, await second, third)]
         assert len(core.submits) == 1
-        assert answers[0] == answers[1] == answers[2] == {"ok": Outcome(rejection=Rejection(code="TEST", message="#1"))}
+        assert answers[0] == answers[1] == answers[2] == {"ok": Outcome(rejection=Rejection(code="TEST", message="#1")),
+                                                          "pos": 0}
         bad = wire.loads((await leader.nc.request(subjects(name)[0], b'{"op": "os.system"}', timeout=10)).data)
         assert bad["err"] == "REMOTE_BAD_REQUEST"
     finally:
@@ -129,12 +131,17 @@ async def test_the_gateway_waits_for_a_leader_and_gives_up_with_a_code(stream: t
             assert [c.client_order_id for c in core.submits] == ["c-1"]
 
             seen: list[Any] = []
+            positions: list[tuple[int, int]] = []
             notices: list[SettlementNotice] = []
             remote.subscribe_events(seen.append)
+            remote.subscribe_events(lambda e: positions.append((e.seq, remote.stream_seq)))
             remote.subscribe_settlements(notices.append)
-            for seq in (1, 2):
-                core.events[0](_cancelled(seq))
+            core.stream_seq = 7
+            core.events[0](_cancelled(1))
+            core.stream_seq = 8  # a batch of two journal messages: each event keeps its own position
+            core.events[0](_cancelled(2))
             await asyncio.sleep(0)  # one batch
+            core.stream_seq = 11
             core.events[0](_cancelled(5))  # 3 and 4 never published (a leader died in between)
             for _ in range(500):
                 if len(seen) == 3:
@@ -142,6 +149,7 @@ async def test_the_gateway_waits_for_a_leader_and_gives_up_with_a_code(stream: t
                 await asyncio.sleep(0.01)
             assert [e.seq for e in seen] == [1, 2, 5] and remote.gaps == 1
             assert seen[0] == _cancelled(1)
+            assert positions == [(1, 7), (2, 8), (5, 11)]
             notice = SettlementNotice(trade_id=3, symbol="S", buyer="a", seller="b", state=SettlementState.FINAL)
             core.notices[0](notice)
             for _ in range(500):
