@@ -11,6 +11,9 @@ Subjects, per stream (``omn.<STREAM>.*``, so venues sharing a NATS cluster stay 
                  together: ``VenuePort.stream_seq``); the header ``Omn-Seq`` carries the seq of the
                  batch's last event.
     settlements  settlement notices.
+    keys         the ids of API keys the leader's reference data just dropped (revoked or deleted in
+                 the store): every gateway closes their websocket sessions (4010 ``KEY_REVOKED``) and
+                 forgets them from its key cache, as the leader does with its own sessions.
 
 A command retried under the same request ``id`` while the first is running or after it answered
 (a lost reply) gets the first answer (bounded memory). After a leader change the new leader has
@@ -55,6 +58,11 @@ def subjects(stream: str) -> tuple[str, str, str]:
     return f"{base}.rpc", f"{base}.events", f"{base}.settlements"
 
 
+def keys_subject(stream: str) -> str:
+    """The subject on which the leader of stream ``stream`` announces revoked API keys."""
+    return f"omn.{stream}.keys"
+
+
 def _reused(outcome: Outcome) -> bool:
     rejection = outcome.rejection or (outcome.ack.rejection if outcome.ack is not None else None)
     return rejection is not None and rejection.code == "CLIENT_ORDER_ID_REUSED"
@@ -89,6 +97,7 @@ class LeaderResponder:
         self.alive = alive  # False once fenced: answer nothing more, so gateways retry at the new leader
         self.servers = servers
         self.rpc, self.events_subject, self.settlements_subject = subjects(stream)
+        self.keys_subject = keys_subject(stream)
         self.nc: NatsClient | None = None
         self._answers: OrderedDict[str, asyncio.Future[bytes]] = OrderedDict()
         self._outbox: asyncio.Queue[tuple[str, bytes, dict[str, str]] | None] = asyncio.Queue()
@@ -104,6 +113,9 @@ class LeaderResponder:
         self._unsubscribe = [self.core.subscribe_events(self._on_event),
                              self.core.subscribe_settlements(self._on_settlement)]
         self._publisher = asyncio.ensure_future(self._publish_loop())
+        reference = getattr(self.core, "reference", None)  # venue.reference.ReferenceData (the real core)
+        if reference is not None:
+            reference.on_keys_revoked = self._announcing_revocations(reference.on_keys_revoked)
         await self.nc.subscribe(self.rpc, queue="leader", cb=self._on_request)
         await self.nc.flush()
 
@@ -139,6 +151,17 @@ class LeaderResponder:
 
     def _on_settlement(self, notice: SettlementNotice) -> None:
         self._outbox.put_nowait((self.settlements_subject, wire.dumps(notice), {}))
+
+    def _announcing_revocations(self, then: Callable[[list[Any]], object] | None) -> Callable[[list[Any]], None]:
+        """``ReferenceData.on_keys_revoked``: announce the keys to the gateways, then ``then`` (the
+        leader's own session closing and order enforcement)."""
+
+        def on_revoked(keys: list[Any]) -> None:
+            self._outbox.put_nowait((self.keys_subject, wire.dumps([key.key_id for key in keys]), {}))
+            if then is not None:
+                then(keys)
+
+        return on_revoked
 
     async def _publish_loop(self) -> None:
         while (item := await self._outbox.get()) is not None:
