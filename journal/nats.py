@@ -6,12 +6,14 @@ sequencer's ``asyncio.to_thread(journal.append_encoded, ...)`` works unchanged.
 
 One stream message per appended batch (split only when a batch exceeds the server's payload
 limit): ``u32 length + codec payload`` per command, headers ``Omn-First-Seq``/``Omn-Last-Seq``/
-``Omn-Last-Ts``. Every append carries ``Nats-Expected-Last-Sequence`` = the stream sequence this
-writer last saw, so two writers can never interleave: the one that was not first is refused
-(``JournalFencedError``) and must stop. A writer taking over first appends an *epoch* message
-(``claim``: no command, same headers) so that a deposed leader's next append is refused even if
-the new leader has nothing to write yet. ``Nats-Msg-Id`` (writer id + first command seq) makes a
-publish retried after a lost acknowledgement idempotent (the stream's duplicate window).
+``Omn-Last-Ts`` (and ``Omn-Requests``, ``seq=request id,...``, for commands enqueued under
+``journal.sequencer.REQUEST_ID``: ``append_tagged``). Every append carries
+``Nats-Expected-Last-Sequence`` = the stream sequence this writer last saw, so two writers can
+never interleave: the one that was not first is refused (``JournalFencedError``) and must stop.
+A writer taking over first appends an *epoch* message (``claim``: no command, same headers) so
+that a deposed leader's next append is refused even if the new leader has nothing to write yet.
+``Nats-Msg-Id`` (writer id + first command seq) makes a publish retried after a lost
+acknowledgement idempotent (the stream's duplicate window).
 
 Command seqs are dense (1, 2, ...), stream sequences are not (epoch messages); ``Omn-Last-Seq``
 is monotonic in the stream, so the message holding a command seq is found by binary search.
@@ -55,6 +57,7 @@ class JournalUnavailableError(JournalWriteError):
 
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code: Nats-Expected-Last-Sequence did not match
 H_FIRST, H_LAST, H_TS, H_KIND = "Omn-First-Seq", "Omn-Last-Seq", "Omn-Last-Ts", "Omn-Kind"
+H_REQUESTS = "Omn-Requests"  # "seq=request id,..." of the batch's commands that came from a tagged request
 _LEN = struct.Struct("<I")
 _READ_CHUNK = 256  # stream messages per replay read
 _POSITIONS = 1024  # batch messages whose command range ``position`` remembers
@@ -130,6 +133,7 @@ class StreamMessage:
     last_ts: int
     epoch: bool
     data: bytes
+    requests: tuple[tuple[int, str], ...] = ()  # (command seq, request id) (``append_tagged``)
 
 
 def _message(stream_seq: int, headers: dict[str, str] | None, data: bytes | None) -> StreamMessage:
@@ -138,8 +142,13 @@ def _message(stream_seq: int, headers: dict[str, str] | None, data: bytes | None
         first, last, ts = int(h[H_FIRST]), int(h[H_LAST]), int(h[H_TS])
     except (KeyError, ValueError) as exc:
         raise JournalCorruptError(f"stream message {stream_seq} is not a journal batch ({exc})") from None
+    requests: list[tuple[int, str]] = []
+    for item in filter(None, h.get(H_REQUESTS, "").split(",")):
+        seq_text, _, rid = item.partition("=")
+        if seq_text.isdigit() and rid:
+            requests.append((int(seq_text), rid))
     return StreamMessage(stream_seq=stream_seq, first_seq=first, last_seq=last, last_ts=ts,
-                         epoch=h.get(H_KIND) == "epoch", data=data or b"")
+                         epoch=h.get(H_KIND) == "epoch", data=data or b"", requests=tuple(requests))
 
 
 def split_records(msg: StreamMessage) -> Iterator[tuple[int, bytes]]:
@@ -270,6 +279,11 @@ class NatsJournal:
         self.append_encoded([(seq, cmd.ts, codec.encode(cmd)) for seq, cmd in records])
 
     def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
+        self.append_tagged(records, {})
+
+    def append_tagged(self, records: Sequence[tuple[int, int, bytes]], tags: dict[int, str]) -> None:
+        """``append_encoded``, with the request id of some commands in the message headers
+        (``Omn-Requests``): a follower keeps those commands' results to answer their retries."""
         if self._failed is not None:
             raise JournalWriteError(f"journal failed earlier ({self._failed}); reopen it")
         if not records:
@@ -290,10 +304,11 @@ class NatsJournal:
                 raise JournalError(f"record {records[start][0]} is {size} bytes, limit {limit}")
             part = records[start:end]
             data = b"".join(_LEN.pack(len(p)) + p for _, _, p in part)
-            self._publish(data, first=part[0][0], last=part[-1][0], ts=part[-1][1], epoch=False)
+            requests = ",".join(f"{seq}={tags[seq]}" for seq, _, _ in part if seq in tags)
+            self._publish(data, first=part[0][0], last=part[-1][0], ts=part[-1][1], epoch=False, requests=requests)
             start = end
 
-    def _publish(self, data: bytes, *, first: int, last: int, ts: int, epoch: bool) -> None:
+    def _publish(self, data: bytes, *, first: int, last: int, ts: int, epoch: bool, requests: str = "") -> None:
         if self._failed is not None:
             raise JournalWriteError(f"journal failed earlier ({self._failed}); reopen it")
         headers = {
@@ -303,6 +318,8 @@ class NatsJournal:
         }
         if epoch:
             headers[H_KIND] = "epoch"
+        if requests:
+            headers[H_REQUESTS] = requests
         try:
             seq = self._conn.call(_publish(self._conn.js, self.subject, data, headers, self._conn.timeout),
                                   timeout=self._conn.timeout * (PUBLISH_BUDGET + 2))

@@ -21,7 +21,10 @@ no such memory, but it read every journaled client order id from the stream: a n
 with the same client order id is refused there with ``CLIENT_ORDER_ID_REUSED``, and the responder
 answers with that order's acknowledgement instead: from the book when it rests, else from the store
 (filled, cancelled; without its fill list) - so an in-flight order retried across a failover is
-executed at most once and answered.
+executed at most once and answered. A cancel, amend or mass cancel is journaled with its request id
+(``journal.sequencer.REQUEST_ID``, the stream message's ``Omn-Requests`` header); a standby keeps
+the result of each it applies (``venue.ha.Follower.answers``) and, once leading, answers a retry
+under that id with the first outcome instead of running it again.
 """
 
 from __future__ import annotations
@@ -30,16 +33,18 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from engine import Event, NewOrder, OrderView, ResultCode
+from engine import AmendOrder, CancelOrder, Command, Event, MassCancel, NewOrder, OrderView, ResultCode
 from engine import Result as EngineResult
+from journal.sequencer import REQUEST_ID
 from market import wire
 from market.history import OrderRecord
 from market.model import OrderAck, OrderStatus, Outcome, SettlementNotice
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 OPS = frozenset({"listings", "listing", "api_key", "submit", "submit_batch", "set_status", "l2", "order",
                  "open_orders", "trades", "order_record", "trade_history"})
 _MEMORY = 50_000  # request ids remembered for retries
+_TAGGED = (AmendOrder, CancelOrder, MassCancel)  # journaled with their request id (new orders: the client order id)
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fits the journal's "seq=id,..." header
 
 
 def subjects(stream: str) -> tuple[str, str, str]:
@@ -92,8 +99,12 @@ class LeaderResponder:
     events and settlement notices ``core`` fans out. Runs on the venue's event loop."""
 
     def __init__(self, core: Any, servers: list[str], stream: str, *,
-                 alive: Callable[[], bool] = lambda: True) -> None:
+                 alive: Callable[[], bool] = lambda: True,
+                 earlier: Mapping[str, tuple[Command, EngineResult]] | None = None) -> None:
         self.core = core
+        # request id -> (command, result) of the tagged commands journaled by earlier leaders and
+        # applied by this process as a follower (``venue.ha.Follower.answers``)
+        self.earlier: Mapping[str, tuple[Command, EngineResult]] = earlier if earlier is not None else {}
         self.alive = alive  # False once fenced: answer nothing more, so gateways retry at the new leader
         self.servers = servers
         self.rpc, self.events_subject, self.settlements_subject = subjects(stream)
@@ -210,6 +221,13 @@ class LeaderResponder:
         op: str = request["op"]
         args: list[Any] = request["args"]
         kwargs = request.get("kw") or {}
+        raw_id = request.get("id")
+        rid = raw_id if isinstance(raw_id, str) and _SAFE_ID.fullmatch(raw_id) is not None else None
+        tagged = op == "submit" and len(args) == 2 and isinstance(args[1], _TAGGED) and rid is not None
+        if tagged and rid is not None and rid in self.earlier:  # the dead leader journaled it: its outcome
+            cmd, result = self.earlier[rid]
+            return wire.dumps({"ok": self._first_outcome(cmd, result), "pos": self.core.stream_seq})
+        token = REQUEST_ID.set(rid) if tagged else None  # journaled with the command (``Omn-Requests``)
         try:
             value = getattr(self.core, op)(*args, **kwargs)
             if inspect.isawaitable(value):
@@ -220,6 +238,18 @@ class LeaderResponder:
         except Exception as exc:
             log.exception("request %s from a gateway failed", op)
             return wire.dumps({"err": getattr(exc, "code", "REMOTE_ERROR"), "msg": str(exc)})
+        finally:
+            if token is not None:
+                REQUEST_ID.reset(token)
+
+    def _first_outcome(self, cmd: Command, result: EngineResult) -> Outcome:
+        """The outcome the dead leader answered a journaled cancel/amend with (as the pipeline
+        builds it; an amend's fills without their premium to the NAV)."""
+        coid = ""
+        if isinstance(cmd, AmendOrder):
+            view = self.core.order(cmd.order_id)
+            coid = view.client_order_id if view is not None else ""
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=coid))
 
     async def _earlier(self, participant: str, cmd: NewOrder) -> Outcome | None:
         """The acknowledgement of the order ``cmd`` repeats: on the book, or finished (from the store)."""
