@@ -170,6 +170,10 @@ class GuardedVenue:
     def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe:
         return self._venue.subscribe_settlements(listener)
 
+    @property
+    def stream_seq(self) -> int:
+        return self._venue.stream_seq
+
     async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:
         return await self._venue.order_record(participant, order_id)
 

@@ -103,6 +103,13 @@ class VenuePort(Protocol):
 
     def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe: ...
 
+    @property
+    def stream_seq(self) -> int:
+        """The journal position (stream sequence of the replicated journal, command seq of the file
+        journal) of the command whose events are being delivered now, else of the state the last
+        read answered from; the same in every process, so market data carries it."""
+        ...
+
     # -- history (full, from the store; see ``market.history``)
 
     async def order_record(self, participant: str, order_id: int) -> OrderRecord | None:

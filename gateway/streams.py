@@ -10,6 +10,14 @@ therefore also carries ``prev_md_seq`` (the md_seq of the previous book delta of
 instrument). A client with last applied sequence ``last`` ignores deltas with ``md_seq <= last``
 and has a gap when ``prev_md_seq > last``: it resubscribes for a fresh snapshot.
 
+Every message an engine event produces (book deltas, trades, status, private orders and fills)
+and every book snapshot also carry ``stream_seq``, the journal position of the command behind it
+(``VenuePort.stream_seq``: the JetStream stream sequence of its batch with the replicated journal,
+the command seq with the file journal). It is read from the journal, so every leader and every
+gateway gives an event the same value; it is not contiguous (a batch of commands shares one,
+epoch messages take one): gaps are detected with ``md_seq``/``prev_md_seq`` as above, and
+``stream_seq`` tells where in the venue's one log a message stands (monotonic, across a failover).
+
 Snapshots are built and encoded once per book version: while no event of an instrument has
 arrived since the last ``subscribe_book``, every new subscriber gets the same encoded text (a
 subscribe storm costs one dictionary lookup per subscribe, not a full-depth snapshot). Every
@@ -132,7 +140,8 @@ class Hub:
             listing = self._venue.listing(symbol)
             assert listing is not None
             snap = self._venue.l2(symbol)
-            text = dumps({"channel": "book", "type": "snapshot", **render.book(snap, listing)})
+            text = dumps({"channel": "book", "type": "snapshot", **render.book(snap, listing),
+                          "stream_seq": self._venue.stream_seq})
             self.snapshots_built += 1
             if self._unsubscribe:  # only while we hear the events that make it stale
                 self._snapshots[symbol] = text
@@ -272,7 +281,7 @@ class Hub:
                         "channel": "book", "type": "delta", "symbol": event.symbol, "md_seq": event.md_seq,
                         "prev_md_seq": prev, "side": render.side_text(event.side),
                         "price": format_price(event.price, listing), "qty": format_qty(event.qty, listing),
-                        "count": event.count, "ts": event.ts,
+                        "count": event.count, "ts": event.ts, "stream_seq": self._venue.stream_seq,
                     })
             case Fill():
                 listing = self._venue.listing(event.symbol)
@@ -282,26 +291,30 @@ class Hub:
                 trade_subs = self._trades.get(event.symbol)
                 if trade_subs:
                     self._send(trade_subs, {"channel": "trades", "md_seq": event.md_seq,
-                                            **render.public_trade(event, listing), **extras})
+                                            **render.public_trade(event, listing), **extras,
+                                            "stream_seq": self._venue.stream_seq})
                 for participant in {event.maker_participant, event.taker_participant}:
                     subs = self._private.get((participant, "fills"))
                     if subs:
                         for fill in render.own_fill(event, participant, listing):
-                            self._send(subs, {"channel": "fills", **fill, **extras})
+                            self._send(subs, {"channel": "fills", **fill, **extras,
+                                              "stream_seq": self._venue.stream_seq})
             case InstrumentStatusChanged():
                 self._send(self._status, {"channel": "status", "type": "update", "symbol": event.symbol,
                                           "status": render.status_text(event.status), "md_seq": event.md_seq,
-                                          "ts": event.ts})
+                                          "ts": event.ts, "stream_seq": self._venue.stream_seq})
             case IndicativeUncross():  # during a call auction: what an uncross would do now
                 listing = self._venue.listing(event.symbol)
                 if listing is None:
                     return
-                self._send(self._status, {"channel": "status", **render.indicative(event, listing)})
+                self._send(self._status, {"channel": "status", **render.indicative(event, listing),
+                                          "stream_seq": self._venue.stream_seq})
             case OrderAccepted() | OrderRejected() | OrderAmended() | OrderCancelled() | OrderExpired():
                 subs = self._private.get((event.participant, "orders"))
                 if subs:
                     self._send(subs, {"channel": "orders",
-                                      **render.order_event(event, self._venue.listing(event.symbol))})
+                                      **render.order_event(event, self._venue.listing(event.symbol)),
+                                      "stream_seq": self._venue.stream_seq})
             case _:
                 pass
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from engine.messages import Command
 
@@ -24,6 +24,11 @@ class CommandJournal(Protocol):
     @property
     def last_ts(self) -> int: ...
 
+    def position(self, seq: int) -> int:
+        """The journal position of command ``seq`` (market data carries it): the command seq in the
+        file journal, the stream sequence of the message holding it in the replicated one."""
+        ...
+
     def append_batch(self, records: Sequence[tuple[int, Command]]) -> None: ...
 
     def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None: ...
@@ -35,3 +40,12 @@ class CommandJournal(Protocol):
     def client_order_ids(self) -> Iterator[tuple[str, str]]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TaggingJournal(Protocol):
+    """A journal that can store, beside commands, the id of the request each came from
+    (``journal.sequencer.REQUEST_ID``): the replicated journal does, so a new leader can answer a
+    request retried across a failover with the first outcome."""
+
+    def append_tagged(self, records: Sequence[tuple[int, int, bytes]], tags: dict[int, str]) -> None: ...

@@ -227,6 +227,11 @@ class Journal:
         """Timestamp of the last durable command (0 for an empty journal)."""
         return self._last_ts
 
+    def position(self, seq: int) -> int:
+        """Where command ``seq`` lies in this journal: its own seq (the replicated journal answers
+        with the stream sequence of the message holding it)."""
+        return seq
+
     # ------------------------------------------------------------ writing
 
     def append_batch(self, records: Sequence[tuple[int, Command]]) -> None:

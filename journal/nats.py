@@ -6,12 +6,14 @@ sequencer's ``asyncio.to_thread(journal.append_encoded, ...)`` works unchanged.
 
 One stream message per appended batch (split only when a batch exceeds the server's payload
 limit): ``u32 length + codec payload`` per command, headers ``Omn-First-Seq``/``Omn-Last-Seq``/
-``Omn-Last-Ts``. Every append carries ``Nats-Expected-Last-Sequence`` = the stream sequence this
-writer last saw, so two writers can never interleave: the one that was not first is refused
-(``JournalFencedError``) and must stop. A writer taking over first appends an *epoch* message
-(``claim``: no command, same headers) so that a deposed leader's next append is refused even if
-the new leader has nothing to write yet. ``Nats-Msg-Id`` (writer id + first command seq) makes a
-publish retried after a lost acknowledgement idempotent (the stream's duplicate window).
+``Omn-Last-Ts`` (and ``Omn-Requests``, ``seq=request id,...``, for commands enqueued under
+``journal.sequencer.REQUEST_ID``: ``append_tagged``). Every append carries
+``Nats-Expected-Last-Sequence`` = the stream sequence this writer last saw, so two writers can
+never interleave: the one that was not first is refused (``JournalFencedError``) and must stop.
+A writer taking over first appends an *epoch* message (``claim``: no command, same headers) so
+that a deposed leader's next append is refused even if the new leader has nothing to write yet.
+``Nats-Msg-Id`` (writer id + first command seq) makes a publish retried after a lost
+acknowledgement idempotent (the stream's duplicate window).
 
 Command seqs are dense (1, 2, ...), stream sequences are not (epoch messages); ``Omn-Last-Seq``
 is monotonic in the stream, so the message holding a command seq is found by binary search.
@@ -26,6 +28,7 @@ import struct
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
@@ -54,8 +57,10 @@ class JournalUnavailableError(JournalWriteError):
 
 WRONG_LAST_SEQUENCE = 10071  # JetStream API error code: Nats-Expected-Last-Sequence did not match
 H_FIRST, H_LAST, H_TS, H_KIND = "Omn-First-Seq", "Omn-Last-Seq", "Omn-Last-Ts", "Omn-Kind"
+H_REQUESTS = "Omn-Requests"  # "seq=request id,..." of the batch's commands that came from a tagged request
 _LEN = struct.Struct("<I")
 _READ_CHUNK = 256  # stream messages per replay read
+_POSITIONS = 1024  # batch messages whose command range ``position`` remembers
 
 
 def parse_url(url: str) -> tuple[list[str], str]:
@@ -132,6 +137,7 @@ class StreamMessage:
     last_ts: int
     epoch: bool
     data: bytes
+    requests: tuple[tuple[int, str], ...] = ()  # (command seq, request id) (``append_tagged``)
 
 
 def _message(stream_seq: int, headers: dict[str, str] | None, data: bytes | None) -> StreamMessage:
@@ -140,8 +146,13 @@ def _message(stream_seq: int, headers: dict[str, str] | None, data: bytes | None
         first, last, ts = int(h[H_FIRST]), int(h[H_LAST]), int(h[H_TS])
     except (KeyError, ValueError) as exc:
         raise JournalCorruptError(f"stream message {stream_seq} is not a journal batch ({exc})") from None
+    requests: list[tuple[int, str]] = []
+    for item in filter(None, h.get(H_REQUESTS, "").split(",")):
+        seq_text, _, rid = item.partition("=")
+        if seq_text.isdigit() and rid:
+            requests.append((int(seq_text), rid))
     return StreamMessage(stream_seq=stream_seq, first_seq=first, last_seq=last, last_ts=ts,
-                         epoch=h.get(H_KIND) == "epoch", data=data or b"")
+                         epoch=h.get(H_KIND) == "epoch", data=data or b"", requests=tuple(requests))
 
 
 def split_records(msg: StreamMessage) -> Iterator[tuple[int, bytes]]:
@@ -180,6 +191,10 @@ class NatsJournal:
         self._ids: list[tuple[str, str]] = []
         self._ids_through = 0
         self.repaired: str | None = None  # the file journal's field; nothing is ever repaired here
+        # (first command seq, last command seq, stream sequence) of the latest batch messages written
+        # or read (``position``); appended on the writer's thread, read on the venue's loop
+        self._positions: deque[tuple[int, int, int]] = deque(maxlen=_POSITIONS)
+        self._positions_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, directory: Path | str, *, replicas: int = 1, timeout: float = 5.0) -> Self:
@@ -229,8 +244,29 @@ class NatsJournal:
 
     def advance(self, msg: StreamMessage) -> None:
         """A follower applied ``msg``: this journal's tail is now there (no stream read)."""
+        self._remember(msg.first_seq, msg.last_seq, msg.stream_seq)
         if msg.stream_seq > self._stream_seq:
             self._stream_seq, self._last_seq, self._last_ts = msg.stream_seq, msg.last_seq, msg.last_ts
+
+    def _remember(self, first: int, last: int, stream_seq: int) -> None:
+        if last < first:
+            return  # an epoch message holds no command
+        with self._positions_lock:
+            if not self._positions or self._positions[-1][2] < stream_seq:
+                self._positions.append((first, last, stream_seq))
+
+    def position(self, seq: int) -> int:
+        """The stream sequence of the message holding command ``seq``: the same in every process
+        (it is read from the stream), so market data stamped with it is comparable across a
+        failover. 0 for a command older than the last ``_POSITIONS`` messages seen (only the
+        latest commands are asked for: the one whose events are being fanned out)."""
+        with self._positions_lock:
+            for first, last, stream_seq in reversed(self._positions):
+                if first <= seq <= last:
+                    return stream_seq
+                if last < seq:
+                    break
+        return 0
 
     def reset_failure(self) -> None:
         """After a refused ``claim``: the caller catches up and may try again."""
@@ -247,6 +283,11 @@ class NatsJournal:
         self.append_encoded([(seq, cmd.ts, codec.encode(cmd)) for seq, cmd in records])
 
     def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
+        self.append_tagged(records, {})
+
+    def append_tagged(self, records: Sequence[tuple[int, int, bytes]], tags: dict[int, str]) -> None:
+        """``append_encoded``, with the request id of some commands in the message headers
+        (``Omn-Requests``): a follower keeps those commands' results to answer their retries."""
         if self._failed is not None:
             raise JournalWriteError(f"journal failed earlier ({self._failed}); reopen it")
         if not records:
@@ -267,10 +308,11 @@ class NatsJournal:
                 raise JournalError(f"record {records[start][0]} is {size} bytes, limit {limit}")
             part = records[start:end]
             data = b"".join(_LEN.pack(len(p)) + p for _, _, p in part)
-            self._publish(data, first=part[0][0], last=part[-1][0], ts=part[-1][1], epoch=False)
+            requests = ",".join(f"{seq}={tags[seq]}" for seq, _, _ in part if seq in tags)
+            self._publish(data, first=part[0][0], last=part[-1][0], ts=part[-1][1], epoch=False, requests=requests)
             start = end
 
-    def _publish(self, data: bytes, *, first: int, last: int, ts: int, epoch: bool) -> None:
+    def _publish(self, data: bytes, *, first: int, last: int, ts: int, epoch: bool, requests: str = "") -> None:
         if self._failed is not None:
             raise JournalWriteError(f"journal failed earlier ({self._failed}); reopen it")
         headers = {
@@ -280,6 +322,8 @@ class NatsJournal:
         }
         if epoch:
             headers[H_KIND] = "epoch"
+        if requests:
+            headers[H_REQUESTS] = requests
         try:
             seq = self._conn.call(_publish(self._conn.js, self.subject, data, headers, self._conn.timeout),
                                   timeout=self._conn.timeout * (PUBLISH_BUDGET + 2))
@@ -293,6 +337,8 @@ class NatsJournal:
             self._failed = f"stream sequence {seq} after {self._stream_seq}"
             raise JournalFencedError(f"append landed at stream sequence {seq}, expected {self._stream_seq + 1}")
         self._stream_seq, self._last_seq, self._last_ts = seq, last, ts
+        if not epoch:
+            self._remember(first, last, seq)
 
     # ------------------------------------------------------------ reading
 
@@ -321,6 +367,7 @@ class NatsJournal:
         start = self._conn.read(lambda: _find(self._conn.js, self.stream, after_seq + 1, hi))
         expected = after_seq + 1
         for msg in self.messages(start - 1, self._stream_seq):
+            self._remember(msg.first_seq, msg.last_seq, msg.stream_seq)
             for seq, payload in split_records(msg):
                 if seq <= after_seq:
                     continue

@@ -19,6 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -26,13 +27,17 @@ from typing import Any
 
 from engine.messages import Command, Result
 from journal import codec
-from journal.backend import CommandJournal
+from journal.backend import CommandJournal, TaggingJournal
 from journal.errors import SequencerFailedError, SequencerStoppedError
 from journal.snapshot import EngineLike, batch_processor, encode_snapshot, write_snapshot_bytes
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[int, Command, Result], None]
+
+# The id of the request the commands enqueued in this context come from (set by the leader's
+# responder for a gateway's forwarded cancel/amend): a ``TaggingJournal`` stores it with the command.
+REQUEST_ID: ContextVar[str | None] = ContextVar("journal_request_id", default=None)
 
 
 _COPY_FIELDS: dict[type[Any], tuple[str, ...] | None] = {}
@@ -70,6 +75,7 @@ class _Pending:
     cmd: Command
     payload: bytes
     future: asyncio.Future[Result]
+    tag: str | None = None  # REQUEST_ID when it was enqueued
 
 
 class Sequencer:
@@ -179,7 +185,7 @@ class Sequencer:
         seq = self._next_seq
         self._next_seq += 1
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future))
+        self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future, tag=REQUEST_ID.get()))
         assert self._wakeup is not None
         self._wakeup.set()
         return seq, stamped, future
@@ -222,7 +228,11 @@ class Sequencer:
             try:
                 if self.journal is not None:
                     records = [(p.seq, p.cmd.ts, p.payload) for p in batch]
-                    await asyncio.to_thread(self.journal.append_encoded, records)
+                    tags = {p.seq: p.tag for p in batch if p.tag}
+                    if tags and isinstance(self.journal, TaggingJournal):
+                        await asyncio.to_thread(self.journal.append_tagged, records, tags)
+                    else:
+                        await asyncio.to_thread(self.journal.append_encoded, records)
                 self.batches += 1
                 # One engine call per batch when the engine has process_many (an exception there fails
                 # the whole batch: fail-stop, every command is journaled and recovery replays them).

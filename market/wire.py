@@ -17,6 +17,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 _PACKAGES = ("engine", "market")
 
 
@@ -28,14 +30,30 @@ def _name(cls: type[Any]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: an IntEnum is not one of them
+# per class: its tag and the names of its init fields (``dataclasses.fields`` per object is slow)
+_DATACLASSES: dict[type[Any], tuple[str, tuple[str, ...]]] = {}
+_ENUMS: dict[type[Any], str] = {}
+_RESOLVED: dict[str, type[Any]] = {}  # tag -> class, for tags that passed ``_resolve``'s checks
+
+
 def _encode(obj: Any) -> Any:
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    spec = _DATACLASSES.get(cls)
+    if spec is not None:
+        return {"$t": spec[0], "f": {name: _encode(getattr(obj, name)) for name in spec[1]}}
     if isinstance(obj, enum.Enum):  # first: a StrEnum is a str, an IntEnum an int
-        return {"$e": _name(type(obj)), "v": obj.value}
-    if obj is None or isinstance(obj, (bool, str, int, float)):
+        tag = _ENUMS.get(cls)
+        if tag is None:
+            tag = _ENUMS[cls] = _name(cls)
+        return {"$e": tag, "v": obj.value}
+    if isinstance(obj, (bool, str, int, float)):
         return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {"$t": _name(type(obj)),
-                "f": {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}}
+        _DATACLASSES[cls] = (_name(cls), tuple(f.name for f in dataclasses.fields(obj) if f.init))
+        return _encode(obj)
     if isinstance(obj, tuple):
         return {"$tu": [_encode(x) for x in obj]}
     if isinstance(obj, list):
@@ -52,6 +70,10 @@ def _encode(obj: Any) -> Any:
 
 
 def _resolve(name: Any) -> type[Any]:
+    if isinstance(name, str):
+        known = _RESOLVED.get(name)
+        if known is not None:
+            return known
     if not isinstance(name, str) or ":" not in name:
         raise WireError(f"bad type name {name!r}")
     module, qual = name.split(":", 1)
@@ -63,13 +85,17 @@ def _resolve(name: Any) -> type[Any]:
         raise WireError(f"unknown type {name!r}") from exc
     if not isinstance(cls, type) or not (dataclasses.is_dataclass(cls) or issubclass(cls, enum.Enum)):
         raise WireError(f"type {name!r} is not a dataclass or an enum")
+    _RESOLVED[name] = cls
     return cls
 
 
 def _decode(obj: Any) -> Any:
-    if isinstance(obj, list):
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    if cls is list:
         return [_decode(x) for x in obj]
-    if not isinstance(obj, dict):
+    if cls is not dict:
         return obj
     if "$t" in obj:
         cls = _resolve(obj["$t"])
@@ -100,12 +126,16 @@ def _decode(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(_encode(obj), separators=(",", ":")).encode()
+    encoded = _encode(obj)
+    try:
+        return orjson.dumps(encoded)
+    except TypeError:  # an integer beyond 64 bits (raw token amounts): the standard library
+        return json.dumps(encoded, separators=(",", ":")).encode()
 
 
 def loads(data: bytes) -> Any:
     try:
-        raw = json.loads(data)
+        raw = json.loads(data)  # not orjson: it reads an integer beyond 64 bits as a float
     except (ValueError, UnicodeDecodeError) as exc:
         raise WireError(f"not JSON: {exc}") from exc
     return _decode(raw)

@@ -100,8 +100,11 @@ class VenueCore:
         admin: ChainAdmin | None = None,
         reconciler: Reconcile | None = None,
         clock: Callable[[], int] | None = None,
+        positions: Callable[[int], int] | None = None,  # the journal's ``position``; default: the command seq
     ) -> None:
         clock = clock or time.time_ns
+        self._positions = positions
+        self._position_of = (0, 0)  # (command seq, its position): asked once per event, computed once per command
         self._engine = engine
         self._sequencer = sequencer
         self.reference = reference or ReferenceData(listings=listings, keys=keys, wallets=wallets, gate=compliance,
@@ -222,6 +225,17 @@ class VenueCore:
 
     def subscribe_events(self, listener: Callable[[Event], None]) -> Unsubscribe:
         return self.pipeline.events.add(listener)
+
+    @property
+    def stream_seq(self) -> int:
+        """The journal position of the command whose events are being fanned out, or of the last
+        one applied (the state reads answer from): ``CommandJournal.position``."""
+        seq = self.pipeline.command_seq
+        if self._positions is None:
+            return seq
+        if self._position_of[0] != seq:
+            self._position_of = (seq, self._positions(seq))
+        return self._position_of[1]
 
     def subscribe_settlements(self, listener: Callable[[SettlementNotice], None]) -> Unsubscribe:
         return self.trades_book.notices.add(listener)

@@ -9,14 +9,17 @@ over ``RemoteVenue``, a ``VenuePort`` that forwards to whichever process leads, 
   a new leader is refused or answered by its client order id (``venue.remote``): never executed twice.
 * Reads the gateway's port makes synchronously (book, an order, open orders, recent trades) are
   requests too, bounded by ``read_timeout_s`` (they block this gateway's event loop that long at
-  most); listings and API keys are cached for ``cache_s``, served stale while no leader answers.
+  most); API keys are cached for ``cache_s``, served stale while no leader answers; listings are
+  served from the cache and re-read in the background once older than ``cache_s``.
 * Events and settlement notices arrive on the leader's subjects and are fanned out to this
-  process's subscribers (``gateway.streams.Hub``) on its event loop, in ``seq`` order.
+  process's subscribers (``gateway.streams.Hub``) on its event loop, in ``seq`` order; revoked API
+  keys (the ``keys`` subject) close their websocket sessions here with 4010 ``KEY_REVOKED``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -34,10 +37,12 @@ from nats.errors import Error as NatsError
 
 from engine import AmendOrder, CancelOrder, Event, InstrumentStatus, L2Snapshot, MassCancel, NewOrder, OrderView
 from gateway.ports import ApiKey, Listing, Outcome, SettlementNotice, Trade, Unsubscribe
+from gateway.sessions import close_sessions_of
+from gateway.state import GatewayState
 from market import wire
 from market.codes import Unavailable
 from market.history import OrderRecord, Page, TradeQuery
-from venue.remote import subjects
+from venue.remote import keys_subject, subjects
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +63,7 @@ class RemoteVenue:
     def __init__(self, servers: list[str], stream: str, *, forward_timeout_s: float = 30.0,
                  read_timeout_s: float = 2.0, attempt_timeout_s: float = 2.0, cache_s: float = 2.0) -> None:
         self.rpc, self.events_subject, self.settlements_subject = subjects(stream)
+        self.keys_subject = keys_subject(stream)
         self.forward_timeout_s, self.read_timeout_s = forward_timeout_s, read_timeout_s
         self.attempt_timeout_s, self.cache_s = attempt_timeout_s, cache_s
         self._nloop = asyncio.new_event_loop()
@@ -69,9 +75,12 @@ class RemoteVenue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events: list[Callable[[Event], None]] = []
         self._settlements: list[Callable[[SettlementNotice], None]] = []
+        self._revocations: list[Callable[[list[str]], None]] = []
         self._listings: tuple[float, list[Listing]] = (0.0, [])
+        self._listings_refresh: concurrent.futures.Future[None] | None = None
         self._keys: dict[str, tuple[float, ApiKey | None]] = {}
         self.last_seq = 0  # the seq of the last event fanned out
+        self._position = 0  # ``stream_seq``: of the events being fanned out, or of the last book read
         self.gaps = 0  # times an event batch did not follow the previous one
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:12]
@@ -89,11 +98,14 @@ class RemoteVenue:
         async def subscribe() -> None:
             await self._nc.subscribe(self.events_subject, cb=self._on_events)
             await self._nc.subscribe(self.settlements_subject, cb=self._on_settlement)
+            await self._nc.subscribe(self.keys_subject, cb=self._on_revoked)
             await self._nc.flush()
 
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(subscribe(), self._nloop))
 
     def close(self) -> None:
+        if self._listings_refresh is not None:
+            self._listings_refresh.cancel()
         with contextlib.suppress(Exception):
             self._run(self._nc.close(), timeout=5.0)
         self._nloop.call_soon_threadsafe(self._nloop.stop)
@@ -105,20 +117,34 @@ class RemoteVenue:
         except wire.WireError as exc:
             log.error("undecodable event batch: %s", exc)
             return
-        if self._loop is not None and isinstance(events, list):
+        if not (isinstance(events, list) and all(
+                isinstance(g, list) and len(g) == 2 and isinstance(g[0], int) and isinstance(g[1], list)
+                for g in events)):
+            log.error("malformed event batch (not [[stream_seq, [event, ...]], ...])")
+            return
+        if self._loop is not None:
             self._loop.call_soon_threadsafe(self._dispatch, events)
 
-    def _dispatch(self, events: list[Event]) -> None:
-        fresh = [e for e in events if e.seq > self.last_seq]
-        if fresh and self.last_seq and fresh[0].seq != self.last_seq + 1:
-            self.gaps += 1  # published by a leader that died, or lost while NATS reconnected
-            log.warning("event gap: %d after %d (book subscribers resynchronise by md_seq)",
-                        fresh[0].seq, self.last_seq)
-        for event in fresh:
-            for listener in list(self._events):
-                listener(event)
-        if fresh:
+    def _dispatch(self, groups: list[list[Any]]) -> None:
+        for position, events in groups:
+            fresh = [e for e in events if e.seq > self.last_seq]
+            if not fresh:
+                continue
+            if self.last_seq and fresh[0].seq != self.last_seq + 1:
+                self.gaps += 1  # published by a leader that died, or lost while NATS reconnected
+                log.warning("event gap: %d after %d (book subscribers resynchronise by md_seq)",
+                            fresh[0].seq, self.last_seq)
+            self._position = position
+            for event in fresh:
+                for listener in list(self._events):
+                    listener(event)
             self.last_seq = fresh[-1].seq
+
+    @property
+    def stream_seq(self) -> int:
+        """The journal position of the events being fanned out, or of the last book snapshot read
+        (the leader sends it with every event group and every answer)."""
+        return self._position
 
     async def _on_settlement(self, msg: Msg) -> None:
         try:
@@ -129,26 +155,58 @@ class RemoteVenue:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._fan_settlement, notice)
 
+    async def _on_revoked(self, msg: Msg) -> None:
+        try:
+            key_ids = wire.loads(msg.data)
+        except wire.WireError as exc:
+            log.error("undecodable key revocation: %s", exc)
+            return
+        if not (isinstance(key_ids, list) and all(isinstance(k, str) for k in key_ids)):
+            log.error("malformed key revocation (not a list of key ids)")
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._fan_revocation, key_ids)
+
+    def _fan_revocation(self, key_ids: list[str]) -> None:
+        for key_id in key_ids:
+            self._keys.pop(key_id, None)  # the next login or REST request asks the leader again
+        for listener in list(self._revocations):
+            listener(key_ids)
+
+    def subscribe_revocations(self, listener: Callable[[list[str]], None]) -> Unsubscribe:
+        """``listener(key_ids)`` on this gateway's loop when the leader drops API keys."""
+        self._revocations.append(listener)
+        return lambda: self._revocations.remove(listener) if listener in self._revocations else None
+
     def _fan_settlement(self, notice: SettlementNotice) -> None:
         for listener in list(self._settlements):
             listener(notice)
 
     async def _request_once(self, payload: bytes, timeout: float) -> Any:
+        return (await self._answer_once(payload, timeout))[0]
+
+    async def _answer_once(self, payload: bytes, timeout: float) -> tuple[Any, int]:
+        """(the answer's value, the journal position it was read at)."""
         msg = await self._nc.request(self.rpc, payload, timeout=timeout)
         answer = wire.loads(msg.data)
         if not isinstance(answer, dict):
             raise RemoteError("REMOTE_ERROR", "malformed answer")
         if "err" in answer:
             raise RemoteError(str(answer["err"]), str(answer.get("msg", "")))
-        return answer.get("ok")
+        position = answer.get("pos")
+        return answer.get("ok"), position if isinstance(position, int) else 0
 
     def _payload(self, op: str, args: Sequence[Any], kw: dict[str, Any] | None, rid: str | None) -> bytes:
         return wire.dumps({"op": op, "args": list(args), "kw": kw or {}, "id": rid})
 
     def _read(self, op: str, *args: Any, **kw: Any) -> Any:
         """A synchronous read: one request, bounded by ``read_timeout_s``."""
+        return self._read_at(op, *args, **kw)[0]
+
+    def _read_at(self, op: str, *args: Any, **kw: Any) -> tuple[Any, int]:
+        """``_read`` and the journal position the leader read it at."""
         try:
-            return self._run(self._request_once(self._payload(op, args, kw, None), self.read_timeout_s),
+            return self._run(self._answer_once(self._payload(op, args, kw, None), self.read_timeout_s),
                              timeout=self.read_timeout_s)
         except RemoteError:
             raise
@@ -180,14 +238,27 @@ class RemoteVenue:
 
     def listings(self) -> list[Listing]:
         at, cached = self._listings
-        if time.monotonic() - at > self.cache_s or not cached:
-            try:
-                cached = list(self._read("listings"))
-                self._listings = (time.monotonic(), cached)
-            except Unavailable:
-                if not cached:
-                    raise
+        if not cached:
+            cached = list(self._read("listings"))
+            self._listings = (time.monotonic(), cached)
+        elif time.monotonic() - at > self.cache_s:
+            self._refresh_listings()  # stale: answered from the cache, refreshed in the background
         return cached
+
+    def _refresh_listings(self) -> None:
+        """Re-read the listings on the NATS thread: the event fan-out asks for a listing per event,
+        and a blocking read there would stall this gateway's loop for a round trip every ``cache_s``."""
+        if self._listings_refresh is not None and not self._listings_refresh.done():
+            return
+
+        async def fetch() -> None:
+            try:
+                value, _ = await self._answer_once(self._payload("listings", (), None, None), self.read_timeout_s)
+                self._listings = (time.monotonic(), list(value))
+            except (RemoteError, TimeoutError, NatsError, OSError, wire.WireError) as exc:
+                log.debug("listings refresh failed (served from the cache): %r", exc)
+
+        self._listings_refresh = asyncio.run_coroutine_threadsafe(fetch(), self._nloop)
 
     def listing(self, symbol: str) -> Listing | None:
         return next((x for x in self.listings() if x.symbol == symbol), None)
@@ -219,7 +290,8 @@ class RemoteVenue:
         return result
 
     def l2(self, symbol: str, depth: int | None = None) -> L2Snapshot:
-        result: L2Snapshot = self._read("l2", symbol, depth)
+        result: L2Snapshot
+        result, self._position = self._read_at("l2", symbol, depth)  # a snapshot's stream_seq
         return result
 
     def order(self, order_id: int) -> OrderView | None:
@@ -251,6 +323,17 @@ class RemoteVenue:
         return result
 
 
+def close_revoked_sessions(venue: RemoteVenue, state: GatewayState) -> Unsubscribe:
+    """Revoked keys' websocket sessions on this gateway end with 4010 ``KEY_REVOKED``, as the
+    leader ends its own (``gateway.sessions``)."""
+
+    def on_revoked(key_ids: list[str]) -> None:
+        closed = close_sessions_of(state, key_ids)
+        log.info("API keys revoked: %s (%d websocket sessions closed)", ", ".join(key_ids), closed)
+
+    return venue.subscribe_revocations(on_revoked)
+
+
 async def serve_gateway(journal_url: str, *, host: str, port: int, data_dir: str | None = None) -> int:
     """``venue gateway``: serve the API over a ``RemoteVenue`` until SIGTERM / Ctrl-C."""
     import uvicorn
@@ -265,6 +348,7 @@ async def serve_gateway(journal_url: str, *, host: str, port: int, data_dir: str
     await venue.start()
     memory = Path(data_dir) / "gateway-replay.json" if data_dir else None
     app = create_app(venue, config=GatewayConfig(replay_memory_path=memory))
+    close_revoked_sessions(venue, app.state.gateway)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", **uvicorn_options(app)))
     started = asyncio.ensure_future(server.serve())
     for _ in range(600):

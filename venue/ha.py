@@ -30,6 +30,7 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from engine import Command, Engine
+from engine import Command, Engine, Result
 from journal import codec
 from journal.errors import JournalError, JournalFencedError
 from journal.nats import JournalUnavailableError, NatsJournal, NatsLoop, StreamMessage, parse_url, split_records
@@ -59,6 +60,7 @@ EXIT_DEPOSED = 3  # process exit status of a leader that lost its lease or was f
 LEASE_BUCKET = "omn_leader"
 LEASE_KEY = "leader"
 ROLES = ("auto", "leader", "standby")
+_ANSWERS = 50_000  # tagged commands whose results a follower keeps (the responder's request-id memory)
 
 
 class HAError(Exception):
@@ -177,6 +179,9 @@ class Follower:
         self._snapshot_every = snapshot_every
         self._snapshot_seq = self.applied_seq
         self.stream_seq = journal.stream_seq
+        # request id -> (command, engine result) of the tagged commands applied (a gateway's cancel or
+        # amend): the new leader answers their retries with them (``venue.remote``)
+        self.answers: OrderedDict[str, tuple[Command, Result]] = OrderedDict()
 
     def catch_up(self) -> int:
         """Apply every message appended since the last call (blocking; run it in a thread).
@@ -203,11 +208,13 @@ class Follower:
             self.journal.note(seq, payload)
         many = batch_processor(self.engine)
         if cmds:
-            if many is not None:
-                many(cmds)
-            else:
-                for cmd in cmds:
-                    self.engine.process(cmd)
+            results = many(cmds) if many is not None else [self.engine.process(cmd) for cmd in cmds]
+            for seq, rid in msg.requests:
+                index = seq - self.applied_seq - 1
+                if 0 <= index < len(cmds):
+                    self.answers[rid] = (cmds[index], results[index])
+            while len(self.answers) > _ANSWERS:
+                self.answers.popitem(last=False)
             self.applied_seq += len(cmds)
             self.applied_ts = msg.last_ts
         self.stream_seq = msg.stream_seq
@@ -224,6 +231,7 @@ class Takeover:
     lease: Lease
     waited_s: float  # from the first moment the lease was seen free to the epoch appended
     claimed_at: float  # wall clock (s) when the epoch message was appended
+    answers: OrderedDict[str, tuple[Command, Result]]  # ``Follower.answers``
 
 
 def _acquired(lease: Lease) -> bool:
@@ -314,7 +322,7 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
         waited = time.monotonic() - (free_since or time.monotonic())
         log.warning("leading from command %d (stream sequence %d)", follower.applied_seq, journal.stream_seq)
         return Takeover(journal=journal, engine=follower.engine, lease=lease, waited_s=waited,
-                        claimed_at=time.time())
+                        claimed_at=time.time(), answers=follower.answers)
     except BaseException:
         journal.close()
         if lease_conn is not None:
@@ -378,7 +386,8 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
         started = time.monotonic()
         await venue.start()
         servers, stream = parse_url(config.journal_url or "")
-        responder = LeaderResponder(venue.core, servers, stream, alive=alive)  # for `venue gateway` processes
+        responder = LeaderResponder(venue.core, servers, stream, alive=alive,  # for `venue gateway` processes
+                                    earlier=takeover.answers)
         await responder.start()
         print(f"leader: lease free -> stream claimed in {takeover.waited_s:.3f} s, venue started in "
               f"{time.monotonic() - started:.3f} s (command {takeover.journal.last_seq}; claimed at "

@@ -169,6 +169,7 @@ class OrderPipeline:
         self._cross_holds: dict[int, tuple[Hold, ...]] = {}  # command seq of a Cross -> its sides' holds
         self.guard: EntryGuard | None = None  # set by the runtime wiring (``venue.safeguards``)
         self.events: Fanout[Event] = Fanout()
+        self.command_seq = sequencer.next_seq - 1  # the command whose events are fanned out now (or last)
         self.rejections = RejectionLog(clock)
         self._unsubscribe = sequencer.subscribe(self._post_trade)
         self.price_check: Callable[[OrderCommand], Rejection | None] | None = None  # NAV collar (venue.attestations)
@@ -375,6 +376,7 @@ class OrderPipeline:
     # ------------------------------------------------------------ 3. post-trade, 4. fan-out
 
     def _post_trade(self, seq: int, cmd: Command, result: Result) -> None:
+        self.command_seq = seq
         if self._gate is not None:
             self._gate.on_command(seq, result.events)
             for hold in self._cross_holds.pop(seq, ()):

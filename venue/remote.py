@@ -2,12 +2,18 @@
 
 Subjects, per stream (``omn.<STREAM>.*``, so venues sharing a NATS cluster stay apart):
 
-    rpc          request/reply, queue group ``leader``: ``{"op", "args", "id"}`` -> ``{"ok": value}``
-                 or ``{"err": code, "msg": text}`` (values in ``market.wire``). Only the process
-                 holding the lease subscribes, so only the leader answers.
-    events       every engine event the leader's core fans out, in ``seq`` order, in batches; the
-                 header ``Omn-Seq`` carries the seq of the batch's last event.
+    rpc          request/reply, queue group ``leader``: ``{"op", "args", "id"}`` -> ``{"ok": value,
+                 "pos": stream_seq}`` or ``{"err": code, "msg": text}`` (values in ``market.wire``;
+                 ``pos``: the journal position of the state the answer was read from). Only the
+                 process holding the lease subscribes, so only the leader answers.
+    events       every engine event the leader's core fans out, in ``seq`` order, in batches of
+                 ``[[stream_seq, [event, ...]], ...]`` (the events of one journal position
+                 together: ``VenuePort.stream_seq``); the header ``Omn-Seq`` carries the seq of the
+                 batch's last event.
     settlements  settlement notices.
+    keys         the ids of API keys the leader's reference data just dropped (revoked or deleted in
+                 the store): every gateway closes their websocket sessions (4010 ``KEY_REVOKED``) and
+                 forgets them from its key cache, as the leader does with its own sessions.
 
 A command retried under the same request ``id`` while the first is running or after it answered
 (a lost reply) gets the first answer (bounded memory). After a leader change the new leader has
@@ -15,7 +21,10 @@ no such memory, but it read every journaled client order id from the stream: a n
 with the same client order id is refused there with ``CLIENT_ORDER_ID_REUSED``, and the responder
 answers with that order's acknowledgement instead: from the book when it rests, else from the store
 (filled, cancelled; without its fill list) - so an in-flight order retried across a failover is
-executed at most once and answered.
+executed at most once and answered. A cancel, amend or mass cancel is journaled with its request id
+(``journal.sequencer.REQUEST_ID``, the stream message's ``Omn-Requests`` header); a standby keeps
+the result of each it applies (``venue.ha.Follower.answers``) and, once leading, answers a retry
+under that id with the first outcome instead of running it again.
 """
 
 from __future__ import annotations
@@ -24,16 +33,18 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from engine import Event, NewOrder, OrderView, ResultCode
+from engine import AmendOrder, CancelOrder, Command, Event, MassCancel, NewOrder, OrderView, ResultCode
 from engine import Result as EngineResult
+from journal.sequencer import REQUEST_ID
 from market import wire
 from market.history import OrderRecord
 from market.model import OrderAck, OrderStatus, Outcome, SettlementNotice
@@ -44,12 +55,19 @@ log = logging.getLogger(__name__)
 OPS = frozenset({"listings", "listing", "api_key", "submit", "submit_batch", "set_status", "l2", "order",
                  "open_orders", "trades", "order_record", "trade_history"})
 _MEMORY = 50_000  # request ids remembered for retries
+_TAGGED = (AmendOrder, CancelOrder, MassCancel)  # journaled with their request id (new orders: the client order id)
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fits the journal's "seq=id,..." header
 
 
 def subjects(stream: str) -> tuple[str, str, str]:
     """(rpc, events, settlements) subjects of the venue on stream ``stream``."""
     base = f"omn.{stream}"
     return f"{base}.rpc", f"{base}.events", f"{base}.settlements"
+
+
+def keys_subject(stream: str) -> str:
+    """The subject on which the leader of stream ``stream`` announces revoked API keys."""
+    return f"omn.{stream}.keys"
 
 
 def _reused(outcome: Outcome) -> bool:
@@ -81,15 +99,20 @@ class LeaderResponder:
     events and settlement notices ``core`` fans out. Runs on the venue's event loop."""
 
     def __init__(self, core: Any, servers: list[str], stream: str, *,
-                 alive: Callable[[], bool] = lambda: True) -> None:
+                 alive: Callable[[], bool] = lambda: True,
+                 earlier: Mapping[str, tuple[Command, EngineResult]] | None = None) -> None:
         self.core = core
+        # request id -> (command, result) of the tagged commands journaled by earlier leaders and
+        # applied by this process as a follower (``venue.ha.Follower.answers``)
+        self.earlier: Mapping[str, tuple[Command, EngineResult]] = earlier if earlier is not None else {}
         self.alive = alive  # False once fenced: answer nothing more, so gateways retry at the new leader
         self.servers = servers
         self.rpc, self.events_subject, self.settlements_subject = subjects(stream)
+        self.keys_subject = keys_subject(stream)
         self.nc: NatsClient | None = None
         self._answers: OrderedDict[str, asyncio.Future[bytes]] = OrderedDict()
         self._outbox: asyncio.Queue[tuple[str, bytes, dict[str, str]] | None] = asyncio.Queue()
-        self._pending: list[Event] = []
+        self._pending: list[tuple[int, list[Event]]] = []  # (stream_seq, its events), in order
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
@@ -101,6 +124,9 @@ class LeaderResponder:
         self._unsubscribe = [self.core.subscribe_events(self._on_event),
                              self.core.subscribe_settlements(self._on_settlement)]
         self._publisher = asyncio.ensure_future(self._publish_loop())
+        reference = getattr(self.core, "reference", None)  # venue.reference.ReferenceData (the real core)
+        if reference is not None:
+            reference.on_keys_revoked = self._announcing_revocations(reference.on_keys_revoked)
         await self.nc.subscribe(self.rpc, queue="leader", cb=self._on_request)
         await self.nc.flush()
 
@@ -118,7 +144,11 @@ class LeaderResponder:
     # -- events out
 
     def _on_event(self, event: Event) -> None:
-        self._pending.append(event)
+        position = self.core.stream_seq
+        if self._pending and self._pending[-1][0] == position:
+            self._pending[-1][1].append(event)
+        else:
+            self._pending.append((position, [event]))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -127,10 +157,22 @@ class LeaderResponder:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
         if batch:
-            self._outbox.put_nowait((self.events_subject, wire.dumps(batch), {"Omn-Seq": str(batch[-1].seq)}))
+            payload = wire.dumps([[position, events] for position, events in batch])  # lists: no tuple tags
+            self._outbox.put_nowait((self.events_subject, payload, {"Omn-Seq": str(batch[-1][1][-1].seq)}))
 
     def _on_settlement(self, notice: SettlementNotice) -> None:
         self._outbox.put_nowait((self.settlements_subject, wire.dumps(notice), {}))
+
+    def _announcing_revocations(self, then: Callable[[list[Any]], object] | None) -> Callable[[list[Any]], None]:
+        """``ReferenceData.on_keys_revoked``: announce the keys to the gateways, then ``then`` (the
+        leader's own session closing and order enforcement)."""
+
+        def on_revoked(keys: list[Any]) -> None:
+            self._outbox.put_nowait((self.keys_subject, wire.dumps([key.key_id for key in keys]), {}))
+            if then is not None:
+                then(keys)
+
+        return on_revoked
 
     async def _publish_loop(self) -> None:
         while (item := await self._outbox.get()) is not None:
@@ -179,16 +221,35 @@ class LeaderResponder:
         op: str = request["op"]
         args: list[Any] = request["args"]
         kwargs = request.get("kw") or {}
+        raw_id = request.get("id")
+        rid = raw_id if isinstance(raw_id, str) and _SAFE_ID.fullmatch(raw_id) is not None else None
+        tagged = op == "submit" and len(args) == 2 and isinstance(args[1], _TAGGED) and rid is not None
+        if tagged and rid is not None and rid in self.earlier:  # the dead leader journaled it: its outcome
+            cmd, result = self.earlier[rid]
+            return wire.dumps({"ok": self._first_outcome(cmd, result), "pos": self.core.stream_seq})
+        token = REQUEST_ID.set(rid) if tagged else None  # journaled with the command (``Omn-Requests``)
         try:
             value = getattr(self.core, op)(*args, **kwargs)
             if inspect.isawaitable(value):
                 value = await value
             if op == "submit" and isinstance(value, Outcome) and _reused(value) and isinstance(args[1], NewOrder):
                 value = await self._earlier(args[0], args[1]) or value
-            return wire.dumps({"ok": value})
+            return wire.dumps({"ok": value, "pos": self.core.stream_seq})
         except Exception as exc:
             log.exception("request %s from a gateway failed", op)
             return wire.dumps({"err": getattr(exc, "code", "REMOTE_ERROR"), "msg": str(exc)})
+        finally:
+            if token is not None:
+                REQUEST_ID.reset(token)
+
+    def _first_outcome(self, cmd: Command, result: EngineResult) -> Outcome:
+        """The outcome the dead leader answered a journaled cancel/amend with (as the pipeline
+        builds it; an amend's fills without their premium to the NAV)."""
+        coid = ""
+        if isinstance(cmd, AmendOrder):
+            view = self.core.order(cmd.order_id)
+            coid = view.client_order_id if view is not None else ""
+        return Outcome(result=result, ack=OrderAck.answer(cmd, result, amend_client_order_id=coid))
 
     async def _earlier(self, participant: str, cmd: NewOrder) -> Outcome | None:
         """The acknowledgement of the order ``cmd`` repeats: on the book, or finished (from the store)."""

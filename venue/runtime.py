@@ -117,6 +117,7 @@ class Venue:
             engine=engine, sequencer=self.sequencer, reference=self.reference, compliance=self.gatekeeper,
             settlement=self.settlement, store=self.store_adapter, ledger=self.ledger, admin=self.admin,
             reconciler=Reconciler(self.chain, self.settlement, self.ledger, self.reference),
+            positions=self.journal.position,
         )
         self.core.pipeline.remember_client_ids(self.journal.client_order_ids())  # a retry after a restart: refused
         self.signed, self.signed_cancels = signed_orders.install(

@@ -208,7 +208,8 @@ async def test_trades_and_status_channels(alice_ws: VenueStream, bob_ws: VenueSt
     await bob_ws.place("OMN-A", "buy", "0.3", "100")
     trade = await bob_ws.next_event(where=lambda m: m["channel"] == "trades")
     assert (trade["price"], trade["qty"], trade["aggressor"]) == ("100.00", "0.3", "buy")
-    assert set(trade) == {"channel", "md_seq", "trade_id", "symbol", "price", "qty", "aggressor", "origin", "ts"}
+    assert set(trade) == {"channel", "md_seq", "trade_id", "symbol", "price", "qty", "aggressor", "origin", "ts",
+                          "stream_seq"}
     assert trade["origin"] == "continuous"  # the book; auction, rfq and block prints say so
     await op.set_status("OMN-A", "halted")
     update = await bob_ws.next_event(where=lambda m: m["channel"] == "status")
@@ -233,7 +234,7 @@ async def test_a_call_auction_publishes_its_indicative_uncross_on_the_status_cha
     assert (ind["symbol"], ind["price"], ind["volume"], ind["imbalance_side"], ind["imbalance_qty"]) == (
         "OMN-A", "101.00", "0.5", "buy", "1.5")
     assert set(ind) == {"channel", "type", "symbol", "md_seq", "price", "volume", "imbalance_side", "imbalance_qty",
-                        "ts"}
+                        "ts", "stream_seq"}
 
 
 async def test_cancel_on_disconnect_cancels_only_that_sessions_orders(

@@ -3,7 +3,9 @@ standby ``venue run --role`` process and one gateway process. Clients trade thro
 (REST acknowledgements, websocket market data); the leader is SIGKILLed, the standby takes over,
 the gateway keeps serving: an order sent while no process leads is answered once, and an order
 the dead leader acknowledged (resting, or filled at once), resent through the gateway under its
-client order id, gets the same order back, not a second one."""
+client order id, gets the same order back, not a second one. Market data carries the journal
+position (``stream_seq``): the leader's own websocket and the gateway give a trade the stream
+sequence of the batch that holds its order, before the failover and after it."""
 
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import crash_venue as cv  # noqa: E402
 
+from engine import NewOrder  # noqa: E402
+from journal import codec  # noqa: E402
+from journal.nats import NatsJournal, split_records  # noqa: E402
 from settlement.chain import start_anvil  # noqa: E402
 from venue.config import VenueConfig  # noqa: E402
 from venueclient import VenueClient  # noqa: E402
@@ -61,6 +66,22 @@ async def _log_says(log: Path, text: bytes, proc: subprocess.Popen[bytes], timeo
         assert proc.poll() is None, f"process exited with {proc.returncode} (see {log})"
         await asyncio.sleep(0.1)
     raise AssertionError(f"{log} never said {text!r}")
+
+
+def _positions_in_stream(url: str, directory: Path) -> tuple[dict[tuple[str, str], int], list[int]]:
+    """(participant, client order id) of every new order -> the stream sequence of its batch; and
+    the stream sequences of the epoch messages (one per leader)."""
+    positions: dict[tuple[str, str], int] = {}
+    epochs: list[int] = []
+    with NatsJournal.open(url, directory) as journal:
+        for msg in journal.messages(0):
+            if msg.epoch:
+                epochs.append(msg.stream_seq)
+            for _seq, payload in split_records(msg):
+                cmd = codec.decode(payload)
+                if isinstance(cmd, NewOrder) and cmd.client_order_id:
+                    positions[(cmd.participant, cmd.client_order_id)] = msg.stream_seq
+    return positions, epochs
 
 
 @pytest.mark.slow
@@ -106,7 +127,9 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
         direct = VenueClient(leader_url, keys[A]["key_id"], keys[A]["private_key"], timeout=10.0)
         direct_b = VenueClient(leader_url, keys[B]["key_id"], keys[B]["private_key"], timeout=10.0)
         stream = await buyer.connect()
+        own = await direct.connect()  # the leader's own websocket
         try:
+            await own.subscribe("trades", symbol=SYMBOL)
             # orders and market data through the gateway
             book = await stream.local_book(SYMBOL, timeout=30)
             await stream.subscribe("trades", symbol=SYMBOL)
@@ -117,6 +140,8 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             trade_id = buy["fills"][0]["trade_id"]
             seen = await stream.next_event(timeout=30, where=lambda m: m.get("channel") == "trades")
             assert str(trade_id) in str(seen), seen
+            seen_own = await own.next_event(timeout=30, where=lambda m: m.get("channel") == "trades")
+            assert seen_own["trade_id"] == trade_id and seen_own["stream_seq"] == seen["stream_seq"] > 0
             for _ in range(300):  # the book's deltas, fanned out by the gateway (bounded wait)
                 if book.best_ask() is not None:
                     break
@@ -162,7 +187,18 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             coids = sorted(o["client_order_id"] for o in mine)
             assert coids == ["direct-1", "gw-inflight-1", "gw-sell-1"], mine
             await _log_says(tmp_path / "b.log", b"(leader; at", standby, timeout=5)
+
+            # a trade on the new leader: its stream_seq is its order's batch, after the takeover's epoch
+            after = await buyer.place(SYMBOL, "buy", 1, "46000", client_order_id="gw-after-1")
+            assert after["status"] == "filled", after
+            later = await stream.next_event(timeout=30, where=lambda m: m.get("channel") == "trades"
+                                            and m["trade_id"] == after["fills"][0]["trade_id"])
+            positions, epochs = await asyncio.to_thread(_positions_in_stream, url, tmp_path / "reader")
+            assert seen["stream_seq"] == positions[(B, "gw-buy-1")]
+            assert later["stream_seq"] == positions[(B, "gw-after-1")] > max(epochs) > seen["stream_seq"]
         finally:
+            with contextlib.suppress(Exception):  # its server was killed
+                await own.close()
             await stream.close()
             for client in (seller, buyer, direct, direct_b):
                 await client.aclose()

@@ -43,3 +43,12 @@ def test_a_reused_client_order_id_is_recognised_in_either_place() -> None:
     assert _reused(Outcome(rejection=refusal))
     assert _reused(Outcome(ack=OrderAck.rejected(refusal, client_order_id="c")))
     assert not _reused(Outcome(rejection=Rejection(code="OTHER", message="m")))
+
+
+def test_integers_beyond_64_bits_and_decimals_round_trip_exactly() -> None:
+    """Raw token amounts exceed 64 bits: neither encoded nor decoded through a float."""
+    from decimal import Decimal
+
+    value = {"amount": 2**80 + 1, "price": Decimal("45000.125"), "n": [-(2**70), 3]}
+    assert wire.loads(wire.dumps(value)) == value
+    assert wire.loads(wire.dumps(value))["amount"] == 2**80 + 1
