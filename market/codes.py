@@ -78,6 +78,7 @@ class GateCode(StrEnum):
     INSUFFICIENT_ALLOWANCE = "INSUFFICIENT_ALLOWANCE"
     INSUFFICIENT_NOTES = "INSUFFICIENT_NOTES"
     INSUFFICIENT_NOTE_ALLOWANCE = "INSUFFICIENT_NOTE_ALLOWANCE"
+    FUNDING_UNAVAILABLE = "FUNDING_UNAVAILABLE"
 
 
 _ENGINE: dict[ResultCode, str] = {
@@ -140,6 +141,7 @@ _GATE: dict[GateCode, tuple[int, str]] = {
     GateCode.INSUFFICIENT_ALLOWANCE: (1402, "the cash allowance for the settlement contract is too low"),
     GateCode.INSUFFICIENT_NOTES: (1403, "not enough notes for this order and the open ones"),
     GateCode.INSUFFICIENT_NOTE_ALLOWANCE: (1404, "the note allowance for the settlement contract is too low"),
+    GateCode.FUNDING_UNAVAILABLE: (1405, "the shared cash ledger of a sharded venue did not answer; retry shortly"),
 }
 
 # Refusals of the venue's gate stage that are not compliance rules.
