@@ -158,6 +158,8 @@ _GATE_VENUE: dict[str, tuple[int, str]] = {
     "SIGNED_ORDERS_UNAVAILABLE": (1806, "the venue has no settlement contract to check signed orders against"),
     "SIGNED_ORDER_REUSED": (1807, "this signed order is already attached to another order"),
     "STORE_BACKLOG": (1951, "the venue's database is behind; new orders are refused until it catches up"),
+    # sharding by instrument (issue 17)
+    "INSTRUMENT_NOT_ON_SHARD": (1960, "this venue shard does not trade the instrument; send it to its owner"),
 }
 
 # Request-for-quote and negotiated block trades (``venue.rfq``, ``venue.blocks``): refusals before
@@ -265,6 +267,7 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "HA_NEEDS_NATS": (4702, "leader/standby roles need the replicated journal (journal_url = nats://...)"),
     "LEASE_HELD": (4703, "another process holds the leader lease"),
     "HA_CLAIM_FAILED": (4704, "the stream kept moving: this process could not fence out the previous leader"),
+    "SHARD_MAP_INVALID": (4705, "the shard map is malformed, or names no such shard, or gives an instrument twice"),
     # onboarding, keys and listings (venue.registry: CLI and operator API alike)
     "INVALID_JURISDICTION": (4201, "not an ISO 3166-1 alpha-2 country code"),
     "INVALID_WALLET": (4202, "not a 0x address with a valid EIP-55 checksum"),

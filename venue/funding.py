@@ -35,7 +35,7 @@ import threading
 from collections.abc import Mapping
 
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
+from nats.js.errors import BadRequestError, KeyNotFoundError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
 from journal.nats import NatsLoop
@@ -190,7 +190,7 @@ class FundingPool:
             self._published.clear()
             try:
                 keys = self._conn.call(self._bucket().keys())
-            except NotFoundError:  # nats-py raises it for an empty bucket
+            except (NoKeysError, NotFoundError):  # nats-py raises these for an empty bucket
                 keys = []
             for key in set(keys) | set(wanted):
                 entries, _ = self._get(key)

@@ -75,6 +75,7 @@ def test_per_shard_ledgers_alone_over_commit(conn: NatsLoop) -> None:
 
 def test_recovery_rederives_the_shards_own_entry(conn: NatsLoop) -> None:
     (a, b), pool = _shards(conn, 10 * UNIT)
+    FundingPool(conn, pool.bucket, "a").rederive({})  # the first start: an empty bucket
     assert _buy(a, 6, seq=1) is None
     # shard a restarts with only 2 lots still held (the rest filled and settled meanwhile)
     fresh = FundingPool(conn, pool.bucket, "a")
