@@ -284,11 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(serve_gateway(config.journal_url, host=config.host, port=config.port,
                                              data_dir=str(config.data_dir), shards=args.shards))
-        if args.command == "run" and (config.journal_url or args.role):
+        if args.command == "run" and (config.journal_url or args.role or args.shard or args.shards):
             from venue import ha
 
             if not config.journal_url:
-                print("venue: HA_NEEDS_NATS: --role needs --journal-url nats://...", file=sys.stderr)
+                print("venue: HA_NEEDS_NATS: --role and --shard need --journal-url nats://...", file=sys.stderr)
                 return 2
             shard = None
             if args.shard or args.shards:  # a shard group: its own stream, lease and instruments

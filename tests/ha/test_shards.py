@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -21,6 +22,7 @@ from engine import (
 )
 from engine import Result as EngineResult
 from market.model import Outcome
+from venue.cli import main
 from venue.gatewayproc import RemoteVenue
 from venue.shardroute import ShardedVenue
 from venue.shards import NOT_OWNED, ShardGuard, ShardMap, ShardMapError, shard_config, shard_of_id
@@ -127,3 +129,13 @@ async def test_a_batch_is_split_by_shard_and_answered_in_order() -> None:
     shards = [getattr(o.result.events[0], "client_order_id", None) for o in answers if o.result is not None]
     assert shards == ["a", "b", "a", "b"]
     assert [c.symbol for c in a.sent] == ["OMN-A", "OMN-C"] and [c.symbol for c in b.sent] == ["OMN-B", "OMN-B"]
+
+
+def test_a_shard_needs_a_nats_journal_and_a_valid_map(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VENUE_JOURNAL_URL", raising=False)
+    assert main(["run", "--shard", "a", "--shards", MAP, "--data-dir", str(tmp_path)]) == 2
+    assert "HA_NEEDS_NATS" in capsys.readouterr().err
+    assert main(["run", "--shard", "c", "--shards", MAP, "--journal-url", "nats://127.0.0.1:1/OMN",
+                 "--data-dir", str(tmp_path)]) == 2
+    assert "SHARD_MAP_INVALID" in capsys.readouterr().err
