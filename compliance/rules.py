@@ -86,7 +86,8 @@ class Gatekeeper(LedgerAccess):
     def share_cash(self, pool: CashPool | None) -> None:
         """Reserve buyers' cash in ``pool`` too (before accepting) and publish every change to it."""
         self.pool = pool
-        self.ledger.on_cash = None if pool is None else pool.publish
+        self.ledger.on_cash = None if pool is None else (
+            lambda wallet, token, total, settled: pool.publish(wallet, token, total, settled=settled))
 
     # ------------------------------------------------------------ configuration
 

@@ -5,7 +5,8 @@ With several shards each would see the whole balance and over-commit it, so in a
 every shard also keeps its share of each wallet's reserved cash in one bucket, ``omn_funding_<BASE>``:
 
     key     ``<wallet>.<cash token>`` (both lower-case hex addresses)
-    value   JSON ``{"<shard>": reserved cash units, ...}``: each shard writes only its own entry
+    value   JSON ``{"<shard>": {"held": reserved cash units, "pend": [[block, amount], ...]}, ...}``:
+            each shard writes only its own entry
 
     reserve  before the gate accepts a buy (or an amend that raises a buy's cash), the shard sets its
              entry to ``its local reserved + the order's need`` with compare-and-set on the key's
@@ -18,6 +19,13 @@ every shard also keeps its share of each wallet's reserved cash in one bucket, `
              the total, or raise it by what an earlier ``reserve`` already counted. A write that
              NATS does not answer is kept and retried at the next write: until then the bucket
              shows more reserved than the shard holds (conservative, never an over-commit).
+    settled  a release of settled trades lowers ``held`` but is also kept as ``pend`` at the block
+             the releasing shard's chain view had reached: the cash left the wallet in that block or
+             before. A shard whose own view is older still sees the old balance, so it counts the
+             pending amounts of blocks above its view as held (at most 8 pairs per entry; older ones
+             merge into the later block, which only makes lagging readers more careful). Without
+             this a shard that released a settled trade would let another, one watcher poll behind,
+             spend the cash that had just left.
     recover  a shard that starts (or takes over as leader) rewrites its own entries from the
              ledger its recovery rebuilt from its book and unsettled trades (``rederive``), and zeroes
              its entries for wallets it no longer holds anything for.
@@ -32,7 +40,8 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, NoKeysError, NotFoundError
@@ -43,6 +52,13 @@ from journal.nats import NatsLoop
 log = logging.getLogger(__name__)
 
 _ATTEMPTS = 200  # compare-and-set rounds before giving up (each one lost to a concurrent writer)
+_PENDING = 8  # settled releases kept per shard and key (older ones merge)
+
+
+@dataclass(slots=True)
+class _Entry:
+    held: int  # the shard's reserved cash
+    pend: list[tuple[int, int]]  # (block, amount): released as settled once the writer's view had that block
 
 
 class FundingUnavailable(Exception):
@@ -61,15 +77,17 @@ class FundingPool:
     """This shard's view of the shared funding bucket (``compliance.ledger.CashPool``). Thread-safe;
     every call is a blocking NATS round trip (or several under contention)."""
 
-    def __init__(self, conn: NatsLoop, bucket: str, shard: str, *, replicas: int = 1) -> None:
+    def __init__(self, conn: NatsLoop, bucket: str, shard: str, *, replicas: int = 1,
+                 view_block: Callable[[], int] = lambda: 0) -> None:
         self._conn = conn
+        self._view_block = view_block  # the last block this shard's chain view has applied
         self.bucket = bucket
         self.shard = shard
         self._replicas = replicas
         self._kv: KeyValue | None = None
         self._lock = threading.RLock()
         self._published: dict[str, int] = {}  # key -> the value of our entry NATS acknowledged
-        self._dirty: dict[str, int] = {}  # key -> a value NATS has not acknowledged yet
+        self._dirty: dict[str, tuple[int, bool]] = {}  # key -> (value, settled) NATS has not acknowledged yet
 
     def _bucket(self) -> KeyValue:
         if self._kv is None:
@@ -93,7 +111,7 @@ class FundingPool:
 
     # ------------------------------------------------------------ reads
 
-    def _get(self, key: str) -> tuple[dict[str, int], int]:
+    def _get(self, key: str) -> tuple[dict[str, _Entry], int]:
         """(entries, revision); revision 0 when the key does not exist yet."""
         try:
             entry = self._conn.call(self._bucket().get(key))
@@ -104,20 +122,22 @@ class FundingPool:
         raw = json.loads(entry.value)
         if not isinstance(raw, dict):
             raise FundingUnavailable(f"funding entry {key} is not an object")
-        return {str(k): int(v) for k, v in raw.items()}, entry.revision
+        return {str(k): _Entry(held=int(v["held"]), pend=[(int(b), int(a)) for b, a in v["pend"]])
+                for k, v in raw.items()}, entry.revision
 
     def holds(self, wallet: str, cash_token: str) -> dict[str, int]:
-        """Every shard's reserved cash for this wallet and cash token."""
-        return self._get(_key(wallet, cash_token))[0]
+        """Every shard's reserved cash for this wallet and cash token (without settled releases)."""
+        return {shard: e.held for shard, e in self._get(_key(wallet, cash_token))[0].items()}
 
     def total(self, wallet: str, cash_token: str) -> int:
         return sum(self.holds(wallet, cash_token).values())
 
     # ------------------------------------------------------------ writes
 
-    def _write(self, key: str, entries: dict[str, int], revision: int) -> bool:
+    def _write(self, key: str, entries: dict[str, _Entry], revision: int) -> bool:
         """Compare-and-set; False when another writer got there first."""
-        payload = json.dumps(entries, sort_keys=True).encode()
+        payload = json.dumps({k: {"held": e.held, "pend": e.pend} for k, e in entries.items()},
+                             sort_keys=True).encode()
         kv = self._bucket()
         try:
             if revision == 0:
@@ -128,27 +148,37 @@ class FundingPool:
             return False
         return True
 
-    def _set(self, key: str, total: int, limit: int | None) -> int | None:
+    def _set(self, key: str, total: int, limit: int | None, *, settled: bool = False) -> int | None:
         """Set our entry to ``total`` (checked against ``limit`` when given). None when written,
-        else the other shards' sum that refused it."""
+        else the other shards' sum that refused it. ``settled``: a decrease releases settled trades,
+        kept as pending for readers whose chain view is older than ours (the module docstring)."""
         for _ in range(_ATTEMPTS):
             entries, revision = self._get(key)
-            others = sum(v for shard, v in entries.items() if shard != self.shard)
+            seen = self._view_block()
+            others = sum(e.held + sum(a for b, a in e.pend if b > seen)
+                         for shard, e in entries.items() if shard != self.shard)
             if limit is not None and others + total > limit:
                 return others
-            if entries.get(self.shard) == total and revision:
+            mine = entries.get(self.shard, _Entry(held=0, pend=[]))
+            if mine.held == total and revision:
                 self._published[key] = total
                 return None
-            entries[self.shard] = total
+            pend = list(mine.pend)
+            if settled and mine.held > total:
+                pend.append((seen, mine.held - total))
+            while len(pend) > _PENDING:  # merge the two oldest: later block, both amounts (conservative)
+                (_, a1), (b2, a2) = pend[0], pend[1]
+                pend[:2] = [(b2, a1 + a2)]
+            entries[self.shard] = _Entry(held=total, pend=pend)
             if self._write(key, entries, revision):
                 self._published[key] = total
                 return None
         raise FundingUnavailable(f"funding entry {key} kept changing ({_ATTEMPTS} attempts)")
 
     def _flush(self) -> None:
-        for key, total in list(self._dirty.items()):
-            self._set(key, total, None)
-            if self._dirty.get(key) == total:
+        for key, (total, settled) in list(self._dirty.items()):
+            self._set(key, total, None, settled=settled)
+            if self._dirty.get(key) == (total, settled):
                 del self._dirty[key]
 
     def reserve(self, wallet: str, cash_token: str, total: int, limit: int) -> int | None:
@@ -168,14 +198,16 @@ class FundingPool:
                 self._dirty.pop(key, None)
             return refused
 
-    def publish(self, wallet: str, cash_token: str, total: int) -> None:
-        """This shard's reserved cash for the wallet is now ``total`` (the ledger changed it). Never
-        raises: an unanswered write stays pending and is retried at the next write."""
+    def publish(self, wallet: str, cash_token: str, total: int, *, settled: bool = False) -> None:
+        """This shard's reserved cash for the wallet is now ``total`` (the ledger changed it; ``settled``:
+        by releasing settled trades). Never raises: an unanswered write stays pending and is retried
+        at the next write."""
         key = _key(wallet, cash_token)
         with self._lock:
             if self._published.get(key) == total and key not in self._dirty:
                 return
-            self._dirty[key] = total
+            earlier = self._dirty.get(key)
+            self._dirty[key] = (total, settled or (earlier is not None and earlier[1]))
             try:
                 self._flush()
             except Exception as exc:
@@ -194,5 +226,6 @@ class FundingPool:
                 keys = []
             for key in set(keys) | set(wanted):
                 entries, _ = self._get(key)
-                if key in wanted or entries.get(self.shard):
-                    self._set(key, wanted.get(key, 0), None)
+                if key in wanted or (self.shard in entries and entries[self.shard].held):
+                    # what the shard no longer holds may have been settled meanwhile: pending
+                    self._set(key, wanted.get(key, 0), None, settled=True)

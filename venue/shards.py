@@ -173,7 +173,9 @@ def attach(venue: Venue, shard: Shard, journal_url: str, *, replicas: int = 1) -
         return None
     servers, _ = parse_url(journal_url)
     conn = NatsLoop(servers, timeout=2.0)
-    pool = FundingPool(conn, bucket_name(base_stream(shard, journal_url)), shard.name, replicas=replicas)
+    cache = gatekeeper.cache
+    pool = FundingPool(conn, bucket_name(base_stream(shard, journal_url)), shard.name, replicas=replicas,
+                       view_block=lambda: cache.block)
     pool.rederive(dict(+gatekeeper.ledger.cash_reserved))
     gatekeeper.share_cash(pool)
     return conn

@@ -122,5 +122,5 @@ class _DownPool:
     def reserve(self, wallet: str, cash_token: str, total: int, limit: int) -> int | None:
         raise ConnectionError("no answer")
 
-    def publish(self, wallet: str, cash_token: str, total: int) -> None:
+    def publish(self, wallet: str, cash_token: str, total: int, *, settled: bool = False) -> None:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -39,9 +39,13 @@ def _shards(conn: NatsLoop, cash: int, *, shared: bool = True) -> tuple[list[Gat
     for name in ("a", "b"):
         gk, _ = World(lot=1, tick=TICK, qty=1, price=PRICE, buyer_cash=cash, buyer_allowance=cash).build()
         if shared:
-            gk.share_cash(FundingPool(conn, bucket, name))
+            gk.share_cash(FundingPool(conn, bucket, name, view_block=_view_of(gk)))
         gates.append(gk)
     return gates, FundingPool(conn, bucket, "observer")
+
+
+def _view_of(gk: Gatekeeper) -> Callable[[], int]:
+    return lambda: gk.cache.block
 
 
 def _buy(gk: Gatekeeper, qty: int, seq: int) -> ReasonCode | None:
@@ -62,6 +66,27 @@ def test_second_buy_on_the_other_shard_is_refused_until_the_first_is_cancelled(c
     assert pool.holds(BUYER_WALLET, CASH) == {"a": 0}
     assert _buy(b, 10, seq=3) is None
     assert pool.holds(BUYER_WALLET, CASH) == {"a": 0, "b": 10 * UNIT}
+
+
+def test_a_settled_release_counts_until_the_readers_chain_view_has_its_block(conn: NatsLoop) -> None:
+    """Shard a's buyer trade settles in block 11; shard b's watcher is still at block 10, where the
+    wallet still holds the cash: b must not spend it again."""
+    (a, b), pool = _shards(conn, 10 * UNIT)  # both chain views at block 10
+    ev = EventMaker()
+    assert _buy(a, 10, seq=1) is None
+    a.on_command(1, [ev.accepted(1, "buyer", Side.BUY, 10, PRICE)])
+    a.on_command(2, [ev.fill(maker=(1, "buyer", 0), taker=(2, "seller", 0), aggressor=Side.SELL, price=PRICE,
+                             qty=10)])
+    assert pool.holds(BUYER_WALLET, CASH) == {"a": 10 * UNIT}  # the order's hold became the trade's obligation
+    a.cache.set_balance(CASH, BUYER_WALLET, 0)  # shard a's view of block 11: the cash has left
+    a.cache.mark_synced(11, NOW)
+    a.on_settled(ev.trade_id, block=11)
+    assert a.reserved_cash(BUYER_WALLET, CASH) == 0
+    assert pool.holds(BUYER_WALLET, CASH) == {"a": 0}
+    assert _buy(b, 10, seq=1) is ReasonCode.INSUFFICIENT_CASH  # b, at block 10, still sees the old balance
+    b.cache.set_balance(CASH, BUYER_WALLET, 10 * UNIT)  # by block 12 the wallet was funded again
+    b.cache.mark_synced(12, NOW)
+    assert _buy(b, 10, seq=2) is None
 
 
 def test_per_shard_ledgers_alone_over_commit(conn: NatsLoop) -> None:
