@@ -28,7 +28,10 @@ every shard also keeps its share of each wallet's reserved cash in one bucket, `
              spend the cash that had just left.
     recover  a shard that starts (or takes over as leader) rewrites its own entries from the
              ledger its recovery rebuilt from its book and unsettled trades (``rederive``), and zeroes
-             its entries for wallets it no longer holds anything for.
+             its entries for wallets it no longer holds anything for. Each entry carries its writer's
+             epoch (the stream sequence of the leader's claim, which grows with every takeover): a
+             deposed leader of the same shard (paused, resumed before it notices) finds a newer
+             epoch there and writes nothing more, while the new leader overwrites the old one's.
 
 Notes (sells) and holding caps stay per shard: a token is traded on exactly one instrument, and an
 instrument on exactly one shard, so a wallet's notes of one token are never held by two shards.
@@ -59,6 +62,7 @@ _PENDING = 8  # settled releases kept per shard and key (older ones merge)
 class _Entry:
     held: int  # the shard's reserved cash
     pend: list[tuple[int, int]]  # (block, amount): released as settled once the writer's view had that block
+    epoch: int = 0  # the writer's leadership epoch (the stream sequence of its claim): newer wins
 
 
 class FundingUnavailable(Exception):
@@ -78,8 +82,9 @@ class FundingPool:
     every call is a blocking NATS round trip (or several under contention)."""
 
     def __init__(self, conn: NatsLoop, bucket: str, shard: str, *, replicas: int = 1,
-                 view_block: Callable[[], int] = lambda: 0) -> None:
+                 view_block: Callable[[], int] = lambda: 0, epoch: int = 0) -> None:
         self._conn = conn
+        self.epoch = epoch  # grows with every takeover of the shard (the stream sequence of the claim)
         self._view_block = view_block  # the last block this shard's chain view has applied
         self.bucket = bucket
         self.shard = shard
@@ -87,6 +92,7 @@ class FundingPool:
         self._kv: KeyValue | None = None
         self._lock = threading.RLock()
         self._published: dict[str, int] = {}  # key -> the value of our entry NATS acknowledged
+        self._known: dict[str, tuple[dict[str, _Entry], int]] = {}  # key -> (entries, revision) last seen
         self._dirty: dict[str, tuple[int, bool]] = {}  # key -> (value, settled) NATS has not acknowledged yet
 
     def _bucket(self) -> KeyValue:
@@ -122,8 +128,8 @@ class FundingPool:
         raw = json.loads(entry.value)
         if not isinstance(raw, dict):
             raise FundingUnavailable(f"funding entry {key} is not an object")
-        return {str(k): _Entry(held=int(v["held"]), pend=[(int(b), int(a)) for b, a in v["pend"]])
-                for k, v in raw.items()}, entry.revision
+        return {str(k): _Entry(held=int(v["held"]), pend=[(int(b), int(a)) for b, a in v["pend"]],
+                               epoch=int(v.get("epoch", 0))) for k, v in raw.items()}, entry.revision
 
     def holds(self, wallet: str, cash_token: str) -> dict[str, int]:
         """Every shard's reserved cash for this wallet and cash token (without settled releases)."""
@@ -134,33 +140,40 @@ class FundingPool:
 
     # ------------------------------------------------------------ writes
 
-    def _write(self, key: str, entries: dict[str, _Entry], revision: int) -> bool:
-        """Compare-and-set; False when another writer got there first."""
-        payload = json.dumps({k: {"held": e.held, "pend": e.pend} for k, e in entries.items()},
+    def _write(self, key: str, entries: dict[str, _Entry], revision: int) -> int:
+        """Compare-and-set: the new revision, 0 when another writer got there first."""
+        payload = json.dumps({k: {"held": e.held, "pend": e.pend, "epoch": e.epoch} for k, e in entries.items()},
                              sort_keys=True).encode()
         kv = self._bucket()
         try:
             if revision == 0:
-                self._conn.call(kv.create(key, payload))
-            else:
-                self._conn.call(kv.update(key, payload, last=revision))
+                return int(self._conn.call(kv.create(key, payload)))
+            return int(self._conn.call(kv.update(key, payload, last=revision)))
         except BadRequestError:  # wrong last sequence / key exists: re-read and retry
-            return False
-        return True
+            return 0
 
     def _set(self, key: str, total: int, limit: int | None, *, settled: bool = False) -> int | None:
         """Set our entry to ``total`` (checked against ``limit`` when given). None when written,
         else the other shards' sum that refused it. ``settled``: a decrease releases settled trades,
         kept as pending for readers whose chain view is older than ours (the module docstring)."""
         for _ in range(_ATTEMPTS):
-            entries, revision = self._get(key)
+            # the value this shard last wrote or read: current unless another shard wrote since,
+            # in which case the compare-and-set fails and the next round reads it
+            known = self._known.pop(key, None)
+            entries, revision = known if known is not None else self._get(key)
             seen = self._view_block()
             others = sum(e.held + sum(a for b, a in e.pend if b > seen)
                          for shard, e in entries.items() if shard != self.shard)
             if limit is not None and others + total > limit:
-                return others
+                if known is None:
+                    return others  # read just now: a refusal on the current value
+                continue  # refused on a remembered value: read the current one first
             mine = entries.get(self.shard, _Entry(held=0, pend=[]))
-            if mine.held == total and revision:
+            if mine.epoch > self.epoch:  # a newer leader of this shard wrote it: this process was deposed
+                raise FundingUnavailable(f"funding entry {key} of shard {self.shard} is at epoch {mine.epoch}, "
+                                         f"this process at {self.epoch}")
+            if mine.held == total and mine.epoch == self.epoch and revision:
+                self._known[key] = (entries, revision)
                 self._published[key] = total
                 return None
             pend = list(mine.pend)
@@ -169,8 +182,10 @@ class FundingPool:
             while len(pend) > _PENDING:  # merge the two oldest: later block, both amounts (conservative)
                 (_, a1), (b2, a2) = pend[0], pend[1]
                 pend[:2] = [(b2, a1 + a2)]
-            entries[self.shard] = _Entry(held=total, pend=pend)
-            if self._write(key, entries, revision):
+            entries[self.shard] = _Entry(held=total, pend=pend, epoch=self.epoch)
+            revision = self._write(key, entries, revision)
+            if revision:
+                self._known[key] = (entries, revision)
                 self._published[key] = total
                 return None
         raise FundingUnavailable(f"funding entry {key} kept changing ({_ATTEMPTS} attempts)")
@@ -220,6 +235,7 @@ class FundingPool:
         with self._lock:
             self._dirty.clear()
             self._published.clear()
+            self._known.clear()
             try:
                 keys = self._conn.call(self._bucket().keys())
             except (NoKeysError, NotFoundError):  # nats-py raises these for an empty bucket

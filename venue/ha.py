@@ -227,6 +227,7 @@ class Takeover:
     lease: Lease
     waited_s: float  # from the first moment the lease was seen free to the epoch appended
     claimed_at: float  # wall clock (s) when the epoch message was appended
+    claimed_seq: int = 0  # the epoch message's stream sequence (grows with every takeover)
 
 
 def _acquired(lease: Lease) -> bool:
@@ -319,7 +320,7 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
         waited = time.monotonic() - (free_since or time.monotonic())
         log.warning("leading from command %d (stream sequence %d)", follower.applied_seq, journal.stream_seq)
         return Takeover(journal=journal, engine=follower.engine, lease=lease, waited_s=waited,
-                        claimed_at=time.time())
+                        claimed_at=time.time(), claimed_seq=journal.stream_seq)
     except BaseException:
         journal.close()
         if lease_conn is not None:
@@ -384,7 +385,8 @@ async def serve_ha(config: VenueConfig, role: str, *, shard: Shard | None = None
         started = time.monotonic()
         await venue.start()
         if shard is not None:  # owned instruments only; cash shared with the other shards (venue.shards)
-            pool_conn = attach(venue, shard, config.journal_url or "", replicas=config.journal_replicas)
+            pool_conn = attach(venue, shard, config.journal_url or "", replicas=config.journal_replicas,
+                               epoch=takeover.claimed_seq)
         servers, stream = parse_url(config.journal_url or "")
         responder = LeaderResponder(venue.core, servers, stream, alive=alive)  # for `venue gateway` processes
         await responder.start()

@@ -158,11 +158,12 @@ def base_stream(shard: Shard, shard_url: str) -> str:
     return parse_url(shard_url)[1].removesuffix(f"_{shard.name}")
 
 
-def attach(venue: Venue, shard: Shard, journal_url: str, *, replicas: int = 1) -> NatsLoop | None:
+def attach(venue: Venue, shard: Shard, journal_url: str, *, replicas: int = 1, epoch: int = 0) -> NatsLoop | None:
     """On a shard leader, once its venue started and before it answers anyone: the ownership guard
     in front of the venue's guards, and the shared cash pool (``venue.funding``) with this shard's
-    entries re-derived from the holds its recovery rebuilt. Runs on the venue's event loop (nothing
-    may change the ledger while its entries are written). Returns the pool's connection (to close)."""
+    entries re-derived from the holds its recovery rebuilt, stamped with ``epoch`` (the stream
+    sequence of this leader's claim). Runs on the venue's event loop (nothing may change the ledger
+    while its entries are written). Returns the pool's connection (to close)."""
     from journal.nats import NatsLoop
     from venue.funding import FundingPool, bucket_name
 
@@ -175,7 +176,7 @@ def attach(venue: Venue, shard: Shard, journal_url: str, *, replicas: int = 1) -
     conn = NatsLoop(servers, timeout=2.0)
     cache = gatekeeper.cache
     pool = FundingPool(conn, bucket_name(base_stream(shard, journal_url)), shard.name, replicas=replicas,
-                       view_block=lambda: cache.block)
+                       view_block=lambda: cache.block, epoch=epoch)
     pool.rederive(dict(+gatekeeper.ledger.cash_reserved))
     gatekeeper.share_cash(pool)
     return conn

@@ -16,9 +16,9 @@ from compliance import Gatekeeper, ReasonCode
 from engine import Side
 from journal.nats import NatsLoop
 from tests.compliance.events import EventMaker
-from tests.compliance.world import BUYER_WALLET, CASH, NOW, SYMBOL, World
+from tests.compliance.world import BUYER_WALLET, CASH, NOW, SELLER_WALLET, SYMBOL, World
 from tests.ha.cluster import NatsCluster
-from venue.funding import FundingPool
+from venue.funding import FundingPool, FundingUnavailable
 
 _buckets = itertools.count(1)
 PRICE, TICK = 100, 7
@@ -110,6 +110,24 @@ def test_recovery_rederives_the_shards_own_entry(conn: NatsLoop) -> None:
     assert _buy(b, 1, seq=2) is ReasonCode.INSUFFICIENT_CASH
     fresh.rederive({})  # nothing held any more: its entry is zeroed
     assert pool.holds(BUYER_WALLET, CASH) == {"a": 0, "b": 8 * UNIT}
+
+
+def test_a_deposed_leader_of_a_shard_cannot_overwrite_its_successor(conn: NatsLoop) -> None:
+    """Shard a's old leader (claimed at stream sequence 5) resumes after a new one (claimed at 9)
+    re-derived the shard's entries: its writes change nothing; the new leader's always land."""
+    bucket = f"omn_funding_T{next(_buckets)}"
+    old = FundingPool(conn, bucket, "a", epoch=5)
+    assert old.reserve(BUYER_WALLET, CASH, 4 * UNIT, 10 * UNIT) is None
+    new = FundingPool(conn, bucket, "a", epoch=9)
+    new.rederive({(BUYER_WALLET, CASH): 6 * UNIT})
+    old.publish(BUYER_WALLET, CASH, 0)  # a release the old leader still had in hand: not written
+    with pytest.raises(FundingUnavailable):
+        old.reserve(BUYER_WALLET, CASH, 1 * UNIT, 10 * UNIT)
+    assert old.holds(BUYER_WALLET, CASH) == {"a": 6 * UNIT}
+    stale = FundingPool(conn, bucket, "a", epoch=5)  # an entry the old leader wrote last, for another wallet
+    assert stale.reserve(SELLER_WALLET, CASH, 2 * UNIT, 10 * UNIT) is None
+    new.publish(SELLER_WALLET, CASH, 0)  # the new leader's view replaces it
+    assert new.holds(SELLER_WALLET, CASH) == {"a": 0}
 
 
 def test_concurrent_reservations_never_exceed_the_limit(conn: NatsLoop, nats_node: NatsCluster) -> None:
