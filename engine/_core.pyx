@@ -1279,19 +1279,44 @@ cdef class Engine:
         self._ev_order(K_EXPIRED, order, remaining, 0, ts)
         self._touch(book, order.side, level.price)
 
+    cdef inline void _push_fill(self, Book book, int origin, int64_t price, int64_t qty, int aggressor,
+                                int64_t maker_id, int64_t maker_rem, object maker_party,
+                                int64_t taker_id, int64_t taker_rem, object taker_party) except *:
+        """Record one fill: the next trade id, seq and the book's md_seq, then a ``K_FILL`` event."""
+        cdef int64_t trade_id = self._next_trade_id
+        self._next_trade_id = trade_id + 1
+        self._seq += 1
+        book.md_seq += 1
+        cdef Ev* e = self.out.push()
+        e.kind = K_FILL
+        e.flag = origin
+        e.md_seq = book.md_seq
+        e.i0 = trade_id
+        e.i1 = price
+        e.i2 = qty
+        e.side = aggressor
+        e.i3 = maker_id
+        e.i4 = maker_rem
+        e.i5 = taker_id
+        e.i6 = taker_rem
+        Py_INCREF(book.symbol)
+        e.p0 = <PyObject*>book.symbol
+        Py_INCREF(maker_party)
+        e.p1 = <PyObject*>maker_party
+        Py_INCREF(taker_party)
+        e.p2 = <PyObject*>taker_party
+
     # ================================================================ matching
 
     cdef bint _match(self, Book book, Order taker, BookSide opp, int64_t limit_key, int64_t ts) except -1:
-        cdef object symbol = book.symbol
         cdef object participant = taker.participant
         cdef int aggressor = taker.side
         cdef int maker_side = opp.side
         cdef Level level
         cdef Order maker, nxt
-        cdef int64_t price, ended, qty, maker_rem, taker_rem, trade_id
+        cdef int64_t price, ended, qty, maker_rem, taker_rem
         cdef bint filled, traded
         cdef int mode
-        cdef Ev* e
         while True:
             level = opp.best()
             if level is None or level.key > limit_key:
@@ -1329,28 +1354,9 @@ cdef class Engine:
                     maker.remaining = maker_rem
                     taker.remaining = taker_rem
                     level.qty -= qty
-                    trade_id = self._next_trade_id
-                    self._next_trade_id = trade_id + 1
-                    self._seq += 1
-                    book.md_seq += 1
-                    e = self.out.push()
-                    e.kind = K_FILL
-                    e.flag = O_CONTINUOUS
-                    e.md_seq = book.md_seq
-                    e.i0 = trade_id
-                    e.i1 = price
-                    e.i2 = qty
-                    e.side = aggressor
-                    e.i3 = maker.order_id
-                    e.i4 = maker_rem
-                    e.i5 = taker.order_id
-                    e.i6 = taker_rem
-                    Py_INCREF(symbol)
-                    e.p0 = <PyObject*>symbol
-                    Py_INCREF(maker.participant)
-                    e.p1 = <PyObject*>maker.participant
-                    Py_INCREF(participant)
-                    e.p2 = <PyObject*>participant
+                    self._push_fill(book, O_CONTINUOUS, price, qty, aggressor,
+                                    maker.order_id, maker_rem, maker.participant,
+                                    taker.order_id, taker_rem, participant)
                     if not traded:
                         traded = True
                         self._touch(book, maker_side, price)
@@ -1638,16 +1644,25 @@ cdef class Engine:
         Py_INCREF(event)
         e.p0 = <PyObject*>event
 
-    cdef int _set_status(self, cmd) except -1:
+    cdef Book _book_at(self, cmd):
+        """The operator commands' prologue: advance the clock to ``cmd.ts`` and find the book; on a
+        bad time or an unknown symbol, finish the result with the refusal and return None."""
         ts_obj = cmd.ts
         if type(ts_obj) is not int or not _is_i64(ts_obj) or ts_obj < self._clock:
-            return self._done(C_INVALID_TIME)
-        cdef int64_t ts = ts_obj
-        self._clock = ts
+            self._done(C_INVALID_TIME)
+            return None
+        self._clock = <int64_t>ts_obj
         book_obj = self._books.get(cmd.symbol)
         if book_obj is None:
-            return self._done(C_UNKNOWN_INSTRUMENT)
-        cdef Book book = <Book>book_obj
+            self._done(C_UNKNOWN_INSTRUMENT)
+            return None
+        return <Book>book_obj
+
+    cdef int _set_status(self, cmd) except -1:
+        cdef Book book = self._book_at(cmd)
+        if book is None:
+            return 0
+        cdef int64_t ts = self._clock
         status = cmd.status
         if type(status) is not InstrumentStatus or (book.status, int(status)) not in _TRANSITIONS:
             return self._done(C_INVALID_STATUS_TRANSITION)
@@ -1692,15 +1707,10 @@ cdef class Engine:
         del self._calls[:]
 
     cdef int _uncross(self, cmd) except -1:
-        ts_obj = cmd.ts
-        if type(ts_obj) is not int or not _is_i64(ts_obj) or ts_obj < self._clock:
-            return self._done(C_INVALID_TIME)
-        cdef int64_t ts = ts_obj
-        self._clock = ts
-        book_obj = self._books.get(cmd.symbol)
-        if book_obj is None:
-            return self._done(C_UNKNOWN_INSTRUMENT)
-        cdef Book book = <Book>book_obj
+        cdef Book book = self._book_at(cmd)
+        if book is None:
+            return 0
+        cdef int64_t ts = self._clock
         if book.status != CALL:
             return self._done(C_NOT_IN_CALL)
         then = cmd.then
@@ -1735,8 +1745,7 @@ cdef class Engine:
 
     cdef void _allocate(self, Book book, int64_t price, int64_t volume, int64_t ts) except *:
         cdef Order buy, sell, taker, maker
-        cdef int64_t qty, trade_id
-        cdef Ev* e
+        cdef int64_t qty
         while volume:  # the pair is always the two best orders: each step uses one of them up
             buy = book.bids.best().head
             sell = book.asks.best().head
@@ -1758,28 +1767,9 @@ cdef class Engine:
             sell.remaining -= qty
             buy.level.qty -= qty
             sell.level.qty -= qty
-            trade_id = self._next_trade_id
-            self._next_trade_id = trade_id + 1
-            self._seq += 1
-            book.md_seq += 1
-            e = self.out.push()
-            e.kind = K_FILL
-            e.flag = O_AUCTION
-            e.md_seq = book.md_seq
-            e.i0 = trade_id
-            e.i1 = price
-            e.i2 = qty
-            e.side = taker.side
-            e.i3 = maker.order_id
-            e.i4 = maker.remaining
-            e.i5 = taker.order_id
-            e.i6 = taker.remaining
-            Py_INCREF(book.symbol)
-            e.p0 = <PyObject*>book.symbol
-            Py_INCREF(maker.participant)
-            e.p1 = <PyObject*>maker.participant
-            Py_INCREF(taker.participant)
-            e.p2 = <PyObject*>taker.participant
+            self._push_fill(book, O_AUCTION, price, qty, taker.side,
+                            maker.order_id, maker.remaining, maker.participant,
+                            taker.order_id, taker.remaining, taker.participant)
             book.last_price = price
             book.has_last = True
             if not buy.remaining:
@@ -1799,15 +1789,10 @@ cdef class Engine:
     # ================================================================ crosses
 
     cdef int _cross(self, cmd) except -1:
-        ts_obj = cmd.ts
-        if type(ts_obj) is not int or not _is_i64(ts_obj) or ts_obj < self._clock:
-            return self._done(C_INVALID_TIME)
-        cdef int64_t ts = ts_obj
-        self._clock = ts
-        book_obj = self._books.get(cmd.symbol)
-        if book_obj is None:
-            return self._done(C_UNKNOWN_INSTRUMENT)
-        cdef Book book = <Book>book_obj
+        cdef Book book = self._book_at(cmd)
+        if book is None:
+            return 0
+        cdef int64_t ts = self._clock
         origin = cmd.origin
         qty_obj = cmd.qty
         price_obj = cmd.price
@@ -1832,32 +1817,11 @@ cdef class Engine:
             return self._done(code)
         cdef int64_t buy_id = self._next_order_id
         self._next_order_id = buy_id + 2  # the seller's side is buy_id + 1
-        cdef int64_t trade_id = self._next_trade_id
-        self._next_trade_id = trade_id + 1
-        self._seq += 1
-        book.md_seq += 1
         book.last_price = <int64_t>price_obj
         book.has_last = True
-        cdef Ev* e = self.out.push()
-        e.kind = K_FILL
-        e.flag = <int>origin
-        e.md_seq = book.md_seq
-        e.i0 = trade_id
-        e.i1 = <int64_t>price_obj
-        e.i2 = <int64_t>qty_obj
-        e.side = BUY
-        e.i3 = buy_id + 1
-        e.i4 = 0
-        e.i5 = buy_id
-        e.i6 = 0
-        seller = cmd.seller
-        buyer = cmd.buyer
-        Py_INCREF(book.symbol)
-        e.p0 = <PyObject*>book.symbol
-        Py_INCREF(seller)
-        e.p1 = <PyObject*>seller
-        Py_INCREF(buyer)
-        e.p2 = <PyObject*>buyer
+        # a cross has no resting side: the seller is reported as the maker, the buyer as the taker
+        self._push_fill(book, <int>origin, <int64_t>price_obj, <int64_t>qty_obj, BUY,
+                        buy_id + 1, 0, cmd.seller, buy_id, 0, cmd.buyer)
         return self.out.finish(C_OK, 1, buy_id, None)
 
     # ================================================================ invariants

@@ -784,7 +784,9 @@ class Engine:
         self._seq += 1
         return _Result(code=_OK, events=(InstrumentAdded(seq=self._seq, ts=ts, spec=spec),))
 
-    def _set_status(self, cmd: SetInstrumentStatus) -> Result:
+    def _book_at(self, cmd: SetInstrumentStatus | Uncross | Cross) -> Book | Result:
+        """The operator commands' prologue: advance the clock to ``cmd.ts`` and find the book, or
+        the refusal (a bad time, an unknown symbol)."""
         ts = cmd.ts
         if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
             return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
@@ -792,6 +794,13 @@ class Engine:
         book = self._books.get(cmd.symbol)
         if book is None:
             return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+        return book
+
+    def _set_status(self, cmd: SetInstrumentStatus) -> Result:
+        book = self._book_at(cmd)
+        if not isinstance(book, Book):
+            return book
+        ts = self._clock
         if type(cmd.status) is not InstrumentStatus or (book.spec.status, cmd.status) not in _TRANSITIONS:
             return _Result(code=ResultCode.INVALID_STATUS_TRANSITION, events=_NO_EVENTS)
         if cmd.status is _OPEN and _crossed(book):  # halted during a call: only an uncross can open it
@@ -832,13 +841,10 @@ class Engine:
         return _Result(code=result.code, events=tuple(events), order_id=result.order_id)
 
     def _uncross(self, cmd: Uncross) -> Result:
-        ts = cmd.ts
-        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
-            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
-        self._clock = ts
-        book = self._books.get(cmd.symbol)
-        if book is None:
-            return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+        book = self._book_at(cmd)
+        if not isinstance(book, Book):
+            return book
+        ts = self._clock
         if book.spec.status is not _CALL:
             return _Result(code=ResultCode.NOT_IN_CALL, events=_NO_EVENTS)
         then = cmd.then
@@ -923,13 +929,10 @@ class Engine:
     # ================================================================ crosses
 
     def _cross(self, cmd: Cross) -> Result:
-        ts = cmd.ts
-        if type(ts) is not int or ts < self._clock or ts > INT64_MAX:
-            return _Result(code=ResultCode.INVALID_TIME, events=_NO_EVENTS)
-        self._clock = ts
-        book = self._books.get(cmd.symbol)
-        if book is None:
-            return _Result(code=ResultCode.UNKNOWN_INSTRUMENT, events=_NO_EVENTS)
+        book = self._book_at(cmd)
+        if not isinstance(book, Book):
+            return book
+        ts = self._clock
         spec = book.spec
         code = _OK
         qty = cmd.qty

@@ -97,6 +97,10 @@ class NatsLoop:
             future.cancel()
             raise JournalUnavailableError("NATS did not answer in time") from None
 
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` on the NATS loop without waiting for it (it handles its own errors)."""
+        asyncio.run_coroutine_threadsafe(coro, self._loop)
+
     def read(self, make: Callable[[], Coroutine[Any, Any, T]], *, attempts: int = 40) -> T:
         """``call`` for an idempotent read, retried while the cluster fails over (a node died, a
         stream elects a new leader, the client reconnects): about 20 s in all."""
@@ -419,6 +423,10 @@ async def _find(js: JetStreamContext, stream: str, cmd_seq: int, hi: int) -> int
         else:
             lo = mid + 1
     return answer
+
+
+stream_message = _message  # public names for the stream's durable consumers (``venue.consumers``)
+find_stream_seq = _find
 
 
 class _Reader:

@@ -111,10 +111,25 @@ class DvPCancelLogs:
         self.address = to_address(settlement)
         self._by_hash = "0x" + keccak(text="OrderCancelled(address,bytes32)").hex()
         self._by_nonce = "0x" + keccak(text="MinNonceRaised(address,uint256)").hex()
+        self._dvp: Contract | None = None
 
     def head(self) -> int:
         with rpc_errors("blockNumber"):
             return int(self.chain.w3.eth.block_number)
+
+    def state(self, wallet: str, digest: bytes) -> tuple[bool, int]:
+        """(cancelled by hash, the wallet's minimum nonce), as the contract holds them now."""
+        contract = self._contract()
+        with rpc_errors("orderState"):
+            _, cancelled, _ = contract.functions.orderState(to_address(wallet), digest).call()
+        with rpc_errors("minNonce"):
+            min_nonce = contract.functions.minNonce(to_address(wallet)).call()
+        return bool(cancelled), int(min_nonce)
+
+    def _contract(self) -> Contract:
+        if self._dvp is None:
+            self._dvp = self.chain.our_contract("DvPSettlement", self.address)
+        return self._dvp
 
     def cancels(self, from_block: int, to_block: int) -> list[tuple[str, str, Any]]:
         with rpc_errors("getLogs"):

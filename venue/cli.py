@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from journal.errors import JournalError
-from venue import chain_cli, records_cli
+from venue import chain_cli, consumers_cli, records_cli
 from venue.admin import AdminError
 from venue.config import ConfigError, VenueConfig, load_config
 from venue.listings import PROFESSIONAL_CATEGORIES
@@ -56,6 +56,10 @@ def _build_parser() -> argparse.ArgumentParser:
                           "leading (leader), or follow first (standby); a follower takes over when the lease lapses")
     run.add_argument("--shard", help="with --shards: run this shard's group (its own stream and lease)")
     run.add_argument("--shards", help="the shard map NAME=INDEX:SYM,SYM;NAME=INDEX:SYM (docs/deployment.md)")
+    run.add_argument("--store", choices=["embedded", "external"], dest="store_mode",
+                     help="external: leave the orders/trades projection to `venue store-consumer` (needs --role)")
+    run.add_argument("--settlement", choices=["embedded", "external"], dest="settlement_mode",
+                     help="external: leave settlement to `venue settler` (needs --role)")
 
     gw = sub.add_parser("gateway", help="serve the API in a process of its own, forwarding to the leader over NATS")
     _common(gw)
@@ -151,6 +155,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _common(krevoke)
     krevoke.add_argument("key_id")
     records_cli.add_parsers(sub, _common)
+    consumers_cli.add_parsers(sub, _common)
     chain_cli.add_parsers(sub, _common)
     return parser
 
@@ -227,6 +232,8 @@ def _config(args: argparse.Namespace) -> VenueConfig:
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
         "journal_url": getattr(args, "journal_url", None),
+        "store_mode": getattr(args, "store_mode", None),
+        "settlement_mode": getattr(args, "settlement_mode", None),
         "log_level": getattr(args, "log_level", None),
         "log_format": getattr(args, "log_format", None),
     }
@@ -273,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command in records_cli.COMMANDS:
         return records_cli.run(args, config)
+    if args.command in consumers_cli.COMMANDS:
+        return consumers_cli.run(args, config)
     from venue import admin, runtime
 
     try:
@@ -284,6 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(serve_gateway(config.journal_url, host=config.host, port=config.port,
                                              data_dir=str(config.data_dir), shards=args.shards))
+        if args.command == "run" and "external" in (config.store_mode, config.settlement_mode) \
+                and not config.journal_url:
+            print("venue: HA_NEEDS_NATS: --store/--settlement external need --journal-url nats://...", file=sys.stderr)
+            return 2
         if args.command == "run" and (config.journal_url or args.role or args.shard or args.shards):
             from venue import ha
 

@@ -57,6 +57,10 @@ class VenueConfig:
     journal_url: str | None = None
     journal_replicas: int = 1  # stream (and lease bucket) replicas: 1 on one server, 3 on a cluster
     lease_ttl_s: float = 2.0  # a leader that has not renewed its lease for this long is replaced
+    # "external": the orders/trades projection is `venue store-consumer`'s, settlement `venue settler`'s
+    # (durable consumers, ``venue.consumers`` / ``venue.settler``); "embedded": this process does both
+    store_mode: str = "embedded"
+    settlement_mode: str = "embedded"
     audit_anchor_interval_s: float | None = 300.0  # the audit head written on-chain this often (None: never)
     reconcile_interval_s: float | None = 60.0  # chain vs ledger reconciliation on a schedule (None: on demand)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -31,12 +31,12 @@ from gateway.server import uvicorn_options
 from journal import CommandJournal, Journal, Sequencer, recover
 from market.model import Listing, SettlementUpdate
 from settlement.deploy import DemoAdmin
-from settlement.service import SettlementService
 from venue import signed_setup as signed_orders
 from venue.attestations import Attestations
 from venue.auctions import auction_clock
 from venue.boot import StartupError, check_rules_version, deploy_or_load, finality_of, open_chain
 from venue.config import VenueConfig
+from venue.consumers import catch_up_projection, projection_writer
 from venue.core import VenueCore
 from venue.expiry import ExpiryClock
 from venue.ledger import Ledger
@@ -46,6 +46,7 @@ from venue.records import Records, anchor_tasks, reconcile_tasks
 from venue.reference import ReferenceData
 from venue.refresh import ReferenceRefresh
 from venue.safeguards import install as safeguard
+from venue.settler import settlement_service
 from venue.signals import drain_on_sigterm
 from venue.storage import StoreAdapter
 from venue.webapp import build_app
@@ -94,16 +95,18 @@ class Venue:
             self.journal, engine = self._handover
         self.engine: Engine = engine
         self.sequencer = Sequencer(engine, self.journal)
-        self.writer = store_pkg.StoreWriter(self.store)
+        self.writer = projection_writer(self.store, external=cfg.store_mode == "external")  # venue.consumers
         self.store_adapter = StoreAdapter(self.store, self.writer)
-        # the projection catches up with commands journaled before the last crash
-        await asyncio.to_thread(store_pkg.sync_from_journal, self.journal, self.store)
+        # the projection catches up with commands journaled before the last crash (also when a store
+        # consumer projects: the unsettled trades recovered below must be in the store)
+        await asyncio.to_thread(catch_up_projection, self.journal, self.store, external=cfg.store_mode == "external")
 
         self.cache = compliance.ChainStateCache()
         self.gatekeeper = compliance.Gatekeeper(
             self.cache, settlement_address=self.deployment.settlement, on_decision=self.store_adapter.record_decision)
         self.watcher = compliance.ChainWatcher(self.chain.w3, self.cache, poll_interval_s=0.25)
-        self.settlement = SettlementService(
+        self.settlement = settlement_service(  # in process, or `venue settler`'s (venue.settler)
+            cfg.settlement_mode == "external", cfg.journal_url, cfg.journal_replicas,
             self.chain, self.deployment.settlement, self.chain.private_key(self.deployment.settler),
             on_update=self._on_settlement_update, max_batch=cfg.settlement_batch, confirmations=cfg.confirmations,
             finality=finality_of(cfg, self.chain),
@@ -126,6 +129,7 @@ class Venue:
                                  audit=self.core.operations.audit, history=self.core.audit_log)
         self.core.trades_book.stamp = self.attestations.premium_stamp(self.store_adapter.record_premium)
         await self.sequencer.start()
+        await self.signed_cancels.catch_up()  # cancels made on chain while the venue was down
         await self.writer.start()
         self.refresh = ReferenceRefresh(self.store, self.reference, self.add_listing, cfg.data_dir)
         await self.refresh.load()  # instruments + rules, participants, wallets, keys (bad records skipped)

@@ -320,6 +320,10 @@ class SignedOrders:
         return [(e.participant, oid) for oid, e in self._by_order.items()
                 if e.order.nonce < min_nonce and e.order.wallet.lower() == wallet.lower()]
 
+    def known(self) -> list[tuple[int, str, SignedOrder, bytes]]:
+        """(order id, participant, signed order, digest) of every signed order now known to rest."""
+        return [(oid, e.participant, e.order, e.digest) for oid, e in self._by_order.items()]
+
     def forget(self, order_id: int) -> None:
         entry = self._by_order.pop(order_id, None)
         if entry is not None:
@@ -373,6 +377,10 @@ class LogSource(Protocol):
         """``("hash", wallet, digest)`` / ``("nonce", wallet, min_nonce)`` in chain order."""
         ...
 
+    def state(self, wallet: str, digest: bytes) -> tuple[bool, int]:
+        """What the contract holds now: whether ``digest`` is cancelled, and the wallet's minimum nonce."""
+        ...
+
 
 class CancelWatcher:
     """Each ``poll_once`` reads the contract's cancel logs up to the head and cancels the resting
@@ -390,6 +398,25 @@ class CancelWatcher:
         """The head and the cancel logs since the last poll (RPC: run it off the event loop)."""
         head = self._logs.head()
         return head, (self._logs.cancels(self.next_block, head) if head >= self.next_block else [])
+
+    def voided_now(self) -> list[tuple[str, str, Any]]:
+        """The cancels the contract holds now for the signed orders known to rest, as cancel entries
+        (RPC: run it off the event loop). A restarted venue reads logs from the head on, so a cancel
+        made while it was down shows only in the contract's state."""
+        found: list[tuple[str, str, Any]] = []
+        min_nonces: dict[str, int] = {}
+        for _, _, order, digest in self._signed.known():
+            cancelled, min_nonce = self._logs.state(order.wallet, digest)
+            if cancelled:
+                found.append(("hash", order.wallet, digest))
+            if order.nonce < min_nonce and min_nonces.get(order.wallet.lower()) != min_nonce:
+                min_nonces[order.wallet.lower()] = min_nonce
+                found.append(("nonce", order.wallet, min_nonce))
+        return found
+
+    async def catch_up(self) -> list[int]:
+        """Cancel the restored orders the contract already voids (once, at start, before serving)."""
+        return self.apply(0, await asyncio.to_thread(self.voided_now))
 
     def apply(self, head: int, cancels: list[tuple[str, str, Any]]) -> list[int]:
         """Cancel the resting orders the logs void (on the event loop); returns their order ids."""

@@ -9,6 +9,7 @@ import pytest
 from eth_account import Account
 
 from settlement import SettlementStatus, TradeToSettle, TransactionRevertedError, load
+from settlement.investor import DvPCancelLogs
 from tests.settlement.conftest import BUYER_CASH, SELLER_NOTES, Market
 from tests.settlement.signed_world import Signer, domain, fresh_key, investor, now, per_unit, signed_trade
 from venueclient.signed_orders import OrderDomain, recover_signer, sign_permit
@@ -163,6 +164,17 @@ def test_orders_below_the_minimum_nonce_are_refused(market: Market, signer: Sign
     outcomes = _settle(market, a, b)
     assert outcomes[a.trade_id][0] is FAILED and outcomes[a.trade_id][1].startswith("NonceTooLow")
     assert outcomes[b.trade_id][0] is CONFIRMED
+
+
+def test_the_cancel_state_a_restarted_venue_reads_is_the_contracts(market: Market, signer: Signer) -> None:
+    """What ``CancelWatcher.catch_up`` asks after a restart: cancels made while the venue was down."""
+    state = DvPCancelLogs(market.chain, market.deployment.settlement).state
+    buy = signer.order(market.buyer, sell=False, limit_price=PRICE, max_quantity=20)
+    assert state(market.buyer, signer.digest(buy)) == (False, 0)
+    investor(market).cancel_orders(market.buyer, [signer.digest(buy)])
+    investor(market).raise_min_nonce(market.buyer, 7)
+    assert state(market.buyer, signer.digest(buy)) == (True, 7)
+    assert state(market.seller, signer.digest(buy)) == (False, 0)  # keyed by wallet too
 
 
 @pytest.mark.parametrize("mismatch", ["other_contract", "other_chain"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -69,6 +70,13 @@ async def running(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     else:
         config = VenueConfig(data_dir=tmp_path / "var", port=free_port(), chain="anvil", resume_call_s=1.0,
                              anvil_block_time=0.2, db_url=request.getfixturevalue("pg_url"))
+    async with serve_demo(config) as running_venue:
+        yield running_venue
+
+
+@contextlib.asynccontextmanager
+async def serve_demo(config: VenueConfig) -> AsyncIterator[RunningVenue]:
+    """A started venue with the demo market (two investors), serving on ``config.port``."""
     venue = Venue(config, fresh_chain=True)
     await venue.start()
     server: asyncio.Task[None] | None = None

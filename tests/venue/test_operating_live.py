@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import store as store_pkg
-from tests.venue.conftest import RunningVenue, free_port
+from tests.venue.conftest import RunningVenue, free_port, serve_demo
 from venue.config import VenueConfig
-from venue.demo import SYMBOL, run_bots, start_demo_market
+from venue.demo import SYMBOL, run_bots
 from venue.runtime import Venue
 from venueclient import ApiError, VenueClient
 
@@ -32,19 +32,8 @@ async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no
 async def embedded(tmp_path: Path) -> AsyncIterator[RunningVenue]:
     # the chain-lag safeguard is off: on a loaded machine a starved watcher would refuse orders
     # with CHAIN_STATE_STALE, which is not what these tests are about
-    venue = Venue(VenueConfig(data_dir=tmp_path / "var", port=free_port(), max_chain_lag_s=None), fresh_chain=True)
-    await venue.start()
-    server: asyncio.Task[None] | None = None
-    try:
-        keys = await start_demo_market(venue, investors=2)
-        ready = asyncio.Event()
-        server = asyncio.create_task(venue.serve(on_ready=ready.set))
-        await asyncio.wait_for(ready.wait(), 20)
-        yield RunningVenue(venue=venue, keys=keys)
-    finally:
-        await venue.stop()
-        if server is not None:
-            await server
+    async with serve_demo(VenueConfig(data_dir=tmp_path / "var", port=free_port(), max_chain_lag_s=None)) as running:
+        yield running
 
 
 def client(running: RunningVenue, participant: str) -> VenueClient:

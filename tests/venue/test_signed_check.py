@@ -308,3 +308,34 @@ async def test_eoa_and_mismatching_orders_never_ask_the_chain() -> None:
     assert await _verify_then_check(contract, new(wire(wallet=CONTRACT_WALLET, expiry=NOW_S))) == \
         "SIGNED_ORDER_EXPIRED"
     assert len(wallet.asked) == 1  # only the signature that is not the EOA's own (the real check finds no code)
+
+
+@dataclass
+class ChainState(Logs):
+    """Cancel logs plus what the contract holds now: a cancel made while the venue was down lies in
+    blocks before the restarted watcher's first block, so only the contract's state shows it."""
+
+    cancelled: set[bytes] = field(default_factory=set)
+    min_nonces: dict[str, int] = field(default_factory=dict)
+
+    def state(self, wallet: str, digest: bytes) -> tuple[bool, int]:
+        return digest in self.cancelled, self.min_nonces.get(wallet.lower(), 0)
+
+
+async def test_cancels_made_while_the_venue_was_down_cancel_the_restored_orders() -> None:
+    placed = {order_id: wire(nonce=nonce) for order_id, nonce in ((7, 1), (8, 2), (9, 5))}
+    cmds = {order_id: new(signed) for order_id, signed in placed.items()}
+    # the restarted venue: orders 7-9 rest, their signed orders come from the store
+    restarted = signed_orders(orders=Orders({oid: _view(oid) for oid in placed}),
+                              loader=lambda oid: cmds[oid].attachment)
+    assert restarted.restore(_view(oid) for oid in placed) == 3
+    # while it was down: order 8 cancelled by hash, nonces below 2 voided (order 7); no log from now on
+    chain = ChainState([], block=40, cancelled={order_digest(placed[8], DOMAIN)},
+                       min_nonces={ACCOUNT.address.lower(): 2})
+    queue, audit = Queue(), Audit()
+    watcher = CancelWatcher(signed=restarted, logs=chain, sequencer=queue, audit=audit, from_block=41)
+    assert watcher.poll_once() == []  # the logs from the head on show nothing
+    assert sorted(await watcher.catch_up()) == [7, 8]
+    assert {(c.participant, c.order_id) for c in queue.sent if isinstance(c, CancelOrder)} == {("inv", 7), ("inv", 8)}
+    assert sorted(d["by"] for _, d in audit.entries) == ["hash", "nonce"]
+    assert restarted.order_of(9) is not None and await watcher.catch_up() == []  # each order cancelled once

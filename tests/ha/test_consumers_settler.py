@@ -1,0 +1,120 @@
+"""Settlement as a durable consumer (``venue.settler``): the leader's ``ExternalSettlement``
+publishes settle requests, ``Settler`` settles them on the in-process EVM and publishes every state
+back; a settler stopped mid-flow (requests delivered, not acknowledged) and a successor settle every
+trade exactly once, and a new leader asking again about a decided trade hears its decision."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from market.model import SettlementState, SettlementUpdate
+from settlement import Chain, SettlementService, TradeToSettle
+from tests.chains import Funded, deploy_and_fund, in_process_evm
+from venue.settler import ExternalSettlement, Settler, decode_trade, encode_trade
+
+NOTES, CASH = 1_000, 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[Chain]:
+    yield from in_process_evm()
+
+
+@pytest.fixture
+def funded(chain: Chain) -> Funded:
+    return deploy_and_fund(chain, notes=NOTES, cash=CASH, seller_country=756, buyer_country=276)
+
+
+def _trade(funded: Funded, trade_id: int) -> TradeToSettle:
+    return TradeToSettle(trade_id=trade_id, token=funded.deployment.token, seller=funded.seller, buyer=funded.buyer,
+                         quantity=trade_id, cash_token=funded.deployment.stablecoin, cash_amount=1_000 * trade_id)
+
+
+Sink = Callable[[SettlementUpdate], None]
+
+
+def _maker(chain: Chain, funded: Funded, batch: int) -> Callable[[Sink], SettlementService]:
+    def make(on_update: Callable[[SettlementUpdate], None]) -> SettlementService:
+        return SettlementService(chain, funded.deployment.settlement, chain.private_key(funded.deployment.settler),
+                                 on_update=on_update, max_batch=batch)
+    return make
+
+
+def _leader(chain: Chain, funded: Funded, url: str, heard: list[SettlementUpdate]) -> ExternalSettlement:
+    return ExternalSettlement(chain, funded.deployment.settlement, chain.private_key(funded.deployment.settler),
+                              on_update=heard.append, journal_url=url)
+
+
+async def _until(predicate: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _confirmed(heard: list[SettlementUpdate]) -> set[int]:
+    return {u.trade_id for u in heard if u.status is SettlementState.CONFIRMED}
+
+
+def test_a_settle_request_round_trips(funded: Funded) -> None:
+    trade = _trade(funded, 7)
+    assert decode_trade(encode_trade(trade)) == trade
+
+
+async def test_every_trade_settles_once_across_a_settler_restart(chain: Chain, funded: Funded, stream_url: str) -> None:
+    heard: list[SettlementUpdate] = []
+    leader = _leader(chain, funded, stream_url, heard)
+    leader_task = leader.start()
+    before = funded.admin.balances(funded.seller), funded.admin.balances(funded.buyer)
+    first_stop = asyncio.Event()
+    first = Settler(stream_url, _maker(chain, funded, 1), ack_wait_s=1.5)  # one trade a transaction: slow
+    first_task = asyncio.create_task(first.run(first_stop))
+    second: Settler | None = None
+    second_task: asyncio.Task[None] | None = None
+    try:
+        await first.ready.wait()
+        for trade_id in range(1, 9):
+            leader.submit(_trade(funded, trade_id))
+        await _until(lambda: len(_confirmed(heard)) >= 2, "the first settlements")
+        first_task.cancel()  # stopped mid-flow: requests delivered to it and not acknowledged come again
+        with pytest.raises(asyncio.CancelledError):
+            await first_task
+        for trade_id in range(9, 13):  # trades keep coming while no settler runs
+            leader.submit(_trade(funded, trade_id))
+        second = Settler(stream_url, _maker(chain, funded, 4), ack_wait_s=1.5)
+        second_task = asyncio.create_task(second.run(asyncio.Event()))
+        await _until(lambda: _confirmed(heard) == set(range(1, 13)), "every trade confirmed")
+        assert {u.trade_id for u in second.published} & set(range(3, 9)), "requests of the stopped settler came again"
+        assert not [u for u in heard if u.status is SettlementState.FAILED]
+
+        contract = leader.contract  # on chain: every trade decided and settled, each once
+        assert all(tuple(contract.functions.decision(t).call()) == (True, True) for t in range(1, 13))
+        moved = sum(range(1, 13))
+        (s_notes, s_cash), (b_notes, b_cash) = before
+        assert funded.admin.balances(funded.seller) == (s_notes - moved, s_cash + 1_000 * moved)
+        assert funded.admin.balances(funded.buyer) == (b_notes + moved, b_cash - 1_000 * moved)
+
+        # a new leader asks again about a trade already decided: the settler answers from the chain
+        heard_again: list[SettlementUpdate] = []
+        new_leader = _leader(chain, funded, stream_url, heard_again)
+        new_task = new_leader.start()
+        await asyncio.sleep(0.2)  # subscribed to the updates
+        assert new_leader.recover([_trade(funded, 3)]) == []
+        await _until(lambda: 3 in _confirmed(heard_again), "the decision of trade 3 again")
+        new_leader.stop()
+        await new_task
+        assert funded.admin.balances(funded.seller) == (s_notes - moved, s_cash + 1_000 * moved)
+    finally:
+        if not first_task.done():
+            first_task.cancel()
+        if second_task is not None:
+            second_task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await second_task
+        leader.stop()
+        await leader_task
