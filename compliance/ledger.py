@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from compliance.cache import ChainStateCache
 from compliance.errors import ConfigError, InvariantError, UnknownHoldError
@@ -60,6 +61,15 @@ class Reservation:
     amend: bool = False  # an amend's provisional extra (dropped when its command is applied)
 
 
+class CashPool(Protocol):
+    """Cash reserved by other shards of a sharded venue (``venue.funding``): the gate reserves this
+    shard's new total there before accepting a buy, and every change of the total is published."""
+
+    def reserve(self, wallet: str, cash_token: str, total: int, limit: int) -> int | None: ...
+
+    def publish(self, wallet: str, cash_token: str, total: int, *, settled: bool = False) -> None: ...
+
+
 class Ledger:
     def __init__(self, cache: ChainStateCache, rules: Mapping[str, InstrumentRules],
                  participants: Mapping[str, Participant]) -> None:
@@ -79,6 +89,9 @@ class Ledger:
         self.notes_in: Counter[tuple[str, str]] = Counter()  # (wallet, token)
         self.buyers: dict[str, Counter[str]] = {}  # token -> wallet -> open buy reservations
         self.untracked_fills = 0  # fills whose participant/instrument we could not resolve
+        # told (wallet, cash token, new total, settled) after every change of a wallet's reserved cash;
+        # settled: the change releases settled trades (the cash left the wallet on chain)
+        self.on_cash: Callable[[str, str, int, bool], None] | None = None
 
     # ------------------------------------------------------------ reserving (the gate)
 
@@ -215,13 +228,13 @@ class Ledger:
 
     def on_settlement_failed(self, trade_id: int) -> None:
         """Nothing moved on chain: the obligations are released at once."""
-        self._release_trade(trade_id)
+        self._release_trade(trade_id, settled=False)
 
-    def _release_trade(self, trade_id: int) -> None:
+    def _release_trade(self, trade_id: int, *, settled: bool = True) -> None:
         for side in (Side.BUY, Side.SELL):
             res = self._obligations.pop((trade_id, side), None)
             if res is not None:
-                self._contribute(res, -1)
+                self._contribute(res, -1, settled=settled)
 
     def purge_settled(self) -> None:
         heap = self._settled_heap
@@ -235,9 +248,11 @@ class Ledger:
 
     # ------------------------------------------------------------ aggregates
 
-    def _contribute(self, res: Reservation, sign: int) -> None:
+    def _contribute(self, res: Reservation, sign: int, *, settled: bool = False) -> None:
         if res.side is Side.BUY:
             self.cash_reserved[(res.wallet, res.cash_token)] += sign * res.cash
+            if self.on_cash is not None and res.cash:
+                self.on_cash(res.wallet, res.cash_token, self.cash_reserved[(res.wallet, res.cash_token)], settled)
             self.notes_in[(res.wallet, res.token)] += sign * res.notes
             self.buyers.setdefault(res.token, Counter())[res.wallet] += sign
         else:

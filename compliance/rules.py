@@ -28,7 +28,7 @@ from compliance.codes import ReasonCode
 from compliance.countries import ALPHA2_TO_NUMERIC, NUMERIC_TO_ALPHA2
 from compliance.decisions import DecisionLog
 from compliance.errors import ConfigError
-from compliance.ledger import Ledger, LedgerAccess, Reservation
+from compliance.ledger import CashPool, Ledger, LedgerAccess, Reservation
 from compliance.model import (
     ACCEPTED,
     CheckKind,
@@ -81,6 +81,13 @@ class Gatekeeper(LedgerAccess):
         self._participants: dict[str, Participant] = {}
         self._rules: dict[str, InstrumentRules] = {}
         self.ledger = Ledger(cache, self._rules, self._participants)
+        self.pool: CashPool | None = None  # cash held by other shards (a sharded venue: venue.funding)
+
+    def share_cash(self, pool: CashPool | None) -> None:
+        """Reserve buyers' cash in ``pool`` too (before accepting) and publish every change to it."""
+        self.pool = pool
+        self.ledger.on_cash = None if pool is None else (
+            lambda wallet, token, total, settled: pool.publish(wallet, token, total, settled=settled))
 
     # ------------------------------------------------------------ configuration
 
@@ -141,6 +148,11 @@ class Gatekeeper(LedgerAccess):
             return self._log.reject(CheckKind.ORDER, participant, symbol, failure, now_ts, side=side, qty=qty,
                                     price=price)
         rules = self._rules[symbol]
+        if self.pool is not None and side is Side.BUY and price is not None:
+            failure = self._pooled(participant, rules, rules.cash_amount(price, qty))
+            if failure is not None:
+                return self._log.reject(CheckKind.ORDER, participant, symbol, failure, now_ts, side=side, qty=qty,
+                                        price=price)
         wallet = self._wallet(participant)
         hold = self.ledger.reserve_order(self.ledger.private_id() if seq is None else seq, Reservation(
             participant=participant, symbol=symbol, side=side, wallet=wallet, token=rules.token,
@@ -193,6 +205,8 @@ class Gatekeeper(LedgerAccess):
             participant, symbol, order.side, total, price, now_ts,
             funding_qty=remaining - order.remaining, funding_cash=extra_cash, existing_buyer=True,
         )
+        if failure is None and self.pool is not None and extra_cash > 0:
+            failure = self._pooled(participant, rules, extra_cash)
         if failure is not None:
             return self._log.reject(CheckKind.AMEND, participant, symbol, failure, now_ts, side=order.side,
                                 qty=total, price=price, order_id=order.order_id)
@@ -327,6 +341,23 @@ class Gatekeeper(LedgerAccess):
                             f"order needs {need} token units; free note allowance to the settlement contract is "
                             f"{allowance - reserved} (allowance {allowance} - open sells {reserved})")
         return None
+
+    def _pooled(self, participant: str, rules: InstrumentRules, need: int) -> _Failure | None:
+        """A sharded venue: reserve this shard's new cash total in the shared pool, which refuses when
+        every shard's holds together would exceed the wallet's balance (or allowance)."""
+        assert self.pool is not None
+        wallet, token = self._wallet(participant), rules.cash_token
+        limit = min(self.cache.balance(token, wallet) or 0, self.cache.allowance(token, wallet, self.settlement) or 0)
+        mine = self.ledger.cash_reserved[(wallet, token)]
+        try:
+            others = self.pool.reserve(wallet, token, mine + need, limit)
+        except Exception as exc:
+            return ReasonCode.FUNDING_UNAVAILABLE, f"the shared cash ledger did not answer ({exc})"
+        if others is None:
+            return None
+        return (ReasonCode.INSUFFICIENT_CASH,
+                f"order needs {need} cash units; free balance is {limit - mine - others} (balance/allowance "
+                f"{limit} - reserved here {mine} - reserved on other shards {others})")
 
     def _eligibility(self, participant: str, symbol: str, now_ts: int, *, maturity: bool) -> _Failure | None:
         rules = self._rules.get(symbol)

@@ -78,6 +78,7 @@ class GateCode(StrEnum):
     INSUFFICIENT_ALLOWANCE = "INSUFFICIENT_ALLOWANCE"
     INSUFFICIENT_NOTES = "INSUFFICIENT_NOTES"
     INSUFFICIENT_NOTE_ALLOWANCE = "INSUFFICIENT_NOTE_ALLOWANCE"
+    FUNDING_UNAVAILABLE = "FUNDING_UNAVAILABLE"
 
 
 _ENGINE: dict[ResultCode, str] = {
@@ -140,6 +141,7 @@ _GATE: dict[GateCode, tuple[int, str]] = {
     GateCode.INSUFFICIENT_ALLOWANCE: (1402, "the cash allowance for the settlement contract is too low"),
     GateCode.INSUFFICIENT_NOTES: (1403, "not enough notes for this order and the open ones"),
     GateCode.INSUFFICIENT_NOTE_ALLOWANCE: (1404, "the note allowance for the settlement contract is too low"),
+    GateCode.FUNDING_UNAVAILABLE: (1405, "the shared cash ledger of a sharded venue did not answer; retry shortly"),
 }
 
 # Refusals of the venue's gate stage that are not compliance rules.
@@ -156,6 +158,8 @@ _GATE_VENUE: dict[str, tuple[int, str]] = {
     "SIGNED_ORDERS_UNAVAILABLE": (1806, "the venue has no settlement contract to check signed orders against"),
     "SIGNED_ORDER_REUSED": (1807, "this signed order is already attached to another order"),
     "STORE_BACKLOG": (1951, "the venue's database is behind; new orders are refused until it catches up"),
+    # sharding by instrument (issue 17)
+    "INSTRUMENT_NOT_ON_SHARD": (1960, "this venue shard does not trade the instrument; send it to its owner"),
 }
 
 # Request-for-quote and negotiated block trades (``venue.rfq``, ``venue.blocks``): refusals before
@@ -263,6 +267,7 @@ _OPERATOR: dict[str, tuple[int, str]] = {
     "HA_NEEDS_NATS": (4702, "leader/standby roles need the replicated journal (journal_url = nats://...)"),
     "LEASE_HELD": (4703, "another process holds the leader lease"),
     "HA_CLAIM_FAILED": (4704, "the stream kept moving: this process could not fence out the previous leader"),
+    "SHARD_MAP_INVALID": (4705, "the shard map is malformed, or names no such shard, or gives an instrument twice"),
     # onboarding, keys and listings (venue.registry: CLI and operator API alike)
     "INVALID_JURISDICTION": (4201, "not an ISO 3166-1 alpha-2 country code"),
     "INVALID_WALLET": (4202, "not a 0x address with a valid EIP-55 checksum"),

@@ -54,6 +54,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--role", choices=["auto", "leader", "standby"],
                      help="with a nats:// journal: lead when the lease is free (auto, the default), insist on "
                           "leading (leader), or follow first (standby); a follower takes over when the lease lapses")
+    run.add_argument("--shard", help="with --shards: run this shard's group (its own stream and lease)")
+    run.add_argument("--shards", help="the shard map NAME=INDEX:SYM,SYM;NAME=INDEX:SYM (docs/deployment.md)")
     run.add_argument("--store", choices=["embedded", "external"], dest="store_mode",
                      help="external: leave the orders/trades projection to `venue store-consumer` (needs --role)")
     run.add_argument("--settlement", choices=["embedded", "external"], dest="settlement_mode",
@@ -64,6 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gw.add_argument("--host")
     gw.add_argument("--port", type=int)
     gw.add_argument("--journal-url", help="the venue's replicated journal, nats://host:port[,host:port]/STREAM")
+    gw.add_argument("--shards", help="a sharded venue's shard map: route each command to its shard")
 
     demo = sub.add_parser("demo", help="run the venue with a deployed demo market and trading bots")
     _common(demo)
@@ -289,19 +292,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             from venue.gatewayproc import serve_gateway
 
             return asyncio.run(serve_gateway(config.journal_url, host=config.host, port=config.port,
-                                             data_dir=str(config.data_dir)))
+                                             data_dir=str(config.data_dir), shards=args.shards))
         if args.command == "run" and "external" in (config.store_mode, config.settlement_mode) \
                 and not config.journal_url:
             print("venue: HA_NEEDS_NATS: --store/--settlement external need --journal-url nats://...", file=sys.stderr)
             return 2
-        if args.command == "run" and (config.journal_url or args.role):
+        if args.command == "run" and (config.journal_url or args.role or args.shard or args.shards):
             from venue import ha
 
             if not config.journal_url:
-                print("venue: HA_NEEDS_NATS: --role needs --journal-url nats://...", file=sys.stderr)
+                print("venue: HA_NEEDS_NATS: --role and --shard need --journal-url nats://...", file=sys.stderr)
                 return 2
+            shard = None
+            if args.shard or args.shards:  # a shard group: its own stream, lease and instruments
+                from dataclasses import replace
+
+                from venue.shards import ShardMapError, shard_config
+                try:
+                    shard, url = shard_config(config.journal_url, args.shards or "", args.shard or "")
+                except ShardMapError as exc:
+                    print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+                    return 2
+                config = replace(config, journal_url=url)
             try:
-                return asyncio.run(ha.serve_ha(config, args.role or "auto"))
+                return asyncio.run(ha.serve_ha(config, args.role or "auto", shard=shard))
             except ha.HAError as exc:
                 print(f"venue: {exc.code}: {exc}", file=sys.stderr)
                 return 1

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -43,6 +43,9 @@ from market import wire
 from market.codes import Unavailable
 from market.history import OrderRecord, Page, TradeQuery
 from venue.remote import keys_subject, subjects
+
+if TYPE_CHECKING:
+    from venue.shardroute import ShardedVenue
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -323,7 +326,11 @@ class RemoteVenue:
         return result
 
 
-def close_revoked_sessions(venue: RemoteVenue, state: GatewayState) -> Unsubscribe:
+class Revocations(Protocol):
+    def subscribe_revocations(self, listener: Callable[[list[str]], None]) -> Unsubscribe: ...
+
+
+def close_revoked_sessions(venue: Revocations, state: GatewayState) -> Unsubscribe:
     """Revoked keys' websocket sessions on this gateway end with 4010 ``KEY_REVOKED``, as the
     leader ends its own (``gateway.sessions``)."""
 
@@ -334,7 +341,8 @@ def close_revoked_sessions(venue: RemoteVenue, state: GatewayState) -> Unsubscri
     return venue.subscribe_revocations(on_revoked)
 
 
-async def serve_gateway(journal_url: str, *, host: str, port: int, data_dir: str | None = None) -> int:
+async def serve_gateway(journal_url: str, *, host: str, port: int, data_dir: str | None = None,
+                        shards: str | None = None) -> int:
     """``venue gateway``: serve the API over a ``RemoteVenue`` until SIGTERM / Ctrl-C."""
     import uvicorn
 
@@ -344,7 +352,14 @@ async def serve_gateway(journal_url: str, *, host: str, port: int, data_dir: str
     from journal.nats import parse_url
 
     servers, stream = parse_url(journal_url)
-    venue = await asyncio.to_thread(RemoteVenue, servers, stream)
+    venue: RemoteVenue | ShardedVenue
+    if shards:  # a sharded venue: route by symbol / order id (venue.shardroute)
+        from venue.shardroute import ShardedVenue
+        from venue.shards import ShardMap
+
+        venue = await asyncio.to_thread(ShardedVenue.connect, servers, stream, ShardMap.parse(shards))
+    else:
+        venue = await asyncio.to_thread(RemoteVenue, servers, stream)
     await venue.start()
     memory = Path(data_dir) / "gateway-replay.json" if data_dir else None
     app = create_app(venue, config=GatewayConfig(replay_memory_path=memory))

@@ -53,6 +53,7 @@ from journal.snapshot import (
 )
 from venue.config import VenueConfig
 from venue.remote import LeaderResponder
+from venue.shards import Shard, attach
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,10 @@ class HAError(Exception):
 class Lease:
     """The leader lease: one key in a JetStream KV bucket with a TTL (see the module docstring)."""
 
-    def __init__(self, conn: NatsLoop, *, ttl: float, holder: str, replicas: int = 1) -> None:
+    def __init__(self, conn: NatsLoop, *, ttl: float, holder: str, replicas: int = 1,
+                 bucket: str = LEASE_BUCKET) -> None:
         self._conn = conn
+        self.bucket = bucket  # a shard's group contends in a bucket of its own (venue.shards)
         self.ttl = ttl
         self.holder = holder
         self._replicas = replicas
@@ -98,10 +101,10 @@ class Lease:
         for attempt in range(50):
             try:
                 try:
-                    return await js.key_value(LEASE_BUCKET)
+                    return await js.key_value(self.bucket)
                 except NotFoundError:
                     return await js.create_key_value(KeyValueConfig(
-                        bucket=LEASE_BUCKET, ttl=self.ttl, history=1, replicas=self._replicas,
+                        bucket=self.bucket, ttl=self.ttl, history=1, replicas=self._replicas,
                         storage=StorageType.FILE))
             except Exception:
                 if attempt == 49:
@@ -232,6 +235,7 @@ class Takeover:
     waited_s: float  # from the first moment the lease was seen free to the epoch appended
     claimed_at: float  # wall clock (s) when the epoch message was appended
     answers: OrderedDict[str, tuple[Command, Result]]  # ``Follower.answers``
+    claimed_seq: int = 0  # the epoch message's stream sequence (grows with every takeover)
 
 
 def _acquired(lease: Lease) -> bool:
@@ -258,7 +262,7 @@ async def _caught_up(follower: Follower) -> bool:
 
 
 async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[[], None] | None = None,
-                        stop: asyncio.Event | None = None) -> Takeover | None:
+                        stop: asyncio.Event | None = None, shard: Shard | None = None) -> Takeover | None:
     """Follow the stream until this process holds the lease, then claim the stream. None if
     ``stop`` was set first."""
     if role not in ROLES:
@@ -272,8 +276,10 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
         # the lease on a connection of its own: it is released after the venue closed the journal
         lease_conn = await asyncio.to_thread(NatsLoop, parse_url(config.journal_url)[0],
                                              timeout=max(0.5, config.lease_ttl_s / 2))
-        lease = Lease(lease_conn, ttl=config.lease_ttl_s, holder=holder_name(), replicas=config.journal_replicas)
-        follower = await asyncio.to_thread(Follower, journal, factory=default_engine_factory(),
+        lease = Lease(lease_conn, ttl=config.lease_ttl_s, holder=holder_name(), replicas=config.journal_replicas,
+                      bucket=LEASE_BUCKET if shard is None else f"{LEASE_BUCKET}_{journal.stream}")
+        factory = default_engine_factory() if shard is None else shard.engine_factory()  # shard ids (venue.shards)
+        follower = await asyncio.to_thread(Follower, journal, factory=factory,
                                            snapshot_every=config.snapshot_every)
         if role == "leader":
             holder = await asyncio.to_thread(lease.current)
@@ -322,7 +328,7 @@ async def become_leader(config: VenueConfig, role: str, *, on_standby: Callable[
         waited = time.monotonic() - (free_since or time.monotonic())
         log.warning("leading from command %d (stream sequence %d)", follower.applied_seq, journal.stream_seq)
         return Takeover(journal=journal, engine=follower.engine, lease=lease, waited_s=waited,
-                        claimed_at=time.time(), answers=follower.answers)
+                        claimed_at=time.time(), answers=follower.answers, claimed_seq=journal.stream_seq)
     except BaseException:
         journal.close()
         if lease_conn is not None:
@@ -358,16 +364,17 @@ def hold_lease(lease: Lease, alive: Callable[[], bool], *, on_lost: Callable[[st
         renewed = time.monotonic()
 
 
-async def serve_ha(config: VenueConfig, role: str) -> int:
+async def serve_ha(config: VenueConfig, role: str, *, shard: Shard | None = None) -> int:
     """``venue run --role``: stand by until leading, then run the venue on the engine the follower
     built; exit ``EXIT_DEPOSED`` at once when deposed (never answer another command)."""
     from venue.runtime import Venue
 
-    takeover = await become_leader(config, role, on_standby=lambda: print(
+    takeover = await become_leader(config, role, shard=shard, on_standby=lambda: print(
         f"standby: following the stream {config.journal_url}", flush=True))
     assert takeover is not None
     venue: Venue | None = None
     responder: LeaderResponder | None = None
+    pool_conn: NatsLoop | None = None
 
     def lost(reason: str) -> None:
         log.critical("deposed: %s; exiting without answering further commands", reason)
@@ -385,6 +392,9 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
     try:
         started = time.monotonic()
         await venue.start()
+        if shard is not None:  # owned instruments only; cash shared with the other shards (venue.shards)
+            pool_conn = attach(venue, shard, config.journal_url or "", replicas=config.journal_replicas,
+                               epoch=takeover.claimed_seq)
         servers, stream = parse_url(config.journal_url or "")
         responder = LeaderResponder(venue.core, servers, stream, alive=alive,  # for `venue gateway` processes
                                     earlier=takeover.answers)
@@ -400,6 +410,8 @@ async def serve_ha(config: VenueConfig, role: str) -> int:
         stop_keeper.set()
         await asyncio.to_thread(keeper.join)
         await venue.stop()
+        if pool_conn is not None:
+            pool_conn.close()
         takeover.lease.release()
         takeover.lease.close()
     return 0

@@ -135,5 +135,6 @@ PERTURBATIONS: dict[ReasonCode, Perturbation] = {
         Perturbation(ReasonCode.INSUFFICIENT_ALLOWANCE, BUY, "allowance", _allowance),
         Perturbation(ReasonCode.INSUFFICIENT_NOTES, SELL, "notes", _notes),
         Perturbation(ReasonCode.INSUFFICIENT_NOTE_ALLOWANCE, SELL, "note_allowance", _note_allowance),
+        Perturbation(ReasonCode.FUNDING_UNAVAILABLE, BUY, "funding", _set(funding_down=True)),
     ]
 }

@@ -52,6 +52,7 @@ class World:
     synced_at: int = NOW
     max_chain_lag_ns: int | None = None
     token_refuses: bool = False  # the token's canTransfer refuses the trader against every counterparty
+    funding_down: bool = False  # a sharded venue whose shared cash ledger does not answer
 
     def need_cash(self, qty: int | None = None, price: int | None = None) -> int:
         return (self.price if price is None else price) * self.tick * (self.qty if qty is None else qty)
@@ -110,4 +111,16 @@ class World:
                 cache.set_can_transfer(TOKEN, trader_wallet, other, 1, False)  # as a seller
                 cache.set_can_transfer(TOKEN, other, trader_wallet, 1, False)  # as a buyer
         cache.mark_synced(10, self.synced_at)
+        if self.funding_down:
+            gk.share_cash(_DownPool())
         return gk, records
+
+
+class _DownPool:
+    """A shared cash ledger (``venue.funding``) that cannot be reached."""
+
+    def reserve(self, wallet: str, cash_token: str, total: int, limit: int) -> int | None:
+        raise ConnectionError("no answer")
+
+    def publish(self, wallet: str, cash_token: str, total: int, *, settled: bool = False) -> None:
+        return None
