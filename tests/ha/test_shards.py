@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -94,6 +94,19 @@ class _Remote:
         self.sent.extend(cmds)
         return [self._ok(c) for c in cmds]
 
+    # what the gateway's fan-out needs of each shard
+    stream_seq = 0
+    events: list[Callable[[Any], None]] = []
+    revoked: list[Callable[[list[str]], None]] = []
+
+    def subscribe_events(self, listener: Callable[[Any], None]) -> Callable[[], None]:
+        self.events = [*self.events, listener]
+        return lambda: None
+
+    def subscribe_revocations(self, listener: Callable[[list[str]], None]) -> Callable[[], None]:
+        self.revoked = [*self.revoked, listener]
+        return lambda: None
+
 
 def _gateway() -> tuple[ShardedVenue, _Remote, _Remote]:
     a, b = _Remote("a"), _Remote("b")
@@ -139,3 +152,18 @@ def test_a_shard_needs_a_nats_journal_and_a_valid_map(tmp_path: Path, capsys: py
     assert main(["run", "--shard", "c", "--shards", MAP, "--journal-url", "nats://127.0.0.1:1/OMN",
                  "--data-dir", str(tmp_path)]) == 2
     assert "SHARD_MAP_INVALID" in capsys.readouterr().err
+
+
+def test_fan_out_gives_the_stream_position_of_the_shard_whose_event_it_is_and_every_shards_revocations() -> None:
+    gw, a, b = _gateway()
+    a.stream_seq, b.stream_seq = 17, 4  # each shard's own stream
+    seen: list[tuple[str, int]] = []
+    gw.subscribe_events(lambda event: seen.append((event, gw.stream_seq)))
+    b.events[0]("from b")
+    a.events[0]("from a")
+    assert seen == [("from b", 4), ("from a", 17)]
+    revoked: list[str] = []
+    gw.subscribe_revocations(revoked.extend)
+    a.revoked[0](["k1"])
+    b.revoked[0](["k2"])
+    assert revoked == ["k1", "k2"]
