@@ -118,3 +118,40 @@ async def test_every_trade_settles_once_across_a_settler_restart(chain: Chain, f
                 await second_task
         leader.stop()
         await leader_task
+
+
+async def test_states_published_while_no_leader_listens_reach_the_next_one(
+        chain: Chain, funded: Funded, stream_url: str) -> None:
+    """The settler's states are stored on ``<STREAM>_SETTLED``: a leader that was not consuming
+    (stopped, or its NATS connection down) gets them from its durable consumer's ack floor, without
+    asking the settler again; what a previous leader acknowledged is not delivered twice."""
+    settler = Settler(stream_url, _maker(chain, funded, 4), ack_wait_s=1.5)
+    settler_task = asyncio.create_task(settler.run(asyncio.Event()))
+    heard: list[SettlementUpdate] = []
+    first = _leader(chain, funded, stream_url, heard)
+    first_task = first.start()
+    try:
+        await settler.ready.wait()
+        first.submit(_trade(funded, 1))
+        await _until(lambda: _confirmed(heard) == {1}, "trade 1 confirmed")
+        first.stop()
+        await first_task
+
+        heard_later: list[SettlementUpdate] = []
+        second = _leader(chain, funded, stream_url, heard_later)  # connected, not consuming states yet
+        for trade_id in (2, 3, 4):
+            second.submit(_trade(funded, trade_id))
+        await _until(lambda: {u.trade_id for u in settler.published if u.status is SettlementState.CONFIRMED}
+                     >= {2, 3, 4}, "the settler's states for 2..4")
+        second_task = second.start()  # no recover(): the states come from the stream
+        await _until(lambda: _confirmed(heard_later) == {2, 3, 4}, "the states published while no leader listened")
+        second.stop()
+        await second_task
+        assert 1 not in {u.trade_id for u in heard_later}, "acknowledged by the first leader: not delivered again"
+    finally:
+        if not first_task.done():
+            first.stop()
+            await first_task
+        settler_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await settler_task
