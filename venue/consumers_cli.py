@@ -61,7 +61,8 @@ async def _settle(config: VenueConfig, name: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    settler = Settler(config.journal_url, service, name=name, replicas=config.journal_replicas)
+    settler = Settler(config.journal_url, service, name=name, replicas=config.journal_replicas,
+                      position_path=config.data_dir / f"settler-{name}.position.json")  # where its chain scans resume
     runner = asyncio.create_task(settler.run(stop))
     await settler.ready.wait()
     print(f"settler {name}: settling {deployment.settlement} for {config.journal_url}", flush=True)

@@ -28,10 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -70,6 +73,7 @@ def settled_stream(stream: str) -> str:
     return f"{stream}_SETTLED"
 
 
+AGAIN_HEADER = "Omn-Settle-Again"  # a request sent before (a takeover's recover): maybe decided long ago
 LEADER_DURABLE = "leader"  # one durable for every leader of a stream: a new leader resumes from its ack floor
 
 
@@ -146,12 +150,14 @@ class ExternalSettlement(SettlementService):
     def recover(self, unfinished: Iterable[TradeToSettle], *, from_block: int = 0) -> list[SettlementUpdate]:
         """Ask the settler again about every unfinished trade: it answers from the chain."""
         for trade in unfinished:
-            self._request(trade.normalized())
+            self._request(trade.normalized(), again=True)
         return []
 
-    def _request(self, trade: TradeToSettle) -> None:
-        self._conn.spawn(_publish_retried(self._conn.js, settle_subject(self._stream), encode_trade(trade),
-                                          f"{self._publisher}:{trade.trade_id}"))
+    def _request(self, trade: TradeToSettle, *, again: bool = False) -> None:
+        headers = {"Nats-Msg-Id": f"{self._publisher}:{trade.trade_id}"}
+        if again:
+            headers[AGAIN_HEADER] = "1"
+        self._conn.spawn(_publish_retried(self._conn.js, settle_subject(self._stream), encode_trade(trade), headers))
 
     async def run(self) -> None:
         """Apply the settler's states from the durable consumer ``leader`` on ``<STREAM>_SETTLED``,
@@ -201,7 +207,7 @@ async def _fetch(sub: JetStreamContext.PullSubscription, timeout: float) -> list
         return []
 
 
-async def _publish_retried(js: JetStreamContext, subject: str, data: bytes, msg_id: str | None, *,
+async def _publish_retried(js: JetStreamContext, subject: str, data: bytes, headers: dict[str, str] | None, *,
                            attempts: int | None = 120) -> None:
     """Publish until the stream stores it; ``attempts=None``: until it does (about a minute for 120:
     a NATS node failing over)."""
@@ -209,11 +215,11 @@ async def _publish_retried(js: JetStreamContext, subject: str, data: bytes, msg_
     while True:
         attempt += 1
         try:
-            await js.publish(subject, data, timeout=2.0, headers={"Nats-Msg-Id": msg_id} if msg_id else None)
+            await js.publish(subject, data, timeout=2.0, headers=headers)
             return
         except Exception as exc:
             if attempts is not None and attempt >= attempts:
-                log.error("%s: %s not published (a takeover sends it again): %r", subject, msg_id, exc)
+                log.error("%s: %s not published (a takeover sends it again): %r", subject, headers, exc)
                 return
             await asyncio.sleep(0.5)
 
@@ -236,7 +242,8 @@ class Settler:
     builds the ``SettlementService`` around the settler's ``on_update``."""
 
     def __init__(self, journal_url: str, make_service: Callable[[UpdateSink], SettlementService], *,
-                 name: str = "settler", replicas: int = 1, ack_wait_s: float = 10.0) -> None:
+                 name: str = "settler", replicas: int = 1, ack_wait_s: float = 10.0,
+                 position_path: Path | None = None) -> None:
         self._servers, self._stream = parse_url(journal_url)
         self._make_service = make_service
         self.name = name
@@ -245,6 +252,11 @@ class Settler:
         # keeps its unfinished requests with a heartbeat every third of it (``in_progress``)
         self._ack_wait_s = ack_wait_s
         self._inflight: dict[int, list[Msg]] = {}  # trade id -> its unacknowledged requests
+        # the first block a new request's scan reads: a request seen for the first time was never
+        # sent, so its decision can only be in blocks the previous scans had not reached (or not
+        # final then); kept in ``position_path`` so a restart does not scan from the deployment
+        self._position_path = position_path
+        self.scan_from = _load_position(position_path)
         self._nc: NatsClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.service: SettlementService | None = None
@@ -279,9 +291,9 @@ class Settler:
                     msgs = await psub.fetch(256, timeout=min(0.5, self._ack_wait_s / 6))
                 except (TimeoutError, NatsTimeoutError):
                     continue
-                fresh = self._take(msgs)
-                if fresh:
-                    await asyncio.to_thread(service.recover, fresh, from_block=0)
+                fresh, again = self._take(msgs)
+                if fresh or again:
+                    await asyncio.to_thread(self._recover, service, fresh, again)
         finally:
             service.stop()
             with contextlib.suppress(Exception):
@@ -291,8 +303,25 @@ class Settler:
                 await publisher
             await nc.close()
 
-    def _take(self, msgs: list[Msg]) -> list[TradeToSettle]:
+    def _recover(self, service: SettlementService, fresh: list[TradeToSettle], again: list[TradeToSettle]) -> None:
+        """Resolve a batch from the chain, scanning only blocks after ``scan_from`` except for a
+        request sent before (redelivered, or asked again by a new leader) that the contract says is
+        decided: its decision may be anywhere since the deployment (the contract keeps only a bit)."""
+        final = service.final_block()  # read first: blocks after it are scanned again next time
+        decided: list[TradeToSettle] = []
+        for trade in again:
+            (decided if service.decision(trade.trade_id)[0] else fresh).append(trade)
+        if decided:
+            service.recover(decided, from_block=0)
+        if fresh:
+            service.recover(fresh, from_block=self.scan_from)
+        self.scan_from = final + 1
+        _save_position(self._position_path, self.scan_from)
+
+    def _take(self, msgs: list[Msg]) -> tuple[list[TradeToSettle], list[TradeToSettle]]:
+        """New requests, and requests sent before (see ``_recover``)."""
         fresh: list[TradeToSettle] = []
+        again: list[TradeToSettle] = []
         for msg in msgs:
             try:
                 trade = decode_trade(msg.data).normalized()
@@ -303,8 +332,9 @@ class Settler:
             held = self._inflight.setdefault(trade.trade_id, [])
             held.append(msg)
             if len(held) == 1:
-                fresh.append(trade)
-        return fresh
+                sent_before = msg.metadata.num_delivered > 1 or bool((msg.headers or {}).get(AGAIN_HEADER))
+                (again if sent_before else fresh).append(trade)
+        return fresh, again
 
     def _spawn(self, coro: Any) -> None:
         assert self._loop is not None
@@ -328,3 +358,23 @@ class Settler:
                 for msg in self._inflight.pop(update.trade_id, []):
                     with contextlib.suppress(Exception):  # not acknowledged: redelivered, answered from the chain
                         await msg.ack()
+
+
+def _load_position(path: Path | None) -> int:
+    """The persisted scan position; 0 (the deployment block) when there is none or it is unreadable."""
+    if path is None or not path.exists():
+        return 0
+    try:
+        return max(0, int(json.loads(path.read_text())["scan_from"]))
+    except (ValueError, KeyError, TypeError, OSError):
+        log.warning("settler scan position %s unreadable: scanning from the deployment block", path)
+        return 0
+
+
+def _save_position(path: Path | None, scan_from: int) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"scan_from": scan_from}))
+    os.replace(tmp, path)  # a crash leaves the old position or the new one, never half of one
