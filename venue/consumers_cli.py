@@ -46,7 +46,7 @@ async def _settle(config: VenueConfig, name: str) -> int:
     from settlement.deploy import DemoDeployment
     from settlement.service import SettlementService
     from venue.boot import finality_of, open_chain
-    from venue.settler import Settler
+    from venue.settler import Settler, SettlerError
 
     assert config.journal_url is not None
     chain = await asyncio.to_thread(open_chain, config)
@@ -68,6 +68,9 @@ async def _settle(config: VenueConfig, name: str) -> int:
     print(f"settler {name}: settling {deployment.settlement} for {config.journal_url}", flush=True)
     try:
         await runner
+    except SettlerError as exc:
+        print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+        return 2
     finally:
         chain.close()
     return 0

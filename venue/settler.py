@@ -73,8 +73,23 @@ def settled_stream(stream: str) -> str:
     return f"{stream}_SETTLED"
 
 
+SETTINGS_HEADER = "Omn-Settlement-Settings"  # the leader's finality/confirmations: the settler's must match
 AGAIN_HEADER = "Omn-Settle-Again"  # a request sent before (a takeover's recover): maybe decided long ago
 LEADER_DURABLE = "leader"  # one durable for every leader of a stream: a new leader resumes from its ack floor
+
+
+class SettlerError(Exception):
+    """The settler cannot settle with this configuration (``code`` from ``market.codes``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def settings_of(service: SettlementService) -> str:
+    """What the leader and the settler must agree on: when a state is terminal (``finality``) and
+    how deep a receipt must be before ``CONFIRMED`` (``confirmations``)."""
+    return json.dumps({"finality": service.finality, "confirmations": service.confirmations}, sort_keys=True)
 
 
 def encode_trade(trade: TradeToSettle) -> bytes:
@@ -154,7 +169,7 @@ class ExternalSettlement(SettlementService):
         return []
 
     def _request(self, trade: TradeToSettle, *, again: bool = False) -> None:
-        headers = {"Nats-Msg-Id": f"{self._publisher}:{trade.trade_id}"}
+        headers = {"Nats-Msg-Id": f"{self._publisher}:{trade.trade_id}", SETTINGS_HEADER: settings_of(self)}
         if again:
             headers[AGAIN_HEADER] = "1"
         self._conn.spawn(_publish_retried(self._conn.js, settle_subject(self._stream), encode_trade(trade), headers))
@@ -320,6 +335,7 @@ class Settler:
 
     def _take(self, msgs: list[Msg]) -> tuple[list[TradeToSettle], list[TradeToSettle]]:
         """New requests, and requests sent before (see ``_recover``)."""
+        self._check_settings(msgs)
         fresh: list[TradeToSettle] = []
         again: list[TradeToSettle] = []
         for msg in msgs:
@@ -335,6 +351,19 @@ class Settler:
                 sent_before = msg.metadata.num_delivered > 1 or bool((msg.headers or {}).get(AGAIN_HEADER))
                 (again if sent_before else fresh).append(trade)
         return fresh, again
+
+    def _check_settings(self, msgs: list[Msg]) -> None:
+        """Refuse to settle for a leader configured otherwise: it would wait for a ``FINAL`` this
+        settler never sends, or take a ``CONFIRMED`` for the last word too early. The requests stay
+        unacknowledged, for a settler run with the leader's settings."""
+        assert self.service is not None
+        ours = settings_of(self.service)
+        for msg in msgs:
+            theirs = (msg.headers or {}).get(SETTINGS_HEADER)
+            if theirs is not None and theirs != ours:
+                raise SettlerError("SETTLEMENT_SETTINGS_MISMATCH",
+                                   f"the leader settles with {theirs}, this settler with {ours}: "
+                                   "run the settler with the leader's finality and confirmations")
 
     def _spawn(self, coro: Any) -> None:
         assert self._loop is not None

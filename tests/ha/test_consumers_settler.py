@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from market.codes import code_info
 from market.model import SettlementState, SettlementUpdate
 from settlement import Chain, SettlementService, TradeToSettle
 from settlement.service import ChainOutcomes
 from tests.chains import Funded, deploy_and_fund, in_process_evm
-from venue.settler import ExternalSettlement, Settler, decode_trade, encode_trade
+from venue.settler import ExternalSettlement, Settler, SettlerError, decode_trade, encode_trade
 
 NOTES, CASH = 1_000, 1_000_000_000
 
@@ -228,5 +229,40 @@ async def test_each_batch_scans_only_new_blocks_and_a_restart_resumes_the_positi
             second_task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await second_task
+        leader.stop()
+        await leader_task
+
+
+async def test_a_settler_configured_otherwise_than_the_leader_refuses_to_settle(
+        chain: Chain, funded: Funded, stream_url: str) -> None:
+    """The leader tracks finality (depth 2), the settler does not: it would call ``CONFIRMED`` the
+    last word and never send the ``FINAL`` the leader waits for. It stops with a stable code and
+    settles nothing; the request stays for a settler run with the leader's settings."""
+    heard: list[SettlementUpdate] = []
+    leader = ExternalSettlement(chain, funded.deployment.settlement, chain.private_key(funded.deployment.settler),
+                                on_update=heard.append, journal_url=stream_url, finality=2)
+    leader_task = leader.start()
+    good_task: asyncio.Task[None] | None = None
+    try:
+        leader.submit(_trade(funded, 1))
+        wrong = Settler(stream_url, _maker(chain, funded, 4), ack_wait_s=1.5)
+        with pytest.raises(SettlerError) as refused:
+            await asyncio.wait_for(wrong.run(asyncio.Event()), 60)
+        assert refused.value.code == "SETTLEMENT_SETTINGS_MISMATCH" and code_info(refused.value.code) is not None
+        assert wrong.published == []
+        assert tuple(leader.contract.functions.decision(1).call()) == (False, False)
+
+        def make(on_update: Sink) -> SettlementService:
+            return SettlementService(chain, funded.deployment.settlement, chain.private_key(funded.deployment.settler),
+                                     on_update=on_update, max_batch=4, finality=2)
+
+        good = Settler(stream_url, make, ack_wait_s=1.5)
+        good_task = asyncio.create_task(good.run(asyncio.Event()))
+        await _until(lambda: 1 in _confirmed(heard), "trade 1 settled by a settler with the leader's settings")
+    finally:
+        if good_task is not None:
+            good_task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await good_task
         leader.stop()
         await leader_task
