@@ -242,6 +242,7 @@ _SETTLEMENT: dict[str, tuple[int, str]] = {
     "SETTLEMENT_ERROR": (3001, "settlement failed"),
     "NO_WALLET_AFTER_RESTART": (3002, "a party of the trade had no wallet when the venue restarted"),
     "TRADE_CHECK_FAILED": (3003, "a party was no longer eligible or funded when the trade was checked"),
+    "SETTLEMENT_SETTINGS_MISMATCH": (3004, "the settler's finality/confirmations differ from the leader's"),
     "CHAIN_ERROR": (3101, "the chain node failed"),
     "CHAIN_UNAVAILABLE": (3102, "the chain node cannot be reached"),
     "TRANSACTION_REVERTED": (3103, "the settlement transaction reverted"),

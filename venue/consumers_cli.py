@@ -46,7 +46,7 @@ async def _settle(config: VenueConfig, name: str) -> int:
     from settlement.deploy import DemoDeployment
     from settlement.service import SettlementService
     from venue.boot import finality_of, open_chain
-    from venue.settler import Settler
+    from venue.settler import Settler, SettlerError
 
     assert config.journal_url is not None
     chain = await asyncio.to_thread(open_chain, config)
@@ -61,12 +61,16 @@ async def _settle(config: VenueConfig, name: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    settler = Settler(config.journal_url, service, name=name, replicas=config.journal_replicas)
+    settler = Settler(config.journal_url, service, name=name, replicas=config.journal_replicas,
+                      position_path=config.data_dir / f"settler-{name}.position.json")  # where its chain scans resume
     runner = asyncio.create_task(settler.run(stop))
     await settler.ready.wait()
     print(f"settler {name}: settling {deployment.settlement} for {config.journal_url}", flush=True)
     try:
         await runner
+    except SettlerError as exc:
+        print(f"venue: {exc.code}: {exc}", file=sys.stderr)
+        return 2
     finally:
         chain.close()
     return 0
