@@ -1,13 +1,13 @@
 """The sequencer: stamps, numbers and journals commands (group commit), then applies them.
 
-``submit`` stamps ``ts`` and a command seq on the event-loop thread and queues the command; at
-the end of the loop turn everything queued goes to one long-lived writer thread, which takes
-everything handed to it so far (up to ``max_batch``), appends it as one batch with one fsync, and
-posts the batch back to the loop, which applies it to the engine in order, tells subscribers and
-resolves each caller's future. A caller therefore hears back only after its command is durable.
-While the writer fsyncs one batch, the next one gathers (group commit). Without a journal the
-loop applies each turn's commands directly. Engine state changes only between batches, so a
-snapshot taken on the event-loop thread always matches ``applied_seq`` exactly.
+``submit`` stamps ``ts`` and a command seq on the event-loop thread and hands the command to one
+long-lived writer thread, which takes everything handed to it so far (up to ``max_batch``),
+appends it as one batch with one fsync, and posts the batch back to the loop, which applies it to
+the engine in order, tells subscribers and resolves each caller's future. A caller therefore hears
+back only after its command is durable. While the writer fsyncs one batch, the next one gathers
+(group commit). Without a journal the loop applies each turn's commands at the end of the turn.
+Engine state changes only between batches, so a snapshot taken on the event-loop thread always
+matches ``applied_seq`` exactly.
 
 Fail-stop: if the journal cannot be written or the engine raises, every pending and later
 ``submit`` fails with ``SequencerFailedError``; restart the process and ``recover``.
@@ -96,7 +96,7 @@ class Sequencer:
         self._last_ts = journal.last_ts if journal else 0
         self._applied_seq = self._next_seq - 1
         self._applied_ts = self._last_ts
-        self._queue: list[_Pending] = []  # enqueued this loop turn, not yet handed to the writer
+        self._queue: list[_Pending] = []  # no journal: enqueued this loop turn, applied at its end
         self._handoff_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # The writer thread's inbox: lists of pendings, ``None`` to stop. One long-lived thread
@@ -196,9 +196,14 @@ class Sequencer:
         self._next_seq += 1
         assert self._loop is not None
         future: asyncio.Future[Result] = self._loop.create_future()
-        self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future))
+        pending = _Pending(seq=seq, cmd=stamped, payload=payload, future=future)
+        if self._thread is not None:
+            # Straight to the writer thread. It needs the GIL to take anything, so it takes what
+            # this loop turn enqueued together once the loop waits for I/O (one group).
+            self._inbox.put([pending])
+            return seq, stamped, future
+        self._queue.append(pending)
         if not self._handoff_scheduled:
-            # Everything enqueued in this loop turn goes to the writer together (one group).
             self._handoff_scheduled = True
             self._loop.call_soon(self._hand_off)
         return seq, stamped, future
@@ -229,20 +234,17 @@ class Sequencer:
     # ------------------------------------------------------------ writer
 
     def _hand_off(self) -> None:
-        """Loop thread: pass this turn's commands to the writer thread, or apply them at once when
-        there is no journal (nothing to wait for)."""
+        """Loop thread, no journal: apply this turn's commands (nothing to wait for)."""
         self._handoff_scheduled = False
         if not self._queue:
             return
         batch, self._queue = self._queue, []
         if self._state is _State.FAILED:
             self._fail_pending(batch)
-        elif self.journal is None:
-            for i in range(0, len(batch), self._max_batch):
-                self.batches += 1
-                self._apply(batch[i:i + self._max_batch])
-        else:
-            self._inbox.put(batch)
+            return
+        for i in range(0, len(batch), self._max_batch):
+            self.batches += 1
+            self._apply(batch[i:i + self._max_batch])
 
     def _write_loop(self, journal: CommandJournal, loop: asyncio.AbstractEventLoop) -> None:
         """Writer thread: take everything handed off so far (group commit), append it with one
