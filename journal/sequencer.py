@@ -128,11 +128,12 @@ class Sequencer:
         if self._state is _State.RUNNING:
             self._state = _State.STOPPING
             self._hand_off()
-        if self._thread is not None:
+        thread = self._thread
+        if thread is not None:
             self._inbox.put(None)
             assert self._writer_done is not None
             await self._writer_done  # every batch before the stop marker is applied
-            self._thread.join()
+            thread.join()
             self._thread = None
         if self._state is _State.STOPPING or self._state is _State.NEW:
             self._state = _State.STOPPED
