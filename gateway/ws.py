@@ -210,6 +210,7 @@ class Session(FramedSession):
         if not self._batch:
             return
         batch, self._batch = self._batch, []
+        # Never cancelled (``_closing`` waits for it): ``OrderService.new_orders`` relies on that.
         task = asyncio.get_running_loop().create_task(self._finish_batch(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -2,7 +2,7 @@
 
 Same interface as the file journal (``journal.backend.CommandJournal``); synchronous like it: the
 NATS client runs on its own event loop in a daemon thread and every call waits for it, so the
-sequencer's ``asyncio.to_thread(journal.append_encoded, ...)`` works unchanged.
+sequencer's writer thread calls ``journal.append_encoded`` on it unchanged.
 
 One stream message per appended batch (split only when a batch exceeds the server's payload
 limit): ``u32 length + codec payload`` per command, headers ``Omn-First-Seq``/``Omn-Last-Seq``/

@@ -1,11 +1,13 @@
 """The sequencer: stamps, numbers and journals commands (group commit), then applies them.
 
-One writer task owns the journal and the engine. ``submit`` stamps ``ts`` and a command seq on
-the event-loop thread and queues the command; the writer takes everything queued (up to
-``max_batch``), appends it as one batch with one fsync in a worker thread, then applies the batch
-to the engine in order, tells subscribers and resolves each caller's future. A caller therefore
-hears back only after its command is durable. Engine state changes only between batches, so a
-snapshot taken on the event-loop thread always matches ``applied_seq`` exactly.
+``submit`` stamps ``ts`` and a command seq on the event-loop thread and hands the command to one
+long-lived writer thread, which takes everything handed to it so far (up to ``max_batch``),
+appends it as one batch with one fsync, and posts the batch back to the loop, which applies it to
+the engine in order, tells subscribers and resolves each caller's future. A caller therefore hears
+back only after its command is durable. While the writer fsyncs one batch, the next one gathers
+(group commit). Without a journal the loop applies each turn's commands at the end of the turn.
+Engine state changes only between batches, so a snapshot taken on the event-loop thread always
+matches ``applied_seq`` exactly.
 
 Fail-stop: if the journal cannot be written or the engine raises, every pending and later
 ``submit`` fails with ``SequencerFailedError``; restart the process and ``recover``.
@@ -14,10 +16,12 @@ Fail-stop: if the journal cannot be written or the engine raises, every pending 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import queue
+import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -98,9 +102,14 @@ class Sequencer:
         self._last_ts = journal.last_ts if journal else 0
         self._applied_seq = self._next_seq - 1
         self._applied_ts = self._last_ts
-        self._queue: deque[_Pending] = deque()
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._queue: list[_Pending] = []  # no journal: enqueued this loop turn, applied at its end
+        self._handoff_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # The writer thread's inbox: lists of pendings, ``None`` to stop. One long-lived thread
+        # (not ``asyncio.to_thread``): a queue wakeup is about half the CPU of an executor hop.
+        self._inbox: queue.SimpleQueue[list[_Pending] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._writer_done: asyncio.Future[None] | None = None
         self._listeners: list[Listener] = []
         self._state = _State.NEW
         self._failure: BaseException | None = None
@@ -112,19 +121,26 @@ class Sequencer:
     async def start(self) -> None:
         if self._state is not _State.NEW:
             raise SequencerStoppedError(f"sequencer cannot start from state {self._state.value}")
-        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._state = _State.RUNNING
-        self._task = asyncio.create_task(self._run(), name="sequencer-writer")
+        if self.journal is not None:
+            self._writer_done = self._loop.create_future()
+            self._thread = threading.Thread(target=self._write_loop, args=(self.journal, self._loop),
+                                            name="sequencer-writer", daemon=True)
+            self._thread.start()
 
     async def stop(self) -> None:
         """Stop accepting commands, finish everything already queued, then return."""
         if self._state is _State.RUNNING:
             self._state = _State.STOPPING
-            assert self._wakeup is not None
-            self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+            self._hand_off()
+        thread = self._thread
+        if thread is not None:
+            self._inbox.put(None)
+            assert self._writer_done is not None
+            await self._writer_done  # every batch before the stop marker is applied
+            thread.join()
+            self._thread = None
         if self._state is _State.STOPPING or self._state is _State.NEW:
             self._state = _State.STOPPED
 
@@ -147,7 +163,8 @@ class Sequencer:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Commands sequenced but not yet applied (queued, being journaled or about to apply)."""
+        return self._next_seq - 1 - self._applied_seq
 
     # ------------------------------------------------------------ commands
 
@@ -184,10 +201,18 @@ class Sequencer:
         self._last_ts = ts
         seq = self._next_seq
         self._next_seq += 1
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(seq=seq, cmd=stamped, payload=payload, future=future, tag=REQUEST_ID.get()))
-        assert self._wakeup is not None
-        self._wakeup.set()
+        assert self._loop is not None
+        future: asyncio.Future[Result] = self._loop.create_future()
+        pending = _Pending(seq=seq, cmd=stamped, payload=payload, future=future, tag=REQUEST_ID.get())
+        if self._thread is not None:
+            # Straight to the writer thread. It needs the GIL to take anything, so it takes what
+            # this loop turn enqueued together once the loop waits for I/O (one group).
+            self._inbox.put([pending])
+            return seq, stamped, future
+        self._queue.append(pending)
+        if not self._handoff_scheduled:
+            self._handoff_scheduled = True
+            self._loop.call_soon(self._hand_off)
         return seq, stamped, future
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -215,62 +240,137 @@ class Sequencer:
 
     # ------------------------------------------------------------ writer
 
-    async def _run(self) -> None:
-        assert self._wakeup is not None
+    def _hand_off(self) -> None:
+        """Loop thread, no journal: apply this turn's commands (nothing to wait for)."""
+        self._handoff_scheduled = False
+        if not self._queue:
+            return
+        batch, self._queue = self._queue, []
+        if self._state is _State.FAILED:
+            self._fail_pending(batch)
+            return
+        for i in range(0, len(batch), self._max_batch):
+            self.batches += 1
+            self._apply(batch[i:i + self._max_batch])
+
+    def _write_loop(self, journal: CommandJournal, loop: asyncio.AbstractEventLoop) -> None:
+        """Writer thread: take everything handed off so far (group commit), append it with one
+        write + fsync per ``max_batch`` commands, then have the loop apply it. Batches are applied
+        in append order (the loop runs callbacks in the order they were posted)."""
+        carry: list[_Pending] = []
+        stopping = False
         while True:
-            if not self._queue:
-                if self._state is not _State.RUNNING:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
-            try:
-                if self.journal is not None:
-                    records = [(p.seq, p.cmd.ts, p.payload) for p in batch]
-                    tags = {p.seq: p.tag for p in batch if p.tag}
-                    if tags and isinstance(self.journal, TaggingJournal):
-                        await asyncio.to_thread(self.journal.append_tagged, records, tags)
-                    else:
-                        await asyncio.to_thread(self.journal.append_encoded, records)
-                self.batches += 1
-                # One engine call per batch when the engine has process_many (an exception there fails
-                # the whole batch: fail-stop, every command is journaled and recovery replays them).
-                many = batch_processor(self.engine)
+            if not carry:
+                if stopping:
+                    break
+                item = self._inbox.get()
+                if item is None:
+                    break
+                carry = item
+            while len(carry) < self._max_batch and not stopping:
                 try:
-                    results = None if many is None else many([p.cmd for p in batch])
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    carry.extend(item)
+            batch, carry = carry[:self._max_batch], carry[self._max_batch:]
+            try:
+                records = [(p.seq, p.cmd.ts, p.payload) for p in batch]
+                tags = {p.seq: p.tag for p in batch if p.tag}
+                if tags and isinstance(journal, TaggingJournal):
+                    journal.append_tagged(records, tags)
+                else:
+                    journal.append_encoded(records)
+            except Exception as exc:  # fail-stop: nothing of this batch or later reaches the engine
+                rest = [*batch, *carry]
+                while (item := self._get_nowait()) is not None:
+                    rest.extend(item)
+                self._post(loop, self._journal_failed, exc, rest)
+                break
+            self._post(loop, self._apply_journaled, batch)
+        self._post(loop, self._writer_stopped)
+
+    def _get_nowait(self) -> list[_Pending] | None:
+        try:
+            return self._inbox.get_nowait() or []
+        except queue.Empty:
+            return None
+
+    @staticmethod
+    def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
+            loop.call_soon_threadsafe(callback, *args)
+
+    def _writer_stopped(self) -> None:
+        if self._writer_done is not None and not self._writer_done.done():
+            self._writer_done.set_result(None)
+
+    def _journal_failed(self, exc: BaseException, pending: list[_Pending]) -> None:
+        self._set_failed(exc)
+        # the writer has stopped taking from its inbox: what was handed off meanwhile fails too
+        while (item := self._get_nowait()) is not None:
+            pending.extend(item)
+        self._fail_pending(pending)
+
+    def _apply_journaled(self, batch: list[_Pending]) -> None:
+        if self._state is _State.FAILED:  # the engine failed on an earlier batch
+            self._fail_pending(batch)
+            return
+        self.batches += 1
+        self._apply(batch)
+
+    def _apply(self, batch: list[_Pending]) -> None:
+        """Loop thread: apply a durable batch to the engine in order, tell listeners, resolve futures."""
+        try:
+            # One engine call per batch when the engine has process_many (an exception there fails
+            # the whole batch: fail-stop, every command is journaled and recovery replays them).
+            many = batch_processor(self.engine)
+            try:
+                results = None if many is None else many([p.cmd for p in batch])
+            except Exception:
+                log.error(
+                    "engine raised on commands %d-%d; they are journaled, replay will meet them again",
+                    batch[0].seq, batch[-1].seq,
+                )
+                raise
+            for i, pending in enumerate(batch):
+                try:
+                    result = self.engine.process(pending.cmd) if results is None else results[i]
                 except Exception:
-                    log.error(
-                        "engine raised on commands %d-%d; they are journaled, replay will meet them again",
-                        batch[0].seq, batch[-1].seq,
-                    )
+                    log.error("engine raised on command %d; it is journaled, replay will meet it again", pending.seq)
                     raise
-                for i, pending in enumerate(batch):
-                    try:
-                        result = self.engine.process(pending.cmd) if results is None else results[i]
-                    except Exception:
-                        log.error(
-                            "engine raised on command %d; it is journaled, replay will meet it again", pending.seq
-                        )
-                        raise
-                    self._applied_seq = pending.seq
-                    # Queued commands have advanced _last_ts already; snapshots need the applied one.
-                    self._applied_ts = pending.cmd.ts
-                    self.commands += 1
-                    self._notify(pending.seq, pending.cmd, result)
-                    if not pending.future.done():
-                        pending.future.set_result(result)
-            except Exception as exc:
-                log.exception("sequencer failed; refusing further commands")
-                self._failure = exc
-                self._state = _State.FAILED
-                failed = SequencerFailedError(f"command not applied: {type(exc).__name__}: {exc}")
-                failed.__cause__ = exc
-                for pending in [*batch, *self._queue]:
-                    if not pending.future.done():
-                        pending.future.set_exception(failed)
-                self._queue.clear()
-                return
+                self._applied_seq = pending.seq
+                # Queued commands have advanced _last_ts already; snapshots need the applied one.
+                self._applied_ts = pending.cmd.ts
+                self.commands += 1
+                self._notify(pending.seq, pending.cmd, result)
+                if not pending.future.done():
+                    pending.future.set_result(result)
+        except Exception as exc:
+            self._set_failed(exc)
+            self._fail_pending(batch)
+            if self._thread is not None:
+                self._inbox.put(None)  # the writer stops; what it still appends is failed on arrival
+
+    def _set_failed(self, exc: BaseException) -> None:
+        if self._state is _State.FAILED:
+            return
+        log.error("sequencer failed; refusing further commands", exc_info=exc)
+        self._failure = exc
+        self._state = _State.FAILED
+
+    def _fail_pending(self, pending: list[_Pending]) -> None:
+        exc = self._failure
+        assert exc is not None
+        failed = SequencerFailedError(f"command not applied: {type(exc).__name__}: {exc}")
+        failed.__cause__ = exc
+        for p in [*pending, *self._queue]:
+            if not p.future.done():
+                p.future.set_exception(failed)
+        self._queue.clear()
 
     def _notify(self, seq: int, cmd: Command, result: Result) -> None:
         for listener in list(self._listeners):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,48 @@ async def test_a_malformed_command_fails_alone_and_never_reaches_the_journal(tmp
     assert seq == 2 and seqr.running is False and seqr.failure is None
     with Journal.open(tmp_path) as reopened:
         assert [s for s, _ in reopened.replay()] == [1, 2]
+
+
+async def test_commands_handed_to_a_failing_writer_fail_too(tmp_path: Path) -> None:
+    """The writer thread fails while the loop keeps handing it commands: every one of them is
+    failed (none waits forever, none reaches the engine), and the writer stops."""
+    writing = threading.Event()
+    release = threading.Event()
+
+    class SlowBrokenJournal(Journal):
+        def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
+            writing.set()
+            release.wait(10)
+            raise JournalWriteError("disk on fire")
+
+    journal = SlowBrokenJournal.open(tmp_path)
+    engine = _fake()
+    seqr = await _started(Sequencer(engine, journal))
+    first = asyncio.ensure_future(seqr.submit(order(1)))
+    await asyncio.to_thread(writing.wait, 10)  # the writer holds the first batch
+    later = [asyncio.ensure_future(seqr.submit(order(i))) for i in range(2, 6)]
+    await asyncio.sleep(0)  # handed off to the writer's inbox
+    release.set()
+    outcomes = await asyncio.gather(first, *later, return_exceptions=True)
+    assert all(isinstance(o, SequencerFailedError) for o in outcomes)
+    assert engine.next_order_id == 1 and seqr.applied_seq == 0
+    await seqr.stop()
+    assert isinstance(seqr.failure, JournalWriteError)
+    journal.close()
+
+
+async def test_the_journal_is_written_by_one_thread_off_the_loop(tmp_path: Path) -> None:
+    writers: set[int] = set()
+
+    class RecordingJournal(Journal):
+        def append_encoded(self, records: Sequence[tuple[int, int, bytes]]) -> None:
+            writers.add(threading.get_ident())
+            super().append_encoded(records)
+
+    journal = RecordingJournal.open(tmp_path)
+    seqr = await _started(Sequencer(_fake(), journal))
+    for i in range(20):
+        await seqr.submit(order(i))
+    await seqr.stop()
+    journal.close()
+    assert len(writers) == 1 and threading.get_ident() not in writers
