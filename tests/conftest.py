@@ -4,6 +4,7 @@ compliance suite wants a fresh EVM per test because eth-tester slows down as its
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -29,3 +30,16 @@ def chain(request: pytest.FixtureRequest) -> Chain:
 def kyc_trex(chain: Chain) -> KycTrex:
     """Reference T-REX suite requiring a KYC claim from one trusted ONCHAINID ClaimIssuer (both backends)."""
     return deploy_kyc_trex(chain, owner=chain.accounts[0])
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs ``venue.cli.main`` installs the venue's log handler on the root logger, on
+    the stderr pytest lent that test and closes after it: later tests' log lines would go to a closed
+    stream ("--- Logging error ---"). Each test leaves the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
