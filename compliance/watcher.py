@@ -26,7 +26,14 @@ amounts, and for pairs asked for through ``request_transfer_check``. Any log of 
 contract or of one of its modules (``ModuleAdded`` / ``ModuleRemoved`` / ``ModuleInteraction``,
 module configuration events), and ``ComplianceAdded`` on the token, re-read all pairs of the token;
 a transfer, freeze, country, identity or claim change of a wallet re-reads the pairs involving it;
-the periodic full re-sync re-reads everything (time-dependent modules are bounded by it).
+the periodic full re-sync re-reads everything (time-dependent modules are bounded by it). The pairs
+are most of a busy poll's reads (every ordered pair of tracked wallets at each probe amount, when
+everyone trades): in the polling loop (``run``) the pairs of wallets that only moved balance (a
+``Transfer``) are re-read at most once per ``pair_interval_s``, keeping their last answers until then;
+freeze, approval, registry and compliance changes re-read theirs at once, and nothing else is paced.
+A transfer re-reads the wallet's balance and allowances, not its registry facts (a transfer does not
+change them). The loop rests at least as long as a poll took, so a slow node or EVM cannot make the
+watcher take more than half of the process's time (the staleness limit still applies to the lag).
 
 Eligibility loss: after applying a poll the watcher calls its listeners with ``EligibilityLost``
 (``compliance.eligibility``) for every tracked wallet that became frozen, unverified (identity
@@ -45,6 +52,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from functools import partial
 
 from web3 import Web3
 
@@ -59,6 +67,8 @@ __all__ = ["ChainLag", "ChainWatcher", "ClaimSetup", "SyncBatch", "Targets"]
 
 log = logging.getLogger(__name__)
 
+_REST_PER_BUSY = 1.0  # seconds the polling loop rests per second a poll took (beyond poll_interval_s)
+
 
 class ChainWatcher:
     def __init__(
@@ -70,12 +80,14 @@ class ChainWatcher:
         confirmations: int = 0,
         resync_interval_s: float = 300.0,
         poll_interval_s: float = 0.5,
+        pair_interval_s: float = 2.0,
         max_block_range: int = 2000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
         on_eligibility_lost: EligibilityListener | None = None,
     ) -> None:
-        if confirmations < 0 or max_block_range < 1 or poll_interval_s <= 0 or resync_interval_s <= 0:
+        if (confirmations < 0 or max_block_range < 1 or poll_interval_s <= 0 or resync_interval_s <= 0
+                or pair_interval_s < 0):
             raise ConfigError("confirmations >= 0, max_block_range >= 1 and positive intervals required")
         self._w3 = w3
         self._reader = ChainReader(w3, max_block_range=max_block_range)
@@ -84,6 +96,7 @@ class ChainWatcher:
         self.confirmations = confirmations
         self.resync_interval_s = resync_interval_s
         self.poll_interval_s = poll_interval_s
+        self.pair_interval_s = pair_interval_s
         self._clock = clock
         self._wall = wall_clock_ns
         self._state = SyncState()
@@ -147,21 +160,28 @@ class ChainWatcher:
         updated on the event loop, so checks running on the loop never see a half-applied batch."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
+            started = self._clock()
             try:
                 targets = Targets.of(self.cache)  # on the loop: the worker thread never reads the cache
-                batch = await asyncio.to_thread(self.fetch, targets) if in_thread else self.fetch(targets)
+                fetch = partial(self.fetch, targets, paced=True)
+                batch = await asyncio.to_thread(fetch) if in_thread else fetch()
                 self.apply(batch)
             except ChainSyncError as exc:
                 self.last_error = str(exc)
                 log.warning("chain watcher: %s", exc)
+            # A poll holds the GIL while it reads (web3 and an in-process EVM are Python): rest at least
+            # as long as it took, so the watcher never takes more than half of the event loop's time.
+            rest = max(self.poll_interval_s, (self._clock() - started) * _REST_PER_BUSY)
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval_s)
+                await asyncio.wait_for(stop.wait(), timeout=rest)
 
     # ------------------------------------------------------------ fetch (I/O, no cache writes)
 
-    def fetch(self, targets: Targets | None = None) -> SyncBatch:
+    def fetch(self, targets: Targets | None = None, *, paced: bool = False) -> SyncBatch:
         """Read what changed (RPC only; never touches the cache, safe in a worker thread when
-        ``targets`` was snapshotted on the cache's own thread)."""
+        ``targets`` was snapshotted on the cache's own thread). ``paced`` (the polling loop): the
+        ``canTransfer`` pairs of wallets whose balance moved are re-read at most once per
+        ``pair_interval_s`` (their last answers stay until then); every other fact is read now."""
         targets = targets or Targets.of(self.cache)
         state, reader = self._state, self._reader
         tracked = targets.wallets
@@ -185,13 +205,17 @@ class ChainWatcher:
                     plan.balances.add((t, a))
         if state.next_block is not None and head >= state.next_block:
             logs = plan_from_logs(reader, state, plan, state.next_block, head, targets)
+        moved = frozenset(plan.moved | state.moved)
+        pairs_due = full or not paced or self._clock() - state.last_pairs >= self.pair_interval_s
+        plan.moved = set(moved) if pairs_due else set()
         updates, registries = reader.read_facts(plan, head, sorted(targets.spenders), state)
         setups = reader.read_setups(plan, registries, head, state)
         compliance = reader.read_transferability(plan, updates, registries, head, targets, state)
         return SyncBatch(head=head, updates=tuple(updates), logs=logs, full=full, wallets=tracked, tokens=tokens,
                          cash_tokens=cash_tokens, registries=tuple(sorted(registries.items())),
                          spenders=targets.spenders, setups=tuple(sorted(setups.items())),
-                         compliance=tuple(compliance), claim_wallets=frozenset(plan.claim_wallets))
+                         compliance=tuple(compliance), claim_wallets=frozenset(plan.claim_wallets),
+                         moved=frozenset() if pairs_due else moved, pairs_read=pairs_due)
 
     # ------------------------------------------------------------ apply (cache writes only)
 
@@ -239,6 +263,9 @@ class ChainWatcher:
             state.last_full = self._clock()
             state.force_full = False
             self.full_syncs += 1
+        state.moved = batch.moved
+        if batch.pairs_read:
+            state.last_pairs = self._clock()
         state.next_block = batch.head + 1
         self.polls += 1
         self.logs_seen += batch.logs
