@@ -126,7 +126,14 @@ class ChainReader:
             for s in spenders:
                 amount = int(self.call(c, "allowance", cw, Web3.to_checksum_address(s), head=head))
                 updates.append(("set_allowance", (t, w, s, amount)))
-        for t, a in sorted(plan.balances - plan.token_wallets):
+        for t, w in sorted(plan.moved - plan.token_wallets):
+            c = token_c(t)
+            cw = Web3.to_checksum_address(w)
+            updates.append(("set_balance", (t, w, int(self.call(c, "balanceOf", cw, head=head)))))
+            for s in spenders:
+                amount = int(self.call(c, "allowance", cw, Web3.to_checksum_address(s), head=head))
+                updates.append(("set_allowance", (t, w, s, amount)))
+        for t, a in sorted(plan.balances - plan.token_wallets - plan.moved):
             amount = int(self.call(token_c(t), "balanceOf", Web3.to_checksum_address(a), head=head))
             updates.append(("set_balance", (t, a, amount)))
         for c_addr, w in sorted(plan.cash_wallets):
@@ -181,11 +188,11 @@ class ChainReader:
         for tokens whose compliance was re-read."""
         out: list[tuple[str, str, tuple[str, ...]]] = []
         tracked = sorted(targets.wallets)
-        # pairs of a wallet named by a token event (freeze, approval; a transfer's when the plan carries
-        # its balance moves, see ``ReadPlan.moved``) are re-read, and of a
+        # pairs of a wallet named by a token event (freeze, approval; a transfer's when due, see
+        # ``ReadPlan.pair_moves``) are re-read, and of a
         # wallet whose isVerified / country / identity read differs from the last one (a claim event
         # re-reads every wallet of the registry; only those that changed cost pair reads)
-        touched = set(plan.transfer_wallets) | plan.moved
+        touched = set(plan.transfer_wallets) | plan.pair_moves
         for name, args in updates:
             if name in REG_FACTS and state.reg_facts.get((name, args[0], args[1]), None) != args[2]:
                 touched |= {(t, args[1]) for t, reg in registries.items() if reg == args[0]}

@@ -84,8 +84,7 @@ def plan_from_logs(
                         continue
                     if a in tracked:
                         # a balance moved: balance and allowances (``transferFrom`` spends one without an
-                        # ``Approval``); registry facts do not change with a transfer
-                        plan.token_wallets.add((address, a))
+                        # ``Approval``); freezes and registry facts have events of their own
                         plan.moved.add((address, a))
                     else:
                         plan.balances.add((address, a))

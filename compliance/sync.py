@@ -27,9 +27,11 @@ class ReadPlan:
     claim_wallets: set[str] = field(default_factory=set)  # wallets re-read because of a claim event
     compliance_tokens: set[str] = field(default_factory=set)  # compliance address + every pair re-read
     transfer_wallets: set[tuple[str, str]] = field(default_factory=set)  # (token, wallet): its pairs re-read
-    # (token, wallet) whose balance moved (a ``Transfer``): its pairs are re-read too, at most once per
-    # ``ChainWatcher.pair_interval_s`` in the polling loop (see ``SyncState.moved``)
+    # (token, wallet) whose balance moved (a ``Transfer``): balance and allowances re-read
     moved: set[tuple[str, str]] = field(default_factory=set)
+    # (token, wallet) whose ``canTransfer`` pairs are re-read for a balance move (in the polling loop at
+    # most once per ``ChainWatcher.pair_interval_s``, see ``SyncState.moved``)
+    pair_moves: set[tuple[str, str]] = field(default_factory=set)
 
     def wallet(self, token: str, wallet: str) -> None:
         """Every fact of a wallet not synced yet (or in a full sync), and its transfer pairs."""

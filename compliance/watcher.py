@@ -31,9 +31,9 @@ are most of a busy poll's reads (every ordered pair of tracked wallets at each p
 everyone trades): in the polling loop (``run``) the pairs of wallets that only moved balance (a
 ``Transfer``) are re-read at most once per ``pair_interval_s``, keeping their last answers until then;
 freeze, approval, registry and compliance changes re-read theirs at once, and nothing else is paced.
-A transfer re-reads the wallet's balance and allowances, not its registry facts (a transfer does not
-change them). The loop rests at least as long as a poll took, so a slow node or EVM cannot make the
-watcher take more than half of the process's time (the staleness limit still applies to the lag).
+A transfer re-reads the wallet's balance and allowances only: freezes, frozen amounts and registry
+facts change with events of their own, which re-read them. The staleness limit (``lag``) is
+unaffected: facts polls keep succeeding every ``poll_interval_s``.
 
 Eligibility loss: after applying a poll the watcher calls its listeners with ``EligibilityLost``
 (``compliance.eligibility``) for every tracked wallet that became frozen, unverified (identity
@@ -67,8 +67,6 @@ __all__ = ["ChainLag", "ChainWatcher", "ClaimSetup", "SyncBatch", "Targets"]
 
 log = logging.getLogger(__name__)
 
-_REST_PER_BUSY = 1.0  # seconds the polling loop rests per second a poll took (beyond poll_interval_s)
-
 
 class ChainWatcher:
     def __init__(
@@ -80,7 +78,7 @@ class ChainWatcher:
         confirmations: int = 0,
         resync_interval_s: float = 300.0,
         poll_interval_s: float = 0.5,
-        pair_interval_s: float = 2.0,
+        pair_interval_s: float = 5.0,
         max_block_range: int = 2000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
@@ -160,7 +158,6 @@ class ChainWatcher:
         updated on the event loop, so checks running on the loop never see a half-applied batch."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
-            started = self._clock()
             try:
                 targets = Targets.of(self.cache)  # on the loop: the worker thread never reads the cache
                 fetch = partial(self.fetch, targets, paced=True)
@@ -169,11 +166,8 @@ class ChainWatcher:
             except ChainSyncError as exc:
                 self.last_error = str(exc)
                 log.warning("chain watcher: %s", exc)
-            # A poll holds the GIL while it reads (web3 and an in-process EVM are Python): rest at least
-            # as long as it took, so the watcher never takes more than half of the event loop's time.
-            rest = max(self.poll_interval_s, (self._clock() - started) * _REST_PER_BUSY)
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=rest)
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval_s)
 
     # ------------------------------------------------------------ fetch (I/O, no cache writes)
 
@@ -207,7 +201,7 @@ class ChainWatcher:
             logs = plan_from_logs(reader, state, plan, state.next_block, head, targets)
         moved = frozenset(plan.moved | state.moved)
         pairs_due = full or not paced or self._clock() - state.last_pairs >= self.pair_interval_s
-        plan.moved = set(moved) if pairs_due else set()
+        plan.pair_moves = set(moved) if pairs_due else set()
         updates, registries = reader.read_facts(plan, head, sorted(targets.spenders), state)
         setups = reader.read_setups(plan, registries, head, state)
         compliance = reader.read_transferability(plan, updates, registries, head, targets, state)
