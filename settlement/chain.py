@@ -309,8 +309,8 @@ def in_process_chain() -> Chain:
         raise ChainUnavailableError(f"{EMBEDDED_EXTRA_HINT} ({exc})") from exc
     w3 = Web3(provider)
     tester: Any = provider.ethereum_tester
-    # on the chain's class (this backend's own): reverting to a snapshot keeps the chain's class
-    type(tester.backend.chain).gas_estimator = staticmethod(_gas_in_one_run)
+    # py-evm sets its estimator on the chain object when it is built (reverting to a snapshot keeps it)
+    tester.backend.chain.gas_estimator = _gas_in_one_run
     keys = {k.public_key.to_checksum_address(): k.to_bytes() for k in tester.backend.account_keys}
 
     def mine(blocks: int) -> None:

@@ -71,6 +71,7 @@ async def test_signed_requests_run_on_the_event_loop(alice: VenueClient, op: Ven
     await alice.instruments()
     await alice.cancel(client_order_id="loop-1")
     await op.set_status("OMN-A", "halted")
+    await op.set_status("OMN-A", "open")
     assert hops == []
 
 
@@ -185,7 +186,7 @@ async def test_operator_halts_and_resumes(op: VenueClient, alice: VenueClient) -
         await alice.place("OMN-A", "buy", "1", "95")
     assert err.value.code == "INSTRUMENT_HALTED"
     assert (await alice.instruments())[0]["status"] == "halted"
-    await op.set_status("OMN-A", "halted")
+    await op.set_status("OMN-A", "open")
     assert (await alice.place("OMN-A", "buy", "1", "95"))["status"] == "open"
     with pytest.raises(ApiError) as err:
         await op.set_status("OMN-X", "halted")
