@@ -37,20 +37,38 @@ class ChainReader:
         self.w3 = w3
         self.max_block_range = max_block_range
         self.reads = 0
+        self._contracts: dict[tuple[str, int], Any] = {}
+        self._sender: dict[str, Any] | None = None
+
+    def _tx(self) -> dict[str, Any]:
+        """The calls' sender, asked once: without one, web3's in-process provider asks the node for its
+        accounts on every call (to default ``from``), a third of a read's cost. A node without
+        accounts gets no ``from`` (its web3 does not look one up)."""
+        if self._sender is None:
+            with rpc("accounts"):
+                accounts = self.w3.eth.accounts
+            self._sender = {"from": accounts[0]} if accounts else {}
+        return self._sender
 
     def contract(self, address: str, contract_abi: Any) -> Any:
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=contract_abi)
+        # building a web3 contract parses its ABI: once per address (a poll makes hundreds of calls)
+        key = (address.lower(), id(contract_abi))
+        contract = self._contracts.get(key)
+        if contract is None:
+            contract = self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=contract_abi)
+            self._contracts[key] = contract
+        return contract
 
     def call(self, contract: Any, fn: str, *args: Any, head: int) -> Any:
         self.reads += 1
         with rpc(f"{fn} on {contract.address}"):
-            return getattr(contract.functions, fn)(*args).call(block_identifier=head)
+            return getattr(contract.functions, fn)(*args).call(self._tx(), block_identifier=head)
 
     def try_call(self, contract: Any, fn: str, *args: Any, head: int) -> tuple[bool, Any]:
         """(False, None) when the call reverts or returns nothing (function not implemented)."""
         self.reads += 1
         try:
-            return True, getattr(contract.functions, fn)(*args).call(block_identifier=head)
+            return True, getattr(contract.functions, fn)(*args).call(self._tx(), block_identifier=head)
         except (ContractLogicError, BadFunctionCallOutput, _TesterReverted):  # a revert (in-process EVM too)
             return False, None
         except (Web3Exception, OSError, ValueError) as exc:
@@ -108,7 +126,14 @@ class ChainReader:
             for s in spenders:
                 amount = int(self.call(c, "allowance", cw, Web3.to_checksum_address(s), head=head))
                 updates.append(("set_allowance", (t, w, s, amount)))
-        for t, a in sorted(plan.balances - plan.token_wallets):
+        for t, w in sorted(plan.moved - plan.token_wallets):
+            c = token_c(t)
+            cw = Web3.to_checksum_address(w)
+            updates.append(("set_balance", (t, w, int(self.call(c, "balanceOf", cw, head=head)))))
+            for s in spenders:
+                amount = int(self.call(c, "allowance", cw, Web3.to_checksum_address(s), head=head))
+                updates.append(("set_allowance", (t, w, s, amount)))
+        for t, a in sorted(plan.balances - plan.token_wallets - plan.moved):
             amount = int(self.call(token_c(t), "balanceOf", Web3.to_checksum_address(a), head=head))
             updates.append(("set_balance", (t, a, amount)))
         for c_addr, w in sorted(plan.cash_wallets):
@@ -163,10 +188,11 @@ class ChainReader:
         for tokens whose compliance was re-read."""
         out: list[tuple[str, str, tuple[str, ...]]] = []
         tracked = sorted(targets.wallets)
-        # pairs of a wallet named by a token event (transfer, freeze, approval) are re-read, and of a
+        # pairs of a wallet named by a token event (freeze, approval; a transfer's when due, see
+        # ``ReadPlan.pair_moves``) are re-read, and of a
         # wallet whose isVerified / country / identity read differs from the last one (a claim event
         # re-reads every wallet of the registry; only those that changed cost pair reads)
-        touched = {(t, w) for t, w in plan.token_wallets} | set(plan.transfer_wallets)
+        touched = set(plan.transfer_wallets) | plan.pair_moves
         for name, args in updates:
             if name in REG_FACTS and state.reg_facts.get((name, args[0], args[1]), None) != args[2]:
                 touched |= {(t, args[1]) for t, reg in registries.items() if reg == args[0]}

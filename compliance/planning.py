@@ -83,15 +83,19 @@ def plan_from_logs(
                     if a is None or a == ZERO_ADDRESS:
                         continue
                     if a in tracked:
-                        plan.wallet(address, a)
+                        # a balance moved: balance and allowances (``transferFrom`` spends one without an
+                        # ``Approval``); freezes and registry facts have events of their own
+                        plan.moved.add((address, a))
                     else:
                         plan.balances.add((address, a))
             elif kind == abi.APPROVAL:
                 if arg1 in tracked and arg2 in spenders:
                     plan.token_wallets.add((address, arg1))
+                    plan.transfer_wallets.add((address, arg1))
             elif kind in (abi.ADDRESS_FROZEN, abi.TOKENS_FROZEN, abi.TOKENS_UNFROZEN):
                 if arg1 in tracked:
                     plan.token_wallets.add((address, arg1))
+                    plan.transfer_wallets.add((address, arg1))
             elif kind in (abi.PAUSED, abi.UNPAUSED):
                 plan.tokens.add(address)
             elif kind == abi.IDENTITY_REGISTRY_ADDED:

@@ -27,10 +27,17 @@ class ReadPlan:
     claim_wallets: set[str] = field(default_factory=set)  # wallets re-read because of a claim event
     compliance_tokens: set[str] = field(default_factory=set)  # compliance address + every pair re-read
     transfer_wallets: set[tuple[str, str]] = field(default_factory=set)  # (token, wallet): its pairs re-read
+    # (token, wallet) whose balance moved (a ``Transfer``): balance and allowances re-read
+    moved: set[tuple[str, str]] = field(default_factory=set)
+    # (token, wallet) whose ``canTransfer`` pairs are re-read for a balance move (in the polling loop at
+    # most once per ``ChainWatcher.pair_interval_s``, see ``SyncState.moved``)
+    pair_moves: set[tuple[str, str]] = field(default_factory=set)
 
     def wallet(self, token: str, wallet: str) -> None:
+        """Every fact of a wallet not synced yet (or in a full sync), and its transfer pairs."""
         self.token_wallets.add((token, wallet))
         self.reg_by_token.add((token, wallet))
+        self.transfer_wallets.add((token, wallet))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,8 @@ class SyncBatch:
     setups: tuple[tuple[str, ClaimSetup | None], ...] = ()  # registry -> claim setup (None: no claim layer)
     compliance: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # token, compliance, modules
     claim_wallets: frozenset[str] = frozenset()
+    moved: frozenset[tuple[str, str]] = frozenset()  # balance moves whose pair re-read is still due
+    pairs_read: bool = False  # this batch re-read the pairs of every balance move due
 
 
 @dataclass
@@ -109,3 +118,5 @@ class SyncState:
     identities: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # identity -> (registry, wallet)
     compliance: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # token -> (compliance, modules)
     reg_facts: dict[tuple[str, str, str], object] = field(default_factory=dict)  # (fact, registry, wallet) -> value
+    moved: frozenset[tuple[str, str]] = frozenset()  # (token, wallet) balance moves whose pairs are not re-read yet
+    last_pairs: float = float("-inf")  # clock of the last batch that re-read the pairs of balance moves

@@ -26,7 +26,14 @@ amounts, and for pairs asked for through ``request_transfer_check``. Any log of 
 contract or of one of its modules (``ModuleAdded`` / ``ModuleRemoved`` / ``ModuleInteraction``,
 module configuration events), and ``ComplianceAdded`` on the token, re-read all pairs of the token;
 a transfer, freeze, country, identity or claim change of a wallet re-reads the pairs involving it;
-the periodic full re-sync re-reads everything (time-dependent modules are bounded by it).
+the periodic full re-sync re-reads everything (time-dependent modules are bounded by it). The pairs
+are most of a busy poll's reads (every ordered pair of tracked wallets at each probe amount, when
+everyone trades): in the polling loop (``run``) the pairs of wallets that only moved balance (a
+``Transfer``) are re-read at most once per ``pair_interval_s``, keeping their last answers until then;
+freeze, approval, registry and compliance changes re-read theirs at once, and nothing else is paced.
+A transfer re-reads the wallet's balance and allowances only: freezes, frozen amounts and registry
+facts change with events of their own, which re-read them. The staleness limit (``lag``) is
+unaffected: facts polls keep succeeding every ``poll_interval_s``.
 
 Eligibility loss: after applying a poll the watcher calls its listeners with ``EligibilityLost``
 (``compliance.eligibility``) for every tracked wallet that became frozen, unverified (identity
@@ -45,6 +52,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from functools import partial
 
 from web3 import Web3
 
@@ -70,12 +78,14 @@ class ChainWatcher:
         confirmations: int = 0,
         resync_interval_s: float = 300.0,
         poll_interval_s: float = 0.5,
+        pair_interval_s: float = 5.0,
         max_block_range: int = 2000,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
         on_eligibility_lost: EligibilityListener | None = None,
     ) -> None:
-        if confirmations < 0 or max_block_range < 1 or poll_interval_s <= 0 or resync_interval_s <= 0:
+        if (confirmations < 0 or max_block_range < 1 or poll_interval_s <= 0 or resync_interval_s <= 0
+                or pair_interval_s < 0):
             raise ConfigError("confirmations >= 0, max_block_range >= 1 and positive intervals required")
         self._w3 = w3
         self._reader = ChainReader(w3, max_block_range=max_block_range)
@@ -84,6 +94,7 @@ class ChainWatcher:
         self.confirmations = confirmations
         self.resync_interval_s = resync_interval_s
         self.poll_interval_s = poll_interval_s
+        self.pair_interval_s = pair_interval_s
         self._clock = clock
         self._wall = wall_clock_ns
         self._state = SyncState()
@@ -149,7 +160,8 @@ class ChainWatcher:
         while not stop.is_set():
             try:
                 targets = Targets.of(self.cache)  # on the loop: the worker thread never reads the cache
-                batch = await asyncio.to_thread(self.fetch, targets) if in_thread else self.fetch(targets)
+                fetch = partial(self.fetch, targets, paced=True)
+                batch = await asyncio.to_thread(fetch) if in_thread else fetch()
                 self.apply(batch)
             except ChainSyncError as exc:
                 self.last_error = str(exc)
@@ -159,9 +171,11 @@ class ChainWatcher:
 
     # ------------------------------------------------------------ fetch (I/O, no cache writes)
 
-    def fetch(self, targets: Targets | None = None) -> SyncBatch:
+    def fetch(self, targets: Targets | None = None, *, paced: bool = False) -> SyncBatch:
         """Read what changed (RPC only; never touches the cache, safe in a worker thread when
-        ``targets`` was snapshotted on the cache's own thread)."""
+        ``targets`` was snapshotted on the cache's own thread). ``paced`` (the polling loop): the
+        ``canTransfer`` pairs of wallets whose balance moved are re-read at most once per
+        ``pair_interval_s`` (their last answers stay until then); every other fact is read now."""
         targets = targets or Targets.of(self.cache)
         state, reader = self._state, self._reader
         tracked = targets.wallets
@@ -185,13 +199,17 @@ class ChainWatcher:
                     plan.balances.add((t, a))
         if state.next_block is not None and head >= state.next_block:
             logs = plan_from_logs(reader, state, plan, state.next_block, head, targets)
+        moved = frozenset(plan.moved | state.moved)
+        pairs_due = full or not paced or self._clock() - state.last_pairs >= self.pair_interval_s
+        plan.pair_moves = set(moved) if pairs_due else set()
         updates, registries = reader.read_facts(plan, head, sorted(targets.spenders), state)
         setups = reader.read_setups(plan, registries, head, state)
         compliance = reader.read_transferability(plan, updates, registries, head, targets, state)
         return SyncBatch(head=head, updates=tuple(updates), logs=logs, full=full, wallets=tracked, tokens=tokens,
                          cash_tokens=cash_tokens, registries=tuple(sorted(registries.items())),
                          spenders=targets.spenders, setups=tuple(sorted(setups.items())),
-                         compliance=tuple(compliance), claim_wallets=frozenset(plan.claim_wallets))
+                         compliance=tuple(compliance), claim_wallets=frozenset(plan.claim_wallets),
+                         moved=frozenset() if pairs_due else moved, pairs_read=pairs_due)
 
     # ------------------------------------------------------------ apply (cache writes only)
 
@@ -239,6 +257,9 @@ class ChainWatcher:
             state.last_full = self._clock()
             state.force_full = False
             self.full_syncs += 1
+        state.moved = batch.moved
+        if batch.pairs_read:
+            state.last_pairs = self._clock()
         state.next_block = batch.head + 1
         self.polls += 1
         self.logs_seen += batch.logs

@@ -24,7 +24,7 @@ _sig = APIKeyHeader(name=HEADER_SIGNATURE, auto_error=False, scheme_name="signat
                     description="base64 Ed25519 signature of ts\\nMETHOD\\npath?query\\nbody")
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     _k: Annotated[str | None, Security(_key)] = None,
     _t: Annotated[str | None, Security(_ts)] = None,
@@ -36,13 +36,13 @@ def authenticated(
     return key
 
 
-def trader(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
+async def trader(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
     if key.role is not Role.TRADER:
         raise ApiError("FORBIDDEN", "this route is for trading participants")
     return key
 
 
-def operator(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
+async def operator(key: Annotated[ApiKey, Depends(authenticated)]) -> ApiKey:
     if key.role is not Role.OPERATOR:
         raise ApiError("FORBIDDEN", "this route is for venue operators")
     return key

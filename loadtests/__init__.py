@@ -10,6 +10,7 @@
   rates of the same mix in plain asyncio, latency from the scheduled send time, percentiles from
   ``loadtests.histogram``, the consistency check after every point, stop at saturation.
 - ``loadtests.histogram``: log-bucketed latency histogram with a stated relative error.
+- ``loadtests.cli``: the runners' shared ``main`` (arguments, run, summary, ``--out`` JSON, exit code).
 
 Exceptions::
 

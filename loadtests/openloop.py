@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 
 from gateway.errors import http_status
-from loadtests import LoadTestError
+from loadtests import LoadTestError, cli
 from loadtests.check import check
 from loadtests.histogram import Histogram
 from loadtests.run import Host
@@ -384,6 +384,7 @@ class Investor:
     async def _order(self, kind: str, when: float, order_id: int | None) -> None:
         run, stats = self.run, self.run.stats
         side = self.rng.choice(("buy", "sell"))
+        payload: dict[str, Any]
         if kind == "ioc":
             path, payload = "/v1/orders", {
                 "symbol": run.symbol, "side": side, "qty": str(self.rng.randint(1, 3)), "tif": "ioc",
@@ -539,14 +540,17 @@ class Run:
         task.add_done_callback(self._tasks.discard)
 
     async def open(self) -> None:
-        for client in (*self.makers, *self.investors, *self.subscribers, *([self.noisy] if self.noisy else [])):
+        clients: list[Maker | Investor | Subscriber] = [*self.makers, *self.investors, *self.subscribers,
+                                                         *([self.noisy] if self.noisy else [])]
+        for client in clients:
             await client.open()  # one at a time: logins count against the per-address limit
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        for client in (*self.makers, *self.subscribers, *([self.noisy] if self.noisy else [])):
-            await client.conn.close()
+        for conn in [*(m.conn for m in self.makers), *(s.conn for s in self.subscribers),
+                     *([self.noisy.conn] if self.noisy else [])]:
+            await conn.close()
         for investor in self.investors:
             await investor.listener.close()
             investor.http.close()
@@ -844,29 +848,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        results = run(args)
-    except LoadTestError as exc:
-        print(f"load test failed: {exc}", file=sys.stderr)
-        return 1
-    print(table(results["points"]))
+def summary(results: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], bool]:
     idle = results["idle_cpu"]
-    print(f"\nvenue idle (no orders, {idle['wall_s']:.0f} s): {idle['venue_cpu_s'] / idle['wall_s']:.2f} cores; "
-          f"chain (anvil) {idle['chain_cpu_s'] / idle['wall_s']:.2f}; load average {os.getloadavg()[0]:.1f}")
+    lines = [table(results["points"]), "",
+             f"venue idle (no orders, {idle['wall_s']:.0f} s): {idle['venue_cpu_s'] / idle['wall_s']:.2f} cores; "
+             f"chain (anvil) {idle['chain_cpu_s'] / idle['wall_s']:.2f}; load average {os.getloadavg()[0]:.1f}"]
     if results["noisy_neighbour"]:
-        print("\n" + neighbour_table(results["noisy_neighbour"]))
+        lines += ["", neighbour_table(results["noisy_neighbour"])]
     if results["stopped"]:
-        print(f"\nstopped: {results['stopped']}")
-    for i, p in enumerate(results["points"], 1):
-        for problem in p["consistency"]["problems"]:
-            print(f"  point {i}: {problem}")
-    print(f"consistency after every point: {'OK' if results['consistency_ok'] else 'FAILED'}")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1))
-    return 0 if results["consistency_ok"] else 1
+        lines += ["", f"stopped: {results['stopped']}"]
+    lines += [f"  point {i}: {problem}" for i, p in enumerate(results["points"], 1)
+              for problem in p["consistency"]["problems"]]
+    lines.append(f"consistency after every point: {'OK' if results['consistency_ok'] else 'FAILED'}")
+    return lines, bool(results["consistency_ok"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(build_parser(), run, summary, argv)
 
 
 if __name__ == "__main__":

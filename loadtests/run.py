@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtests import LoadTestError
+from loadtests import LoadTestError, cli
 from loadtests.check import check
 
 REPO = Path(__file__).resolve().parent.parent
@@ -212,16 +212,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "watcher": view["watcher"]}
 
 
-def _no_nan(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_nan(v) for v in value]
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--investors", default="4,8,16", help="comma-separated investor counts, one load point each")
@@ -235,22 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        results = run(args)
-    except LoadTestError as exc:
-        print(f"load test failed: {exc}", file=sys.stderr)
-        return 1
-    print(table(results["points"]))
+def summary(results: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], bool]:
     c = results["consistency"]
-    print(f"\nconsistency: {'OK' if c['ok'] else 'FAILED'}  " + ", ".join(f"{k} {v}" for k, v in c["counts"].items()))
-    for problem in c["problems"]:
-        print(f"  - {problem}")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(_no_nan(results), indent=1, allow_nan=False))
-    return 0 if c["ok"] else 1
+    return ([table(results["points"]), "",
+             f"consistency: {'OK' if c['ok'] else 'FAILED'}  " + ", ".join(f"{k} {v}" for k, v in c["counts"].items()),
+             *(f"  - {problem}" for problem in c["problems"])], bool(c["ok"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(build_parser(), run, summary, argv)
 
 
 if __name__ == "__main__":

@@ -282,6 +282,25 @@ def fee_params(w3: Web3) -> dict[str, int]:
     return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
 
+def _gas_in_one_run(state: Any, transaction: Any) -> int:
+    """Gas estimate from one execution at the block gas limit: the gas it consumed (before refunds).
+    py-evm's default estimator is a binary search to within 1 gas, ~25 executions of the transaction:
+    for a settlement batch it was most of the in-process venue's CPU under load. Callers add their
+    margin (``_with_margin``, the settlement service's), which covers the 1/64 of gas a call keeps
+    back (EIP-150) when the limit is tight."""
+    from eth.vm.spoof import SpoofTransaction  # the embedded extra: only imported with an in-process chain
+
+    spoofed = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(spoofed)
+        if computation.is_error:
+            raise computation.error
+        return int(transaction.intrinsic_gas + computation.get_gas_used())
+    finally:
+        state.revert(snapshot)
+
+
 def in_process_chain() -> Chain:
     """eth-tester + py-evm in this process; every transaction is mined into its own block at once."""
     try:
@@ -290,6 +309,8 @@ def in_process_chain() -> Chain:
         raise ChainUnavailableError(f"{EMBEDDED_EXTRA_HINT} ({exc})") from exc
     w3 = Web3(provider)
     tester: Any = provider.ethereum_tester
+    # py-evm sets its estimator on the chain object when it is built (reverting to a snapshot keeps it)
+    tester.backend.chain.gas_estimator = _gas_in_one_run
     keys = {k.public_key.to_checksum_address(): k.to_bytes() for k in tester.backend.account_keys}
 
     def mine(blocks: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from compliance.sync import Targets
 from compliance.transferability import TransferRefusal, check_transfer, check_wallet
 from engine import Side
 from settlement.errors import ChainError
@@ -80,6 +81,36 @@ def test_max_balance_depends_on_amount_and_holdings(kyc_trex: KycTrex) -> None:
     kyc_trex.mint(bob, 45)
     venue.watcher.poll_once()
     assert check_transfer(venue.cache, token, alice, bob, 10).reason is TransferRefusal.TOKEN_COMPLIANCE_REFUSED
+
+
+def test_polling_loop_rereads_pairs_of_balance_moves_once_per_interval(kyc_trex: KycTrex) -> None:
+    """Pairs are most of a busy poll (every ordered pair of tracked wallets per probe): the polling
+    loop re-reads those of wallets that only moved balance once per ``pair_interval_s``, keeping the
+    last answers meanwhile (never unknown); the balance itself is read at once."""
+    kyc_trex.add_module("max", MAX_BALANCE)
+    kyc_trex.call_module("max", "setMaxBalance", 150)
+    venue = kyc_venue(kyc_trex, {"alice": DE, "bob": DE}, probes=(10,))
+    token, alice, bob = kyc_trex.token.address, venue.wallets["alice"], venue.wallets["bob"]
+    watcher, cache = venue.watcher, venue.cache
+
+    def paced_poll() -> None:
+        watcher.apply(watcher.fetch(Targets.of(cache), paced=True))
+
+    watcher.pair_interval_s = 3600.0  # the last pair read (the first poll) is recent
+    kyc_trex.mint(bob, 45)  # a Transfer: bob holds 145, so 10 more would pass the cap
+    paced_poll()
+    assert cache.balance(token, bob) == 145
+    assert check_transfer(cache, token, alice, bob, 10).allowed is True  # the last answer, kept
+    paced_poll()  # no new block, not due yet
+    assert check_transfer(cache, token, alice, bob, 10).allowed is True
+    watcher.pair_interval_s = 0.0  # due: the deferred moves are re-read (with no new transfer)
+    paced_poll()
+    assert check_transfer(cache, token, alice, bob, 10).reason is TransferRefusal.TOKEN_COMPLIANCE_REFUSED
+    # an explicit poll (tests, start-up) is never paced
+    watcher.pair_interval_s = 3600.0
+    kyc_trex.chain.transact(kyc_trex.token.functions.transfer(alice, 10), bob)  # bob 135
+    watcher.poll_once()
+    assert check_transfer(cache, token, alice, bob, 10).allowed is True
 
 
 def test_freeze_pause_and_unverified_counterparty_are_refused(kyc_trex: KycTrex) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+import fastapi.dependencies.utils
+import fastapi.routing
 import httpx
 import pytest
 
@@ -46,6 +49,30 @@ async def test_place_match_and_read_back(alice: VenueClient, bob: VenueClient) -
     assert [(f["side"], f["liquidity"]) for f in fills_a] == [("sell", "maker")]
     assert [(f["side"], f["liquidity"]) for f in fills_b] == [("buy", "taker")]
     assert await bob.my_orders() == []
+
+
+async def test_signed_requests_run_on_the_event_loop(alice: VenueClient, op: VenueClient,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker-thread hop per REST request: the auth dependencies (``authenticated``, ``trader``,
+    ``operator``) and the routes are coroutines FastAPI runs inline (the sync dependencies each went
+    through the threadpool, a thread switch and the GIL handed back and forth per order)."""
+    hops: list[str] = []
+    for module in (fastapi.dependencies.utils, fastapi.routing):
+        real = module.run_in_threadpool
+
+        async def counting(func: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            hops.append(getattr(func, "__name__", repr(func)))
+            return await _real(func, *args, **kwargs)
+
+        monkeypatch.setattr(module, "run_in_threadpool", counting)
+    ack = await alice.place("OMN-A", "buy", "1", "99", client_order_id="loop-1")
+    await alice.amend(ack["order_id"], qty="0.5")
+    await alice.my_orders()
+    await alice.instruments()
+    await alice.cancel(client_order_id="loop-1")
+    await op.set_status("OMN-A", "halted")
+    await op.set_status("OMN-A", "open")
+    assert hops == []
 
 
 async def test_amend_and_cancel_by_either_id(alice: VenueClient) -> None:
