@@ -41,8 +41,9 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
+from nats.js.kv import KeyValue
 
 from engine import RULES_VERSION
 from engine.messages import Command
@@ -413,6 +414,23 @@ class NatsJournal:
 
 
 # ---------------------------------------------------------------- coroutines on the NATS loop
+
+
+async def open_bucket(js: JetStreamContext, bucket: str, *, replicas: int, ttl: float | None = None) -> KeyValue:
+    """A key-value bucket (file storage, one value per key), created by the first process that asks:
+    retried for about 10 s while the cluster elects the bucket's leader or another process creates it."""
+    for attempt in range(50):
+        try:
+            try:
+                return await js.key_value(bucket)
+            except NotFoundError:
+                return await js.create_key_value(KeyValueConfig(
+                    bucket=bucket, ttl=ttl, history=1, replicas=replicas, storage=StorageType.FILE))
+        except Exception:
+            if attempt == 49:
+                raise
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 async def _ensure_stream(js: JetStreamContext, stream: str, subject: str, replicas: int) -> None:

@@ -39,18 +39,16 @@ instrument on exactly one shard, so a wallet's notes of one token are never held
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
-from journal.nats import NatsLoop
+from journal.nats import NatsLoop, open_bucket
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +99,7 @@ class FundingPool:
         return self._kv
 
     async def _open(self) -> KeyValue:
-        js = self._conn.js
-        for attempt in range(50):
-            try:
-                try:
-                    return await js.key_value(self.bucket)
-                except NotFoundError:
-                    return await js.create_key_value(KeyValueConfig(
-                        bucket=self.bucket, history=1, replicas=self._replicas, storage=StorageType.FILE))
-            except Exception:
-                if attempt == 49:
-                    raise
-                await asyncio.sleep(0.2)
-        raise AssertionError("unreachable")
+        return await open_bucket(self._conn.js, self.bucket, replicas=self._replicas)
 
     # ------------------------------------------------------------ reads
 

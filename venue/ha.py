@@ -35,14 +35,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from engine import Command, Engine, Result
 from journal import codec
 from journal.errors import JournalError, JournalFencedError
-from journal.nats import JournalUnavailableError, NatsJournal, NatsLoop, StreamMessage, parse_url, split_records
+from journal.nats import (
+    JournalUnavailableError,
+    NatsJournal,
+    NatsLoop,
+    StreamMessage,
+    open_bucket,
+    parse_url,
+    split_records,
+)
 from journal.snapshot import (
     EngineFactory,
     batch_processor,
@@ -97,20 +104,7 @@ class Lease:
         return self._kv
 
     async def _open_bucket(self) -> KeyValue:
-        js = self._conn.js
-        for attempt in range(50):
-            try:
-                try:
-                    return await js.key_value(self.bucket)
-                except NotFoundError:
-                    return await js.create_key_value(KeyValueConfig(
-                        bucket=self.bucket, ttl=self.ttl, history=1, replicas=self._replicas,
-                        storage=StorageType.FILE))
-            except Exception:
-                if attempt == 49:
-                    raise
-                await asyncio.sleep(0.2)
-        raise AssertionError("unreachable")
+        return await open_bucket(self._conn.js, self.bucket, replicas=self._replicas, ttl=self.ttl)
 
     def acquire(self) -> bool:
         """Create the key if nobody holds it; True when this process now holds the lease."""

@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 
 from journal.nats import NatsJournal
-from settlement.chain import start_anvil
 from settlement.deploy import DemoAdmin
 from store import Store, rebuild_from_journal
-from tests.ha.cluster import NatsCluster, free_port, nats_server_binary
-from tests.ha.test_gateway_process import ROOT, _healthy, _start
+from tests.ha.cluster import free_port
+from tests.ha.test_gateway_process import ROOT, _healthy, _start, process_world
 from venue.config import VenueConfig
 from venueclient import VenueClient
 
@@ -49,16 +48,8 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 @pytest.mark.slow
 @pytest.mark.anvil
 async def test_store_and_settlement_run_as_consumers_and_catch_up(tmp_path: Path) -> None:
-    if nats_server_binary() is None:
-        pytest.skip("nats-server is not installed")
-    cluster = NatsCluster(tmp_path / "nats", size=1).start()
-    chain = start_anvil(block_time=cv.BLOCK_TIME)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        rpc = str(chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-        env = {"VENUE_SETTLER_KEY": "0x" + chain.private_key(chain.accounts[1]).hex(),
-               "VENUE_FINALITY": str(cv.FINALITY), "VENUE_JOURNAL_REPLICAS": "1", "VENUE_LEASE_TTL_S": "2"}
-        url = cluster.url("OMNCONS")
+    with process_world(tmp_path, "OMNCONS") as world:
+        chain, rpc, env, url, procs = world.chain, world.rpc, world.env, world.url, world.procs
         config = VenueConfig(data_dir=tmp_path / "a", chain=rpc, port=free_port())
         keys = cv.setup(chain, config)
         db = config.database_url
@@ -135,14 +126,3 @@ async def test_store_and_settlement_run_as_consumers_and_catch_up(tmp_path: Path
             await buyer.aclose()
             stream.close()
             store.close()
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-        chain.close()
-        cluster.stop()

@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,7 +35,7 @@ import crash_venue as cv  # noqa: E402
 from engine import NewOrder  # noqa: E402
 from journal import codec  # noqa: E402
 from journal.nats import NatsJournal, split_records  # noqa: E402
-from settlement.chain import start_anvil  # noqa: E402
+from settlement.chain import Chain, start_anvil  # noqa: E402
 from venue.config import VenueConfig  # noqa: E402
 from venueclient import VenueClient  # noqa: E402
 
@@ -84,19 +86,49 @@ def _positions_in_stream(url: str, directory: Path) -> tuple[dict[tuple[str, str
     return positions, epochs
 
 
-@pytest.mark.slow
-@pytest.mark.anvil
-async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -> None:
+@dataclass
+class ProcessWorld:
+    """What a test of venue processes runs on: its own NATS node, an anvil node, the venue
+    processes' environment (settler key, finality, R1, a 2 s lease) and the stream's URL."""
+
+    cluster: NatsCluster
+    chain: Chain
+    rpc: str
+    env: dict[str, str]
+    url: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)  # stopped on the way out
+
+
+@contextlib.contextmanager
+def process_world(tmp_path: Path, stream: str) -> Iterator[ProcessWorld]:
     if nats_server_binary() is None:
         pytest.skip("nats-server is not installed")
     cluster = NatsCluster(tmp_path / "nats", size=1).start()
     chain = start_anvil(block_time=cv.BLOCK_TIME)
-    procs: list[subprocess.Popen[bytes]] = []
+    env = {"VENUE_SETTLER_KEY": "0x" + chain.private_key(chain.accounts[1]).hex(),
+           "VENUE_FINALITY": str(cv.FINALITY), "VENUE_JOURNAL_REPLICAS": "1", "VENUE_LEASE_TTL_S": "2"}
+    world = ProcessWorld(cluster=cluster, chain=chain, rpc=str(chain.w3.provider.endpoint_uri),  # type: ignore[attr-defined]
+                         env=env, url=cluster.url(stream))
     try:
-        rpc = str(chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-        env = {"VENUE_SETTLER_KEY": "0x" + chain.private_key(chain.accounts[1]).hex(),
-               "VENUE_FINALITY": str(cv.FINALITY), "VENUE_JOURNAL_REPLICAS": "1", "VENUE_LEASE_TTL_S": "2"}
-        url = cluster.url("OMNGW")
+        yield world
+    finally:
+        for proc in world.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        chain.close()
+        cluster.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -> None:
+    with process_world(tmp_path, "OMNGW") as world:
+        chain, rpc, env, url, procs = world.chain, world.rpc, world.env, world.url, world.procs
         configs = [VenueConfig(data_dir=tmp_path / name, chain=rpc, port=free_port()) for name in ("a", "b")]
         keys = cv.setup(chain, configs[0])
         configs[1].data_dir.mkdir(parents=True)
@@ -202,14 +234,3 @@ async def test_a_gateway_process_serves_across_a_leader_change(tmp_path: Path) -
             await stream.close()
             for client in (seller, buyer, direct, direct_b):
                 await client.aclose()
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-        chain.close()
-        cluster.stop()

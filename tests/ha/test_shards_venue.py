@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from settlement.chain import Chain
-from tests.ha.cluster import NatsCluster, free_port, nats_server_binary
-from tests.ha.test_gateway_process import _healthy, _start
+from tests.ha.cluster import free_port
+from tests.ha.test_gateway_process import _healthy, _start, process_world
 from venue import admin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -53,18 +52,8 @@ def _setup(chain: Chain, config: VenueConfig) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.anvil
 async def test_two_shards_route_and_share_the_investors_cash(tmp_path: Path) -> None:
-    if nats_server_binary() is None:
-        pytest.skip("nats-server is not installed")
-    from settlement.chain import start_anvil
-
-    cluster = NatsCluster(tmp_path / "nats", size=1).start()
-    chain = start_anvil(block_time=cv.BLOCK_TIME)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        rpc = str(chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-        env = {"VENUE_SETTLER_KEY": "0x" + chain.private_key(chain.accounts[1]).hex(),
-               "VENUE_FINALITY": str(cv.FINALITY), "VENUE_JOURNAL_REPLICAS": "1", "VENUE_LEASE_TTL_S": "2"}
-        url = cluster.url("OMNSH")
+    with process_world(tmp_path, "OMNSH") as world:
+        chain, rpc, env, url, procs = world.chain, world.rpc, world.env, world.url, world.procs
         configs = {n: VenueConfig(data_dir=tmp_path / n, chain=rpc, port=free_port()) for n in ("a", "b")}
         key = _setup(chain, configs["a"])
         configs["b"].data_dir.mkdir(parents=True)
@@ -125,14 +114,3 @@ async def test_two_shards_route_and_share_the_investors_cash(tmp_path: Path) -> 
             await stream.close()
             for client in (inv, direct_b):
                 await client.aclose()
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-        chain.close()
-        cluster.stop()
