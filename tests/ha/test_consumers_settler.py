@@ -71,6 +71,16 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
     assert task.cancelled()
 
 
+async def _stopped(first: asyncio.Task[None], second: asyncio.Task[None] | None, leader: ExternalSettlement,
+                   leader_task: asyncio.Task[None]) -> None:
+    """A test's teardown: both settlers cancelled until they end, then the leader stopped."""
+    await _cancelled(first)
+    if second is not None:
+        await _cancelled(second)
+    leader.stop()
+    await leader_task
+
+
 def _confirmed(heard: list[SettlementUpdate]) -> set[int]:
     return {u.trade_id for u in heard if u.status is SettlementState.CONFIRMED}
 
@@ -125,14 +135,7 @@ async def test_every_trade_settles_once_across_a_settler_restart(chain: Chain, f
         await new_task
         assert funded.admin.balances(funded.seller) == (s_notes - moved, s_cash + 1_000 * moved)
     finally:
-        if not first_task.done():
-            first_task.cancel()
-        if second_task is not None:
-            second_task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await second_task
-        leader.stop()
-        await leader_task
+        await _stopped(first_task, second_task, leader, leader_task)
 
 
 async def test_states_published_while_no_leader_listens_reach_the_next_one(
@@ -167,9 +170,7 @@ async def test_states_published_while_no_leader_listens_reach_the_next_one(
         if not first_task.done():
             first.stop()
             await first_task
-        settler_task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await settler_task
+        await _cancelled(settler_task)
 
 
 class _Counting(SettlementService):
@@ -208,9 +209,7 @@ async def test_each_batch_scans_only_new_blocks_and_a_restart_resumes_the_positi
         await _until(lambda: 2 in _confirmed(heard), "trade 2 confirmed")
         assert len(scans) == 2 and scans[0][0] == 0, "no position yet: the first scan reads from the deployment"
         assert scans[1][0] == scans[0][1] + 1, f"the second batch scanned only new blocks: {scans}"
-        first_task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await first_task
+        await _cancelled(first_task)
         last = scans[-1][1]
 
         second = Settler(stream_url, make, ack_wait_s=1.5, position_path=position)  # restarted, same data dir
@@ -231,14 +230,7 @@ async def test_each_batch_scans_only_new_blocks_and_a_restart_resumes_the_positi
         assert scans[-1][0] == 0, f"a decided trade asked again is looked up from the deployment block: {scans}"
         assert [u.status for u in second.published if u.trade_id == 1] == [SettlementState.CONFIRMED]
     finally:
-        if not first_task.done():
-            first_task.cancel()
-        if second_task is not None:
-            second_task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await second_task
-        leader.stop()
-        await leader_task
+        await _stopped(first_task, second_task, leader, leader_task)
 
 
 async def test_a_settler_configured_otherwise_than_the_leader_refuses_to_settle(
@@ -269,8 +261,6 @@ async def test_a_settler_configured_otherwise_than_the_leader_refuses_to_settle(
         await _until(lambda: 1 in _confirmed(heard), "trade 1 settled by a settler with the leader's settings")
     finally:
         if good_task is not None:
-            good_task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await good_task
+            await _cancelled(good_task)
         leader.stop()
         await leader_task
